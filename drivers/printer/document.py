@@ -1,0 +1,102 @@
+"""A label as positioned blocks: the one thing every printer backend is given.
+
+The same document is drawn to an image for raster printers and the on-screen
+preview, or turned into native text and QR commands for printers that have
+them. Widths follow a cell model shared by both paths: a CJK character is
+``size`` dots wide, any other character ``size / 2``; layouts that fit the
+model fit every backend.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+#: Text heights in dots that label printers draw natively (TSPL TSS16/TSS24 and
+#: their doubles; ESC/POS 24-dot CJK and its double). Layouts use only these.
+TEXT_SIZES = (16, 24, 32, 48)
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    x: int
+    y: int
+    text: str
+    size: int = 24
+    bold: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size not in TEXT_SIZES:
+            raise ValueError(f"text size {self.size} is not one of {TEXT_SIZES}")
+        if "\n" in self.text:
+            raise ValueError("a TextBlock is one line; lay out each line as its own block")
+
+    @property
+    def width(self) -> int:
+        return text_width(self.text, self.size)
+
+
+@dataclass(frozen=True)
+class QrBlock:
+    """A QR code whose top-left module starts at (x, y); the quiet zone lies outside."""
+
+    x: int
+    y: int
+    data: str
+    module: int  # dots per module
+    error_level: str = "M"
+    version: int = 0  # the version the layout measured; backends may verify it
+
+    @property
+    def size(self) -> int:
+        return (17 + 4 * self.version) * self.module
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A filled rectangle: separators and frames."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+Block = TextBlock | QrBlock | Rule
+
+
+@dataclass(frozen=True)
+class LabelDocument:
+    width: int  # dots
+    height: int  # dots
+    blocks: tuple[Block, ...]
+
+    def texts(self) -> list[str]:
+        return [b.text for b in self.blocks if isinstance(b, TextBlock)]
+
+    def qr_codes(self) -> list[QrBlock]:
+        return [b for b in self.blocks if isinstance(b, QrBlock)]
+
+
+def char_cells(char: str) -> int:
+    """Half-cells a character occupies: 2 for wide (CJK, full-width), 1 otherwise."""
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def text_width(text: str, size: int) -> int:
+    return sum(char_cells(c) for c in text) * size // 2
+
+
+def wrap_text(text: str, size: int, width: int) -> list[str]:
+    """Break ``text`` into lines no wider than ``width`` under the cell model."""
+    lines: list[str] = []
+    line = ""
+    for char in text:
+        if text_width(line + char, size) > width and line:
+            lines.append(line)
+            line = char.lstrip() if char == " " else char
+        else:
+            line += char
+    if line:
+        lines.append(line)
+    return lines
