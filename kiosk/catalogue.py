@@ -58,8 +58,18 @@ class Template:
     commitment: str
     commitment_en: str
     bases: tuple[Basis, ...]
+    code: int
     labels: dict[str, str]
     basis_text: dict[str, str]
+    labels_en: dict[str, str]
+    basis_text_en: dict[str, str]
+
+    def label(self, key: str, language: str) -> str:
+        table = self.labels_en if language == "en" else self.labels
+        return table.get(key, self.labels.get(key, key))
+
+    def basis_label(self, basis: str, language: str) -> str:
+        return (self.basis_text_en if language == "en" else self.basis_text)[basis]
 
 
 class Catalogue:
@@ -125,8 +135,11 @@ def load_templates(data_dir: Path = DATA_DIR) -> dict[str, Template]:
             commitment=doc["commitment"],
             commitment_en=doc["commitment_en"],
             bases=tuple(Basis(b) for b in doc["bases"]),
+            code=int(doc["code"]),
             labels=dict(doc["labels"]),
             basis_text=dict(doc["basis_text"]),
+            labels_en=dict(doc["labels_en"]),
+            basis_text_en=dict(doc["basis_text_en"]),
         )
     return templates
 

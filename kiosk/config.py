@@ -36,6 +36,8 @@ class DeviceConfig(_Section):
 class PathsConfig(_Section):
     #: Everything the kiosk writes lives below this directory.
     data_dir: Path = Path("sim")
+    #: Below this much free disk the kiosk refuses to issue and says why.
+    min_free_mb: Annotated[int, Field(ge=1)] = 64
 
     @property
     def database(self) -> Path:
@@ -59,6 +61,8 @@ class CertificateConfig(_Section):
     copies_max: Annotated[int, Field(ge=1, le=50)] = 20
     #: Path to a trust list file; without one the kiosk trusts only its own key.
     trust_list: Path | None = None
+    #: County public keys (base64 Ed25519) that may sign trust lists.
+    trust_anchors: list[str] = []
 
 
 class PrinterTransport(_Section):

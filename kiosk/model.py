@@ -59,6 +59,11 @@ class Issuer:
     phone: str
     producer_id: str | None = None  # the card / 主体码 id when identified by a scan
 
+    @property
+    def producer_key(self) -> str:
+        """Who holds and history attach to: the card id, else the phone number."""
+        return self.producer_id or f"tel:{self.phone}"
+
 
 @dataclass(frozen=True)
 class CertificateRequest:

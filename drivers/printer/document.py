@@ -9,6 +9,7 @@ model fit every backend.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -87,16 +88,40 @@ def text_width(text: str, size: int) -> int:
     return sum(char_cells(c) for c in text) * size // 2
 
 
+#: Characters that may not start a line (Chinese line-breaking rules, 避头点).
+_NO_LINE_START = set("，。、；：？！）》」』】,.;:?!)%")
+_TOKEN = re.compile(r"[A-Za-z0-9'\-/.@]+|\s+|.", re.S)
+
+
+def _tokens(text: str) -> list[str]:
+    """Latin words stay whole; each CJK character is its own token; closing punctuation
+    sticks to the token before it so it never starts a line."""
+    out: list[str] = []
+    for token in _TOKEN.findall(text):
+        if out and token[0] in _NO_LINE_START and not out[-1].isspace():
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
 def wrap_text(text: str, size: int, width: int) -> list[str]:
     """Break ``text`` into lines no wider than ``width`` under the cell model."""
     lines: list[str] = []
     line = ""
-    for char in text:
-        if text_width(line + char, size) > width and line:
-            lines.append(line)
-            line = char.lstrip() if char == " " else char
-        else:
-            line += char
-    if line:
-        lines.append(line)
+    for token in _tokens(text):
+        if text_width(line + token, size) <= width:
+            line += token
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        line = "" if token.isspace() else token
+        while text_width(line, size) > width:  # a word longer than a line: split it
+            cut = len(line) - 1
+            while cut > 1 and text_width(line[:cut], size) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip():
+        lines.append(line.rstrip())
     return lines

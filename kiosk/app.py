@@ -1,0 +1,183 @@
+"""The composition root: the one place that turns configuration into running parts.
+
+Nothing else in the project builds drivers from configuration or holds
+process-wide state; services receive what they need through their constructors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from drivers.fonts import find_cjk_font
+from drivers.printer import TransportSettings, open_label_printer
+from drivers.printer.base import LabelPrinter
+from kiosk.catalogue import Catalogue, Template, load_templates
+from kiosk.config import KioskConfig
+from kiosk.holds import HoldRegistry
+from kiosk.issuance import IssuanceService, IssuanceSettings
+from kiosk.numbering import CertificateNumbers
+from kiosk.outbox import Outbox
+from kiosk.qrpayload import CST
+from kiosk.signing import SigningKey, decode_public_key
+from kiosk.store import Store, StoreError
+from kiosk.trust import TrustedKey, TrustList, load_trust_list
+
+log = logging.getLogger(__name__)
+
+SIGNING_KEY_FILE = "certificate-signing.pem"
+COUNTER_FLOOR_FILE = "certificate-counter.floor"
+
+
+def china_time() -> datetime:
+    return datetime.now(CST)
+
+
+def open_printer(config: KioskConfig) -> LabelPrinter:
+    t = config.printer.transport
+    settings = TransportSettings(
+        kind=t.kind,
+        usb_vendor=t.usb_vendor,
+        usb_product=t.usb_product,
+        usb_in_endpoint=t.usb_in_endpoint,
+        usb_out_endpoint=t.usb_out_endpoint,
+        serial_port=t.serial_port,
+        baudrate=t.baudrate,
+        host=t.host,
+        port=t.port,
+        device_file=t.device_file,
+        timeout_s=t.timeout_s,
+    )
+    return open_label_printer(
+        config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
+    )
+
+
+@dataclass
+class Kiosk:
+    """A kiosk's services over one database; ``close()`` is idempotent."""
+
+    config: KioskConfig
+    store: Store
+    outbox: Outbox
+    holds: HoldRegistry
+    catalogue: Catalogue
+    templates: dict[str, Template]
+    signer: SigningKey
+    numbers: CertificateNumbers
+    printer: LabelPrinter
+    issuance: IssuanceService
+    clock: Callable[[], datetime]
+    _closed: bool = False
+
+    @classmethod
+    def open(
+        cls,
+        config: KioskConfig,
+        *,
+        printer: LabelPrinter | None = None,
+        clock: Callable[[], datetime] = china_time,
+    ) -> Kiosk:
+        data = config.paths.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        store = Store(config.paths.database)
+        try:
+            problems = store.integrity_check()
+            if problems:
+                raise StoreError(f"database integrity check failed: {problems[:3]}")
+            device = config.device
+            outbox = Outbox(store, device.county, device.device_id, clock)
+            holds = HoldRegistry(store, outbox, clock)
+            catalogue = Catalogue.load()
+            templates = load_templates()
+            signer = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
+            numbers = CertificateNumbers(
+                store, data / COUNTER_FLOOR_FILE, device.county, device.device_id
+            )
+            printer = printer or open_printer(config)
+        except BaseException:
+            store.close()
+            raise
+        issuance = IssuanceService(
+            store=store,
+            outbox=outbox,
+            holds=holds,
+            catalogue=catalogue,
+            templates=templates,
+            signer=signer,
+            numbers=numbers,
+            printer=printer,
+            settings=IssuanceSettings(
+                county=device.county,
+                device_id=device.device_id,
+                township=device.township,
+                service_point=device.service_point,
+                template_edition=config.certificate.template_edition,
+                verify_url=config.certificate.verify_url,
+                paper=config.printer.paper,
+                copies_max=config.certificate.copies_max,
+                language=config.ui.language,
+                min_free_bytes=config.paths.min_free_mb * 1024 * 1024,
+            ),
+            clock=clock,
+        )
+        kiosk = cls(
+            config, store, outbox, holds, catalogue, templates, signer, numbers, printer,
+            issuance, clock,
+        )  # fmt: skip
+        kiosk._report_restore()
+        return kiosk
+
+    def _report_restore(self) -> None:
+        """A database older than the counter floor was restored: say so, once, to the county."""
+        gap = self.numbers.restored_gap()
+        if gap > 1:
+            log.error("certificate counter is %d behind its floor: an older backup?", gap)
+            with self.store.transaction():
+                self.outbox.enqueue(
+                    "alarm",
+                    "alarm.raised",
+                    {
+                        "code": "counter_restored",
+                        "severity": "critical",
+                        "message": "数据库比证号记录旧：可能恢复了旧备份，证号将从记录值之后继续",
+                        "detail": {"floor": self.numbers.read_floor(), "gap": gap},
+                    },
+                )
+                # Lift the counter now so the alarm is raised once, not at every start.
+                self.store.advance_counter(
+                    "certificate_seq", at_least=self.numbers.read_floor() - 1
+                )
+
+    def trust_list(self, path: Path | None = None, anchors: list[bytes] | None = None) -> TrustList:
+        """The configured trust list, or one that trusts only this kiosk's own key."""
+        cert = self.config.certificate
+        path = path or cert.trust_list
+        if path is not None:
+            keys = anchors or [decode_public_key(a) for a in cert.trust_anchors]
+            return load_trust_list(path, keys)
+        own = TrustedKey(
+            county=self.config.device.county,
+            device_id=self.config.device.device_id,
+            public_key=self.signer.public_bytes,
+            valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+        return TrustList(self.config.device.county, 0, self.clock(), None, (own,))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.printer.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Kiosk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
