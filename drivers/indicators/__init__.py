@@ -1,0 +1,50 @@
+"""The ``Indicators`` seam: the kiosk's status light, buzzer, help button, door and paper sensors."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+
+class LightState(enum.StrEnum):
+    READY = "ready"  # steady green
+    BUSY = "busy"  # blinking amber
+    FAULT = "fault"  # red
+    OFF = "off"
+
+
+class BuzzerPattern(enum.StrEnum):
+    KEY = "key"  # a short click for a touch
+    OK = "ok"  # two short beeps: done
+    ATTENTION = "attention"  # take your labels
+    ERROR = "error"  # long beep
+
+
+class Indicators(ABC):
+    """GPIO-attached parts of the cabinet; ``close()`` is idempotent."""
+
+    @abstractmethod
+    def set_light(self, state: LightState) -> None: ...
+
+    @abstractmethod
+    def beep(self, pattern: BuzzerPattern) -> None: ...
+
+    @abstractmethod
+    def on_help_pressed(self, callback: Callable[[], None]) -> None: ...
+
+    @abstractmethod
+    def on_door_changed(self, callback: Callable[[bool], None]) -> None:
+        """``callback(True)`` when the cabinet door opens, ``False`` when it closes."""
+
+    @abstractmethod
+    def paper_low(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Indicators:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,30 @@
+"""The ``BarcodeScanner`` seam: a scanner delivers whole scans, one callback per code."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+#: Receives one decoded scan (without its terminator). Called from the scanner's thread.
+ScanCallback = Callable[[str], None]
+
+
+class BarcodeScanner(ABC):
+    """One physical scanner (HID keyboard wedge over evdev, or serial CDC).
+
+    ``start`` begins delivering scans to ``on_scan``; ``close()`` is idempotent.
+    Garbage (an unterminated burst, a code with control characters) is dropped
+    with a log line, never delivered half.
+    """
+
+    @abstractmethod
+    def start(self, on_scan: ScanCallback) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> BarcodeScanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
