@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from drivers.fonts import find_cjk_font
+from drivers.indicators import Indicators
 from drivers.printer import TransportSettings, open_label_printer
 from drivers.printer.base import LabelPrinter
+from drivers.scale import Scale
+from drivers.scanner import BarcodeScanner
 from kiosk.catalogue import Catalogue, Template, load_templates
 from kiosk.config import KioskConfig
 from kiosk.holds import HoldRegistry
@@ -71,6 +74,10 @@ class Kiosk:
     printer: LabelPrinter
     issuance: IssuanceService
     clock: Callable[[], datetime]
+    #: Input parts; None where the kiosk has none (headless, or not configured).
+    scanner: BarcodeScanner | None = None
+    indicators: Indicators | None = None
+    scale: Scale | None = None
     _closed: bool = False
 
     @classmethod
@@ -172,7 +179,9 @@ class Kiosk:
             return
         self._closed = True
         try:
-            self.printer.close()
+            for part in (self.scanner, self.indicators, self.scale, self.printer):
+                if part is not None:
+                    part.close()
         finally:
             self.store.close()
 
