@@ -504,7 +504,10 @@ class ReaderLink:
             return
         if self._boot_id is not None and boot_id != self._boot_id:
             self.resets_seen += 1
-            self._emit(LinkEvent("reset", boot_id, session=self._session))
+            err = DeviceResetError(
+                f"device rebooted (boot id {self._boot_id:08x} -> {boot_id:08x})"
+            )
+            self._emit(LinkEvent("reset", err, session=self._session))
         self._boot_id = boot_id
         self._arq.reset()
         self._state = LinkState.HANDSHAKE

@@ -1,1 +1,52 @@
-"""drivers/reader"""
+"""The rapid-test reader: ``TestReader`` and how to open one.
+
+with open_test_reader(kind="simulated", time_scale=60) as reader:
+    run = reader.run_enzyme([0, 1], duration_s=180)
+"""
+
+from drivers.reader.base import (
+    AbsorbanceCurve,
+    CalibrationResult,
+    EnzymeRun,
+    FirmwareUpdateError,
+    FlashProgress,
+    ReaderHealth,
+    ReaderInfo,
+    SelfTestReport,
+    StripProfile,
+    TestReader,
+)
+from drivers.reader.bridge import BridgeTestReader
+from drivers.reader.factory import open_test_reader
+from drivers.reader.simulated import SimulatorControls, SimulatorProcess
+from firmware_bridge.errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceResetError,
+    IntegrityError,
+    LinkError,
+    LinkTimeoutError,
+)
+
+__all__ = [
+    "AbsorbanceCurve",
+    "BridgeTestReader",
+    "CalibrationResult",
+    "DeviceDisconnectedError",
+    "DeviceError",
+    "DeviceResetError",
+    "EnzymeRun",
+    "FirmwareUpdateError",
+    "FlashProgress",
+    "IntegrityError",
+    "LinkError",
+    "LinkTimeoutError",
+    "ReaderHealth",
+    "ReaderInfo",
+    "SelfTestReport",
+    "SimulatorControls",
+    "SimulatorProcess",
+    "StripProfile",
+    "TestReader",
+    "open_test_reader",
+]

@@ -444,8 +444,10 @@ class SimulatedMcu:
         run = self._new_run("enzyme", points, interval_ds / 10 / self.cfg.time_scale)
         run.channels = channels
         run.interval_s = interval_ds / 10
+        batch_rate = run.rng.uniform(0.13, 0.24)  # control ΔA over 3 min of about 0.4-0.7
         run.kinetics = {
-            ch: physics.EnzymeKinetics.draw(run.rng, self.enzyme_samples[ch]) for ch in channels
+            ch: physics.EnzymeKinetics.draw(run.rng, self.enzyme_samples[ch], batch_rate)
+            for ch in channels
         }
         run.data = {str(ch): [] for ch in channels}
         self.run = run

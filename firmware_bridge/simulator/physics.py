@@ -95,9 +95,10 @@ class EnzymeKinetics:
     depletion_s: float = 1500.0  # substrate use makes the line curve slightly
 
     @classmethod
-    def draw(cls, rng: random.Random, sample: EnzymeSample) -> EnzymeKinetics:
+    def draw(cls, rng: random.Random, sample: EnzymeSample, batch_rate: float) -> EnzymeKinetics:
+        """One cuvette of a run; all share the reagent batch's rate within ±3 %."""
         return cls(
-            rate_au_per_min=rng.uniform(0.13, 0.24),
+            rate_au_per_min=batch_rate * rng.uniform(0.97, 1.03),
             activity=math.exp(-INHIBITION_K * max(0.0, sample.inhibitor)) * rng.uniform(0.97, 1.03),
             background=0.11 + rng.uniform(0, 0.03) + max(0.0, sample.pigment),
         )
