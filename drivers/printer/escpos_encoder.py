@@ -82,16 +82,33 @@ def native_qr(block: QrBlock, width: int) -> bytes:
     return dummy.output
 
 
-def native_text_line(blocks: list[TextBlock]) -> bytes:
+@dataclass
+class TextModes:
+    """Modes the printer is in, so a line only sends the ones that change (bytes matter at 9600)."""
+
+    line_spacing: int = -1
+    size: int = 0x00
+    bold: bool = False
+
+
+def native_text_line(blocks: list[TextBlock], modes: TextModes) -> bytes:
     """One printed line: each block at its x in Chinese mode, then LF."""
     size = blocks[0].size
-    out = [C.LINE_SPACING + bytes((size,))]
+    out = []
+    if modes.line_spacing != size:
+        out.append(C.LINE_SPACING + bytes((size,)))
+        modes.line_spacing = size
     for block in sorted(blocks, key=lambda b: b.x):
         out.append(C.ABS_POSITION + C.u16(block.x))
-        out.append(C.CHAR_SIZE + bytes((0x11 if size == 48 else 0x00,)))
-        out.append(C.BOLD + bytes((1 if block.bold else 0,)))
+        magnify = 0x11 if size == 48 else 0x00
+        if modes.size != magnify:
+            out.append(C.CHAR_SIZE + bytes((magnify,)))
+            modes.size = magnify
+        if modes.bold != block.bold:
+            out.append(C.BOLD + bytes((1 if block.bold else 0,)))
+            modes.bold = block.bold
         out.append(C.CHINESE_ON + block.text.encode("gb18030") + C.CHINESE_OFF)
-    out += [C.LF, C.CHAR_SIZE + b"\x00", C.BOLD + b"\x00"]
+    out.append(C.LF)
     return b"".join(out)
 
 
@@ -178,13 +195,14 @@ class EscposEncoder(LabelEncoder):
         out: list[bytes] = []
         y = 0  # dots fed so far
         image: Image.Image | None = None
+        modes = TextModes()  # ESC @ at the start of the label put the printer in these
         all_bands = bands(document)
         for index, band in enumerate(all_bands):
             out.append(feed(band.top - y))
             y = band.top
             kind = self._native_kind(band)
             if kind == "text":
-                out.append(native_text_line(band.blocks))  # type: ignore[arg-type]
+                out.append(native_text_line(band.blocks, modes))  # type: ignore[arg-type]
                 y += band.blocks[0].size  # type: ignore[union-attr]
             elif kind == "qr":
                 qr = band.blocks[0]
@@ -200,6 +218,8 @@ class EscposEncoder(LabelEncoder):
                     out.append(raster_gs_v_0(piece, self.profile.width))
                     y += piece.height
         out.append(feed(document.height - y))
+        if modes.size or modes.bold:
+            out.append(C.CHAR_SIZE + b"\x00" + C.BOLD + b"\x00")
         return b"".join(out)
 
 
