@@ -40,20 +40,7 @@ def china_time() -> datetime:
 
 
 def open_printer(config: KioskConfig) -> LabelPrinter:
-    t = config.printer.transport
-    settings = TransportSettings(
-        kind=t.kind,
-        usb_vendor=t.usb_vendor,
-        usb_product=t.usb_product,
-        usb_in_endpoint=t.usb_in_endpoint,
-        usb_out_endpoint=t.usb_out_endpoint,
-        serial_port=t.serial_port,
-        baudrate=t.baudrate,
-        host=t.host,
-        port=t.port,
-        device_file=t.device_file,
-        timeout_s=t.timeout_s,
-    )
+    settings = TransportSettings(**config.printer.transport.model_dump())
     return open_label_printer(
         config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
     )

@@ -66,18 +66,23 @@ class CertificateConfig(_Section):
 
 
 class PrinterTransport(_Section):
+    """Maps 1:1 onto drivers.printer.TransportSettings."""
+
     kind: Literal["simulated", "usb", "serial", "network", "file"] = "simulated"
     #: USB vendor and product id (hex strings such as "0x0416").
     usb_vendor: str | None = None
     usb_product: str | None = None
+    usb_interface: int = 0
+    #: Many cheap printers use 0x81 in and 0x02 or 0x03 out.
     usb_in_endpoint: int = 0x81
     usb_out_endpoint: int = 0x03
     serial_port: str | None = None
     baudrate: int = 9600
+    flow_control: Literal["none", "rtscts", "xonxoff", "dsrdtr"] = "none"
     host: str | None = None
     port: int = 9100
-    device_file: Path | None = None
-    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    device_file: str = "/dev/usb/lp0"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 
 
 class PrinterConfig(_Section):

@@ -163,11 +163,13 @@ def _layout_roll(
         y += size + 4
     blocks.append(Rule(MARGIN, y, width, 3))
     y += 10
-    number = f"{template.label('number', language)}{sep}{cert.number}"
-    size = 32 if text_width(number, 32) <= width else 24
-    for line in wrap_text(number, size, width):
-        blocks.append(TextBlock(MARGIN, y, line, size, bold=True))
-        y += size + 6
+    # The number on a line of its own, as large as the paper allows (48 is native on
+    # ESC/POS and TSPL; 32 fits a 58 mm roll).
+    blocks.append(TextBlock(MARGIN, y, f"{template.label('number', language)}{sep}", 24))
+    y += 28
+    size = next((s for s in (48, 32, 24) if text_width(cert.number, s) <= width), 16)
+    blocks.append(TextBlock(MARGIN, y, cert.number, size, bold=True))
+    y += size + 6
     for line in _lines(_field_lines(cert, template, language, reprint), 24, width, sep):
         blocks.append(TextBlock(MARGIN, y, line, 24))
         y += 28
