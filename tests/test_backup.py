@@ -1,0 +1,197 @@
+"""Backups: online snapshot, round trip, rotation, USB targets, and no reused numbers."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kiosk_helpers import request
+
+from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
+from drivers.printer.document import LabelDocument
+from kiosk import backup
+from kiosk.app import Kiosk
+from kiosk.config import load_config
+from kiosk.store import Store
+
+
+class CountingPrinter(LabelPrinter):
+    """Accepts every job and counts it: the tests are about numbers, not ink."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    def status(self) -> PrinterStatus:
+        return PrinterStatus()
+
+    def print_label(
+        self, document: LabelDocument, copies: int = 1, progress: ProgressCallback | None = None
+    ) -> None:
+        self.jobs += 1
+        for done in range(1, copies + 1):
+            if progress:
+                progress(done, copies)
+
+    def close(self) -> None:
+        pass
+
+
+def open_kiosk(data_dir: Path) -> Kiosk:
+    return Kiosk.open(load_config(None, data_dir=data_dir), printer=CountingPrinter())
+
+
+def issue(kiosk: Kiosk, count: int) -> list[str]:
+    return [kiosk.issuance.issue(request()).certificate.number for _ in range(count)]
+
+
+def seq(number: str) -> int:
+    return int(number.rsplit("-", 1)[1])
+
+
+def test_restored_older_backup_does_not_reuse_certificate_numbers(tmp_path: Path):
+    data, backups = tmp_path / "data", tmp_path / "backups"
+    with open_kiosk(data) as kiosk:
+        first = issue(kiosk, 3)
+        older = backup.create_backup(data, backups, device="K001")
+        later = issue(kiosk, 2)  # issued after the backup: numbers 4 and 5 are out there
+    assert [seq(n) for n in first + later] == [1, 2, 3, 4, 5]
+
+    result = backup.restore_backup(older, data)
+    assert result.backup_counter == 3
+    assert result.floor == 5, "the floor must not move back to the backup's value"
+    assert result.set_aside and (result.set_aside / backup.DATABASE_FILE).exists()
+
+    with open_kiosk(data) as kiosk:
+        listed = {c.number for c in kiosk.issuance.list(limit=100)}
+        assert listed == set(first), "the restored database is the older one"
+        new = issue(kiosk, 2)
+        alarms = kiosk.store.conn.execute(
+            "SELECT count(*) FROM outbox WHERE body LIKE '%counter_restored%'"
+        ).fetchone()[0]
+    assert [seq(n) for n in new] == [6, 7]
+    assert not set(new) & set(first + later)
+    assert alarms == 1, "the county hears that an older backup was restored"
+
+
+def test_restore_keeps_floor_from_current_database_when_floor_file_is_lost(tmp_path: Path):
+    data, backups = tmp_path / "data", tmp_path / "backups"
+    with open_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+        older = backup.create_backup(data, backups)
+        issue(kiosk, 3)
+    (data / backup.FLOOR_FILE).unlink()  # a technician "cleaned up"
+    result = backup.restore_backup(older, data)
+    assert result.floor == 4
+    with open_kiosk(data) as kiosk:
+        assert seq(issue(kiosk, 1)[0]) == 5
+
+
+def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
+    data = tmp_path / "data"
+    with Store(data / backup.DATABASE_FILE) as store:
+        store.conn.execute("CREATE TABLE burst (id INTEGER PRIMARY KEY, pad TEXT)")
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        with Store(data / backup.DATABASE_FILE) as store:
+            while not stop.is_set():
+                with store.transaction():
+                    store.conn.execute("INSERT INTO burst (pad) VALUES (?)", ["x" * 2000])
+                written[0] += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while written[0] < 50:
+            time.sleep(0.01)
+        made = [backup.create_backup(data, tmp_path / "b", device="K001") for _ in range(3)]
+        during = written[0]
+    finally:
+        stop.set()
+        thread.join()
+    assert during > 50, "the writer was blocked by the backup"
+    for path in made:
+        info = backup.inspect_backup(path)  # checksums and PRAGMA integrity_check
+        assert info.schema_version >= 1
+        restore_dir = tmp_path / f"r-{path.name}"
+        backup.restore_backup(path, restore_dir)
+        conn = sqlite3.connect(restore_dir / backup.DATABASE_FILE)
+        rows = conn.execute("SELECT count(*), max(id) FROM burst").fetchone()
+        conn.close()
+        assert rows[0] == rows[1], "a torn snapshot: ids missing"
+        assert 50 <= rows[0] <= written[0]
+
+
+def test_restore_refuses_while_the_database_is_open(tmp_path: Path):
+    data = tmp_path / "data"
+    with open_kiosk(data) as kiosk:
+        made = backup.create_backup(data, tmp_path / "b")
+        with pytest.raises(backup.BackupError, match="stop agriqs-kiosk"):
+            backup.restore_backup(made, data)
+        issue(kiosk, 1)  # still working
+
+
+def test_damaged_or_foreign_backup_is_refused(tmp_path: Path):
+    data = tmp_path / "data"
+    with open_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+    made = backup.create_backup(data, tmp_path / "b")
+    raw = bytearray(gzip.decompress(made.read_bytes()))
+    index = raw.find(b"SQLite format 3")
+    raw[index + 5000] ^= 0xFF  # one flipped byte inside the database
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(backup.BackupError, match="checksum"):
+        backup.restore_backup(damaged, data)
+    foreign = tmp_path / "foreign.tar.gz"
+    foreign.write_bytes(b"not a tar at all")
+    with pytest.raises(backup.BackupError, match="cannot read backup"):
+        backup.inspect_backup(foreign)
+    # The refused restores changed nothing.
+    with open_kiosk(data) as kiosk:
+        assert len(kiosk.issuance.list()) == 1
+
+
+def test_scheduled_run_rotates_and_copies_to_usb(tmp_path: Path):
+    data = tmp_path / "data"
+    with open_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    for _ in range(4):
+        run = backup.run_backup(data, tmp_path / "local", device="K001", usb=[stick], keep_local=2)
+        assert not run.errors
+    assert len(backup.list_backups(tmp_path / "local")) == 2
+    on_stick = backup.list_backups(stick / "agriqs-backups" / "K001")
+    assert len(on_stick) == 4
+    assert backup.inspect_backup(on_stick[-1]).counter == 1
+    assert not list(stick.rglob("*.partial"))
+
+
+def test_usb_targets_are_only_real_mounts(tmp_path: Path):
+    media = tmp_path / "media"
+    (media / "pi" / "STICK").mkdir(parents=True)
+    (media / "agriqs-backup").mkdir()
+    (media / "not-mounted").mkdir()
+    mounts = {media / "pi" / "STICK", media / "agriqs-backup"}
+    found = backup.usb_targets(roots=[media], is_mount=lambda p: p in mounts)
+    assert set(found) == mounts
+
+
+def test_rotation_order_follows_time_not_device_name(tmp_path: Path):
+    data = tmp_path / "data"
+    with open_kiosk(data):
+        pass
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for day in range(3):
+        backup.create_backup(
+            data, tmp_path / "b", device="K001", clock=lambda d=day: start + timedelta(days=d)
+        )
+    removed = backup.rotate(tmp_path / "b", keep=1)
+    assert [p.name.split("-")[-1][:15] for p in removed] == ["20260101T000000", "20260102T000000"]
