@@ -76,6 +76,7 @@ class _Outstanding:
     last_sent: float
     retransmitted: bool = False
     tries: int = 0
+    epoch: int = 0  # retransmissions so far when first sent
 
 
 # Message ids for the two control frames this module emits.
@@ -104,6 +105,7 @@ class ArqEndpoint:
         self._unacked: OrderedDict[int, _Outstanding] = OrderedDict()
         self._outbox: deque[tuple[int, bytes]] = deque()
         self._deadline: float | None = None
+        self._epoch = 0
         self._rx_expected = 0
         self._rx_buffer: dict[int, Frame] = {}
         self._last_nak: int | None = None
@@ -132,39 +134,45 @@ class ArqEndpoint:
         """Frames to write now: a retransmission if the timer expired, then new frames."""
         out: list[bytes] = []
         if self._unacked and self._deadline is not None and now >= self._deadline:
-            oldest = next(iter(self._unacked.values()))
-            oldest.retransmitted = True
-            oldest.tries += 1
-            oldest.last_sent = now
+            # Resend the whole window: at most WINDOW small frames, and a lost tail
+            # (nothing behind it to make the peer NAK) costs one timeout, not several.
+            self._epoch += 1
             self.timeouts += 1
-            self.retransmits += 1
+            for pending in self._unacked.values():
+                pending.retransmitted = True
+                pending.last_sent = now
+                self.retransmits += 1
+                out.append(pending.frame)
+            oldest = next(iter(self._unacked.values()))
+            oldest.tries += 1
             if oldest.tries > MAX_RETRIES:
                 self.dead = True
             self.rto.backoff()
             self._deadline = now + self.rto.rto
-            out.append(oldest.frame)
         while self._outbox and len(self._unacked) < self.window:
             msg_type, payload = self._outbox.popleft()
             seq = self._tx_next
             self._tx_next = (seq + 1) & 0xFF
             frame = encode_frame(msg_type, seq, payload)
-            self._unacked[seq] = _Outstanding(frame, now, now)
+            self._unacked[seq] = _Outstanding(frame, now, now, epoch=self._epoch)
             if self._deadline is None:
                 self._deadline = now + self.rto.rto
             out.append(frame)
         return out
 
     def _ack_upto(self, next_expected: int, now: float) -> None:
-        acked = False
+        newest: _Outstanding | None = None
         while self._unacked:
             seq, out = next(iter(self._unacked.items()))
             if not _before(seq, next_expected):
                 break
             del self._unacked[seq]
-            acked = True
-            if not out.retransmitted:
-                self.rto.sample(now - out.first_sent)
-        if acked:
+            newest = out
+        # Karn's rule, widened: a frame sent before any retransmission still outstanding
+        # may have waited behind a hole, so its ACK says nothing about the round trip.
+        if newest is not None and not newest.retransmitted and newest.epoch == self._epoch:
+            self.rto.sample(now - newest.first_sent)
+        if newest is not None:
             self._deadline = now + self.rto.rto if self._unacked else None
 
     def on_ack(self, next_expected: int, now: float) -> None:
@@ -179,6 +187,7 @@ class ArqEndpoint:
             return []
         out.retransmitted = True
         out.last_sent = now
+        self._epoch += 1
         self.retransmits += 1
         return [out.frame]
 
