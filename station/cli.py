@@ -1,0 +1,122 @@
+"""``station``: the county-side command line (collect, report; more subcommands come later).
+
+Each subcommand lives in a ``_add_<name>`` function that registers its parser and
+handler, so others add ``devices``, ``cmd``, ``config`` without touching these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from station.collector import Collector, CollectorSettings
+from station.db import Database
+from station.intake import DEFAULT_SCHEMAS_DIR
+from station.report import SECTIONS, render_csv, render_text
+
+DEFAULT_DATABASE = "station.db"
+
+
+def _database_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_DATABASE,
+        help="SQLite path (default %(default)s) or a postgresql:// URL",
+    )
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("collect", help="store kiosk events from the broker (runs until stopped)")
+    _database_arg(p)
+    d = CollectorSettings()
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, default=d.port)
+    p.add_argument("--ca", type=Path)
+    p.add_argument("--cert", type=Path)
+    p.add_argument("--key", type=Path)
+    p.add_argument("--username")
+    p.add_argument("--password-file", type=Path, help="file holding the broker password")
+    p.add_argument("--prefix", default=d.topic_prefix)
+    p.add_argument("--group", default=d.group, help="shared-subscription group")
+    p.add_argument("--county", default=d.county, help="one county code, or + for all")
+    p.add_argument("--client-id", default=d.client_id, help="stable per collector instance")
+    p.add_argument("--batch-max", type=int, default=d.batch_max)
+    p.add_argument("--batch-wait", type=float, default=d.batch_wait_s, help="seconds")
+    p.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR)
+    p.set_defaults(handler=_collect)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    password = args.password_file.read_text().strip() if args.password_file else None
+    settings = CollectorSettings(
+        host=args.host,
+        port=args.port,
+        ca=args.ca,
+        cert=args.cert,
+        key=args.key,
+        username=args.username,
+        password=password,
+        topic_prefix=args.prefix,
+        group=args.group,
+        county=args.county,
+        client_id=args.client_id,
+        batch_max=args.batch_max,
+        batch_wait_s=args.batch_wait,
+    )
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    with Collector(settings, args.db, schemas_dir=args.schemas) as collector:
+        while not done.wait(1.0):
+            if not collector.healthy:
+                logging.getLogger("station").error("collector writer stopped")
+                return 1
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="certificates, rapid tests, open holds")
+    _database_arg(p)
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.add_argument(
+        "--section",
+        action="append",
+        choices=sorted(SECTIONS),
+        help="only these sections (repeatable); default certificates, rapidtests, holds, gaps",
+    )
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    names = args.section or ["certificates", "rapidtests", "holds", "gaps"]
+    with Database(args.db) as db:
+        tables = [SECTIONS[name](db) for name in names]
+    sys.stdout.write(render_csv(tables) if args.csv else render_text(tables))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_collect(sub)
+    _add_report(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,390 @@
+"""The county database: SQLite by default, PostgreSQL for a province.
+
+The SQL is kept portable (``ON CONFLICT ... DO NOTHING`` works in both); the few
+differences (placeholders, auto-increment, binary type) live in ``_Dialect``.
+Every event lands in ``events`` (unique on county + event id: exactly once),
+and is projected into small tables the reports read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: SQLite waits this long for another writer (a report, a second collector).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated envelope, ready to store."""
+
+    county: str
+    device: str
+    seq: int
+    event_id: str
+    kind: str
+    schema: str
+    version: int
+    time: str
+    data: dict[str, Any]
+    body: str
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A message that could not be stored as an event, and why."""
+
+    topic: str
+    reason: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    county: str
+    device: str
+    status: str
+    software_version: str
+    config_version: str
+    backlog: int
+    time: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Missing seqs ``first..last`` (inclusive) of one device."""
+
+    county: str
+    device: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    placeholder: str
+    autoinc_pk: str
+    blob: str
+
+
+SQLITE = _Dialect("?", "INTEGER PRIMARY KEY", "BLOB")
+POSTGRES = _Dialect("%s", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    county      TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    seq         BIGINT NOT NULL,
+    event_id    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    schema_name TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    event_time  TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (county, device, seq),
+    UNIQUE (county, event_id)
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    county        TEXT NOT NULL,
+    number        TEXT NOT NULL,
+    device        TEXT NOT NULL,
+    event_id      TEXT NOT NULL,
+    issued_at     TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    township      TEXT NOT NULL,
+    service_point TEXT NOT NULL,
+    product_code  TEXT NOT NULL,
+    product_name  TEXT NOT NULL,
+    quantity      TEXT NOT NULL,
+    unit          TEXT NOT NULL,
+    basis         TEXT NOT NULL,
+    producer_key  TEXT NOT NULL,
+    PRIMARY KEY (county, number)
+);
+CREATE TABLE IF NOT EXISTS certificate_voids (
+    county     TEXT NOT NULL,
+    number     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    voided_at  TEXT NOT NULL,
+    PRIMARY KEY (county, number)
+);
+CREATE TABLE IF NOT EXISTS rapid_tests (
+    county       TEXT NOT NULL,
+    device       TEXT NOT NULL,
+    test_id      TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    producer_key TEXT NOT NULL,
+    product_code TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    analyte      TEXT NOT NULL,
+    verdict      TEXT NOT NULL,
+    retest_of    TEXT,
+    PRIMARY KEY (county, device, test_id)
+);
+CREATE TABLE IF NOT EXISTS holds (
+    county       TEXT NOT NULL,
+    device       TEXT NOT NULL,
+    hold_id      BIGINT NOT NULL,
+    producer_key TEXT NOT NULL,
+    product_code TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    placed_at    TEXT NOT NULL,
+    PRIMARY KEY (county, device, hold_id)
+);
+CREATE TABLE IF NOT EXISTS hold_lifts (
+    county    TEXT NOT NULL,
+    device    TEXT NOT NULL,
+    hold_id   BIGINT NOT NULL,
+    lifted_by TEXT NOT NULL,
+    lifted_at TEXT NOT NULL,
+    PRIMARY KEY (county, device, hold_id)
+);
+CREATE TABLE IF NOT EXISTS device_state (
+    county           TEXT NOT NULL,
+    device           TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    software_version TEXT NOT NULL,
+    config_version   TEXT NOT NULL,
+    backlog          BIGINT NOT NULL,
+    state_time       TEXT NOT NULL,
+    PRIMARY KEY (county, device)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          {autoinc_pk},
+    received_at TEXT NOT NULL,
+    topic       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    size        BIGINT NOT NULL,
+    payload     {blob} NOT NULL
+)
+"""
+
+#: Quarantined payloads are kept up to this size (the reason names the full size);
+#: an attacker's megabytes should not fill the county disk.
+QUARANTINE_KEEP_BYTES = 4096
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Database:
+    """One connection; used from one thread (the collector's writer, or a report)."""
+
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        if self.url.startswith(("postgresql://", "postgres://")):
+            import psycopg  # optional extra "postgres"
+
+            self.dialect = POSTGRES
+            self.conn: Any = psycopg.connect(self.url)
+        else:
+            path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.dialect = SQLITE
+            self.conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: the broker is told "stored" only after the row would survive power loss.
+            self.conn.execute("PRAGMA synchronous=FULL")
+        self._closed = False
+        self._create()
+
+    # ---- plumbing -----------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect is SQLITE else sql.replace("?", "%s")
+
+    def _begin(self) -> None:
+        if self.dialect is SQLITE:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        if self.dialect is SQLITE:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.commit()
+
+    def _rollback(self) -> None:
+        if self.dialect is SQLITE:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        else:
+            self.conn.rollback()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one portable statement (``?`` placeholders); returns the cursor."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), params)
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        rows = self.execute(sql, params).fetchall()
+        if self.dialect is POSTGRES:
+            self.conn.commit()  # end the read transaction psycopg opened
+        return [tuple(r) for r in rows]
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.conn.cursor().executemany(self._sql(sql), rows)
+
+    def _create(self) -> None:
+        ddl = _SCHEMA.format(autoinc_pk=self.dialect.autoinc_pk, blob=self.dialect.blob)
+        self._begin()
+        try:
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    self.execute(statement)
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit()
+
+    # ---- writing --------------------------------------------------------------------
+
+    def store_batch(
+        self,
+        events: Sequence[Event],
+        quarantined: Sequence[Quarantined] = (),
+        states: Sequence[DeviceState] = (),
+    ) -> int:
+        """Store everything in one transaction and commit; returns how many events were new.
+
+        Duplicates (a redelivery, a resend after restart) are ignored by the unique
+        constraints, so calling this twice with the same events is harmless.
+        """
+        received = _now()
+        new: list[Event] = []
+        self._begin()
+        try:
+            for e in events:
+                cur = self.execute(
+                    "INSERT INTO events (county, device, seq, event_id, kind, schema_name, "
+                    "version, event_time, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    [e.county, e.device, e.seq, e.event_id, e.kind, e.schema, e.version, e.time,
+                     received, e.body],
+                )  # fmt: skip
+                if cur.rowcount == 1:
+                    new.append(e)
+            self._project(new)
+            self._executemany(
+                "INSERT INTO quarantine (received_at, topic, reason, size, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (received, q.topic, q.reason, len(q.payload), q.payload[:QUARANTINE_KEEP_BYTES])
+                    for q in quarantined
+                ],
+            )
+            self._executemany(
+                "INSERT INTO device_state (county, device, status, software_version, "
+                "config_version, backlog, state_time) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (county, device) DO UPDATE SET status = excluded.status, "
+                "software_version = excluded.software_version, "
+                "config_version = excluded.config_version, backlog = excluded.backlog, "
+                "state_time = excluded.state_time "
+                "WHERE excluded.state_time >= device_state.state_time",
+                [
+                    (s.county, s.device, s.status, s.software_version, s.config_version,
+                     s.backlog, s.time)
+                    for s in states
+                ],
+            )  # fmt: skip
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit()
+        return len(new)
+
+    def _project(self, events: Sequence[Event]) -> None:
+        """Copy what reports need into plain columns (portable: no JSON functions)."""
+        certs, voids, tests, holds, lifts = [], [], [], [], []
+        for e in events:
+            d = e.data
+            if e.schema == "certificate.issued":
+                certs.append(
+                    (e.county, d["number"], e.device, e.event_id, d["issued_at"],
+                     d["issued_at"][:10], d["township"], d["service_point"], d["product_code"],
+                     d["product_name"], d["quantity"], d["unit"], d["basis"], d["producer_key"])
+                )  # fmt: skip
+            elif e.schema == "certificate.voided":
+                voids.append((e.county, d["number"], d["reason"], e.time))
+            elif e.schema == "rapidtest.result":
+                tests.append(
+                    (e.county, e.device, d["test_id"], d["finished_at"][:10], d["producer_key"],
+                     d["product_code"], d["method"], d["analyte"], d["verdict"], d["retest_of"])
+                )  # fmt: skip
+            elif e.schema == "hold.placed":
+                holds.append(
+                    (e.county, e.device, d["hold_id"], d["producer_key"], d["product_code"],
+                     d["reason"], e.time)
+                )  # fmt: skip
+            elif e.schema == "hold.lifted":
+                lifts.append((e.county, e.device, d["hold_id"], d["lifted_by"], e.time))
+        self._executemany(
+            "INSERT INTO certificates (county, number, device, event_id, issued_at, day, township, "
+            "service_point, product_code, product_name, quantity, unit, basis, producer_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            certs,
+        )
+        self._executemany(
+            "INSERT INTO certificate_voids (county, number, reason, voided_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            voids,
+        )
+        self._executemany(
+            "INSERT INTO rapid_tests (county, device, test_id, day, producer_key, product_code, "
+            "method, analyte, verdict, retest_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            tests,
+        )
+        self._executemany(
+            "INSERT INTO holds (county, device, hold_id, producer_key, product_code, reason, "
+            "placed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            holds,
+        )
+        self._executemany(
+            "INSERT INTO hold_lifts (county, device, hold_id, lifted_by, lifted_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            lifts,
+        )
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def count_events(self) -> int:
+        return self.query("SELECT count(*) FROM events")[0][0]
+
+    def gaps(self) -> list[Gap]:
+        """Missing seqs per device (a kiosk never skips one, so a gap is a loss or a delay)."""
+        rows = self.query(
+            "SELECT e.county, e.device, e.seq + 1, "
+            "  (SELECT min(n.seq) FROM events n WHERE n.county = e.county "
+            "   AND n.device = e.device AND n.seq > e.seq) - 1 "
+            "FROM events e WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.county = e.county "
+            "  AND x.device = e.device AND x.seq = e.seq + 1) "
+            "AND e.seq < (SELECT max(m.seq) FROM events m WHERE m.county = e.county "
+            "  AND m.device = e.device) "
+            "UNION ALL "
+            "SELECT county, device, 1, min(seq) - 1 FROM events GROUP BY county, device "
+            "HAVING min(seq) > 1 "
+            "ORDER BY 1, 2, 3"
+        )
+        return [Gap(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
