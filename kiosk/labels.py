@@ -69,6 +69,17 @@ def _field_lines(
     return rows
 
 
+def _split_number(number: str, size: int, width: int) -> list[str]:
+    """Break a certificate number only after its hyphens."""
+    lines: list[str] = []
+    for part in number.replace("-", "-\n").split("\n"):
+        if lines and text_width(lines[-1] + part, size) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return lines
+
+
 def _lines(rows: list[tuple[str, str]], size: int, width: int, sep: str) -> list[str]:
     out: list[str] = []
     for name, value in rows:
@@ -115,7 +126,7 @@ def _layout_label(
     sep = ": " if language == "en" else "："
     left_width = qr_x - quiet - MARGIN
     title = _title(template, language)
-    title_size = 32 if text_width(title, 32) <= left_width else 24
+    title_size = next((s for s in (32, 24) if text_width(title, s) <= left_width), 16)
     blocks.append(TextBlock(MARGIN, MARGIN, title, title_size, bold=True))
     y = MARGIN + title_size + 4
     blocks.append(Rule(MARGIN, y, left_width, 2))
@@ -131,7 +142,7 @@ def _layout_label(
         blocks.append(TextBlock(MARGIN, y, line, field_size))
         y += field_size + 2
     blocks.append(QrBlock(qr_x, qr_y, cert.qr_text, module, "M", version))
-    y = max(y, bottom_of_qr - quiet + 4)
+    y = max(y, bottom_of_qr)
     body = paper.width - 2 * MARGIN
     for line in wrap_text(_commitment(template, language), 16, body):
         blocks.append(TextBlock(MARGIN, y, line, 16))
@@ -163,13 +174,13 @@ def _layout_roll(
         y += size + 4
     blocks.append(Rule(MARGIN, y, width, 3))
     y += 10
-    # The number on a line of its own, as large as the paper allows (48 is native on
-    # ESC/POS and TSPL; 32 fits a 58 mm roll).
+    # The number on lines of its own at 48 dots, native on ESC/POS and TSPL; a 58 mm
+    # roll breaks it after a hyphen rather than shrink it into a raster band.
     blocks.append(TextBlock(MARGIN, y, f"{template.label('number', language)}{sep}", 24))
     y += 28
-    size = next((s for s in (48, 32, 24) if text_width(cert.number, s) <= width), 16)
-    blocks.append(TextBlock(MARGIN, y, cert.number, size, bold=True))
-    y += size + 6
+    for line in _split_number(cert.number, 48, width):
+        blocks.append(TextBlock(MARGIN, y, line, 48, bold=True))
+        y += 52
     for line in _lines(_field_lines(cert, template, language, reprint), 24, width, sep):
         blocks.append(TextBlock(MARGIN, y, line, 24))
         y += 28

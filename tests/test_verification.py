@@ -184,3 +184,18 @@ def test_trust_list_signed_by_county(tmp_path: Path) -> None:
 def test_issue_time_round_trips_in_china_time() -> None:
     f = fields(issued_at=datetime(2026, 3, 1, 1, 2, tzinfo=UTC))
     assert decode_body(encode_body(f)).issued_at == datetime(2026, 3, 1, 9, 2, tzinfo=CST)
+
+
+def test_arithmetic_qr_version_matches_the_encoder() -> None:
+    import random
+
+    import segno
+
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    rng = random.Random(7)
+    for n in [*range(1, 460, 7), 700, 1200]:
+        text = "".join(rng.choice(alphabet) for _ in range(n))
+        assert qr_version(text) == segno.make_qr(text, error="m", boost_error=False).version, n
+    assert (
+        qr_version("http://lower.case/") == segno.make_qr("http://lower.case/", error="m").version
+    )
