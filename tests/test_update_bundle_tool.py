@@ -1,0 +1,49 @@
+"""deploy/make_bundle.py: the release tool produces bundles that kiosks accept."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_update import make_wheel
+
+from kiosk.update import UpdateError, verify_bundle
+
+TOOL = Path(__file__).parents[1] / "deploy" / "make_bundle.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True)
+
+
+def test_make_bundle_signs_what_the_kiosk_verifies(tmp_path: Path):
+    key = tmp_path / "release.pem"
+    made = run("--new-key", "--key", str(key))
+    assert made.returncode == 0, made.stderr
+    public = base64.b64decode(made.stdout.strip())
+    assert run("--new-key", "--key", str(key)).returncode == 2  # never overwrite a key
+    house = tmp_path / "wheelhouse"
+    make_wheel(house, "agriqs-kiosk", "0.3.1", {"agriqs_probe/__init__.py": ""})
+    make_wheel(house, "agriqs-dep", "1.0", {"agriqs_dep/__init__.py": ""})
+    built = run("--wheelhouse", str(house), "--key", str(key), "--out", str(tmp_path / "dist"))
+    assert built.returncode == 0, built.stderr
+    bundle = tmp_path / "dist" / "agriqs-kiosk-0.3.1.tar"
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    manifest = verify_bundle(bundle, [public], unpacked)
+    assert manifest.version == "0.3.1" and len(manifest.files) == 2
+    with pytest.raises(UpdateError, match="signature"):
+        other = tmp_path / "other"
+        other.mkdir()
+        verify_bundle(bundle, [bytes(32)], other)
+
+
+def test_make_bundle_needs_the_project_wheel(tmp_path: Path):
+    house = tmp_path / "wheelhouse"
+    make_wheel(house, "agriqs-dep", "1.0", {"agriqs_dep/__init__.py": ""})
+    run("--new-key", "--key", str(tmp_path / "k.pem"))
+    done = run("--wheelhouse", str(house), "--key", str(tmp_path / "k.pem"))
+    assert done.returncode == 2 and "exactly one agriqs-kiosk wheel" in done.stderr
