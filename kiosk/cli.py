@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="YYYY-MM-DD (China time)")
     export.add_argument("--until", help="YYYY-MM-DD, exclusive")
     export.add_argument("--out", type=Path, help="file (default: standard output)")
+
+    run = sub.add_parser("run", help="start the touchscreen kiosk")
+    run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
 
     keys = sub.add_parser("keys", help="this kiosk's certificate-signing public key")
     keys.add_argument("--json", action="store_true")
@@ -175,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
             return code
         if args.command == "verify":
             return _verify(args, kiosk)
+        if args.command == "run":
+            return _frontend(args.frontend)(kiosk)
         if args.command == "reprint":
             data, text, code = _outcome(service.reprint(args.number, args.copies))
             _emit(args, {**data, "reprint": True}, text)
@@ -192,6 +198,14 @@ def _run(args: argparse.Namespace) -> int:
                   f"{device.county}-{device.device_id} {key.public_b64}")  # fmt: skip
             return EXIT_OK
         return _certificates(args, kiosk)
+
+
+def _frontend(name: str) -> Any:
+    """The front end registered under ``name`` (the touch UI lives in ui/, above kiosk/)."""
+    found = entry_points(group="agriqs.frontends", name=name)
+    if not found:
+        raise ConfigError(f"no front end named {name!r} is installed (pip install -e .)")
+    return next(iter(found)).load()
 
 
 def _certificates(args: argparse.Namespace, kiosk: Any) -> int:

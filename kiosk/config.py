@@ -55,8 +55,6 @@ class CertificateConfig(_Section):
     verify_url: Annotated[str, Field(pattern=r"^HTTPS?://[A-Z0-9.\-:/]+/$")] = (
         "HTTPS://QS.EXAMPLE.GOV.CN/V/"
     )
-    #: How long records are kept before they may be purged (the Order asks for 2 years).
-    retention_days: Annotated[int, Field(ge=730)] = 730
     copies_default: Annotated[int, Field(ge=1, le=10)] = 1
     copies_max: Annotated[int, Field(ge=1, le=50)] = 20
     #: Path to a trust list file; without one the kiosk trusts only its own key.

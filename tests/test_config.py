@@ -20,7 +20,7 @@ def test_embedded_simulation_config_loads(tmp_path: Path) -> None:
         ({"device": {"county": "33"}}, "device.county"),
         ({"printer": {"transport": {"kind": "bluetooth"}}}, "printer.transport.kind"),
         ({"ui": {"width": "wide"}}, "ui.width"),
-        ({"certificate": {"retention_days": 30}}, "certificate.retention_days"),
+        ({"certificate": {"copies_max": 0}}, "certificate.copies_max"),
     ],
 )
 def test_bad_keys_are_named(document: dict, named: str) -> None:
