@@ -53,6 +53,7 @@ class RtoEstimator:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.rto = RTO_INITIAL
+        self._base = RTO_INITIAL
 
     def sample(self, rtt: float) -> None:
         """Fold in one RTT measured on a frame that was sent only once (Karn's rule)."""
@@ -62,11 +63,23 @@ class RtoEstimator:
         else:
             self.rttvar = (1 - RTO_BETA) * self.rttvar + RTO_BETA * abs(self.srtt - rtt)
             self.srtt = (1 - RTO_ALPHA) * self.srtt + RTO_ALPHA * rtt
-        self.rto = min(RTO_MAX, max(RTO_MIN, self.srtt + max(RTO_GRANULARITY, RTO_K * self.rttvar)))
+        self._base = min(
+            RTO_MAX, max(RTO_MIN, self.srtt + max(RTO_GRANULARITY, RTO_K * self.rttvar))
+        )
+        self.rto = self._base
 
     def backoff(self) -> None:
         """Double the timeout after an expiry (RFC 6298 rule 5.5)."""
         self.rto = min(RTO_MAX, self.rto * 2)
+
+    def restore(self) -> None:
+        """Drop the backoff once an ACK acknowledges new data.
+
+        RFC 6298 keeps the backed-off value until a fresh RTT sample; on a noisy wire
+        (no congestion to back off from) fresh samples are rare, and a stuck 2 s timer
+        starved the line. Any forward progress proves the peer answers.
+        """
+        self.rto = self._base
 
 
 @dataclass(slots=True)
@@ -108,7 +121,6 @@ class ArqEndpoint:
         self._epoch = 0
         self._rx_expected = 0
         self._rx_buffer: dict[int, Frame] = {}
-        self._last_nak: int | None = None
         self.dead = False
 
     # -- sender -------------------------------------------------------------
@@ -173,6 +185,7 @@ class ArqEndpoint:
         if newest is not None and not newest.retransmitted and newest.epoch == self._epoch:
             self.rto.sample(now - newest.first_sent)
         if newest is not None:
+            self.rto.restore()
             self._deadline = now + self.rto.rto if self._unacked else None
 
     def on_ack(self, next_expected: int, now: float) -> None:
@@ -183,7 +196,9 @@ class ArqEndpoint:
         """The peer lacks `seq` (and has all before): resend it unless just resent."""
         self._ack_upto(seq, now)
         out = self._unacked.get(seq)
-        if out is None or (out.retransmitted and now - out.last_sent < NAK_HOLDOFF):
+        # The NAK may have been sent before our last resend arrived: allow one round trip.
+        holdoff = max(NAK_HOLDOFF, min(self.rto.srtt or 0.0, self.rto.rto))
+        if out is None or (out.retransmitted and now - out.last_sent < holdoff):
             return []
         out.retransmitted = True
         out.last_sent = now
@@ -203,20 +218,22 @@ class ArqEndpoint:
                 self._rx_expected = (self._rx_expected + 1) & 0xFF
             if self._rx_buffer:  # another hole behind this one
                 return delivered, [self._nak()]
-            self._last_nak = None
             return delivered, [encode_frame(ACK, self._rx_expected)]
         if delta < self.window:
             self._rx_buffer.setdefault(frame.seq, frame)
-            return [], [self._nak()] if self._last_nak != self._rx_expected else []
+            return [], [self._nak()]
         # A duplicate of something already delivered: re-ACK so the sender moves on.
         return [], [encode_frame(ACK, self._rx_expected)]
 
     def on_corrupt(self, frame: CorruptFrame) -> list[bytes]:
-        """A sequenced frame failed its CRC: ask once for the next one we need."""
-        if is_sequenced(frame.msg_type) and self._last_nak != self._rx_expected:
+        """A sequenced frame failed its CRC: ask for the next one we need.
+
+        Every gap or corrupt frame NAKs (a NAK is 10 bytes); the sender ignores NAKs
+        for a frame it resent less than a round trip ago, which stops NAK storms.
+        """
+        if is_sequenced(frame.msg_type):
             return [self._nak()]
         return []
 
     def _nak(self) -> bytes:
-        self._last_nak = self._rx_expected
         return encode_frame(NAK, self._rx_expected)

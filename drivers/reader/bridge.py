@@ -254,8 +254,15 @@ class BridgeTestReader(TestReader):
 
     # -- firmware -----------------------------------------------------------
     def flash_firmware(
-        self, firmware: SignedFirmware, progress: FlashProgress | None = None
+        self,
+        firmware: SignedFirmware,
+        progress: FlashProgress | None = None,
+        *,
+        chunk_bytes: int = FW_CHUNK_BYTES,
     ) -> ReaderInfo:
+        """See TestReader; smaller `chunk_bytes` get through a noisy line more often."""
+        if not 1 <= chunk_bytes <= FW_CHUNK_BYTES:
+            raise ValueError(f"chunk_bytes must be in 1..{FW_CHUNK_BYTES}")
         link = self.link
         old_boot = link.boot_id
         session = link.session
@@ -263,8 +270,8 @@ class BridgeTestReader(TestReader):
         try:
             link.request(MsgType.FW_BEGIN, manifest.pack(), timeout=10)
             image = firmware.image
-            for offset in range(0, len(image), FW_CHUNK_BYTES):
-                data = image[offset : offset + FW_CHUNK_BYTES]
+            for offset in range(0, len(image), chunk_bytes):
+                data = image[offset : offset + chunk_bytes]
                 link.send(MsgType.FW_CHUNK, struct.pack("<I", offset) + data, session, timeout=30)
                 if progress is not None:
                     progress(offset + len(data), len(image))
