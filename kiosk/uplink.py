@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 #: PUBACK reason codes from 0x80 up are refusals (MQTT v5 §3.4.2.1); 0x10 "no
 #: matching subscribers" is still an acceptance.
 PUBACK_FAILURE_MIN = 0x80
+#: PUBACK 0x10 "No matching subscribers" is a success in MQTT v5, but for an event it
+#: means no collector has it: the broker dropped it. Mosquitto 2.0 does not restore
+#: shared subscriptions from persistence, so this is what a kiosk sees for the moments
+#: after a broker restart before the collectors resubscribe. Such rows stay unacked.
+PUBACK_NO_SUBSCRIBERS = 0x10
 #: After a refusal (ACL, quota) the drain pauses this long, doubling up to the max:
 #: retrying a misconfigured ACL at full speed would only burn the kiosk's link.
 REFUSAL_RETRY_MIN_S = 30.0
@@ -93,6 +98,8 @@ class UplinkSettings:
     reconnect_max_s: float = 120.0
     #: Slow poll for rows written by other processes (the in-process path is instant).
     poll_interval_s: float = 5.0
+    #: First retry after a PUBACK 0x10 (no collector subscribed), doubling to 8x.
+    no_subscriber_retry_s: float = 5.0
     #: Stable client id so the broker session survives restarts; default county-device.
     client_id: str | None = None
 
@@ -112,6 +119,7 @@ class UplinkStats:
     published: int = 0
     acked: int = 0
     refused: int = 0
+    undelivered: int = 0
     inflight: int = 0
     backlog: int = -1
 
@@ -414,8 +422,16 @@ class _Pump:
         up = self.up
         now = time.monotonic()
         timeout = HOT_POLL_S if now < self.hot_until else up.settings.poll_interval_s
+        if self.refused_until > now:
+            timeout = min(timeout, self.refused_until - now + 0.001)
         with up._cond:
-            idle = fed == 0 and not self.buffer and not self.maybe_more
+            idle = (
+                fed == 0
+                and not self.buffer
+                and not self.maybe_more
+                and not self.rewind
+                and self.refused_until <= now
+            )
             up._idle = idle
             if idle:
                 up._cond.notify_all()
@@ -454,17 +470,28 @@ class _Pump:
     def _account(self, entry: _Inflight, code: int, text: str, acked: list[int]) -> None:
         if entry.seq is None:
             return
+        up = self.up
+        if code == PUBACK_NO_SUBSCRIBERS:
+            up._stats.undelivered += 1
+            low = up.settings.no_subscriber_retry_s
+            self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
+            if self.refusal_attempt == 1:
+                log.warning("no collector subscribed (PUBACK 0x10); holding events")
+            return
         if code < PUBACK_FAILURE_MIN:
             acked.append(entry.seq)
             self.refusal_attempt = 0
             return
-        up = self.up
         up._stats.refused += 1
         log.error("broker refused event seq %s: %s (0x%02x)", entry.seq, text, code)
         self.outbox.mark_refused(entry.seq, f"PUBACK 0x{code:02x} {text}")
         delay = jittered_backoff(self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S)
+        self._pause(delay)
+
+    def _pause(self, delay: float) -> None:
+        """Stop feeding for ``delay``; then resend from the lowest unacknowledged row."""
         self.refusal_attempt += 1
-        self.refused_until = time.monotonic() + delay
+        self.refused_until = max(self.refused_until, time.monotonic() + delay)
         self.rewind = True
 
     def _register(self, mid: int, entry: _Inflight, acked: list[int]) -> None:

@@ -135,7 +135,10 @@ class Collector:
                 raise RuntimeError("collector is closed")
             if self._writer is not None:
                 return
-            self._writer = threading.Thread(target=self._run_writer, name="collector-writer")
+            # Daemon: a process exit mid-batch loses nothing (no PUBACK went out for it).
+            self._writer = threading.Thread(
+                target=self._run_writer, name="collector-writer", daemon=True
+            )
             self._writer.start()
             # Open the database before taking messages, so a bad URL fails here.
             while not self._db_ready.wait(0.05):

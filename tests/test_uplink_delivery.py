@@ -1,0 +1,231 @@
+"""End to end: kiosk outbox -> real mosquitto -> collector -> SQLite, through failures.
+
+Each test checks the county database holds exactly the enqueued event ids, and
+the kiosk outbox ends with every row acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from test_uplink_support import (
+    ROOT,
+    collector_settings,
+    enqueue_many,
+    open_kiosk,
+    wait_until,
+)
+
+from kiosk.uplink import Uplink, UplinkSettings
+from station.collector import Collector
+from station.db import Database
+
+DRAIN_TIMEOUT_S = 30.0
+#: As in docs/deploy/mosquitto/mosquitto.conf: the default queue (1000 per client)
+#: silently drops events meant for a collector that is down (a test here caught it).
+BROKER_CONFIG = "max_queued_messages 2000000"
+
+
+def uplink_settings(port: int, **overrides: object) -> UplinkSettings:
+    base: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.5,
+        "poll_interval_s": 0.5,
+        "no_subscriber_retry_s": 0.3,
+    }
+    base.update(overrides)
+    return UplinkSettings(**base)  # type: ignore[arg-type]
+
+
+def stored_ids(db_path: Path) -> list[str]:
+    with Database(db_path) as db:
+        return [r[0] for r in db.query("SELECT event_id FROM events")]
+
+
+def stored_count(db_path: Path) -> int:
+    with Database(db_path) as db:
+        return db.count_events()
+
+
+def outbox_states(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return dict(store.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+
+
+def assert_exactly_once(db_path: Path, ids: list[str]) -> None:
+    got = stored_ids(db_path)
+    assert len(got) == len(set(got))
+    assert sorted(got) == sorted(ids)
+    with Database(db_path) as db:
+        assert db.gaps() == []
+
+
+def test_offline_backlog_delivered_once_when_broker_comes_up(tmp_path, broker_factory):  # noqa: F811
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    station_db = tmp_path / "station.db"
+    collector = Collector(collector_settings(broker.port), station_db)
+    collector.start()
+    wait_until(lambda: collector.stats().connected, 5, "collector connected")
+    broker.stop()  # the collector's session and shared subscription persist in the broker
+
+    store, outbox = open_kiosk(tmp_path / "kiosk.db")
+    ids = enqueue_many(store, outbox, 1000)
+    uplink = Uplink(uplink_settings(broker.port), tmp_path / "kiosk.db", "330100", "K001")
+    outbox.add_listener(uplink.wake)
+    uplink.start()
+    time.sleep(0.5)
+    assert uplink.stats().acked == 0
+    assert outbox_states(store) == {"pending": 1000}
+
+    broker.start()
+    assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+    wait_until(lambda: collector.stats().stored >= 1000, DRAIN_TIMEOUT_S, "1000 stored")
+    assert_exactly_once(station_db, ids)
+    assert outbox_states(store) == {"acked": 1000}
+
+    # A new event while connected goes out promptly (woken by the outbox listener).
+    with store.transaction():
+        ids.append(outbox.enqueue("alarm", "alarm.cleared", {"code": "paper_out"}))
+    wait_until(lambda: collector.stats().stored >= 1001, 2, "live event")
+    uplink.close()
+    collector.close()
+    uplink.close()  # idempotent
+    collector.close()
+    store.close()
+    assert_exactly_once(station_db, ids)
+
+
+def test_broker_restart_mid_drain(tmp_path, broker_factory):  # noqa: F811
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    station_db = tmp_path / "station.db"
+    store, outbox = open_kiosk(tmp_path / "kiosk.db")
+    ids = enqueue_many(store, outbox, 3000)
+    with Collector(collector_settings(broker.port), station_db) as collector:
+        wait_until(lambda: collector.stats().connected, 5, "collector connected")
+        uplink = Uplink(
+            uplink_settings(broker.port, inflight_window=20),
+            tmp_path / "kiosk.db",
+            "330100",
+            "K001",
+        )
+        with uplink:
+            wait_until(lambda: uplink.stats().acked >= 300, 10, "drain under way")
+            broker.restart(down_s=0.3)
+            assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+            assert uplink.stats().connects >= 2
+            wait_until(lambda: collector.stats().stored >= 3000, DRAIN_TIMEOUT_S, "all stored")
+    assert_exactly_once(station_db, ids)
+    assert outbox_states(store) == {"acked": 3000}
+    store.close()
+
+
+def _spawn_uplink(db: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kiosk.uplink", "--db", str(db), "--county", "330100",
+         "--device", "K001", "--host", "127.0.0.1", "--port", str(port), "--window", "10",
+         "--reconnect-min", "0.1", "--poll", "0.5"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_kiosk_killed_mid_drain_resends_after_restart(tmp_path, broker_factory):  # noqa: F811
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    station_db = tmp_path / "station.db"
+    kiosk_db = tmp_path / "kiosk.db"
+    store, outbox = open_kiosk(kiosk_db)
+    ids = enqueue_many(store, outbox, 3000)
+    with Collector(collector_settings(broker.port), station_db) as collector:
+        wait_until(lambda: collector.stats().connected, 5, "collector connected")
+        proc = _spawn_uplink(kiosk_db, broker.port)
+        try:
+            wait_until(lambda: collector.stats().received >= 300, 15, "drain under way")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(5)
+            states = outbox_states(store)
+            assert states.get("pending", 0) + states.get("sent", 0) > 0, states
+            proc = _spawn_uplink(kiosk_db, broker.port)
+            wait_until(
+                lambda: outbox_states(store) == {"acked": 3000}, DRAIN_TIMEOUT_S, "all acked"
+            )
+            wait_until(lambda: collector.stats().stored >= 3000, DRAIN_TIMEOUT_S, "all stored")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    assert_exactly_once(station_db, ids)
+    store.close()
+
+
+def _spawn_collector(db: Path, port: int) -> subprocess.Popen[bytes]:
+    # A long batch window: messages sit received-but-uncommitted, where the kill lands.
+    return subprocess.Popen(
+        [sys.executable, "-m", "station.cli", "collect", "--db", str(db), "--host", "127.0.0.1",
+         "--port", str(port), "--client-id", "collector-k", "--batch-wait", "0.6",
+         "--batch-max", "100000"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def test_collector_killed_before_commit_loses_nothing(tmp_path, broker_factory):  # noqa: F811
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    station_db = tmp_path / "station.db"
+    kiosk_db = tmp_path / "kiosk.db"
+    store, outbox = open_kiosk(kiosk_db)
+    proc = _spawn_collector(station_db, broker.port)
+    try:
+        wait_until(station_db.exists, 10, "collector database")
+        time.sleep(0.5)  # let it subscribe
+        with Uplink(uplink_settings(broker.port), kiosk_db, "330100", "K001") as uplink:
+            ids = enqueue_many(store, outbox, 2000)
+            uplink.wake()
+            assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+        # The broker has every event; the collector is still inside its batch window.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        assert stored_count(station_db) < 2000, "the kill should land before a commit"
+        proc = _spawn_collector(station_db, broker.port)
+        wait_until(lambda: stored_count(station_db) >= 2000, DRAIN_TIMEOUT_S, "redelivery")
+        time.sleep(0.8)  # a duplicate would show up within one batch window
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert_exactly_once(station_db, ids)
+    store.close()
+
+
+def test_two_collectors_in_a_shared_group_store_each_event_once(tmp_path, broker_factory):  # noqa: F811
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    dbs = [tmp_path / "a.db", tmp_path / "b.db"]
+    store, outbox = open_kiosk(tmp_path / "kiosk.db")
+    collectors = [
+        Collector(collector_settings(broker.port, client_id=f"collector-{n}"), db)
+        for n, db in enumerate(dbs)
+    ]
+    for c in collectors:
+        c.start()
+    wait_until(lambda: all(c.stats().connected for c in collectors), 5, "collectors connected")
+    time.sleep(0.3)
+    ids = enqueue_many(store, outbox, 2000)
+    with Uplink(uplink_settings(broker.port), tmp_path / "kiosk.db", "330100", "K001") as uplink:
+        assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+        wait_until(
+            lambda: sum(c.stats().stored for c in collectors) >= 2000, DRAIN_TIMEOUT_S, "stored"
+        )
+    for c in collectors:
+        c.close()
+    a, b = (set(stored_ids(db)) for db in dbs)
+    assert a and b, "both members of the group should get a share"
+    assert not a & b, "an event was delivered to both collectors"
+    assert sorted(a | b) == sorted(ids)
+    store.close()
