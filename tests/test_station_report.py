@@ -1,0 +1,80 @@
+"""Reports from the county database, gap detection, and the same store on PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import pytest
+from test_uplink_support import fixed_clock, sample
+
+from station.cli import main
+from station.db import Database, Event, Quarantined
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def event(schema: str, seq: int, data_seq: int | None = None, device: str = "K001") -> Event:
+    kind, data = sample(schema, data_seq or seq)
+    body = {"id": f"{device}:{seq}", "schema": schema, "data": data}
+    return Event("330100", device, seq, f"{device}:{seq}", kind, schema, 1,
+                 fixed_clock().isoformat(), data, json.dumps(body))  # fmt: skip
+
+
+def fill(db: Database) -> None:
+    events = [event("certificate.issued", n) for n in range(1, 5)]
+    events.append(event("certificate.voided", 5))  # voids N1: not one of ours
+    events += [event("rapidtest.result", n) for n in range(6, 10)]  # verdicts cycle
+    events.append(event("hold.placed", 10, data_seq=1))
+    events.append(event("hold.placed", 11, data_seq=2))
+    events.append(event("hold.lifted", 12, data_seq=1))
+    events.append(event("alarm.cleared", 15))  # 13, 14 missing
+    assert db.store_batch(events, [Quarantined("t", "why", b"x")]) == len(events)
+    assert db.store_batch(events) == 0  # a redelivery stores nothing new
+
+
+def _check_store(db: Database) -> None:
+    fill(db)
+    assert db.count_events() == 13
+    gaps = db.gaps()
+    assert [(g.device, g.first, g.last) for g in gaps] == [("K001", 13, 14)]
+
+
+def test_report_csv_and_gaps(tmp_path, capsys):
+    path = tmp_path / "station.db"
+    with Database(path) as db:
+        _check_store(db)
+    assert main(["report", "--db", str(path), "--csv"]) == 0
+    out = capsys.readouterr().out
+    blocks = {b.split("\n", 1)[0]: b.split("\n", 1)[1] for b in out.split("# ")[1:]}
+    certs = list(csv.reader(io.StringIO(blocks["certificates per township, product and day"])))
+    assert certs[0][:5] == ["township", "product_code", "product", "day", "issued"]
+    assert certs[1][:5] == ["示范镇", "VEG-CABBAGE", "大白菜", "2026-03-02", "4"]
+    tests = list(csv.reader(io.StringIO(blocks["rapid tests"])))
+    # seq 6..9 -> verdicts positive, invalid, negative, negative: 2 of 3 valid pass
+    assert tests[1][3:] == ["4", "2", "0", "1", "1", "66.7%"]
+    holds = list(csv.reader(io.StringIO(blocks["open holds"])))
+    assert [row[2] for row in holds[1:]] == ["2"]
+    gaps = list(csv.reader(io.StringIO(blocks["sequence gaps"])))
+    assert gaps[1] == ["330100", "K001", "13", "14"]
+    assert main(["report", "--db", str(path)]) == 0
+    assert "== open holds (1) ==" in capsys.readouterr().out
+
+
+def test_store_on_postgresql():
+    psycopg = pytest.importorskip("psycopg", reason="psycopg not installed (extra 'postgres')")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with Database(f"{PG_URL}?options=-csearch_path%3D{schema}") as db:
+            _check_store(db)
+            assert db.query("SELECT count(*) FROM quarantine")[0][0] == 1
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
