@@ -137,8 +137,8 @@ class Outbox:
         now = utc_now_iso()
         with self.store.transaction():
             self.store.conn.executemany(
-                "UPDATE outbox SET state = CASE state WHEN 'acked' THEN 'acked' ELSE 'sent' END, "
-                "sent_at = ?, attempts = attempts + 1 WHERE seq = ?",
+                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
+                "WHERE seq = ? AND state != 'acked'",
                 [(now, seq) for seq in seqs],
             )
 
@@ -156,6 +156,24 @@ class Outbox:
                 params,
             )
             return self.store.conn.total_changes - before
+
+    def record(self, sent: Sequence[int], acked: Sequence[int]) -> None:
+        """``mark_sent`` and ``mark_acked`` in one transaction: one fsync per uplink cycle."""
+        now = utc_now_iso()
+        conn = self.store.conn
+        with self.store.transaction():
+            for chunk in _chunks(sent):
+                conn.execute(
+                    "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
+                    f"WHERE state != 'acked' AND seq IN ({','.join('?' * len(chunk))})",
+                    [now, *chunk],
+                )
+            for chunk in _chunks(acked):
+                conn.execute(
+                    "UPDATE outbox SET state = 'acked', acked_at = ?, last_error = NULL "
+                    f"WHERE state != 'acked' AND seq IN ({','.join('?' * len(chunk))})",
+                    [now, *chunk],
+                )
 
     def mark_refused(self, seq: int, reason: str) -> None:
         """The broker refused the event; it stays unacknowledged and keeps the reason."""
@@ -227,3 +245,11 @@ class Outbox:
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             [name, value],
         )
+
+
+#: SQLite's default limit on bound parameters is 999 in older builds; stay below it.
+_MAX_PARAMS = 900
+
+
+def _chunks(seqs: Sequence[int]) -> list[Sequence[int]]:
+    return [seqs[i : i + _MAX_PARAMS] for i in range(0, len(seqs), _MAX_PARAMS)]

@@ -56,6 +56,14 @@ REFUSAL_RETRY_MAX_S = 600.0
 #: the pump re-checks at this interval for this long before going back to sleep.
 HOT_POLL_S = 0.01
 HOT_WINDOW_S = 0.5
+#: How long the pump waits for more PUBACKs before committing the ones it has:
+#: each commit is an fsync (synchronous=FULL), so acks are written in batches.
+ACK_COALESCE_S = 0.003
+#: The pump's own connection commits sent/acked marks without an fsync (WAL keeps
+#: the file consistent). A power cut can roll back the last marks; those events are
+#: then resent and the county drops the duplicates, so nothing is lost, and the drain
+#: no longer waits on the disk every cycle. Certificate writers keep synchronous=FULL.
+BOOKKEEPING_SYNC = "NORMAL"
 #: How often the backlog alarm and the purge of acknowledged rows run.
 BACKLOG_CHECK_S = 10.0
 PURGE_INTERVAL_S = 3600.0
@@ -181,6 +189,7 @@ class Uplink:
         self._early: dict[int, tuple[int, str]] = {}  # PUBACKs that beat publish()
         self._stats = UplinkStats()
         self._idle = False
+        self._notify_at = 1  # completions that wake the pump (raised while coalescing)
 
         self._client: mqtt.Client | None = None
         self._pump: threading.Thread | None = None
@@ -352,13 +361,16 @@ class Uplink:
     ) -> None:
         with self._cond:
             self._completions.append((mid, rc.value, str(rc)))
-            self._cond.notify_all()
+            # Waking the pump per PUBACK costs a context switch each; it asks for a batch.
+            if len(self._completions) >= self._notify_at:
+                self._cond.notify_all()
 
     # ---- pump thread -------------------------------------------------------------
 
     def _run_pump(self) -> None:
         try:
             with Store(self.database) as store:
+                store.conn.execute(f"PRAGMA synchronous={BOOKKEEPING_SYNC}")
                 _Pump(self, Outbox(store, self.county, self.device_id, self.clock)).run()
         except Exception:
             log.exception("uplink pump crashed")
@@ -411,12 +423,27 @@ class _Pump:
                 connected = up._connected
                 birth_due = up._birth_due and connected
                 up._birth_due = False
-            self._complete(completions)
-            self._housekeeping()
+            acked = self._complete(completions)
             if birth_due:
                 self._publish_state()
-            fed = self._feed() if connected else 0
-            self._sleep(fed)
+            published: list[int] = []
+            if connected:
+                if self.rewind:
+                    self._commit([], acked)  # before the rewind re-reads unacked rows
+                    acked = []
+                published = self._feed(acked)
+            self._commit(published, acked)
+            self._housekeeping()
+            self._sleep(len(published))
+
+    def _commit(self, published: list[int], acked: list[int]) -> None:
+        """One transaction (one fsync) per pump cycle for both kinds of bookkeeping."""
+        if not published and not acked:
+            return
+        self.outbox.record(sent=published, acked=acked)
+        with self.up._cond:
+            self.up._stats.published += len(published)
+            self.up._stats.acked += len(acked)
 
     def _sleep(self, fed: int) -> None:
         up = self.up
@@ -435,18 +462,43 @@ class _Pump:
             up._idle = idle
             if idle:
                 up._cond.notify_all()
-            if up._stopping or up._woken or up._completions or (up._birth_due and up._connected):
+            if up._stopping or up._woken or (up._birth_due and up._connected):
                 return
             if fed and len(up._inflight) < up.settings.inflight_window:
                 return  # window still open: keep feeding
+            if up._completions or up._inflight:
+                self._coalesce_acks()
+                return
             up._cond.wait(timeout)
         version = self._data_version()
         if version != self.data_version:
             self.data_version = version
             self.maybe_more = True
 
-    def _complete(self, completions: list[tuple[int, int, str]]) -> None:
-        """Turn PUBACKs into acked rows; a PUBACK may arrive before its mid is registered."""
+    def _coalesce_acks(self) -> None:
+        """Wait briefly for a quarter window of PUBACKs: one fsync then covers many rows.
+
+        Called with ``up._cond`` held.
+        """
+        up = self.up
+        want = min(max(1, up.settings.inflight_window // 4), len(up._inflight) + len(up._early))
+        deadline = time.monotonic() + ACK_COALESCE_S
+        up._notify_at = want
+        try:
+            while len(up._completions) < want and not up._stopping and up._connected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if up._completions:
+                        return
+                    up._notify_at = 1
+                    deadline = time.monotonic() + up.settings.poll_interval_s
+                    remaining = up.settings.poll_interval_s
+                up._cond.wait(remaining)
+        finally:
+            up._notify_at = 1
+
+    def _complete(self, completions: list[tuple[int, int, str]]) -> list[int]:
+        """Seqs the broker accepted; a PUBACK may arrive before its mid is registered."""
         up = self.up
         acked: list[int] = []
         with up._cond:
@@ -456,16 +508,7 @@ class _Pump:
                     up._early[mid] = (code, text)
                     continue
                 self._account(entry, code, text, acked)
-        if acked:
-            self.outbox.mark_acked(acked)
-        with up._cond:
-            up._stats.acked += len(acked)
-            if self.rewind and not up._inflight:
-                # Restart from the lowest unacknowledged row, after the pause.
-                self.rewind = False
-                self.buffer.clear()
-                self.last_read = 0
-                self.maybe_more = True
+        return acked
 
     def _account(self, entry: _Inflight, code: int, text: str, acked: list[int]) -> None:
         if entry.seq is None:
@@ -503,21 +546,25 @@ class _Pump:
             else:
                 self._account(entry, *early, acked)
 
-    def _feed(self) -> int:
-        """Publish rows until the window is full; returns how many went out."""
+    def _feed(self, early_acked: list[int]) -> list[int]:
+        """Publish rows until the window is full; returns their seqs."""
         up = self.up
+        with up._cond:
+            if self.rewind and not up._inflight:
+                # Restart from the lowest unacknowledged row once the pause is over.
+                self.rewind = False
+                self.buffer.clear()
+                self.last_read = 0
+                self.maybe_more = True
+            room = up.settings.inflight_window - len(up._inflight)
         if time.monotonic() < self.refused_until or self.rewind:
-            return 0
+            return []
         client = up._client
         assert client is not None
-        window = up.settings.inflight_window
         prefix = up.settings.topic_prefix
         published: list[int] = []
-        early_acked: list[int] = []
-        while True:
-            with up._cond:
-                if len(up._inflight) >= window or not up._connected or up._stopping:
-                    break
+        while room > 0 and not up._stopping and up._connected:
+            room -= 1
             if not self.buffer:
                 if not self.maybe_more:
                     break
@@ -532,14 +579,7 @@ class _Pump:
             info = client.publish(topic, row.body.encode(), qos=1)
             self._register(info.mid, _Inflight(row.seq), early_acked)
             published.append(row.seq)
-        if published:
-            self.outbox.mark_sent(published)
-        if early_acked:
-            self.outbox.mark_acked(early_acked)
-        with up._cond:
-            up._stats.published += len(published)
-            up._stats.acked += len(early_acked)
-        return len(published)
+        return published
 
     def _publish_state(self) -> None:
         up = self.up
