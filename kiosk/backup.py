@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kiosk.config import KioskConfig
 from kiosk.numbering import COUNTER
+from kiosk.store import migrations
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +363,12 @@ def restore_backup(
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as tmp:
         work = Path(tmp)
         manifest = _extract(backup, work)
+        known = len(migrations())
+        if int(manifest["schema_version"]) > known:
+            raise BackupError(
+                f"{backup} has schema version {manifest['schema_version']}, newer than this "
+                f"software ({known}); update the kiosk software before restoring it"
+            )
         floor = max(
             _read_floor(floor_path),
             _db_counter(database),
@@ -432,4 +440,23 @@ def describe(info: BackupInfo) -> str:
     return (
         f"{info.path.name}  {info.created_at:%Y-%m-%d %H:%M:%S %Z}  "
         f"counter {info.counter}  floor {info.floor}  schema {info.schema_version}"
+    )
+
+
+#: Local backups live beside the database, under the data directory.
+LOCAL_DIR_NAME = "backups"
+
+
+def local_dir(config: KioskConfig) -> Path:
+    return config.paths.data_dir / LOCAL_DIR_NAME
+
+
+def backup_now(config: KioskConfig, usb: Iterable[Path] | None = None) -> BackupRun:
+    """The nightly job for a configured kiosk (``kiosk backup now``)."""
+    return run_backup(
+        config.paths.data_dir,
+        local_dir(config),
+        device=config.device.device_id,
+        min_free_bytes=config.paths.min_free_mb * 1024 * 1024,
+        usb=usb,
     )

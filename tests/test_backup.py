@@ -195,3 +195,26 @@ def test_rotation_order_follows_time_not_device_name(tmp_path: Path):
         )
     removed = backup.rotate(tmp_path / "b", keep=1)
     assert [p.name.split("-")[-1][:15] for p in removed] == ["20260101T000000", "20260102T000000"]
+
+
+def test_backup_now_uses_the_configured_kiosk(tmp_path: Path):
+    config = load_config(None, data_dir=tmp_path / "data")
+    with Kiosk.open(config, printer=CountingPrinter()) as kiosk:
+        issue(kiosk, 2)
+        run = backup.backup_now(config, usb=[])
+    assert run.local and run.local.parent == tmp_path / "data" / "backups"
+    assert config.device.device_id in run.local.name
+    assert backup.inspect_backup(run.local).counter == 2
+
+
+def test_backup_from_newer_software_is_not_restored(tmp_path: Path):
+    data = tmp_path / "data"
+    with open_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+    conn = sqlite3.connect(data / backup.DATABASE_FILE)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    newer = backup.create_backup(data, tmp_path / "b")
+    with pytest.raises(backup.BackupError, match="newer than this software"):
+        backup.restore_backup(newer, tmp_path / "other")
+    assert not (tmp_path / "other" / backup.DATABASE_FILE).exists()
