@@ -48,7 +48,7 @@ def make_wheel(out: Path, name: str, version: str, files: dict[str, str], **meta
     entries = dict(files)
     entries[f"{dist}/METADATA"] = "".join(lines)
     entries[f"{dist}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"  # noqa: E501
+        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     scripts = meta.get("scripts", {})
     if scripts:
@@ -209,7 +209,11 @@ def _spawn_update(env: Env, bundle: Path, restart: str, timeout: float) -> subpr
         "--root", str(env.root), "--state-dir", str(env.state), "--keys", str(env.keys_dir),
         "--restart", restart, "--health-timeout", str(timeout), "apply", str(bundle),
     ]  # fmt: skip
-    return subprocess.Popen(command, cwd=REPO, env=env.env(), stderr=subprocess.PIPE)
+    # Its own process group: the kill below takes the updater and its pip together,
+    # as systemd (KillMode=control-group) or a power cut does.
+    return subprocess.Popen(
+        command, cwd=REPO, env=env.env(), stderr=subprocess.PIPE, start_new_session=True
+    )
 
 
 def _wait_for(condition, proc: subprocess.Popen, seconds: float = 20.0) -> None:
@@ -228,7 +232,7 @@ def test_update_killed_during_install_leaves_old_version_active(env: Env):
     proc = _spawn_update(env, bundle, restart, timeout=10)
     target = env.root / "venvs" / "2.0.0"
     _wait_for(target.exists, proc)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert env.current() == "venvs/1.0.0"
@@ -246,7 +250,7 @@ def test_update_killed_after_switch_is_undone_by_recovery(env: Env):
     proc = _spawn_update(env, bundle, "true", timeout=30)  # the new version never reports
     pending = env.state / "pending.json"
     _wait_for(lambda: pending.exists() and env.current() == "venvs/2.0.0", proc)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # Power back: agriqs-update-recover.service runs before the kiosk starts.
     assert env.updater().recover() == "2.0.0"
