@@ -9,6 +9,7 @@ ACL binds a kiosk's login to its own topics, this binds the content to the topic
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from station.db import DeviceState, Event
+from station.fastcheck import Check, Unsupported, compile_schema
+
+log = logging.getLogger(__name__)
 
 #: Largest accepted message: a certificate event is ~1 KiB; 64 KiB leaves room for
 #: alarm details while keeping a flood of junk from reaching the database.
@@ -30,9 +34,27 @@ class Rejected(ValueError):
 
 
 @dataclass(frozen=True)
+class Validator:
+    """jsonschema for the reasons; a compiled check for the common, valid case."""
+
+    full: Draft202012Validator
+    fast: Check | None
+
+    @classmethod
+    def load(cls, raw: Any) -> Validator:
+        Draft202012Validator.check_schema(raw)
+        try:
+            fast: Check | None = compile_schema(raw)
+        except Unsupported as exc:
+            log.info("schema %s checked by jsonschema only: %s", raw.get("title"), exc)
+            fast = None
+        return cls(Draft202012Validator(raw), fast)
+
+
+@dataclass(frozen=True)
 class _DataSchema:
     kind: str
-    validator: Draft202012Validator
+    validator: Validator
 
 
 class Schemas:
@@ -49,19 +71,22 @@ class Schemas:
             if path.stem in ("envelope", "state"):
                 continue
             raw = json.loads(path.read_text("utf-8"))
-            Draft202012Validator.check_schema(raw)
             key = (raw["title"], int(raw["x-version"]))
-            self.data[key] = _DataSchema(raw["x-kind"], Draft202012Validator(raw))
+            self.data[key] = _DataSchema(raw["x-kind"], Validator.load(raw))
 
     @staticmethod
-    def _load(path: Path) -> Draft202012Validator:
-        raw = json.loads(path.read_text("utf-8"))
-        Draft202012Validator.check_schema(raw)
-        return Draft202012Validator(raw)
+    def _load(path: Path) -> Validator:
+        return Validator.load(json.loads(path.read_text("utf-8")))
 
 
-def _first_error(validator: Draft202012Validator, instance: Any, what: str) -> None:
-    error = best_match(validator.iter_errors(instance))
+def _first_error(validator: Validator, instance: Any, what: str) -> None:
+    if validator.fast is not None and validator.fast(instance):
+        return
+    error = best_match(validator.full.iter_errors(instance))
+    if error is None:
+        if validator.fast is not None:
+            log.error("fast check disagrees with jsonschema on %s; jsonschema wins", what)
+        return
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise Rejected(f"{what} invalid at {where}: {error.message[:200]}")

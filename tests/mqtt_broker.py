@@ -84,10 +84,13 @@ class Broker:
     config_path: Path
     host: str = "127.0.0.1"
     log_path: Path = field(init=False)
+    console_path: Path = field(init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # The broker's own log file (flushed per line; its stdout would be block-buffered).
         self.log_path = self.workdir / "mosquitto.log"
+        self.console_path = self.workdir / "mosquitto.out"
 
     @property
     def running(self) -> bool:
@@ -97,7 +100,7 @@ class Broker:
         """Start the process and wait until the port accepts TCP connections."""
         if self.running:
             return
-        with self.log_path.open("ab") as log:
+        with self.console_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [mosquitto_binary(), "-c", str(self.config_path)],
                 stdout=log,
@@ -140,7 +143,12 @@ class Broker:
         self.stop()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """Console output (startup errors) followed by the broker's log file."""
+        return "".join(
+            path.read_text(errors="replace")
+            for path in (self.console_path, self.log_path)
+            if path.exists()
+        )
 
 
 def start_broker(
@@ -169,7 +177,7 @@ def start_broker(
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {workdir}/",
         "persistence_file mosquitto.db",
-        "log_dest stdout",
+        f"log_dest file {workdir / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
         "log_type notice",
