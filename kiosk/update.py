@@ -27,6 +27,7 @@ new version had already reported healthy.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import json
@@ -341,9 +342,21 @@ class Updater:
         return new
 
     def apply(self, bundle: Path) -> UpdateResult:
-        """Verify, install, switch and confirm health; rolls back on failure."""
+        """Verify, install, switch and confirm health; rolls back on failure.
+
+        One update at a time: a second caller (the path unit and a technician at
+        once) is refused rather than left to race on ``current``.
+        """
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.venvs.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "update.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UpdateError("another update is running") from None
+            return self._apply_locked(bundle)
+
+    def _apply_locked(self, bundle: Path) -> UpdateResult:
         self.recover()
         old = self.active_version()
         with tempfile.TemporaryDirectory(dir=self.state_dir, prefix=".bundle-") as tmp:

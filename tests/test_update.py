@@ -8,6 +8,7 @@ symlink swap are all real.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -282,4 +283,12 @@ def test_cli_refuses_without_release_keys(env: Env, tmp_path: Path):
     )  # fmt: skip
     assert done.returncode == 1
     assert "no release keys configured" in done.stderr
+    assert env.current() == "venvs/1.0.0"
+
+
+def test_second_concurrent_update_is_refused(env: Env):
+    with open(env.state / "update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(UpdateError, match="another update is running"):
+            env.updater().apply(env.bundle("2.0.0"))
     assert env.current() == "venvs/1.0.0"
