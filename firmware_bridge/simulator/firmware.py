@@ -480,6 +480,8 @@ class SimulatedMcu:
             return Status.BUSY, b"run in progress"
         self._fw_size = manifest.size
         status = self.flash.bootloader.begin(manifest)
+        if status != Status.OK:
+            return status, b""
         return status, struct.pack("<B", 1 - self.flash.bootloader.active)
 
     def _fw_commit(self, body: bytes) -> tuple[Status, bytes]:
