@@ -59,6 +59,12 @@ def outbox_states(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return dict(store.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
 
 
+def device_status(db_path: Path) -> str | None:
+    with Database(db_path) as db:
+        rows = db.query("SELECT status FROM device_state WHERE device = 'K001'")
+    return rows[0][0] if rows else None
+
+
 def assert_exactly_once(db_path: Path, ids: list[str]) -> None:
     got = stored_ids(db_path)
     assert len(got) == len(set(got))
@@ -86,6 +92,7 @@ def test_offline_backlog_delivered_once_when_broker_comes_up(tmp_path, broker_fa
 
     broker.start()
     assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+    wait_until(lambda: device_status(station_db) == "online", 5, "retained birth stored")
     wait_until(lambda: collector.stats().stored >= 1000, DRAIN_TIMEOUT_S, "1000 stored")
     assert_exactly_once(station_db, ids)
     assert outbox_states(store) == {"acked": 1000}
@@ -94,7 +101,8 @@ def test_offline_backlog_delivered_once_when_broker_comes_up(tmp_path, broker_fa
     with store.transaction():
         ids.append(outbox.enqueue("alarm", "alarm.cleared", {"code": "paper_out"}))
     wait_until(lambda: collector.stats().stored >= 1001, 2, "live event")
-    uplink.close()
+    uplink.close()  # publishes the retained "offline" state before disconnecting
+    wait_until(lambda: device_status(station_db) == "offline", 5, "offline state stored")
     collector.close()
     uplink.close()  # idempotent
     collector.close()
