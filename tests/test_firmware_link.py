@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import serial
 from reader_fixtures import assert_enzyme_matches_truth, simulated_reader, truth_records
 
-from firmware_bridge.errors import DeviceDisconnectedError, LinkError
+from firmware_bridge.errors import DeviceDisconnectedError, LinkError, LinkTimeoutError
 from firmware_bridge.host import LinkState, ReaderLink
 from firmware_bridge.messages import MsgType
 
@@ -108,3 +109,18 @@ def test_close_is_idempotent_and_requests_after_close_fail(tmp_path) -> None:
         reader.close()
         with pytest.raises(LinkError, match="closed"):
             reader.health()
+
+
+def test_stalled_device_is_waited_out_and_a_dead_one_times_out(tmp_path) -> None:
+    with simulated_reader(tmp_path, request_timeout=4) as reader:
+        reader.controls.stall(1.0)  # starts 50 ms after the reply
+        time.sleep(0.1)
+        t = time.monotonic()
+        assert reader.health().temperature_c > 0  # retransmitted until the MCU is back
+        assert time.monotonic() - t > 0.7
+        reader.controls.stall(3.0)
+        time.sleep(0.1)
+        with pytest.raises(LinkTimeoutError, match="HEALTH"):
+            reader.link.request(MsgType.HEALTH, timeout=1.0)
+        time.sleep(3.0)
+        assert reader.health().lamp_relative > 0  # and the link carries on afterwards
