@@ -1,4 +1,4 @@
-"""``station``: the county-side command line (collect, report; more subcommands come later).
+"""The county-side command line: collect, report (devices, cmd, config come later).
 
 Each subcommand lives in a ``_add_<name>`` function that registers its parser and
 handler, so others add ``devices``, ``cmd``, ``config`` without touching these.
@@ -70,7 +70,13 @@ def _collect(args: argparse.Namespace) -> int:
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
-    with Collector(settings, args.db, schemas_dir=args.schemas) as collector:
+    try:
+        collector = Collector(settings, args.db, schemas_dir=args.schemas)
+        collector.start()
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"station collect: {exc}", file=sys.stderr)
+        return 2
+    with collector:
         while not done.wait(1.0):
             if not collector.healthy:
                 logging.getLogger("station").error("collector writer stopped")
