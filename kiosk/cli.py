@@ -85,6 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--until", help="YYYY-MM-DD, exclusive")
     export.add_argument("--out", type=Path, help="file (default: standard output)")
 
+    backup = sub.add_parser("backup", help="online backups of the database (docs/deploy.md)")
+    backup_sub = backup.add_subparsers(dest="action", required=True)
+    now = backup_sub.add_parser("now", help="back up now, locally and to a mounted stick")
+    now.add_argument("--no-usb", action="store_true")
+    backup_sub.add_parser("list")
+    backup_sub.add_parser("verify").add_argument("file", type=Path)
+    backup_sub.add_parser("restore", help="stop the kiosk services first").add_argument(
+        "file", type=Path
+    )
+
+    update = sub.add_parser("update", help="software update from a signed bundle")
+    update.add_argument(
+        "update_args", nargs=argparse.REMAINDER, help="apply BUNDLE | status | recover"
+    )
+
     run = sub.add_parser("run", help="start the touchscreen kiosk")
     run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
 
@@ -156,7 +171,14 @@ def _verify(args: argparse.Namespace, kiosk: Any) -> int:
 def _run(args: argparse.Namespace) -> int:
     from kiosk.app import Kiosk  # after argument parsing: `--help` stays instant
 
+    if args.command == "update":
+        from kiosk import update
+
+        return update.main(args.update_args)
     config = load_config(args.config, data_dir=args.data_dir)
+    if args.command == "backup":
+        # Before Kiosk.open: a restore refuses while anyone has the database open.
+        return _backup(args, config)
     with Kiosk.open(config) as kiosk:
         service = kiosk.issuance
         if args.command == "issue":
@@ -198,6 +220,36 @@ def _run(args: argparse.Namespace) -> int:
                   f"{device.county}-{device.device_id} {key.public_b64}")  # fmt: skip
             return EXIT_OK
         return _certificates(args, kiosk)
+
+
+def _backup(args: argparse.Namespace, config: Any) -> int:
+    from kiosk import backup
+
+    try:
+        if args.action == "now":
+            run = backup.backup_now(config, usb=[] if args.no_usb else None)
+            print(f"local: {run.local}")
+            for copy in run.usb:
+                print(f"usb: {copy}")
+            for error in run.errors:
+                print(f"error: {error}", file=sys.stderr)
+            return EXIT_REFUSED if run.errors else EXIT_OK
+        if args.action == "list":
+            for path in backup.list_backups(backup.local_dir(config)):
+                print(backup.describe(backup.inspect_backup(path)))
+            return EXIT_OK
+        if args.action == "verify":
+            print(backup.describe(backup.inspect_backup(args.file)))
+            return EXIT_OK
+        result = backup.restore_backup(args.file, config.paths.data_dir)
+        print(
+            f"restored from {result.restored_from}; previous database kept in "
+            f"{result.set_aside}; numbers continue above {result.floor}"
+        )
+        return EXIT_OK
+    except backup.BackupError as error:
+        print(f"backup: {error}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 def _frontend(name: str) -> Any:
@@ -263,7 +315,12 @@ def _line(cert: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "update":  # its own options (kiosk/update.py) pass through
+        args.update_args = extra + args.update_args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

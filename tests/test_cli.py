@@ -127,3 +127,20 @@ def test_verify_against_a_county_signed_trust_list(data: Path, tmp_path: Path) -
     wrong = SigningKey.generate().public_b64
     refused = kiosk_cli(data, "verify", issued["qr_text"], "--trust", str(trust), "--anchor", wrong)
     assert refused.returncode == 2 and "signature" in refused.stderr
+
+
+def test_backup_now_list_and_restore(data: Path) -> None:
+    assert kiosk_cli(data, *ISSUE).returncode == 0
+    made = kiosk_cli(data, "backup", "now", "--no-usb")
+    assert made.returncode == 0, made.stderr
+    archive = Path(made.stdout.split("local: ")[1].strip())
+    assert archive.exists()
+    listed = kiosk_cli(data, "backup", "list")
+    assert archive.name in listed.stdout and "counter 1" in listed.stdout
+    assert kiosk_cli(data, *ISSUE).returncode == 0  # number 2 after the backup
+    restored = kiosk_cli(data, "backup", "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    again = json.loads(kiosk_cli(data, *ISSUE).stdout)
+    assert again["number"] == "330100-K001-0000003"  # never 2 again
+    bad = kiosk_cli(data, "backup", "verify", str(data / "nope.tar.gz"))
+    assert bad.returncode == 1 and "backup:" in bad.stderr
