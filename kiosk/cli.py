@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         "update_args", nargs=argparse.REMAINDER, help="apply BUNDLE | status | recover"
     )
 
+    sub.add_parser("agent", help="send events to the county (uplink); runs until stopped")
+
     run = sub.add_parser("run", help="start the touchscreen kiosk")
     run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
 
@@ -176,6 +178,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return update.main(args.update_args)
     config = load_config(args.config, data_dir=args.data_dir)
+    if args.command == "agent":
+        from kiosk.agent import run_agent
+
+        return run_agent(config)
     if args.command == "backup":
         # Before Kiosk.open: a restore refuses while anyone has the database open.
         return _backup(args, config)

@@ -90,6 +90,29 @@ class PrinterConfig(_Section):
     transport: PrinterTransport = PrinterTransport()
 
 
+class UplinkConfig(_Section):
+    """The county broker (maps onto kiosk.uplink.UplinkSettings)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    #: CA of the county broker; without one the link is plain TCP (lab use only).
+    tls_ca: Path | None = None
+    #: Client certificate identity (CN = "{county}/{device}"), else username/password.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    username: str | None = None
+    #: A file holding the MQTT password (mode 0600), never the password itself.
+    password_file: Path | None = None
+    topic_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(/[a-z0-9]+)*$")] = "agriqs/v1"
+    keepalive_s: Annotated[int, Field(ge=10, le=3600)] = 60
+    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    inflight_window: Annotated[int, Field(ge=1, le=1000)] = 100
+    backlog_alarm_threshold: Annotated[int, Field(ge=1)] = 5000
+    retention_days: Annotated[int, Field(ge=1)] = 30
+    #: How often the agent looks for events written by the UI process.
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
 class UiConfig(_Section):
     language: Literal["zh-CN", "en"] = "zh-CN"
     width: int = 1024
@@ -110,6 +133,7 @@ class KioskConfig(_Section):
     paths: PathsConfig = PathsConfig()
     certificate: CertificateConfig = CertificateConfig()
     printer: PrinterConfig = PrinterConfig()
+    uplink: UplinkConfig = UplinkConfig()
     ui: UiConfig = UiConfig()
     fonts: FontConfig = FontConfig()
 
