@@ -13,7 +13,6 @@ from drivers.reader import (
     DeviceDisconnectedError,
     DeviceError,
     DeviceResetError,
-    LinkError,
     open_test_reader,
 )
 
@@ -117,7 +116,7 @@ def test_unplug_and_replug_recovers_without_restart(tmp_path) -> None:
         path = reader.simulator.link_path
         boot = reader.info().boot_id
         reader.controls.unplug(1.0)
-        with pytest.raises((DeviceDisconnectedError, LinkError)):
+        with pytest.raises(DeviceDisconnectedError, match="went away"):
             reader.run_enzyme([0], duration_s=180, interval_s=10)
         assert not path.exists()  # the device node really went away
         events = []
