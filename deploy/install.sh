@@ -172,12 +172,8 @@ ensure_starter_config() {
 }
 
 write_starter_config() {
-    cat > "$1" <<'TOML'
-# AgriQS kiosk configuration: see docs/deploy.md. Set [device] and [printer] here.
-[paths]
-data_dir = "/var/lib/agriqs"
-TOML
-    chmod 0640 "$1"
+    # The documented example: a USB label printer, TLS to the county broker.
+    install -m 0640 "$PROJECT/docs/deploy/kiosk.example.toml" "$1"
 }
 
 UNITS_CHANGED=0

@@ -42,3 +42,11 @@ def test_relative_data_dir_is_taken_from_the_config_file(tmp_path: Path) -> None
     path = tmp_path / "kiosk.toml"
     path.write_text('[paths]\ndata_dir = "state"\n', "utf-8")
     assert load_config(path).paths.data_dir == tmp_path / "state"
+
+
+def test_the_deployment_example_is_a_valid_real_hardware_config() -> None:
+    example = Path(__file__).parent.parent / "docs" / "deploy" / "kiosk.example.toml"
+    config = load_config(example)
+    assert config.printer.transport.kind == "usb"
+    assert config.paths.data_dir == Path("/var/lib/agriqs")
+    assert config.uplink.tls_ca is not None
