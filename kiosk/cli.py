@@ -179,9 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         return update.main(args.update_args)
     config = load_config(args.config, data_dir=args.data_dir)
     if args.command == "agent":
-        from kiosk.agent import run_agent
-
-        return run_agent(config)
+        return _entry_point("agriqs.agents", "default")(config)
     if args.command == "backup":
         # Before Kiosk.open: a restore refuses while anyone has the database open.
         return _backup(args, config)
@@ -208,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "verify":
             return _verify(args, kiosk)
         if args.command == "run":
-            return _frontend(args.frontend)(kiosk)
+            return _entry_point("agriqs.frontends", args.frontend)(kiosk)
         if args.command == "reprint":
             data, text, code = _outcome(service.reprint(args.number, args.copies))
             _emit(args, {**data, "reprint": True}, text)
@@ -258,11 +256,11 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
         return EXIT_REFUSED
 
 
-def _frontend(name: str) -> Any:
-    """The front end registered under ``name`` (the touch UI lives in ui/, above kiosk/)."""
-    found = entry_points(group="agriqs.frontends", name=name)
+def _entry_point(group: str, name: str) -> Any:
+    """An app registered in pyproject.toml (the UI and the agent live above kiosk/)."""
+    found = entry_points(group=group, name=name)
     if not found:
-        raise ConfigError(f"no front end named {name!r} is installed (pip install -e .)")
+        raise ConfigError(f"no {group} entry {name!r} is installed (pip install -e .)")
     return next(iter(found)).load()
 
 
