@@ -88,6 +88,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     methods.add_argument("--json", action="store_true")
 
     holds = subparsers.add_parser("holds", help="certificate holds after confirmed positives")
+    holds.add_argument("--json", action="store_true")
     holds_sub = holds.add_subparsers(dest="holds_action")
     holds_list = holds_sub.add_parser("list")
     holds_list.add_argument("--json", action="store_true")

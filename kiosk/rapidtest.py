@@ -556,47 +556,41 @@ class RapidTestService:
                     finished_at=finished.isoformat(),
                     detail=detail,
                 )
-                hold = referral = None
-                if decision.status == CONFIRMED:
-                    hold, referral = self._confirmed(method, plan.sample, result, finished)
-                    holds.append(hold)
-                    referrals.append(referral)
-                result = replace(result, advice=self._advice(method, result, referral))
+                deadline = finished + self.settings.dispute_window
+                result = replace(result, advice=self._advice(method, result, deadline))
                 self._insert_result(result)
                 self.outbox.enqueue("rapidtest", "rapidtest.result", self._event(plan, result))
-                if hold is not None and referral is not None:
-                    self._insert_referral(referral)
+                if decision.status == CONFIRMED:
+                    hold, referral = self._confirmed(method, plan.sample, result, deadline)
                     self.outbox.enqueue("alarm", "alarm.raised", self._alarm(result, plan, hold))
+                    holds.append(hold)
+                    referrals.append(referral)
                 results.append(result)
         for r in results:
             log.info("%s %s: %s (%s) %s", r.test_id, r.sample_id, r.verdict, r.status, r.value)
         return RunOutcome(run_key, method.id, tuple(results), tuple(holds), tuple(referrals))
 
     def _confirmed(
-        self, method: Any, sample: Sample, result: TestResult, when: datetime
+        self, method: Any, sample: Sample, result: TestResult, deadline: datetime
     ) -> tuple[Hold, LabReferral]:
+        """Hold (with its hold.placed event) and the lab referral, in the caller's transaction."""
         reason = f"{method.standard}快检确认阳性，检测编号{result.test_id}"
         hold = self.holds.place(
             sample.producer_key, sample.product_code, reason, f"rapidtest:{result.test_id}"
         )
-        referral = LabReferral(
-            id=0,
-            test_id=result.test_id,
-            sample_id=sample.sample_id,
-            producer_key=sample.producer_key,
-            product_code=sample.product_code,
-            lab_methods=method.lab_methods,
-            hold_id=hold.id,
-            sample_retained=True,
-            referred_at=when.isoformat(),
-            dispute_deadline=(when + self.settings.dispute_window).isoformat(),
-            state="open",
-        )
+        cursor = self.store.conn.execute(
+            "INSERT INTO lab_referrals (test_id, sample_id, producer_key, product_code, "
+            "lab_methods, hold_id, sample_retained, referred_at, dispute_deadline) "
+            "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            [result.test_id, sample.sample_id, sample.producer_key, sample.product_code,
+             json.dumps(list(method.lab_methods), ensure_ascii=False), hold.id,
+             result.finished_at, deadline.isoformat()],
+        )  # fmt: skip
         log.warning("confirmed positive %s: hold %d placed on %s/%s", result.test_id, hold.id,
                     sample.producer_key, sample.product_code)  # fmt: skip
-        return hold, referral
+        return hold, self._referrals_where("WHERE id = ?", [cursor.lastrowid])[0]
 
-    def _advice(self, method: Any, result: TestResult, referral: LabReferral | None) -> str | None:
+    def _advice(self, method: Any, result: TestResult, deadline: datetime) -> str | None:
         interference = bool(result.detail.get("interference"))
         if result.status == INVALID:
             return "本次检测无效（不是阴性）：请检查试剂、温度或试纸条后重新检测"
@@ -607,8 +601,7 @@ class RapidTestService:
             return text
         if result.status == UNRESOLVED:
             return "复检与初检不一致：该样品不能作为合格依据，可再取一份样复检或送实验室检测"
-        if result.status == CONFIRMED and referral is not None:
-            deadline = datetime.fromisoformat(referral.dispute_deadline)
+        if result.status == CONFIRMED:
             return (
                 f"确认阳性：已暂停该生产者该产品开证，样品已留存并登记送实验室确证"
                 f"（{'、'.join(method.lab_methods)}）；如有异议，请在{deadline:%m月%d日%H:%M}前"
@@ -627,16 +620,6 @@ class RapidTestService:
             [r.test_id, r.run_key, r.sample_id, r.method_id, r.analyte, r.portion, r.channel,
              r.value, r.unit, r.reading, r.verdict, r.status, r.reason, r.advice,
              json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at],
-        )  # fmt: skip
-
-    def _insert_referral(self, ref: LabReferral) -> None:
-        self.store.conn.execute(
-            "INSERT INTO lab_referrals (test_id, sample_id, producer_key, product_code, "
-            "lab_methods, hold_id, sample_retained, referred_at, dispute_deadline) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [ref.test_id, ref.sample_id, ref.producer_key, ref.product_code,
-             json.dumps(list(ref.lab_methods), ensure_ascii=False), ref.hold_id,
-             int(ref.sample_retained), ref.referred_at, ref.dispute_deadline],
         )  # fmt: skip
 
     def _event(self, plan: _Planned, r: TestResult) -> dict[str, Any]:
@@ -715,7 +698,12 @@ class RapidTestService:
         return [TestResult(*row[:17], detail=json.loads(row[17])) for row in rows]
 
     def referrals(self, state: str | None = "open") -> list[LabReferral]:
-        where, params = ("WHERE state = ?", [state]) if state else ("", [])
+        """Lab referrals (open ones by default), oldest first."""
+        if state:
+            return self._referrals_where("WHERE state = ?", [state])
+        return self._referrals_where("", [])
+
+    def _referrals_where(self, where: str, params: list[Any]) -> list[LabReferral]:
         rows = self.store.conn.execute(
             "SELECT id, test_id, sample_id, producer_key, product_code, lab_methods, hold_id, "
             f"sample_retained, referred_at, dispute_deadline, state FROM lab_referrals {where} "
