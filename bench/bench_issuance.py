@@ -60,7 +60,7 @@ def request(i: int) -> CertificateRequest:
         quantity=f"{10 + i % 90}.5",
         unit="公斤",
         origin="浙江省杭州市示范镇示范村三组",
-        basis=Basis.SELF_TEST,
+        basis=Basis.COMMISSIONED_TEST,
         test_ref=f"RT-K001-{i:06d}",
         inputs_used=("organophosphate", "carbamate"),
     )

@@ -16,6 +16,8 @@ from drivers.fonts import find_cjk_font
 from drivers.indicators import Indicators
 from drivers.printer import TransportSettings, open_label_printer
 from drivers.printer.base import LabelPrinter
+from drivers.reader import open_test_reader
+from drivers.reader.base import TestReader
 from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
 from kiosk.catalogue import Catalogue, Template, load_templates
@@ -25,6 +27,8 @@ from kiosk.issuance import IssuanceService, IssuanceSettings
 from kiosk.numbering import CertificateNumbers
 from kiosk.outbox import Outbox
 from kiosk.qrpayload import CST
+from kiosk.rapidtest import RapidTestService
+from kiosk.rapidtest_methods import MethodBook
 from kiosk.signing import SigningKey, decode_public_key
 from kiosk.store import Store, StoreError
 from kiosk.trust import TrustedKey, TrustList, load_trust_list
@@ -37,6 +41,14 @@ COUNTER_FLOOR_FILE = "certificate-counter.floor"
 
 def china_time() -> datetime:
     return datetime.now(CST)
+
+
+def open_reader(config: KioskConfig) -> TestReader | None:
+    """The rapid-test reader, or None where the kiosk has none (or the link is down)."""
+    r = config.reader
+    if r.kind == "none":
+        return None
+    return open_test_reader(r.kind, port=r.port, baudrate=r.baudrate, time_scale=r.time_scale)
 
 
 def open_printer(config: KioskConfig) -> LabelPrinter:
@@ -60,11 +72,13 @@ class Kiosk:
     numbers: CertificateNumbers
     printer: LabelPrinter
     issuance: IssuanceService
+    rapid_tests: RapidTestService
     clock: Callable[[], datetime]
     #: Input parts; None where the kiosk has none (headless, or not configured).
     scanner: BarcodeScanner | None = None
     indicators: Indicators | None = None
     scale: Scale | None = None
+    reader: TestReader | None = None
     _closed: bool = False
 
     @classmethod
@@ -73,8 +87,12 @@ class Kiosk:
         config: KioskConfig,
         *,
         printer: LabelPrinter | None = None,
+        reader: TestReader | None = None,
         clock: Callable[[], datetime] = china_time,
     ) -> Kiosk:
+        """Open the store and the parts; the reader is given, or opened when asked for
+        (``open_reader``): a simulated one is a child process, not something every
+        ``kiosk certificates`` call should start."""
         data = config.paths.data_dir
         data.mkdir(parents=True, exist_ok=True)
         store = Store(config.paths.database)
@@ -95,6 +113,16 @@ class Kiosk:
         except BaseException:
             store.close()
             raise
+        methods = MethodBook.load(input_classes=catalogue.inputs, categories=catalogue.categories)
+        rapid_tests = RapidTestService(
+            store=store,
+            outbox=outbox,
+            holds=holds,
+            catalogue=catalogue,
+            methods=methods,
+            reader=reader,
+            clock=clock,
+        )
         issuance = IssuanceService(
             store=store,
             outbox=outbox,
@@ -117,13 +145,21 @@ class Kiosk:
                 min_free_bytes=config.paths.min_free_mb * 1024 * 1024,
             ),
             clock=clock,
+            evidence=rapid_tests.evidence,
         )
         kiosk = cls(
             config, store, outbox, holds, catalogue, templates, signer, numbers, printer,
-            issuance, clock,
+            issuance, rapid_tests, clock, reader=reader,
         )  # fmt: skip
         kiosk._report_restore()
         return kiosk
+
+    def attach_reader(self) -> TestReader | None:
+        """Open the configured reader for commands that need it (and the UI's staff mode)."""
+        if self.reader is None:
+            self.reader = open_reader(self.config)
+            self.rapid_tests.reader = self.reader
+        return self.reader
 
     def _report_restore(self) -> None:
         """A database older than the counter floor was restored: say so, once, to the county."""
@@ -166,7 +202,7 @@ class Kiosk:
             return
         self._closed = True
         try:
-            for part in (self.scanner, self.indicators, self.scale, self.printer):
+            for part in (self.scanner, self.indicators, self.scale, self.reader, self.printer):
                 if part is not None:
                     part.close()
         finally:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.printer.base import PrinterError
+from firmware_bridge.errors import LinkError
+from kiosk import cli_reader
 from kiosk.catalogue import OutOfScopeError
 from kiosk.config import ConfigError, load_config
 from kiosk.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
@@ -102,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("agent", help="send events to the county (uplink); runs until stopped")
 
+    cli_reader.add_commands(sub)
+
     run = sub.add_parser("run", help="start the touchscreen kiosk")
     run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
 
@@ -184,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
         # Before Kiosk.open: a restore refuses while anyone has the database open.
         return _backup(args, config)
     with Kiosk.open(config) as kiosk:
+        if args.command in cli_reader.COMMANDS:
+            if args.command == "reader" or getattr(args, "test_action", None) == "run":
+                kiosk.attach_reader()
+            return cli_reader.run_command(args, kiosk)
         service = kiosk.issuance
         if args.command == "issue":
             product = _product_code(kiosk, args.product)
@@ -349,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrinterError as error:
         print(f"printer: {error}", file=sys.stderr)
         return EXIT_NOT_PRINTED
+    except LinkError as error:
+        print(f"reader: {error}", file=sys.stderr)
+        return cli_reader.EXIT_READER
 
 
 if __name__ == "__main__":

@@ -90,6 +90,17 @@ class PrinterConfig(_Section):
     transport: PrinterTransport = PrinterTransport()
 
 
+class ReaderConfig(_Section):
+    """The rapid-test reader (drivers.reader.open_test_reader)."""
+
+    kind: Literal["none", "simulated", "serial"] = "simulated"
+    #: Prefer the stable /dev/agriqs-reader or /dev/serial/by-id/... link.
+    port: str | None = None
+    baudrate: Annotated[int, Field(gt=0)] = 115200
+    #: Simulation only: how much faster than real time the simulated chemistry runs.
+    time_scale: Annotated[float, Field(ge=1, le=1000)] = 1.0
+
+
 class UplinkConfig(_Section):
     """The county broker (maps onto kiosk.uplink.UplinkSettings)."""
 
@@ -133,6 +144,7 @@ class KioskConfig(_Section):
     paths: PathsConfig = PathsConfig()
     certificate: CertificateConfig = CertificateConfig()
     printer: PrinterConfig = PrinterConfig()
+    reader: ReaderConfig = ReaderConfig()
     uplink: UplinkConfig = UplinkConfig()
     ui: UiConfig = UiConfig()
     fonts: FontConfig = FontConfig()

@@ -58,7 +58,7 @@ def test_printed_label_decodes_verifies_and_matches_the_record(
 ) -> None:
     kiosk = make_kiosk(profile=profile, paper=paper)
     outcome = kiosk.issuance.issue(
-        request(basis=Basis.SELF_TEST, test_ref="RT-K001-000001", copies=1)
+        request(basis=Basis.COMMISSIONED_TEST, test_ref="ZJ-LAB-2026-0042", copies=1)
     )
     assert outcome.printed and outcome.copies_done == 1
     number = outcome.certificate.number
@@ -177,7 +177,8 @@ BAD_INPUTS = [
     ({"origin": "浙" * 25}, "origin"),
     ({"origin": "浙江\n杭州"}, "origin"),
     ({"basis": Basis.SELF_TEST}, "test_ref"),
-    ({"basis": Basis.SELF_TEST, "test_ref": "RT 1; DROP"}, "test_ref"),
+    ({"basis": Basis.COMMISSIONED_TEST}, "test_ref"),
+    ({"basis": Basis.COMMISSIONED_TEST, "test_ref": "RT 1; DROP"}, "test_ref"),
     ({"inputs_used": ("agent_orange",)}, "inputs_used"),
     ({"source_certificate": "330100-K002-0000001"}, "source_certificate"),
     ({"copies": 0}, "copies"),
@@ -198,6 +199,14 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert row_counts(kiosk) == before
     assert kiosk.numbers.read_floor() == floor
     assert kiosk.printer.simulated_device.label_count == 0
+
+
+def test_self_test_basis_needs_a_passing_test_of_this_station(kiosk: Kiosk) -> None:
+    before = row_counts(kiosk)
+    with pytest.raises(IssuanceRefused) as refused:
+        kiosk.issuance.issue(request(basis=Basis.SELF_TEST, test_ref="K001-T000099"))
+    assert refused.value.code == "evidence" and "快检记录" in refused.value.message
+    assert row_counts(kiosk) == before
 
 
 def test_buyer_style_names_the_source_certificate(kiosk: Kiosk) -> None:
