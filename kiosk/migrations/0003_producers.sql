@@ -1,0 +1,1 @@
+-- placeholder: 0003 belongs to another engineer (producers); not committed.
