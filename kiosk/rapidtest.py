@@ -495,10 +495,12 @@ class RapidTestService:
                 box["error"] = error
 
         worker = threading.Thread(target=work, name="rapidtest-run", daemon=True)
+        scale = self.reader.time_scale if self.reader is not None else 1.0
         started = time.monotonic()
         worker.start()
         while worker.is_alive():
-            progress("measuring", min(time.monotonic() - started, total_s), total_s)
+            elapsed = (time.monotonic() - started) * scale  # in device seconds
+            progress("measuring", min(elapsed, total_s), total_s)
             worker.join(self.settings.progress_tick_s)
         if "error" in box:
             raise box["error"]

@@ -95,6 +95,10 @@ class TestReader(ABC):
 
     __test__ = False  # not a pytest test class, despite the name
 
+    #: Device seconds per wall-clock second: 1 for real hardware; a simulated reader
+    #: runs its chemistry faster, and countdowns shown to people must follow it.
+    time_scale: float = 1.0
+
     @abstractmethod
     def info(self) -> ReaderInfo:
         """Handshake data, asked afresh."""

@@ -86,6 +86,8 @@ class BridgeTestReader(TestReader):
     ) -> None:
         self.link = link
         self.simulator = simulator
+        if simulator is not None:
+            self.time_scale = simulator.time_scale
         self._on_close = on_close
         self._closed = False
         hello = link.hello or link.wait_ready(link.request_timeout)

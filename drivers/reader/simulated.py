@@ -41,6 +41,7 @@ class SimulatorProcess:
         extra_args: Sequence[str] = (),
         log_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.time_scale = time_scale
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if link_path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="reader-sim-")
