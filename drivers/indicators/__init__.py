@@ -1,4 +1,4 @@
-"""The ``Indicators`` seam: the kiosk's status light, buzzer, help button, door and paper sensors."""
+"""The ``Indicators`` seam: status light, buzzer, help button, door and paper sensors."""
 
 from __future__ import annotations
 
