@@ -1,0 +1,291 @@
+"""Signed configuration bundles: verify, apply atomically, health-check, roll back.
+
+A bundle is ``kiosk.signed`` document whose body is
+``{"type": "agriqs.config", "county", "target", "version", "issued_at", "settings"}``
+(docs/schemas/config.bundle.json). It is refused, with the reason audited, when the
+signature is not the county's, it is addressed elsewhere, its version is not above
+the applied one, it touches identity keys, or the resulting config fails the schema.
+
+Applying (power cut anywhere leaves the old or the new file, never a mix):
+
+1. ``managed.json.previous`` <- copy of ``managed.json`` (tmp, fsync, rename);
+2. ``pending.json`` names the version being tried (fsync);
+3. ``managed.json.tmp`` written and fsynced, renamed over ``managed.json``, dir fsynced;
+4. health check on what is now on disk; pass: drop ``pending.json``; fail: rename
+   ``previous`` back and record ``rolled_back``.
+
+``recover()`` runs when the agent starts: a ``pending.json`` left by a kill during
+3-4 means the new file was never proven healthy, so the previous one is put back (the
+retained bundle is then redelivered and tried again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drivers.printer.profiles import get_profile
+from kiosk.agent import AgentConfigError, uplink_settings
+from kiosk.audit import AuditLog
+from kiosk.cli_provisioning import (
+    MANAGED_FILE,
+    compose,
+    config_dir,
+    protected_keys_in,
+    read_layer,
+)
+from kiosk.config import ConfigError, KioskConfig
+from kiosk.signed import SignatureError, open_document
+from kiosk.signing import decode_public_key
+from kiosk.store import Store
+from provisioning.protocol import CONFIG_TYPE
+
+log = logging.getLogger(__name__)
+
+PENDING_FILE = "pending.json"
+PREVIOUS_SUFFIX = ".previous"
+
+#: A health check returns None when fine, else the reason it failed.
+HealthCheck = Callable[[KioskConfig], str | None]
+
+
+class ConfigRefused(Exception):
+    """The bundle was not applied; ``code`` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    version: int
+    status: str  # "applied" | "rolled_back"
+    reason: str = ""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """tmp + fsync + rename + dir fsync: readers see the old or the new bytes only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def default_health_check(config: KioskConfig) -> str | None:
+    """Can the kiosk run with this? Database, printer profile, uplink, anchors, disk."""
+    try:
+        with Store(config.paths.database) as store:
+            problems = store.integrity_check()
+            if problems:
+                return f"database integrity: {problems[0]}"
+    except Exception as error:  # any failure to open is a failed check
+        return f"database: {error}"
+    try:
+        get_profile(config.printer.profile)
+    except (KeyError, ValueError) as error:
+        return f"printer.profile: {error}"
+    try:
+        uplink_settings(config)
+    except AgentConfigError as error:
+        return str(error)
+    for anchor in config.certificate.trust_anchors:
+        try:
+            decode_public_key(anchor)
+        except ValueError as error:
+            return f"certificate.trust_anchors: {error}"
+    free_mb = shutil.disk_usage(config.paths.data_dir).free // (1024 * 1024)
+    if free_mb < config.paths.min_free_mb:
+        return f"paths.min_free_mb: only {free_mb} MB free"
+    return None
+
+
+class ConfigManager:
+    """Applies bundles for one kiosk. ``base`` is the installed config (layer 1)."""
+
+    def __init__(
+        self,
+        base: KioskConfig,
+        store: Store,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+        *,
+        health_checks: tuple[HealthCheck, ...] = (default_health_check,),
+    ) -> None:
+        self.base = base
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.health_checks = health_checks
+        self.folder = config_dir(base.paths.data_dir)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / MANAGED_FILE
+        self.previous = self.folder / (MANAGED_FILE + PREVIOUS_SUFFIX)
+        self.pending = self.folder / PENDING_FILE
+
+    # ---- state -----------------------------------------------------------------------
+
+    def applied_version(self) -> int:
+        layer = read_layer(self.path)
+        return int(layer.get("version", 0)) if layer else 0
+
+    def identity(self) -> dict[str, Any] | None:
+        return read_layer(self.folder / "identity.json")
+
+    def effective(self) -> KioskConfig:
+        layer = read_layer(self.path) or {}
+        return compose(self.base, layer.get("settings"), self.identity())
+
+    def anchors(self) -> list[bytes]:
+        return [decode_public_key(a) for a in self.effective().certificate.trust_anchors]
+
+    # ---- applying --------------------------------------------------------------------
+
+    def apply_document(self, document: Any) -> ApplyResult:
+        """Verify and apply a signed bundle; ConfigRefused (audited) when it is not used."""
+        try:
+            body = self._check(document)
+        except ConfigRefused as refusal:
+            self._record(None, "refused", refusal.message, code=refusal.code)
+            raise
+        version = int(body["version"])
+        return self._apply(version, body["settings"])
+
+    def _check(self, document: Any) -> dict[str, Any]:
+        anchors = self.anchors()
+        if not anchors:
+            raise ConfigRefused("no_anchors", "this kiosk has no county trust anchors yet")
+        try:
+            body = open_document(document, anchors)
+        except SignatureError as error:
+            raise ConfigRefused("signature", str(error)) from None
+        if body.get("type") != CONFIG_TYPE:
+            raise ConfigRefused("type", f"not a config bundle (type {body.get('type')!r})")
+        me = self.effective().device
+        if body.get("county") != me.county:
+            raise ConfigRefused("addressee", f"bundle is for county {body.get('county')}")
+        target = body.get("target")
+        if not isinstance(target, dict) or not _targets(target, me.device_id, me.township):
+            raise ConfigRefused("addressee", f"bundle target {target} is not this kiosk")
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ConfigRefused("schema", f"version must be a positive integer: {version!r}")
+        current = self.applied_version()
+        if version <= current:
+            raise ConfigRefused("version", f"version {version} is not newer than {current}")
+        if self._rolled_back(version):
+            raise ConfigRefused("version", f"version {version} already failed its health check")
+        settings = body.get("settings")
+        if not isinstance(settings, dict):
+            raise ConfigRefused("schema", "settings must be an object")
+        protected = protected_keys_in(settings)
+        if protected:
+            raise ConfigRefused("protected", f"bundle may not set {', '.join(protected)}")
+        try:
+            compose(self.base, settings, self.identity())
+        except ConfigError as error:
+            raise ConfigRefused("schema", str(error)) from None
+        return body
+
+    def _apply(self, version: int, settings: dict[str, Any]) -> ApplyResult:
+        old = read_layer(self.path)
+        old_version = int(old.get("version", 0)) if old else 0
+        if self.path.exists():
+            write_atomic(self.previous, self.path.read_bytes())
+        else:
+            self.previous.unlink(missing_ok=True)
+        write_atomic(self.pending, json.dumps({"version": version, "from": old_version}).encode())
+        text = json.dumps({"version": version, "settings": settings}, ensure_ascii=False, indent=1)
+        write_atomic(self.path, text.encode("utf-8"))
+        reason = self._health()
+        if reason is None:
+            self.pending.unlink(missing_ok=True)
+            self._record(version, "applied", "")
+            log.info("config version %d applied", version)
+            return ApplyResult(version, "applied")
+        self._restore()
+        self._record(version, "rolled_back", reason)
+        log.error("config version %d failed its health check (%s); rolled back", version, reason)
+        return ApplyResult(version, "rolled_back", reason)
+
+    def _health(self) -> str | None:
+        try:
+            config = self.effective()  # re-read from disk: what the UI will load
+        except ConfigError as error:
+            return f"schema: {error}"
+        for check in self.health_checks:
+            reason = check(config)
+            if reason:
+                return reason
+        return None
+
+    def _restore(self) -> None:
+        if self.previous.exists():
+            os.replace(self.previous, self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+        fsync_dir(self.folder)
+        self.pending.unlink(missing_ok=True)
+
+    def recover(self) -> int | None:
+        """Undo an apply a kill interrupted; returns the version rolled back, if any."""
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+        pending = read_layer(self.pending) if self.pending.exists() else None
+        if pending is None:
+            self.pending.unlink(missing_ok=True)
+            return None
+        version = int(pending.get("version", 0))
+        self._restore()
+        self._record(version, "rolled_back", "interrupted before its health check passed")
+        return version
+
+    def _rolled_back(self, version: int) -> bool:
+        row = self.store.conn.execute(
+            "SELECT status FROM config_history WHERE version = ?", [version]
+        ).fetchone()
+        return bool(row) and row[0] == "rolled_back"
+
+    def _record(self, version: int | None, status: str, reason: str, code: str = "") -> None:
+        kind = {"applied": "config.applied", "rolled_back": "config.rolled_back"}.get(
+            status, "config.refused"
+        )
+        with self.store.transaction():
+            if version is not None:
+                self.store.conn.execute(
+                    "INSERT INTO config_history (version, status, reason, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (version) DO UPDATE SET status = excluded.status, "
+                    "reason = excluded.reason, at = excluded.at",
+                    [version, status, reason, self.clock().isoformat()],
+                )
+            self.audit.append(kind, {"version": version, "reason": reason, "code": code})
+
+
+def _targets(target: dict[str, Any], device: str, township: str) -> bool:
+    if not target:
+        return True  # the whole county
+    if "device" in target:
+        return target["device"] == device
+    if "township" in target:
+        return target["township"] == township
+    return False
