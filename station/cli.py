@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from station import cli_provisioning
 from station.collector import Collector, CollectorSettings
 from station.db import Database
 from station.intake import DEFAULT_SCHEMAS_DIR
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_collect(sub)
     _add_report(sub)
+    cli_provisioning.register(sub)  # devices, cmd, config, trust
     return parser
 
 

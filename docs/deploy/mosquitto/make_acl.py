@@ -11,6 +11,7 @@ Accounts file, one per line (``#`` comments)::
     collector  collector-330100 330100      # reads events and states of that county
     collector  collector-all +              # a provincial collector
     county     county-330100 330100         # writes cmd/cfg/trust for its county
+    enroll     enroll-330100 330100         # new kiosks of that county: enrollment only
 
 Usage::
 
@@ -55,10 +56,10 @@ def parse_accounts(text: str) -> list[tuple[str, str, str | None]]:
             if not KIOSK_USER.match(user) or len(parts) != 2:
                 raise AccountError(f"line {number}: kiosk needs one username county/DEVICE")
             county = user.split("/")[0]
-        elif role in ("collector", "county"):
+        elif role in ("collector", "county", "enroll"):
             if not ACCOUNT_NAME.match(user) or county is None or not COUNTY.match(county):
                 raise AccountError(f"line {number}: {role} needs a name and a county code")
-            if role == "county" and county == "+":
+            if role in ("county", "enroll") and county == "+":
                 raise AccountError(f"line {number}: a county account names one county")
         else:
             raise AccountError(f"line {number}: unknown role {role!r}")
@@ -78,11 +79,18 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
         elif role == "collector":
             out.append(f"topic read {prefix}/{county}/+/evt/#")
             out.append(f"topic read {prefix}/{county}/+/state")
+        elif role == "enroll":
+            # Nothing of its own: the %c patterns of acl.base are all it may use.
+            out.append(f"# enrollment account for {county}: acl.base patterns only")
         else:
             out.append(f"topic readwrite {prefix}/{county}/+/cmd/#")
             out.append(f"topic write {prefix}/{county}/+/cfg")
             out.append(f"topic write {prefix}/{county}/trust")
             out.append(f"topic read {prefix}/{county}/+/state")
+            # Provisioning: command replies, enrollment requests and answers.
+            out.append(f"topic read {prefix}/{county}/+/reply/#")
+            out.append(f"topic read {prefix}/enroll/{county}/+/req")
+            out.append(f"topic write {prefix}/enroll/{county}/+/resp")
         out.append("")
     return "\n".join(out)
 

@@ -1,0 +1,486 @@
+"""Remote commands on the kiosk: verify, refuse or run once, reply, audit.
+
+A command is a ``kiosk.signed`` document signed by a county key (the kiosk's trust
+anchors) with the body of docs/schemas/command.json. Refused, each with a stable
+code, a reason in the reply and an audit row: malformed, bad signature, another
+addressee, expired or not yet valid, a lifetime beyond a day, an unknown name, and a
+replay (the command id or its nonce was seen before: nothing runs a second time, and
+the reply carries the first run's reply, which is what makes retries idempotent).
+The command is recorded before it runs, so a crash mid-run never runs it twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kiosk.app import SIGNING_KEY_FILE
+from kiosk.audit import AuditLog
+from kiosk.config import KioskConfig
+from kiosk.holds import HoldRegistry
+from kiosk.outbox import Outbox
+from kiosk.signed import SignatureError, open_document
+from kiosk.signing import SigningKey
+from kiosk.store import Store
+from provisioning.configs import write_atomic
+from provisioning.hardware import Hardware, HardwareError
+from provisioning.protocol import (
+    CLOCK_SKEW_S,
+    COMMAND_MAX_LIFETIME_S,
+    COMMAND_NAMES,
+    COMMAND_TYPE,
+    make_reply,
+    parse_time,
+    reply_root,
+    reply_topic,
+)
+
+log = logging.getLogger(__name__)
+
+#: ``logs`` returns at most this many lines and bytes: the reply must fit the broker's
+#: message_size_limit (256 KiB) with room to spare, over a township's mobile link.
+LOG_LINES_DEFAULT = 100
+LOG_LINES_MAX = 500
+LOG_BYTES_MAX = 32 * 1024
+#: Firmware arrives in chunks of at most this many raw bytes (base64 grows it by 4/3).
+FIRMWARE_CHUNK_MAX = 64 * 1024
+#: A reader image is never larger than this (the reader's flash slot).
+FIRMWARE_MAX_BYTES = 2 * 1024 * 1024
+#: Rows of expired commands are kept this long after expiry (audit has them forever).
+COMMAND_ROWS_KEEP = timedelta(days=2)
+
+
+class CommandFailed(Exception):
+    """The command was valid but could not be carried out; the message says why."""
+
+
+@dataclass
+class Refusal(Exception):
+    code: str
+    message: str
+    body: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    topic: str
+    document: dict[str, Any]
+    status: str
+    after: Callable[[], None] | None = None  # run once the reply is on its way
+
+    @property
+    def payload(self) -> bytes:
+        return json.dumps(self.document, ensure_ascii=False).encode("utf-8")
+
+
+class CommandService:
+    """Serves commands for one kiosk over its own store connection (one thread)."""
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        store: Store,
+        hardware: Hardware,
+        clock: Callable[[], datetime],
+        *,
+        anchors: Callable[[], list[bytes]],
+        versions: Callable[[], dict[str, Any]],
+        restart_agent: Callable[[], None] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.hardware = hardware
+        self.clock = clock
+        self.anchors = anchors
+        self.versions = versions
+        self.restart_agent = restart_agent
+        self.log_dir = log_dir or config.paths.data_dir / "logs"
+        device = config.device
+        self.county, self.device = device.county, device.device_id
+        self.prefix = config.uplink.topic_prefix
+        self.audit = AuditLog(store, clock)
+        self.outbox = Outbox(store, self.county, self.device, clock)
+        self.holds = HoldRegistry(store, self.outbox, clock)
+        self.key_path = config.paths.keys_dir / SIGNING_KEY_FILE
+        self.signer = SigningKey.load_or_create(self.key_path)
+        self.handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "diagnostics": self._diagnostics,
+            "test_print": lambda a, cid: self._hw("test_print", a, cid),
+            "reader_selftest": lambda a, cid: self._hw("reader_selftest", a, cid),
+            "reader_calibrate": lambda a, cid: self._hw("reader_calibrate", a, cid),
+            "logs": self._logs,
+            "rotate_keys": self._rotate_keys,
+            "firmware_update": self._firmware_update,
+            "lift_hold": self._lift_hold,
+            "roster": self._roster,
+            "restart": self._restart,
+        }
+        assert set(self.handlers) == set(COMMAND_NAMES)
+        self._after: Callable[[], None] | None = None
+
+    # ---- entry point -------------------------------------------------------------------
+
+    def handle(self, topic_name: str, payload: bytes, response_topic: str | None) -> Reply:
+        """One message from ``.../cmd/{topic_name}``; always returns a reply to send."""
+        self._after = None
+        body: dict[str, Any] = {}
+        try:
+            body = self._verify(topic_name, payload)
+            self._claim(body)
+        except Refusal as refusal:
+            return self._refused(refusal, topic_name, response_topic)
+        name, command_id = body["name"], body["id"]
+        try:
+            result = self.handlers[name](body.get("args") or {}, command_id)
+            status, reason = "ok", ""
+        except (CommandFailed, HardwareError) as error:
+            status, reason, result = "error", str(error), {}
+        except Exception as error:  # an unexpected fault is still answered and audited
+            log.exception("command %s %s crashed", name, command_id)
+            status, reason, result = "error", f"{type(error).__name__}: {error}", {}
+        reply = self._reply(command_id, name, status, reason, result, response_topic)
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE commands SET status = ?, reply = ? WHERE id = ?",
+                [status, json.dumps(reply.document, ensure_ascii=False), command_id],
+            )
+            self.audit.append(
+                "command.executed" if status == "ok" else "command.failed",
+                {
+                    "id": command_id,
+                    "name": name,
+                    "args": _audit_args(body.get("args")),
+                    "status": status,
+                    "reason": reason,
+                },
+            )
+        log.info("command %s %s: %s %s", name, command_id, status, reason)
+        return Reply(reply.topic, reply.document, status, self._after)
+
+    # ---- checks ------------------------------------------------------------------------
+
+    def _verify(self, topic_name: str, payload: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise Refusal("malformed", f"not JSON: {error}") from None
+        anchors = self.anchors()
+        if not anchors:
+            raise Refusal("signature", "this kiosk has no county trust anchors")
+        try:
+            body = open_document(document, anchors)
+        except SignatureError as error:
+            raise Refusal("signature", str(error)) from None
+        if body.get("type") != COMMAND_TYPE:
+            raise Refusal("malformed", f"not a command (type {body.get('type')!r})", body)
+        if not isinstance(body.get("id"), str) or not isinstance(body.get("nonce"), str):
+            raise Refusal("malformed", "id and nonce must be strings", body)
+        if body.get("county") != self.county or body.get("device") != self.device:
+            raise Refusal(
+                "addressee",
+                f"command is for {body.get('county')}/{body.get('device')}, "
+                f"this kiosk is {self.county}/{self.device}",
+                body,
+            )
+        if body.get("name") != topic_name:
+            raise Refusal(
+                "malformed", f"command {body.get('name')!r} sent on cmd/{topic_name}", body
+            )
+        if body["name"] not in self.handlers:
+            raise Refusal("unknown_command", f"no command {body['name']!r}", body)
+        try:
+            issued = parse_time(body.get("issued_at"), "issued_at")
+            expires = parse_time(body.get("expires_at"), "expires_at")
+        except ValueError as error:
+            raise Refusal("malformed", str(error), body) from None
+        now = self.clock()
+        if expires <= now:
+            raise Refusal("expired", f"command expired at {expires.isoformat()}", body)
+        if issued > now + timedelta(seconds=CLOCK_SKEW_S):
+            raise Refusal("not_yet_valid", f"command issued in the future ({issued})", body)
+        if (expires - issued).total_seconds() > COMMAND_MAX_LIFETIME_S:
+            raise Refusal(
+                "lifetime", f"a command may live at most {COMMAND_MAX_LIFETIME_S} s", body
+            )
+        if not isinstance(body.get("args", {}), dict):
+            raise Refusal("malformed", "args must be an object", body)
+        return body
+
+    def _claim(self, body: dict[str, Any]) -> None:
+        """Record the command before running it; a seen id or nonce is a replay."""
+        try:
+            with self.store.transaction():
+                self._purge()
+                self.store.conn.execute(
+                    "INSERT INTO commands (id, nonce, name, received_at, expires_at, status) "
+                    "VALUES (?, ?, ?, ?, ?, 'running')",
+                    [
+                        body["id"],
+                        body["nonce"],
+                        body["name"],
+                        self.clock().isoformat(),
+                        body["expires_at"],
+                    ],
+                )
+        except sqlite3.IntegrityError:
+            row = self.store.conn.execute(
+                "SELECT id, received_at, status, reply FROM commands WHERE id = ? OR nonce = ?",
+                [body["id"], body["nonce"]],
+            ).fetchone()
+            previous = json.loads(row[3]) if row and row[3] else None
+            raise Refusal(
+                "replay",
+                f"command {row[0] if row else body['id']} was already received at "
+                f"{row[1] if row else '?'} ({row[2] if row else '?'}); not run again",
+                body,
+                previous,
+            ) from None
+
+    def _purge(self) -> None:
+        cutoff = (self.clock() - COMMAND_ROWS_KEEP).isoformat()
+        self.store.conn.execute("DELETE FROM commands WHERE expires_at < ?", [cutoff])
+
+    # ---- replies -------------------------------------------------------------------------
+
+    def _reply(
+        self,
+        command_id: str | None,
+        name: str | None,
+        status: str,
+        reason: str,
+        result: dict[str, Any],
+        response_topic: str | None,
+    ) -> Reply:
+        own = reply_root(self.prefix, self.county, self.device)
+        if response_topic and response_topic.startswith(own) and "#" not in response_topic:
+            topic = response_topic
+        else:  # a foreign ResponseTopic would be refused by the broker anyway
+            topic = reply_topic(self.prefix, self.county, self.device, command_id or "unknown")
+        document = make_reply(
+            self.signer,
+            command_id=command_id,
+            county=self.county,
+            device=self.device,
+            name=name,
+            status=status,
+            reason=reason,
+            result=result,
+            now=self.clock(),
+        )
+        return Reply(topic, document, status)
+
+    def _refused(self, refusal: Refusal, topic_name: str, response_topic: str | None) -> Reply:
+        body = refusal.body
+        command_id = body.get("id") if isinstance(body.get("id"), str) else None
+        result = {"previous": refusal.previous} if refusal.previous else {}
+        reply = self._reply(
+            command_id,
+            body.get("name", topic_name),
+            "refused",
+            f"{refusal.code}: {refusal.message}",
+            result,
+            response_topic,
+        )
+        self.audit.append(
+            "command.refused",
+            {
+                "id": command_id,
+                "name": body.get("name", topic_name),
+                "code": refusal.code,
+                "reason": refusal.message,
+            },
+        )
+        log.warning("command refused: %s", refusal)
+        return reply
+
+    # ---- handlers --------------------------------------------------------------------------
+
+    def _hw(self, action: str, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        return self.hardware.run(action, args, command_id)
+
+    def _diagnostics(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        data_dir = self.config.paths.data_dir
+        usage = shutil.disk_usage(data_dir)
+        result: dict[str, Any] = {
+            "versions": self.versions(),
+            "disk": {"free_mb": usage.free // 2**20, "total_mb": usage.total // 2**20},
+            "backlog": self.outbox.backlog(),
+            "alarms": self._open_alarms(),
+            "holds": [h.__dict__ for h in self.holds.open_holds()],
+            "audit_head": self.audit.head(),
+        }
+        if args.get("hardware", True):
+            try:
+                result["hardware"] = self.hardware.run("hardware_status", {}, command_id)
+            except HardwareError as error:
+                result["hardware"] = {"error": str(error)}
+        return result
+
+    def _open_alarms(self) -> list[dict[str, Any]]:
+        """Alarm codes raised and not cleared, from the outbox (newest state wins)."""
+        rows = self.store.conn.execute(
+            "SELECT body FROM outbox WHERE kind = 'alarm' ORDER BY seq DESC LIMIT 1000"
+        ).fetchall()
+        state: dict[str, dict[str, Any]] = {}
+        for (text,) in rows:
+            event = json.loads(text)
+            code = event.get("data", {}).get("code")
+            if (
+                code
+                and code not in state
+                and event.get("schema") in ("alarm.raised", "alarm.cleared")
+            ):
+                state[code] = event
+        return [
+            {"code": code, "since": e.get("time"), "message": e["data"].get("message", "")}
+            for code, e in state.items()
+            if e.get("schema") == "alarm.raised"
+        ]
+
+    def _logs(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        want = args.get("lines", LOG_LINES_DEFAULT)
+        if not isinstance(want, int) or not 1 <= want <= LOG_LINES_MAX:
+            raise CommandFailed(f"lines must be 1..{LOG_LINES_MAX}")
+        files = sorted(self.log_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)
+        if not files:
+            return {"file": None, "lines": []}
+        newest = files[-1]
+        with newest.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - LOG_BYTES_MAX))
+            tail = handle.read().decode("utf-8", errors="replace").splitlines()
+        if size > LOG_BYTES_MAX:
+            tail = tail[1:]  # the first line is probably cut
+        return {"file": newest.name, "lines": tail[-want:], "truncated": len(tail) > want}
+
+    def _rotate_keys(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """A new certificate-signing key; the old one is kept (its certificates stay
+        verifiable) and signs this reply, vouching for the new one."""
+        old = self.signer
+        retired = self.key_path.parent / "retired" / f"{old.key_id}.pem"
+        retired.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        old.save(retired)
+        new = SigningKey.generate()
+        new.save(self.key_path)
+        self.audit.append("keys.rotated", {"previous": old.key_id, "new": new.key_id})
+
+        def switch() -> None:
+            self.signer = new
+
+        self._after = switch
+        return {
+            "public_key": new.public_b64,
+            "key_id": new.key_id,
+            "previous_key_id": old.key_id,
+            "effective": "after the kiosk restarts",
+        }
+
+    def _firmware_update(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """Chunked and resumable: each chunk names its offset; a mismatch answers with the
+        offset the kiosk has, and the county continues from there."""
+        try:
+            sha = str(args["sha256"]).lower()
+            size = int(args["size"])
+            offset = int(args["offset"])
+            chunk = base64.b64decode(args.get("chunk_b64", ""), validate=True)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CommandFailed(
+                f"firmware_update needs sha256, size, offset, chunk_b64: {error}"
+            ) from None
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+            raise CommandFailed("sha256 must be 64 hex digits")
+        if not 0 < size <= FIRMWARE_MAX_BYTES or len(chunk) > FIRMWARE_CHUNK_MAX:
+            raise CommandFailed(
+                f"image size 1..{FIRMWARE_MAX_BYTES}, chunks ≤ {FIRMWARE_CHUNK_MAX}"
+            )
+        folder = self.config.paths.data_dir / "provisioning" / "firmware"
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f"{sha}.part"
+        have = part.stat().st_size if part.exists() else 0
+        if offset != have or offset + len(chunk) > size:
+            return {"next_offset": have, "complete": False, "resume": True}
+        with part.open("ab") as handle:
+            handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        have += len(chunk)
+        if have < size:
+            return {"next_offset": have, "complete": False}
+        image = part.read_bytes()
+        if hashlib.sha256(image).hexdigest() != sha:
+            part.unlink()
+            raise CommandFailed("image does not match its sha256; discarded, send it again")
+        result = self.hardware.run(
+            "reader_flash",
+            {
+                "image_b64": base64.b64encode(image).decode(),
+                "version": str(args.get("version", "")),
+                "sha256": sha,
+                "signature": str(args.get("signature", "")),
+            },
+            command_id,
+        )
+        part.unlink()
+        return {"next_offset": have, "complete": True, **result}
+
+    def _lift_hold(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        hold_id = args.get("hold_id")
+        by = str(args.get("by") or "county")
+        if not isinstance(hold_id, int):
+            raise CommandFailed("hold_id (an integer) is required")
+        if not self.holds.lift(hold_id, f"county:{by}"):
+            raise CommandFailed(f"hold {hold_id} is not open on this kiosk")
+        return {"hold_id": hold_id, "lifted": True}
+
+    def _roster(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """The county's producer roster, stored for the producer registry to import."""
+        version, producers = args.get("version"), args.get("producers")
+        if not isinstance(version, int) or not isinstance(producers, list):
+            raise CommandFailed("roster needs version (integer) and producers (list)")
+        path = self.config.paths.data_dir / "producers" / "roster.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            current = json.loads(path.read_text("utf-8")).get("version", 0)
+            if version <= current:
+                raise CommandFailed(f"roster version {version} is not newer than {current}")
+        data = {"version": version, "producers": producers}
+        write_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        return {"version": version, "count": len(producers)}
+
+    def _restart(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        what = args.get("what", "ui")
+        if what == "ui":
+            return self.hardware.run("restart_ui", {}, command_id)
+        if what == "agent":
+            if self.restart_agent is None:
+                raise CommandFailed("the agent cannot restart itself here")
+            self._after = self.restart_agent
+            return {"restarting": "agent"}
+        raise CommandFailed(f"restart what: ui or agent, not {what!r}")
+
+
+def _audit_args(args: Any) -> Any:
+    """Command args as audited: bulky payloads (firmware chunks, rosters) summarised."""
+    if not isinstance(args, dict):
+        return args
+    out = {}
+    for key, value in args.items():
+        text = json.dumps(value, ensure_ascii=False)
+        out[key] = value if len(text) <= 200 else f"<{len(text)} bytes>"
+    return out

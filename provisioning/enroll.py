@@ -1,0 +1,246 @@
+"""Enrollment, kiosk side: one code in, identity and credentials out.
+
+Before enrollment the kiosk's config names the county broker and the county's
+enrollment account (``enroll-{county}``, shipped in the image: it can do nothing but
+enroll). The kiosk makes its certificate-signing key, connects with a random client
+id, and publishes a request signed by that key (proof it holds it) on
+``{prefix}/enroll/{county}/{client id}/req``. The broker ACL (``%c``) lets this
+connection write only that topic and read only ``.../{client id}/resp``, so no other
+enrolling kiosk can read its answer.
+
+The answer carries an HMAC keyed by the code: only the county, which issued the
+code, can make it, so the trust anchors in it can be believed although the kiosk had
+none before. The kiosk then writes its MQTT password (0600), ``identity.json`` (the
+config layer of kiosk/cli_provisioning.py) and the county's trust list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from kiosk.agent import software_version, uplink_settings
+from kiosk.app import SIGNING_KEY_FILE, china_time
+from kiosk.audit import AuditLog
+from kiosk.cli_provisioning import IDENTITY_FILE, config_dir
+from kiosk.config import KioskConfig
+from kiosk.signed import sign_document
+from kiosk.signing import SigningKey, decode_public_key
+from kiosk.store import Store
+from kiosk.trust import TrustListError, parse_trust_list
+from provisioning.configs import write_atomic
+from provisioning.listener import TRUST_FILE
+from provisioning.protocol import (
+    ENROLL_REQUEST_TYPE,
+    ENROLL_RESPONSE_TYPE,
+    check_response_mac,
+    enroll_request_topic,
+    enroll_response_topic,
+    iso,
+    new_enroll_client_id,
+    parse_scanned_code,
+)
+
+log = logging.getLogger(__name__)
+
+PASSWORD_FILE = "mqtt-password"
+
+
+class EnrollError(RuntimeError):
+    """Enrollment did not complete; the message says why (shown to the technician)."""
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    county: str
+    device_id: str
+    township: str
+    service_point: str
+    username: str
+    key_id: str
+
+
+def enroll(
+    config: KioskConfig, code_text: str, *, timeout_s: float = 60.0, now: datetime | None = None
+) -> Enrolled:
+    """Enroll with the county; EnrollError (refused, timeout, forged answer) says why."""
+    try:
+        code = parse_scanned_code(code_text)
+    except ValueError as error:
+        raise EnrollError(str(error)) from None
+    county = config.device.county
+    if code_text.strip().upper().startswith("AGRIQS:ENROLL:"):
+        county = code_text.strip().upper().split(":")[2]
+
+    key = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
+    client_id = new_enroll_client_id()
+    body = {
+        "type": ENROLL_REQUEST_TYPE,
+        "code": code,
+        "county": county,
+        "client_id": client_id,
+        "public_key": key.public_b64,
+        "credential": "password",
+        "hostname": platform.node()[:64],
+        "software_version": software_version(),
+        "time": iso(now or china_time()),
+    }
+    answer = _exchange(config, client_id, county, sign_document(body, key), timeout_s)
+    return _accept(config, code, key, answer)
+
+
+def _exchange(
+    config: KioskConfig, client_id: str, county: str, request: dict[str, str], timeout_s: float
+) -> dict[str, Any]:
+    """Publish the request; return the first final answer (pending answers are logged)."""
+    settings = uplink_settings(config)
+    prefix = config.uplink.topic_prefix
+
+    answers: list[dict[str, Any]] = []
+    got = threading.Event()
+    subscribed = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            refused.append(f"broker refused the enrollment login: {rc}")
+            got.set()
+            return
+        client.subscribe(enroll_response_topic(prefix, county, client_id), qos=1)
+
+    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            answer = json.loads(msg.payload)
+            status = json.loads(answer["body"]).get("status")
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable enrollment answer ignored")
+            return
+        if status == "pending":
+            log.info("enrollment request waits for a technician's approval at the county")
+            return
+        answers.append(answer)
+        got.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls is not None:
+        client.tls_set(
+            ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
+            certfile=str(settings.tls.cert) if settings.tls.cert else None,
+            keyfile=str(settings.tls.key) if settings.tls.key else None,
+        )
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    try:
+        client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+    except OSError as error:
+        raise EnrollError(
+            f"cannot reach the county broker {settings.host}:{settings.port}: {error}"
+        ) from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(min(timeout_s, 10.0)) and not refused:
+            raise EnrollError("the county broker did not accept the enrollment connection")
+        if refused:
+            raise EnrollError(refused[0])
+        info = client.publish(
+            enroll_request_topic(prefix, county, client_id), json.dumps(request), qos=1
+        )
+        info.wait_for_publish(timeout_s)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise EnrollError(f"enrollment request not sent: {mqtt.error_string(info.rc)}")
+        if not got.wait(timeout_s):
+            raise EnrollError(
+                f"no answer from the county within {timeout_s:.0f} s "
+                "(is the enrollment service running? awaiting approval?)"
+            )
+        if refused:
+            raise EnrollError(refused[0])
+        return answers[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, Any]) -> Enrolled:
+    body_text, mac = answer.get("body"), answer.get("mac")
+    if not isinstance(body_text, str):
+        raise EnrollError("malformed answer from the county")
+    body = json.loads(body_text)
+    if body.get("status") == "refused":
+        # Unauthenticated (a forged code has no key to sign with), but harmless: nothing
+        # is written; the reason is only shown.
+        raise EnrollError(f"enrollment refused by the county: {body.get('reason', '?')}")
+    if body.get("type") != ENROLL_RESPONSE_TYPE or body.get("status") != "approved":
+        raise EnrollError(f"unexpected answer: {body.get('type')} {body.get('status')}")
+    if not isinstance(mac, str) or not check_response_mac(code, body_text, mac):
+        raise EnrollError("the answer is not authenticated by this code: not from the county")
+    if body.get("public_key") != key.public_b64:
+        raise EnrollError("the answer is for another kiosk's key")
+    try:
+        anchors = [decode_public_key(a) for a in body["trust_anchors"]]
+        device = body["device"]
+        mqtt_account = body["mqtt"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise EnrollError(f"malformed answer: {error}") from None
+    data_dir = config.paths.data_dir
+    folder = config_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = config.paths.keys_dir
+    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password_path = keys / PASSWORD_FILE
+    write_atomic(password_path, mqtt_account["password"].encode(), mode=0o600)
+    os.chmod(password_path, 0o600)
+    trust_path = data_dir / TRUST_FILE
+    if body.get("trust_list"):
+        try:
+            parse_trust_list(body["trust_list"], anchors)
+        except TrustListError as error:
+            raise EnrollError(f"the county's trust list does not verify: {error}") from None
+        write_atomic(trust_path, json.dumps(body["trust_list"]).encode())
+    identity = {
+        "device": {
+            "county": device["county"],
+            "device_id": device["device_id"],
+            "township": device["township"],
+            "service_point": device["service_point"],
+        },
+        "uplink": {"username": mqtt_account["username"], "password_file": str(password_path)},
+        "certificate": {
+            "trust_anchors": body["trust_anchors"],
+            **({"trust_list": str(trust_path)} if body.get("trust_list") else {}),
+        },
+    }
+    write_atomic(
+        folder / IDENTITY_FILE, json.dumps(identity, ensure_ascii=False, indent=1).encode()
+    )
+    with Store(config.paths.database) as store:
+        AuditLog(store, china_time).append(
+            "enrollment",
+            {
+                "county": device["county"],
+                "device_id": device["device_id"],
+                "township": device["township"],
+                "key_id": key.key_id,
+            },
+        )
+    log.info("enrolled as %s/%s", device["county"], device["device_id"])
+    return Enrolled(
+        device["county"],
+        device["device_id"],
+        device["township"],
+        device["service_point"],
+        mqtt_account["username"],
+        key.key_id,
+    )

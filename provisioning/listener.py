@@ -1,0 +1,256 @@
+"""The agent's provisioning connection: commands, config bundles, the trust list.
+
+A second MQTT connection beside the uplink's (same account, its own client id
+``{county}-{device}-prov``): the uplink's pump is tuned for draining the outbox and
+must not wait behind a firmware flash, and a separate persistent session lets the
+broker queue commands for an offline kiosk without mixing them into the event flow.
+paho's network thread only queues messages; one worker thread, owning its own SQLite
+connection, handles them in arrival order and publishes the replies (MQTT v5
+ResponseTopic + CorrelationData).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kiosk.agent import uplink_settings
+from kiosk.audit import AuditLog
+from kiosk.config import KioskConfig
+from kiosk.store import Store
+from kiosk.trust import TrustListError, parse_trust_list
+from provisioning.commands import CommandService
+from provisioning.configs import ConfigManager, ConfigRefused, write_atomic
+from provisioning.hardware import Hardware
+from provisioning.protocol import command_topic, config_topic, trust_topic
+
+log = logging.getLogger(__name__)
+
+#: Subscriptions at QoS 1: a command or bundle sent while the kiosk was away waits in
+#: its broker session (persistent_client_expiration bounds it on the broker side).
+QOS = 1
+#: How long a stop waits for the worker to finish the message it is on.
+STOP_TIMEOUT_S = 10.0
+TRUST_FILE = "trust.json"
+
+
+@dataclass
+class ListenerStats:
+    connected: bool = False
+    handled: int = 0
+
+
+class ProvisioningListener:
+    """``start()``/``stop()``; ``on_config`` is called after a bundle was applied.
+
+    ``hardware`` makes the hardware access for the worker's own store connection
+    (``HardwareRelay`` on a kiosk with a UI, ``lambda _: HardwareDirect(...)`` headless).
+    """
+
+    def __init__(
+        self,
+        manager: ConfigManager,
+        hardware: Callable[[Store], Hardware],
+        clock: Callable[[], datetime],
+        *,
+        versions: Callable[[], dict[str, Any]],
+        on_config: Callable[[int], None] | None = None,
+        restart_agent: Callable[[], None] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.config: KioskConfig = manager.effective()
+        self.hardware = hardware
+        self.clock = clock
+        self.versions = versions
+        self.on_config = on_config
+        self.restart_agent = restart_agent
+        device = self.config.device
+        self.county, self.device = device.county, device.device_id
+        self.prefix = self.config.uplink.topic_prefix
+        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._client: mqtt.Client | None = None
+        self._worker: threading.Thread | None = None
+        self._connected = threading.Event()
+        self.stats = ListenerStats()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        settings = uplink_settings(self.config)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{self.county}-{self.device}-prov",
+            protocol=mqtt.MQTTv5,
+        )
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls is not None:
+            client.tls_set(
+                ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
+                certfile=str(settings.tls.cert) if settings.tls.cert else None,
+                keyfile=str(settings.tls.key) if settings.tls.key else None,
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = lambda _c, _u, msg: self._queue.put(msg)
+        client.reconnect_delay_set(settings.reconnect_min_s, int(settings.reconnect_max_s))
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = settings.session_expiry_s
+        client.connect_async(
+            settings.host,
+            settings.port,
+            keepalive=settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client = client
+        self._worker = threading.Thread(target=self._run, name="provisioning", daemon=True)
+        self._worker.start()
+        client.loop_start()
+
+    def stop(self) -> None:
+        client, worker = self._client, self._worker
+        if client is None or worker is None:
+            return
+        self._queue.put(None)
+        worker.join(STOP_TIMEOUT_S)
+        client.disconnect()
+        client.loop_stop()
+        self._client = self._worker = None
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def __enter__(self) -> ProvisioningListener:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- paho callbacks (network thread) -------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("provisioning connection refused: %s", rc)
+            return
+        client.subscribe(
+            [
+                (command_topic(self.prefix, self.county, self.device, "+"), QOS),
+                (config_topic(self.prefix, self.county, self.device), QOS),
+                (trust_topic(self.prefix, self.county), QOS),
+            ]
+        )
+        self.stats.connected = True
+        self._connected.set()
+
+    def _on_disconnect(self, *_a: Any) -> None:
+        self.stats.connected = False
+        self._connected.clear()
+
+    # ---- worker ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        with Store(self.config.paths.database) as store:
+            manager = ConfigManager(
+                self.manager.base,
+                store,
+                AuditLog(store, self.clock),
+                self.clock,
+                health_checks=self.manager.health_checks,
+            )
+            commands = CommandService(
+                self.config,
+                store,
+                self.hardware(store),
+                self.clock,
+                anchors=manager.anchors,
+                versions=self.versions,
+                restart_agent=self.restart_agent,
+            )
+            while True:
+                msg = self._queue.get()
+                if msg is None:
+                    return
+                try:
+                    self._dispatch(msg, manager, commands)
+                except Exception:  # one bad message must not stop the listener
+                    log.exception("provisioning message on %s failed", msg.topic)
+                self.stats.handled += 1
+
+    def _dispatch(
+        self, msg: mqtt.MQTTMessage, manager: ConfigManager, commands: CommandService
+    ) -> None:
+        if not msg.payload:
+            return  # a cleared retained message
+        topic = msg.topic
+        if topic == config_topic(self.prefix, self.county, self.device):
+            self._config(msg.payload, manager)
+        elif topic == trust_topic(self.prefix, self.county):
+            self._trust(msg.payload, manager)
+        elif "/cmd/" in topic:
+            name = topic.rsplit("/", 1)[1]
+            props = getattr(msg, "properties", None)
+            response_topic = getattr(props, "ResponseTopic", None) if props else None
+            correlation = getattr(props, "CorrelationData", None) if props else None
+            reply = commands.handle(name, msg.payload, response_topic)
+            out = Properties(PacketTypes.PUBLISH)
+            if correlation is not None:
+                out.CorrelationData = correlation
+            assert self._client is not None
+            info = self._client.publish(reply.topic, reply.payload, qos=QOS, properties=out)
+            if reply.after is not None:
+                info.wait_for_publish(STOP_TIMEOUT_S)
+                reply.after()
+
+    def _config(self, payload: bytes, manager: ConfigManager) -> None:
+        try:
+            document = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            manager._record(None, "refused", f"not JSON: {error}", code="malformed")
+            return
+        try:
+            result = manager.apply_document(document)
+        except ConfigRefused as refusal:
+            if refusal.code == "version":
+                log.info("config bundle ignored: %s", refusal.message)  # retained redelivery
+            else:
+                log.error("config bundle refused: %s", refusal)
+            return
+        if result.status == "applied" and self.on_config is not None:
+            self.on_config(result.version)
+
+    def _trust(self, payload: bytes, manager: ConfigManager) -> None:
+        """A newer county trust list replaces ``{data_dir}/trust.json`` atomically."""
+        audit = manager.audit
+        try:
+            trust = parse_trust_list(json.loads(payload), manager.anchors())
+        except (TrustListError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            audit.append("trust.refused", {"reason": str(error)})
+            log.error("trust list refused: %s", error)
+            return
+        path = self.config.paths.data_dir / TRUST_FILE
+        if trust.county != self.county:
+            audit.append("trust.refused", {"reason": f"for county {trust.county}"})
+            return
+        if path.exists():
+            try:
+                current = parse_trust_list(json.loads(path.read_text("utf-8")), manager.anchors())
+                if trust.version <= current.version:
+                    return
+            except (TrustListError, json.JSONDecodeError):
+                pass  # an unreadable local copy is replaced
+        write_atomic(path, payload)
+        audit.append("trust.updated", {"version": trust.version, "keys": len(trust.keys)})

@@ -1,0 +1,334 @@
+"""Station subcommands for provisioning: devices, cmd, config, trust (docs/provisioning.md).
+
+Registered from station/cli.py's ``build_parser``. Exit codes: 0 done, 1 refused /
+error reply / timeout, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from kiosk.signing import KeyFileError, SigningKey
+from station.db import Database
+from station.mqttlink import BrokerError, add_broker_args, settings_from_args
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("station")
+
+
+def _db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default="station.db", help="SQLite path or postgresql:// URL")
+
+
+def _key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", type=Path, required=True, help="county signing key (PEM, 0600)")
+
+
+def _device(text: str, county: str | None) -> tuple[str, str]:
+    if "/" in text:
+        c, d = text.split("/", 1)
+        return c, d
+    if not county:
+        raise ValueError("give the device as COUNTY/DEVICE or use --county")
+    return county, text
+
+
+def add_devices(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("devices", help="enroll kiosks; the fleet view")
+    dsub = p.add_subparsers(dest="devices_action", required=True)
+    code = dsub.add_parser("enroll-code", help="a one-time enrollment code (and its QR)")
+    _db(code)
+    code.add_argument("--county", required=True)
+    code.add_argument("--township", required=True)
+    code.add_argument("--service-point", help="default: {township}农产品质量安全服务点")
+    code.add_argument("--device", help="device id to give (default: next free K###)")
+    code.add_argument("--ttl-minutes", type=int, default=60)
+    code.add_argument("--manual", action="store_true", help="a technician must approve")
+    code.add_argument("--qr-png", type=Path, help="also write the QR as a PNG")
+    code.add_argument("--json", action="store_true")
+    svc = dsub.add_parser("enroll-service", help="answer enrollment requests (runs until stopped)")
+    _db(svc)
+    _key(svc)
+    svc.add_argument("--county", required=True)
+    add_broker_args(svc)
+    svc.add_argument("--accounts", type=Path, required=True, help="make_acl.py accounts file")
+    svc.add_argument("--acl", type=Path, required=True, help="broker ACL file to regenerate")
+    svc.add_argument("--passwd", type=Path, required=True, help="broker password file")
+    svc.add_argument("--reload-command", default="systemctl reload mosquitto")
+    for name, helptext in (
+        ("approve", "approve a pending request"),
+        ("refuse", "refuse a pending request"),
+    ):
+        d = dsub.add_parser(name, help=helptext)
+        _db(d)
+        d.add_argument("request_id")
+        d.add_argument("--reason", default="")
+    pending = dsub.add_parser("pending", help="requests waiting for approval")
+    _db(pending)
+    listing = dsub.add_parser("list", help="every kiosk: last seen, versions, backlog, alarms")
+    _db(listing)
+    listing.add_argument("--county")
+    listing.add_argument("--json", action="store_true")
+    show = dsub.add_parser("show", help="one kiosk in detail")
+    _db(show)
+    show.add_argument("device", help="COUNTY/DEVICE, or DEVICE with --county")
+    show.add_argument("--county")
+    p.set_defaults(handler=_devices)
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from station import devices
+
+    action = args.devices_action
+    if action == "enroll-service":
+        return _enroll_service(args)
+    with Database(args.db) as db:
+        devices.ensure_schema(db)
+        if action == "enroll-code":
+            point = args.service_point or f"{args.township}农产品质量安全服务点"
+            code = devices.make_code(
+                db,
+                args.county,
+                args.township,
+                point,
+                device_id=args.device,
+                ttl=timedelta(minutes=args.ttl_minutes),
+                auto_approve=not args.manual,
+            )
+            if args.qr_png:
+                import segno
+
+                segno.make(code.qr_text, error="m").save(args.qr_png, scale=8)
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "code": code.code,
+                            "qr": code.qr_text,
+                            "expires_at": code.expires_at.isoformat(),
+                        }
+                    )
+                )
+            else:
+                import segno
+
+                print(f"enrollment code for {args.county} {args.township}: {code.code}")
+                print(f"valid until {code.expires_at:%Y-%m-%d %H:%M} UTC, once")
+                segno.make(code.qr_text, error="m").terminal(compact=True)
+            return EXIT_OK
+        if action in ("approve", "refuse"):
+            ok = devices.decide(db, args.request_id, action == "approve", args.reason)
+            if not ok:
+                print(f"no pending request {args.request_id}", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"request {args.request_id} {action}d; the enrollment service answers it")
+            return EXIT_OK
+        if action == "pending":
+            for r in devices.pending_requests(db):
+                print(f"{r['id']}  {r['county']}  {r['hostname']}  {r['received_at']}")
+            return EXIT_OK
+        if action == "list":
+            rows = devices.fleet(db, args.county)
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+                return EXIT_OK
+            print(
+                f"{'device':<12} {'township':<10} {'status':<10} {'last seen':<26} "
+                f"{'sw':<10} {'cfg':<5} {'backlog':>7}  alarms"
+            )
+            for r in rows:
+                print(
+                    f"{r['county']}/{r['device_id']:<5} {r['township'] or '-':<10} "
+                    f"{r['status']:<10} {r['last_seen'] or '-':<26} "
+                    f"{r['software_version'] or '-':<10} {r['config_version'] or '-':<5} "
+                    f"{r['backlog'] if r['backlog'] is not None else '-':>7}  "
+                    f"{','.join(r['open_alarms']) or '-'}"
+                )
+            return EXIT_OK
+        county, device = _device(args.device, args.county)
+        info = devices.show(db, county, device)
+        if info is None:
+            print(f"no device {county}/{device}", file=sys.stderr)
+            return EXIT_FAILED
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return EXIT_OK
+
+
+def _enroll_service(args: argparse.Namespace) -> int:
+    import shlex
+    import subprocess
+
+    from station.enroll import BrokerAccounts, EnrollmentService
+
+    key = _load_key(args.key)
+    command = shlex.split(args.reload_command)
+    accounts = BrokerAccounts(
+        args.accounts,
+        args.acl,
+        args.passwd,
+        reload=lambda: subprocess.run(command, check=True),
+        prefix=args.prefix,
+    )
+    broker = settings_from_args(args, client_id=f"station-enroll-{args.county}")
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    with EnrollmentService(args.db, args.county, key, broker, accounts):
+        done.wait()
+    return EXIT_OK
+
+
+def _load_key(path: Path) -> SigningKey:
+    try:
+        return SigningKey.load(path)
+    except (OSError, KeyFileError) as error:
+        raise SystemExit(f"county key: {error}") from None
+
+
+def add_cmd(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cmd", help="send a signed command to a kiosk and print its reply")
+    _db(p)
+    _key(p)
+    add_broker_args(p)
+    p.add_argument("device", help="COUNTY/DEVICE, or DEVICE with --county")
+    p.add_argument(
+        "name",
+        help="diagnostics, test_print, reader_selftest, reader_calibrate, "
+        "logs, rotate_keys, firmware_update, lift_hold, roster, restart",
+    )
+    p.add_argument("args", nargs="*", help="key=value (values parsed as JSON when they can be)")
+    p.add_argument("--county")
+    p.add_argument("--timeout", type=float, default=15.0)
+    p.add_argument("--file", type=Path, help="firmware_update: image (with IMAGE.json beside)")
+    p.set_defaults(handler=_cmd)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from station import commands
+
+    try:
+        county, device = _device(args.device, args.county)
+        cmd_args = commands.parse_args(args.args)
+    except ValueError as error:
+        print(f"station cmd: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    key = _load_key(args.key)
+    broker = settings_from_args(args)
+    try:
+        with Database(args.db) as db, commands.CommandClient(broker, key, db) as client:
+            if args.name == "firmware_update":
+                if not args.file:
+                    print("station cmd: firmware_update needs --file IMAGE", file=sys.stderr)
+                    return EXIT_USAGE
+                image, version, signature = commands.load_firmware(args.file)
+                outcome = client.send_firmware(county, device, image, version, signature)
+            else:
+                outcome = client.send(county, device, args.name, cmd_args, timeout=args.timeout)
+    except BrokerError as error:
+        print(f"station cmd: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.reply is None:
+        print(
+            f"timeout: no reply from {county}/{device} within {args.timeout:.0f} s "
+            "(offline? the command waits in its session until it expires)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(json.dumps(outcome.reply, ensure_ascii=False, indent=2))
+    return EXIT_OK if outcome.status == "ok" else EXIT_FAILED
+
+
+def add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="push a signed configuration bundle")
+    csub = p.add_subparsers(dest="config_action", required=True)
+    push = csub.add_parser("push", help="to a device, a township, or the whole county")
+    _db(push)
+    _key(push)
+    add_broker_args(push)
+    push.add_argument("--county", required=True)
+    target = push.add_mutually_exclusive_group()
+    target.add_argument("--device")
+    target.add_argument("--township")
+    push.add_argument("file", type=Path, help="settings (TOML like kiosk.toml, or JSON)")
+    p.set_defaults(handler=_config)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from station.config_push import push, read_settings
+
+    try:
+        settings = read_settings(args.file)
+    except (OSError, ValueError) as error:
+        print(f"station config: {args.file}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    key = _load_key(args.key)
+    try:
+        with Database(args.db) as db:
+            version, targets = push(
+                db,
+                settings_from_args(args),
+                key,
+                args.county,
+                settings,
+                device=args.device,
+                township=args.township,
+            )
+    except (ValueError, BrokerError) as error:
+        print(f"station config: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"config version {version} published to {len(targets)} kiosk(s): {', '.join(targets)}")
+    return EXIT_OK
+
+
+def add_trust(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trust", help="the county signing key and trust list")
+    tsub = p.add_subparsers(dest="trust_action", required=True)
+    new = tsub.add_parser("new-key", help="make the county signing key (keep it offline)")
+    new.add_argument("out", type=Path)
+    pub = tsub.add_parser("publish", help="sign and publish the trust list (retained)")
+    _db(pub)
+    _key(pub)
+    add_broker_args(pub)
+    pub.add_argument("--county", required=True)
+    show = tsub.add_parser("show", help="print a signed trust list without publishing")
+    _db(show)
+    _key(show)
+    show.add_argument("--county", required=True)
+    p.set_defaults(handler=_trust)
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from station import trustlist
+
+    if args.trust_action == "new-key":
+        if args.out.exists():
+            print(f"{args.out} exists; refusing to overwrite a county key", file=sys.stderr)
+            return EXIT_FAILED
+        key = SigningKey.generate()
+        key.save(args.out)
+        print(f"county key {key.key_id}; public key (trust anchor): {key.public_b64}")
+        return EXIT_OK
+    key = _load_key(args.key)
+    with Database(args.db) as db:
+        if args.trust_action == "show":
+            print(json.dumps(trustlist.signed_document(db, args.county, key), indent=2))
+            return EXIT_OK
+        try:
+            version = trustlist.publish_trust(db, args.county, key, settings_from_args(args))
+        except BrokerError as error:
+            print(f"station trust: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"trust list version {version} published for {args.county}")
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (add_devices, add_cmd, add_config, add_trust):
+        add(sub)

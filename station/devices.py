@@ -1,0 +1,303 @@
+"""The county's device registry: enrollment codes, requests, kiosks, keys, fleet view.
+
+Tables are created here (beside station/db.py's event tables, in the same database)
+so that provisioning can grow without touching the collector's schema. ``device_state``
+(written by the collector from the retained births) gives last seen, versions and
+backlog; open alarms come from the stored ``alarm.*`` events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kiosk.signing import key_id
+from provisioning.protocol import code_hash, code_qr_text, new_enroll_code
+from station.db import Database
+
+#: A code nobody used within this long is dead (the technician asks for a new one).
+DEFAULT_CODE_TTL = timedelta(hours=1)
+#: Device ids handed out automatically: K001, K002, ... (kiosk config allows 2-8 chars).
+DEVICE_ID_FORMAT = "K{:03d}"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS enroll_codes (
+    code_hash     TEXT PRIMARY KEY,
+    county        TEXT NOT NULL,
+    township      TEXT NOT NULL,
+    service_point TEXT NOT NULL,
+    device_id     TEXT,
+    auto_approve  INTEGER NOT NULL,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,
+    used_at       TEXT
+);
+CREATE TABLE IF NOT EXISTS enroll_requests (
+    id          TEXT PRIMARY KEY,
+    county      TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    code_hash   TEXT NOT NULL,
+    code_mac_key TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    hostname    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    device_id   TEXT,
+    received_at TEXT NOT NULL,
+    answered_at TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    county        TEXT NOT NULL,
+    device_id     TEXT NOT NULL,
+    township      TEXT NOT NULL,
+    service_point TEXT NOT NULL,
+    enrolled_at   TEXT NOT NULL,
+    PRIMARY KEY (county, device_id)
+);
+CREATE TABLE IF NOT EXISTS device_keys (
+    county     TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
+    revoked_at TEXT,
+    PRIMARY KEY (county, key_id)
+);
+CREATE TABLE IF NOT EXISTS county_versions (
+    county  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (county, kind)
+);
+CREATE TABLE IF NOT EXISTS command_log (
+    id         TEXT PRIMARY KEY,
+    county     TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    args       TEXT NOT NULL,
+    sent_at    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    reply      TEXT,
+    replied_at TEXT
+)
+"""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure_schema(db: Database) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@dataclass(frozen=True)
+class EnrollCode:
+    code: str
+    qr_text: str
+    county: str
+    township: str
+    expires_at: datetime
+
+
+def make_code(
+    db: Database,
+    county: str,
+    township: str,
+    service_point: str,
+    *,
+    device_id: str | None = None,
+    ttl: timedelta = DEFAULT_CODE_TTL,
+    auto_approve: bool = True,
+    now: datetime | None = None,
+) -> EnrollCode:
+    """A one-time code; only its hash is stored."""
+    ensure_schema(db)
+    now = now or now_utc()
+    code = new_enroll_code()
+    expires = now + ttl
+    db.execute(
+        "INSERT INTO enroll_codes (code_hash, county, township, service_point, device_id, "
+        "auto_approve, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            code_hash(code),
+            county,
+            township,
+            service_point,
+            device_id,
+            int(auto_approve),
+            now.isoformat(),
+            expires.isoformat(),
+        ],
+    )
+    return EnrollCode(code, code_qr_text(county, code), county, township, expires)
+
+
+def next_device_id(db: Database, county: str) -> str:
+    taken = {r[0] for r in db.query("SELECT device_id FROM devices WHERE county = ?", [county])}
+    n = 1
+    while DEVICE_ID_FORMAT.format(n) in taken:
+        n += 1
+    return DEVICE_ID_FORMAT.format(n)
+
+
+def bump_version(db: Database, county: str, kind: str) -> int:
+    """Next value of a per-county monotonic counter (config bundles, trust lists)."""
+    ensure_schema(db)
+    rows = db.query(
+        "SELECT version FROM county_versions WHERE county = ? AND kind = ?", [county, kind]
+    )
+    version = (rows[0][0] if rows else 0) + 1
+    db.execute(
+        "INSERT INTO county_versions (county, kind, version) VALUES (?, ?, ?) "
+        "ON CONFLICT (county, kind) DO UPDATE SET version = excluded.version",
+        [county, kind, version],
+    )
+    return version
+
+
+def register_device(
+    db: Database,
+    county: str,
+    device_id: str,
+    township: str,
+    service_point: str,
+    public_key_b64: str,
+    now: datetime,
+) -> None:
+    import base64
+
+    db.execute(
+        "INSERT INTO devices (county, device_id, township, service_point, enrolled_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (county, device_id) DO UPDATE SET "
+        "township = excluded.township, service_point = excluded.service_point",
+        [county, device_id, township, service_point, now.isoformat()],
+    )
+    add_key(db, county, device_id, base64.b64decode(public_key_b64), now)
+
+
+def add_key(db: Database, county: str, device_id: str, public_key: bytes, now: datetime) -> None:
+    import base64
+
+    db.execute(
+        "INSERT INTO device_keys (county, device_id, public_key, key_id, valid_from) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            county,
+            device_id,
+            base64.b64encode(public_key).decode(),
+            key_id(public_key),
+            now.isoformat(),
+        ],
+    )
+
+
+def devices_in(db: Database, county: str, township: str | None = None) -> list[str]:
+    ensure_schema(db)
+    sql, params = "SELECT device_id FROM devices WHERE county = ?", [county]
+    if township:
+        sql += " AND township = ?"
+        params.append(township)
+    return [r[0] for r in db.query(sql + " ORDER BY device_id", params)]
+
+
+def _open_alarms(db: Database, county: str, device: str) -> list[str]:
+    rows = db.query(
+        "SELECT schema_name, body FROM events WHERE county = ? AND device = ? "
+        "AND schema_name IN ('alarm.raised', 'alarm.cleared') ORDER BY seq",
+        [county, device],
+    )
+    open_codes: dict[str, bool] = {}
+    for schema, body in rows:
+        code = json.loads(body).get("data", {}).get("code")
+        if code:
+            open_codes[code] = schema == "alarm.raised"
+    return sorted(c for c, is_open in open_codes.items() if is_open)
+
+
+def fleet(db: Database, county: str | None = None) -> list[dict[str, Any]]:
+    """One row per registered device (and any device seen without being registered)."""
+    ensure_schema(db)
+    rows = db.query(
+        "SELECT d.county, d.device_id, d.township, d.service_point, d.enrolled_at, "
+        "s.status, s.software_version, s.config_version, s.backlog, s.state_time "
+        "FROM devices d LEFT JOIN device_state s ON s.county = d.county AND s.device = d.device_id "
+        "UNION SELECT s.county, s.device, NULL, NULL, NULL, s.status, s.software_version, "
+        "s.config_version, s.backlog, s.state_time FROM device_state s WHERE NOT EXISTS "
+        "(SELECT 1 FROM devices d WHERE d.county = s.county AND d.device_id = s.device) "
+        "ORDER BY 1, 2"
+    )
+    out = []
+    for r in rows:
+        if county and r[0] != county:
+            continue
+        out.append(
+            {
+                "county": r[0],
+                "device_id": r[1],
+                "township": r[2],
+                "service_point": r[3],
+                "enrolled_at": r[4],
+                "status": r[5] or "never seen",
+                "software_version": r[6],
+                "config_version": r[7],
+                "backlog": r[8],
+                "last_seen": r[9],
+                "open_alarms": _open_alarms(db, r[0], r[1]),
+            }
+        )
+    return out
+
+
+def show(db: Database, county: str, device: str) -> dict[str, Any] | None:
+    rows = [d for d in fleet(db, county) if d["device_id"] == device]
+    if not rows:
+        return None
+    info = rows[0]
+    info["keys"] = [
+        {"key_id": r[0], "valid_from": r[1], "revoked_at": r[2]}
+        for r in db.query(
+            "SELECT key_id, valid_from, revoked_at FROM device_keys WHERE county = ? "
+            "AND device_id = ? ORDER BY valid_from",
+            [county, device],
+        )
+    ]
+    info["recent_commands"] = [
+        {"id": r[0], "name": r[1], "sent_at": r[2], "status": r[3]}
+        for r in db.query(
+            "SELECT id, name, sent_at, status FROM command_log WHERE county = ? AND device_id = ? "
+            "ORDER BY sent_at DESC LIMIT 10",
+            [county, device],
+        )
+    ]
+    return info
+
+
+def pending_requests(db: Database) -> list[dict[str, Any]]:
+    ensure_schema(db)
+    rows = db.query(
+        "SELECT id, county, client_id, hostname, received_at FROM enroll_requests "
+        "WHERE status = 'pending' ORDER BY received_at"
+    )
+    return [
+        dict(zip(("id", "county", "client_id", "hostname", "received_at"), r, strict=True))
+        for r in rows
+    ]
+
+
+def decide(db: Database, request_id: str, approve: bool, reason: str = "") -> bool:
+    """A technician's decision on a pending request; the enrollment service answers it."""
+    ensure_schema(db)
+    cur = db.execute(
+        "UPDATE enroll_requests SET status = ?, reason = ? WHERE id = ? AND status = 'pending'",
+        [
+            "approved" if approve else "refused",
+            reason or ("" if approve else "refused by the county"),
+            request_id,
+        ],
+    )
+    return cur.rowcount == 1

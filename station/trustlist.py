@@ -1,0 +1,66 @@
+"""The county trust list: every enrolled kiosk's signing keys, signed by the county key.
+
+Published retained on ``{prefix}/{county}/trust`` with a version from the per-county
+counter, so kiosks (which refuse a version not above theirs) and offline verifiers
+always converge on the newest list.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from pathlib import Path
+
+from kiosk.signing import SigningKey
+from kiosk.trust import TrustedKey, TrustList
+from provisioning.protocol import trust_topic
+from station.db import Database
+from station.devices import bump_version, ensure_schema, now_utc
+from station.mqttlink import BrokerSettings, connect, publish
+
+
+def load_county_key(path: Path) -> SigningKey:
+    """The county signing key (0600 PEM); ``station trust new-key`` makes one."""
+    return SigningKey.load(path)
+
+
+def build(db: Database, county: str, now: datetime | None = None) -> TrustList:
+    """A new version of the county's list from the registry (bumps the version)."""
+    ensure_schema(db)
+    now = now or now_utc()
+    rows = db.query(
+        "SELECT device_id, public_key, valid_from, revoked_at FROM device_keys "
+        "WHERE county = ? ORDER BY device_id, valid_from",
+        [county],
+    )
+    keys = tuple(
+        TrustedKey(
+            county,
+            r[0],
+            base64.b64decode(r[1]),
+            datetime.fromisoformat(r[2]),
+            None,
+            datetime.fromisoformat(r[3]) if r[3] else None,
+        )
+        for r in rows
+    )
+    return TrustList(county, bump_version(db, county, "trust"), now, None, keys)
+
+
+def signed_document(db: Database, county: str, key: SigningKey) -> dict[str, str]:
+    return build(db, county).sign(key)
+
+
+def publish_trust(db: Database, county: str, key: SigningKey, broker: BrokerSettings) -> int:
+    """Sign and publish (retained) a fresh list; returns its version."""
+    document = signed_document(db, county, key)
+    client = connect(broker)
+    try:
+        publish(
+            client, trust_topic(broker.prefix, county), json.dumps(document).encode(), retain=True
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return json.loads(document["body"])["version"]
