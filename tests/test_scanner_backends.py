@@ -388,3 +388,10 @@ def test_evdev_source_grabs_and_releases(fake_evdev: type) -> None:
     with pytest.raises(OSError, match="busy"):
         open_evdev_source("ACME 2D Barcode Scanner")
     assert fake_evdev.log[-1] == "close /dev/input/event5"
+
+
+def test_a_scan_right_after_opening_is_not_lost() -> None:
+    with open_barcode_scanner("simulated") as scanner:
+        got = collect(scanner)
+        scanner.scan("FIRST")  # type: ignore[attr-defined]
+        assert got.get(timeout=3) == "FIRST"

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 #: A real wedge types one character every 2-8 ms (USB HID polling plus its firmware).
 WEDGE_CHAR_DELAY_S = (0.002, 0.008)
 
+#: How long a scan waits for the simulated device to be connected (just after opening or
+#: a replug) before it is lost, as a scan with the cable out would be.
+_CONNECT_GRACE_S = 1.0
+
 #: Printable characters a misread burst is made of.
 _GARBAGE_ALPHABET = "".join(sorted(c for c in KEYSTROKE_FOR if c.isalnum()))
 
@@ -158,6 +162,8 @@ class SimulatedScanner(ReaderScanner):
 
     def _type(self) -> None:
         while (job := self._jobs.get()) is not None:
+            if not self.unplugged:
+                self.connected.wait(_CONNECT_GRACE_S)  # a scan right after opening
             if self.unplugged or not self.connected.is_set():
                 log.info("simulated scanner: not connected, the scan goes nowhere")
                 self._job_finished(1)
