@@ -41,7 +41,7 @@ def test_chain_verifies_and_software_cannot_edit(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("edit", "bad_seq"),
     [
-        ("UPDATE audit_log SET data = '{\"number\":\"X\"}' WHERE seq = 3", 3),
+        ('UPDATE audit_log SET data = \'{"number":"X"}\' WHERE seq = 3', 3),
         ("DELETE FROM audit_log WHERE seq = 4", 5),
         ("UPDATE audit_log SET kind = 'login' WHERE seq = 1", 1),
     ],
