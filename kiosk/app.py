@@ -20,6 +20,7 @@ from drivers.reader import open_test_reader
 from drivers.reader.base import TestReader
 from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
+from firmware_bridge.errors import LinkError
 from kiosk.catalogue import Catalogue, Template, load_templates
 from kiosk.config import KioskConfig
 from kiosk.holds import HoldRegistry
@@ -49,6 +50,30 @@ def open_reader(config: KioskConfig) -> TestReader | None:
     if r.kind == "none":
         return None
     return open_test_reader(r.kind, port=r.port, baudrate=r.baudrate, time_scale=r.time_scale)
+
+
+def open_inputs(
+    config: KioskConfig,
+) -> tuple[BarcodeScanner | None, Indicators | None, Scale | None]:
+    """Scanner, cabinet GPIO and scale, for the process that serves the screen."""
+    from drivers.indicators.factory import open_indicators
+    from drivers.indicators.pins import GpioPins, LightKind
+    from drivers.scale.factory import open_scale
+    from drivers.scanner.factory import open_barcode_scanner
+
+    sc, gpio, sca = config.scanner, config.indicators, config.scale
+    scanner = (
+        None
+        if sc.kind == "none"
+        else open_barcode_scanner(sc.kind, device=sc.device, baudrate=sc.baudrate)
+    )
+    indicators = None
+    if gpio.kind != "none":
+        values = gpio.model_dump(exclude={"kind"})
+        pins = GpioPins(**{**values, "light_kind": LightKind(gpio.light_kind)})
+        indicators = open_indicators(pins, simulated=gpio.kind == "simulated")
+    scale = open_scale(sca.kind, port=sca.port, baudrate=sca.baudrate)
+    return scanner, indicators, scale
 
 
 def open_printer(config: KioskConfig) -> LabelPrinter:
@@ -154,10 +179,35 @@ class Kiosk:
         kiosk._report_restore()
         return kiosk
 
-    def attach_reader(self) -> TestReader | None:
-        """Open the configured reader for commands that need it (and the UI's staff mode)."""
+    def attach_inputs(self) -> None:
+        """Open the scanner, GPIO and scale configured (``kiosk run`` does, the CLI does not)."""
+        if self.scanner is None and self.indicators is None and self.scale is None:
+            self.scanner, self.indicators, self.scale = open_inputs(self.config)
+
+    def attach_reader(self, *, required: bool = True) -> TestReader | None:
+        """Open the configured reader for commands that need it (and the UI's staff mode).
+
+        ``required=False`` (the UI): a reader that is unplugged or faulty is logged and
+        raised as an alarm, and farmers keep their certificates; staff mode shows it.
+        """
         if self.reader is None:
-            self.reader = open_reader(self.config)
+            try:
+                self.reader = open_reader(self.config)
+            except LinkError as error:
+                if required:
+                    raise
+                log.error("rapid-test reader unavailable: %s", error)
+                with self.store.transaction():
+                    self.outbox.enqueue(
+                        "alarm",
+                        "alarm.raised",
+                        {
+                            "code": "reader_fault",
+                            "severity": "warning",
+                            "message": f"读数仪无法连接：{error}",
+                            "detail": {"port": self.config.reader.port},
+                        },
+                    )
             self.rapid_tests.reader = self.reader
         return self.reader
 

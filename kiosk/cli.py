@@ -214,6 +214,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "verify":
             return _verify(args, kiosk)
         if args.command == "run":
+            kiosk.attach_inputs()
+            kiosk.attach_reader(required=False)
             return _entry_point("agriqs.frontends", args.frontend)(kiosk)
         if args.command == "reprint":
             data, text, code = _outcome(service.reprint(args.number, args.copies))

@@ -90,6 +90,36 @@ class PrinterConfig(_Section):
     transport: PrinterTransport = PrinterTransport()
 
 
+class ScannerConfig(_Section):
+    kind: Literal["none", "simulated", "evdev", "serial"] = "simulated"
+    #: evdev: a /dev/input/by-id/...-event-kbd path or the device name; serial: the port.
+    device: str | None = None
+    baudrate: int = 9600
+
+
+class IndicatorsConfig(_Section):
+    """GPIO parts of the cabinet; BCM pin numbers (drivers/indicators/pins.py)."""
+
+    kind: Literal["none", "simulated", "gpio"] = "simulated"
+    light_kind: Literal["rgb", "tower"] = "rgb"
+    light_red: int = 17
+    light_green: int = 27
+    light_blue: int = 22
+    light_amber: int = 22
+    light_active_high: bool = True
+    buzzer: int = 18
+    buzzer_active_high: bool = True
+    help_button: int = 23
+    door_switch: int = 24
+    paper_low: int = 25
+
+
+class ScaleConfig(_Section):
+    kind: Literal["none", "simulated", "serial"] = "none"
+    port: str | None = None
+    baudrate: int = 9600
+
+
 class ReaderConfig(_Section):
     """The rapid-test reader (drivers.reader.open_test_reader)."""
 
@@ -145,6 +175,9 @@ class KioskConfig(_Section):
     certificate: CertificateConfig = CertificateConfig()
     printer: PrinterConfig = PrinterConfig()
     reader: ReaderConfig = ReaderConfig()
+    scanner: ScannerConfig = ScannerConfig()
+    indicators: IndicatorsConfig = IndicatorsConfig()
+    scale: ScaleConfig = ScaleConfig()
     uplink: UplinkConfig = UplinkConfig()
     ui: UiConfig = UiConfig()
     fonts: FontConfig = FontConfig()
