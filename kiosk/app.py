@@ -21,6 +21,7 @@ from drivers.reader.base import TestReader
 from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
 from firmware_bridge.errors import LinkError
+from kiosk.audit import AuditLog
 from kiosk.catalogue import Catalogue, Template, load_templates
 from kiosk.config import KioskConfig
 from kiosk.holds import HoldRegistry
@@ -90,6 +91,7 @@ class Kiosk:
     config: KioskConfig
     store: Store
     outbox: Outbox
+    audit: AuditLog
     holds: HoldRegistry
     catalogue: Catalogue
     templates: dict[str, Template]
@@ -127,7 +129,8 @@ class Kiosk:
                 raise StoreError(f"database integrity check failed: {problems[:3]}")
             device = config.device
             outbox = Outbox(store, device.county, device.device_id, clock)
-            holds = HoldRegistry(store, outbox, clock)
+            audit = AuditLog(store, clock)
+            holds = HoldRegistry(store, outbox, audit, clock)
             catalogue = Catalogue.load()
             templates = load_templates()
             signer = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
@@ -151,6 +154,7 @@ class Kiosk:
         issuance = IssuanceService(
             store=store,
             outbox=outbox,
+            audit=audit,
             holds=holds,
             catalogue=catalogue,
             templates=templates,
@@ -173,7 +177,7 @@ class Kiosk:
             evidence=rapid_tests.evidence,
         )
         kiosk = cls(
-            config, store, outbox, holds, catalogue, templates, signer, numbers, printer,
+            config, store, outbox, audit, holds, catalogue, templates, signer, numbers, printer,
             issuance, rapid_tests, clock, reader=reader,
         )  # fmt: skip
         kiosk._report_restore()

@@ -46,13 +46,6 @@ KINDS = (
     "keys.rotated",
 )
 
-_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-)
-
 
 class AuditError(RuntimeError):
     """The audit log cannot be written."""
@@ -95,10 +88,6 @@ class AuditLog:
     def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
-        # Triggers hold a ';' inside BEGIN..END, which the migration splitter cannot
-        # carry; they are created here, idempotently, on the first open.
-        for ddl in _TRIGGERS:
-            self.store.conn.execute(ddl)
 
     def append(self, kind: str, data: dict[str, Any]) -> AuditEntry:
         """Add one row (inside the caller's transaction, or in its own)."""

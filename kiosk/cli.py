@@ -19,7 +19,7 @@ from typing import Any
 
 from drivers.printer.base import PrinterError
 from firmware_bridge.errors import LinkError
-from kiosk import cli_reader
+from kiosk import cli_provisioning, cli_reader
 from kiosk.catalogue import OutOfScopeError
 from kiosk.config import ConfigError, load_config
 from kiosk.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("agent", help="send events to the county (uplink); runs until stopped")
 
     cli_reader.add_commands(sub)
+    cli_provisioning.add_commands(sub)
 
     run = sub.add_parser("run", help="start the touchscreen kiosk")
     run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
@@ -182,11 +183,15 @@ def _run(args: argparse.Namespace) -> int:
 
         return update.main(args.update_args)
     config = load_config(args.config, data_dir=args.data_dir)
-    if args.command == "agent":
+    handled = cli_provisioning.run_command(args, config)  # needs the installed file
+    if handled is not None:
+        return handled
+    if args.command == "agent":  # layers the managed config itself
         return _entry_point("agriqs.agents", "default")(config)
     if args.command == "backup":
         # Before Kiosk.open: a restore refuses while anyone has the database open.
         return _backup(args, config)
+    config = cli_provisioning.effective_config(config)
     with Kiosk.open(config) as kiosk:
         if args.command in cli_reader.COMMANDS:
             if args.command == "reader" or getattr(args, "test_action", None) == "run":

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from kiosk.audit import AuditLog
 from kiosk.outbox import Outbox
 from kiosk.store import Store
 
@@ -25,9 +26,12 @@ class Hold:
 
 
 class HoldRegistry:
-    def __init__(self, store: Store, outbox: Outbox, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: Store, outbox: Outbox, audit: AuditLog, clock: Callable[[], datetime]
+    ) -> None:
         self.store = store
         self.outbox = outbox
+        self.audit = audit
         self.clock = clock
 
     def active(self, producer_key: str, product_code: str) -> Hold | None:
@@ -59,17 +63,15 @@ class HoldRegistry:
                 [producer_key, product_code, reason, source, now],
             )
             hold = Hold(cursor.lastrowid, producer_key, product_code, reason, source, now)
-            self.outbox.enqueue(
-                "alarm",
-                "hold.placed",
-                {
-                    "hold_id": hold.id,
-                    "producer_key": producer_key,
-                    "product_code": product_code,
-                    "reason": reason,
-                    "source": source,
-                },
-            )
+            event = {
+                "hold_id": hold.id,
+                "producer_key": producer_key,
+                "product_code": product_code,
+                "reason": reason,
+                "source": source,
+            }
+            self.outbox.enqueue("alarm", "hold.placed", event)
+            self.audit.append("hold.placed", event)
             return hold
 
     def lift(self, hold_id: int, lifted_by: str) -> bool:
@@ -80,7 +82,7 @@ class HoldRegistry:
                 [now, lifted_by, hold_id],
             ).rowcount
             if changed:
-                self.outbox.enqueue(
-                    "alarm", "hold.lifted", {"hold_id": hold_id, "lifted_by": lifted_by}
-                )
+                event = {"hold_id": hold_id, "lifted_by": lifted_by}
+                self.outbox.enqueue("alarm", "hold.lifted", event)
+                self.audit.append("hold.lifted", event)
             return bool(changed)

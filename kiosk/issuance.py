@@ -23,6 +23,7 @@ from typing import IO
 
 from drivers.printer.base import LabelPrinter, PrinterError, PrinterFault, ProgressCallback
 from drivers.printer.document import LabelDocument
+from kiosk.audit import AuditLog
 from kiosk.catalogue import Catalogue, Template, template_for
 from kiosk.holds import HoldRegistry
 from kiosk.labels import layout_certificate
@@ -111,6 +112,7 @@ class IssuanceService:
         *,
         store: Store,
         outbox: Outbox,
+        audit: AuditLog,
         holds: HoldRegistry,
         catalogue: Catalogue,
         templates: dict[str, Template],
@@ -123,6 +125,7 @@ class IssuanceService:
     ) -> None:
         self.store = store
         self.outbox = outbox
+        self.audit = audit
         self.holds = holds
         self.catalogue = catalogue
         self.templates = templates
@@ -200,6 +203,11 @@ class IssuanceService:
                 self._insert(cert)
                 job = self._start_job(number, "print", request.copies)
                 self.outbox.enqueue("certificate", "certificate.issued", self._event(cert))
+                self.audit.append(
+                    "certificate.issued",
+                    {"number": number, "product_code": cert.product_code,
+                     "copies": request.copies},
+                )  # fmt: skip
         except sqlite3.OperationalError as error:
             raise self._storage_refusal(error) from error
         log.info("issued %s (%s %s)", number, cert.product_name, cert.quantity_text)
@@ -220,11 +228,9 @@ class IssuanceService:
                 "SELECT count(*) FROM print_jobs WHERE certificate_number = ? AND kind = 'reprint'",
                 [number],
             ).fetchone()[0]
-            self.outbox.enqueue(
-                "certificate",
-                "certificate.reprinted",
-                {"number": number, "copies": copies, "reprint_no": reprint_no},
-            )
+            event = {"number": number, "copies": copies, "reprint_no": reprint_no}
+            self.outbox.enqueue("certificate", "certificate.reprinted", event)
+            self.audit.append("certificate.reprinted", event)
         return self._print(cert, job, copies, reprint=True, progress=progress)
 
     def void(self, number: str, reason: str) -> Certificate:
@@ -240,9 +246,9 @@ class IssuanceService:
                 "WHERE number = ?",
                 [self.clock().isoformat(), reason, number],
             )
-            self.outbox.enqueue(
-                "certificate", "certificate.voided", {"number": number, "reason": reason}
-            )
+            event = {"number": number, "reason": reason}
+            self.outbox.enqueue("certificate", "certificate.voided", event)
+            self.audit.append("certificate.voided", event)
         log.info("voided %s: %s", number, reason)
         return self.get(number)
 

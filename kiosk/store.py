@@ -128,6 +128,16 @@ class Store:
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside our migrations' literals)."""
-    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
-    return [part.strip() for part in body.split(";") if part.strip()]
+    """Statements of a migration file, split where SQLite says a statement is complete
+    (so triggers, whose bodies hold semicolons, stay whole)."""
+    statements, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not pending and (not line.strip() or line.strip().startswith("--")):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"migration ends inside a statement: {pending.strip()[:60]!r}")
+    return statements

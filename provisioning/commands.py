@@ -115,7 +115,7 @@ class CommandService:
         self.prefix = config.uplink.topic_prefix
         self.audit = AuditLog(store, clock)
         self.outbox = Outbox(store, self.county, self.device, clock)
-        self.holds = HoldRegistry(store, self.outbox, clock)
+        self.holds = HoldRegistry(store, self.outbox, self.audit, clock)
         self.key_path = config.paths.keys_dir / SIGNING_KEY_FILE
         self.signer = SigningKey.load_or_create(self.key_path)
         self.handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {

@@ -283,3 +283,20 @@ def test_sqlite_is_wal_and_synchronous_full(kiosk: Kiosk) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert kiosk.store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     conn.close()
+
+
+def test_issue_reprint_void_and_holds_are_audited_in_a_chain(kiosk: Kiosk) -> None:
+    number = kiosk.issuance.issue(request()).certificate.number
+    kiosk.issuance.reprint(number)
+    kiosk.issuance.void(number, "数量填错")
+    hold = kiosk.holds.place("tel:13812345678", "V002", "阳性", "K001-T000001")
+    kiosk.holds.lift(hold.id, "county:inspector-1")
+    kinds = [e.kind for e in kiosk.audit.entries()]
+    assert kinds == [
+        "certificate.issued",
+        "certificate.reprinted",
+        "certificate.voided",
+        "hold.placed",
+        "hold.lifted",
+    ]
+    assert kiosk.audit.verify().ok

@@ -11,6 +11,17 @@ CREATE TABLE audit_log (
     hash      TEXT NOT NULL
 );
 
+-- Append-only: the database itself refuses to change or remove a row.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
 CREATE TABLE commands (
     id          TEXT PRIMARY KEY,
     nonce       TEXT NOT NULL UNIQUE,
