@@ -1,7 +1,7 @@
-"""The county-side command line: collect, report (devices, cmd, config come later).
+"""The county-side command line: collect, report, devices, cmd, config, trust.
 
 Each subcommand lives in a ``_add_<name>`` function that registers its parser and
-handler, so others add ``devices``, ``cmd``, ``config`` without touching these.
+handler; provisioning's commands register through ``station/cli_provisioning.py``.
 """
 
 from __future__ import annotations
