@@ -124,7 +124,7 @@ class Kiosk:
         data.mkdir(parents=True, exist_ok=True)
         store = Store(config.paths.database)
         try:
-            problems = store.integrity_check()
+            problems = store.integrity_check(quick=True)
             if problems:
                 raise StoreError(f"database integrity check failed: {problems[:3]}")
             device = config.device
