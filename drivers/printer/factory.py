@@ -6,7 +6,6 @@ from pathlib import Path
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.encoding import LabelEncoder
-from drivers.printer.escpos_encoder import EscposEncoder
 from drivers.printer.printer import TransportPrinter
 from drivers.printer.profiles import PrinterProfile, get_profile
 from drivers.printer.transports import TransportSettings, make_transport
@@ -16,6 +15,10 @@ from drivers.printer.tspl_encoder import TsplEncoder
 def make_encoder(profile: PrinterProfile, font_path: Path) -> LabelEncoder:
     if profile.language == "tspl":
         return TsplEncoder(profile, font_path)
+    # python-escpos loads its printer capability database on import (~170 ms here):
+    # only kiosks with an ESC/POS printer pay for it.
+    from drivers.printer.escpos_encoder import EscposEncoder
+
     return EscposEncoder(profile, font_path)
 
 
