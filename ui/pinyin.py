@@ -1,0 +1,42 @@
+"""A small pinyin input method for names: type a syllable, pick the character.
+
+The table (ui/data/name_pinyin.txt) holds common surname and given-name characters,
+most common first, so an elderly user sees few candidates; make_name_pinyin.py
+rebuilds it from pypinyin at development time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+TABLE = Path(__file__).with_name("data") / "name_pinyin.txt"
+
+
+@lru_cache(maxsize=1)
+def table(path: Path = TABLE) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip():
+            syllable, chars = line.split()
+            out[syllable] = chars
+    return out
+
+
+def candidates(letters: str, limit: int = 12) -> list[str]:
+    """Characters for an exact syllable first, then for syllables it begins."""
+    letters = letters.lower().strip()
+    if not letters:
+        return []
+    t = table()
+    found = list(t.get(letters, ""))
+    for syllable in sorted(t):
+        if syllable != letters and syllable.startswith(letters):
+            found.extend(c for c in t[syllable] if c not in found)
+    return found[:limit]
+
+
+def next_letters(letters: str) -> set[str]:
+    """Letters that can follow ``letters`` in some syllable: the keyboard greys the rest."""
+    letters = letters.lower()
+    return {s[len(letters)] for s in table() if s.startswith(letters) and len(s) > len(letters)}

@@ -1,0 +1,1 @@
+"""The screens: farmer flow, registration, staff mode and technician mode."""

@@ -1,0 +1,725 @@
+"""The farmer's flow: identify → product → quantity → what was used → basis → confirm → print."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from decimal import Decimal
+
+import pygame
+
+from drivers.indicators import BuzzerPattern, LightState
+from drivers.printer.render import render_label
+from kiosk.catalogue import Product
+from kiosk.issuance import IssuanceRefused
+from kiosk.model import Basis, CertificateRequest, format_quantity
+from kiosk.producers import Producer
+from kiosk.staff import LockedOut
+from kiosk.validation import InputError, parse_quantity
+from ui import layout
+from ui.screens.base import Screen
+from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
+from ui.widgets import Button, Icon, Label, Picture, Progress, Widget
+
+log = logging.getLogger(__name__)
+
+CATEGORY_ICONS = {
+    "vegetable": "leaf",
+    "fruit": "apple",
+    "tea": "tea",
+    "livestock": "cow",
+    "egg": "egg",
+    "aquatic": "fish",
+}
+PLANT_CATEGORIES = {"vegetable", "fruit", "tea"}
+
+
+def refusal(app, error: Exception) -> None:
+    """Show why the kiosk will not go on, in the service's plain words."""
+    if isinstance(error, IssuanceRefused):
+        app.push(MessageScreen(app, "refused_title", error.message))
+    elif isinstance(error, InputError):
+        app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
+    else:
+        raise error
+
+
+def identified(app, producer: Producer) -> None:
+    app.session.producer = producer
+    app.stack = app.stack[:1]
+    app.push(WelcomeScreen(app))
+
+
+def identify_by_scan(app, code: str) -> None:
+    producer = app.producers.by_scan(code)
+    if producer is None:
+        app.push(MessageScreen(app, "refused_title", app.i18n.t("unknown_card"), icon="card"))
+    else:
+        identified(app, producer)
+
+
+def locked_text(app, error: LockedOut) -> str:
+    minutes = max(1, round((error.until - app.kiosk.clock()).total_seconds() / 60))
+    return app.i18n.t("locked", minutes=minutes)
+
+
+class HomeScreen(Screen):
+    """Scan a card here; or phone and PIN; or register; staff and technician doors."""
+
+    show_back = show_home = False
+    prompt = "welcome"
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m, app = self.app.metrics, self.app
+        main, foot = layout.split_v(area, [1.0, m.target], m.gap)
+        left, right = layout.split_h(main, [1.0, 1.0], m.gap * 2)
+        pic, words = layout.split_v(left, [0.55, 0.45], m.gap)
+        buttons = layout.split_v(right, [1.0, 1.0], m.gap)
+        feet = layout.split_h(foot, [1.0, 1.0, 1.0, 1.0], m.gap)
+        sound = "sound_on" if app.audio.enabled else "sound_off"
+        return [
+            Icon("scan_picture", pic.inflate(-m.gap, -m.gap), "card"),
+            Label("scan_prompt", words, self.t("home_prompt"), m.big_px),
+            Button(
+                "phone", buttons[0], self.t("start_phone"), self.phone, "phone", max_px=m.big_px
+            ),
+            Button(
+                "register",
+                buttons[1],
+                self.t("register"),
+                self.register,
+                "person",
+                "plain",
+                max_px=m.big_px,
+            ),
+            Button("language", feet[0], self.t("language"), self.language, "globe", "plain"),
+            Button(
+                "sound",
+                feet[1],
+                self.t(sound),
+                self.sound,
+                "speaker" if app.audio.enabled else "mute",
+                "plain",
+            ),
+            Button("staff", feet[2], self.t("staff"), self.staff, "flask", "plain"),
+            Button("technician", feet[3], self.t("technician"), self.technician, "gear", "plain"),
+        ]
+
+    def on_scan(self, code: str) -> bool:
+        identify_by_scan(self.app, code)
+        return True
+
+    def phone(self) -> None:
+        self.app.push(PhoneScreen(self.app))
+
+    def register(self) -> None:
+        from ui.screens.register import NameScreen
+
+        self.app.push(NameScreen(self.app))
+
+    def language(self) -> None:
+        self.app.i18n.toggle()
+        self.refresh()
+
+    def sound(self) -> None:
+        self.app.audio.enabled = not self.app.audio.enabled
+        self.refresh()
+
+    def staff(self) -> None:
+        from ui.screens.staff import open_staff
+
+        open_staff(self.app)
+
+    def technician(self) -> None:
+        from ui.screens.technician import open_technician
+
+        open_technician(self.app)
+
+
+class PhoneScreen(KeypadScreen):
+    def __init__(self, app) -> None:
+        super().__init__(app, "phone_title", self.entered, max_len=11)
+
+    def entered(self, phone: str) -> str | None:
+        if not self.app.producers.by_phone(phone):
+            return self.t("unknown_phone")
+        self.app.push(
+            KeypadScreen(
+                self.app,
+                "pin_title",
+                lambda pin: self.pin(phone, pin),
+                mask=True,
+                max_len=8,
+                prompt=None,
+            )
+        )
+        return None
+
+    def pin(self, phone: str, pin: str) -> str | None:
+        try:
+            producer = self.app.producers.login(phone, pin)
+        except LockedOut as error:
+            return locked_text(self.app, error)
+        if producer is None:
+            left = self.app.producers.limiter.remaining(f"producer-phone:{phone}")
+            return self.t("wrong_pin", left=left)
+        identified(self.app, producer)
+        return None
+
+    def on_scan(self, code: str) -> bool:
+        identify_by_scan(self.app, code)
+        return True
+
+
+class WelcomeScreen(Screen):
+    """After identification: repeat the last certificate in one tap, or start a new one."""
+
+    show_back = False
+
+    def title(self) -> str:
+        return self.t("hello", name=self.app.session.producer.name)
+
+    def last(self):
+        key = self.app.session.producer.issuer.producer_key
+        found = self.app.kiosk.issuance.list(producer_key=key, limit=1)
+        return found[0] if found else None
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m = self.app.metrics
+        last = self.last()
+        rows = layout.split_v(area, [1.0, 1.0] if last else [1.0], m.gap * 2)
+        out: list[Widget] = []
+        if last is not None:
+            product = self.app.kiosk.catalogue.products.get(last.product_code)
+            name = self.app.i18n.name(last.product_name, product.name_en if product else "")
+            text = self.t("repeat_last", product=name, quantity=last.quantity_text)
+            icon = CATEGORY_ICONS.get(product.category if product else "", "leaf")
+            out.append(Button("repeat", rows[0], text, self.repeat, icon, "ok", max_px=m.big_px))
+        out.append(
+            Button("new", rows[-1], self.t("new_certificate"), self.new, "plus", max_px=m.big_px)
+        )
+        return out
+
+    def repeat(self) -> None:
+        last = self.last()
+        product = self.app.kiosk.catalogue.products[last.product_code]
+        self.app.session.repeat(last, product)
+        self.app.push(ConfirmScreen(self.app))
+
+    def new(self) -> None:
+        self.app.push(product_screen(self.app, choose_product))
+
+
+def usual_products(app, limit: int = 3) -> list[Product]:
+    key = app.session.producer.issuer.producer_key if app.session.producer else None
+    if key is None:
+        return []
+    history = app.kiosk.issuance.list(producer_key=key, limit=50)
+    counts = Counter(c.product_code for c in history)
+    catalogue = app.kiosk.catalogue.products
+    return [catalogue[code] for code, _ in counts.most_common(limit) if code in catalogue]
+
+
+def product_option(app, product: Product, on_pick, style: str = "plain") -> Option:
+    return Option(
+        f"product_{product.code}",
+        app.i18n.name(product.name, product.name_en),
+        lambda: on_pick(app, product),
+        CATEGORY_ICONS.get(product.category),
+        style,
+    )
+
+
+def product_screen(app, on_pick) -> ChoiceScreen:
+    """Usual products first, then categories with pictures, then pinyin search."""
+    t = app.i18n.t
+    options = [product_option(app, p, on_pick, "ok") for p in usual_products(app)]
+    for cat in app.kiosk.catalogue.categories.values():
+        options.append(
+            Option(
+                f"category_{cat.code}",
+                app.i18n.name(cat.name, cat.name_en),
+                lambda c=cat.code: app.push(category_screen(app, c, on_pick)),
+                CATEGORY_ICONS.get(cat.code),
+            )
+        )
+    options.append(
+        Option(
+            "search", t("search"), lambda: app.push(SearchScreen(app, on_pick)), "search", "primary"
+        )
+    )
+    return ChoiceScreen(app, t("product_title"), options, prompt="product")
+
+
+def category_screen(app, category: str, on_pick) -> ChoiceScreen:
+    cat = app.kiosk.catalogue.categories[category]
+    products = [
+        p for p in app.kiosk.catalogue.products.values() if p.category == category and p.in_scope
+    ]
+    options = [product_option(app, p, on_pick) for p in products]
+    return ChoiceScreen(app, app.i18n.name(cat.name, cat.name_en), options)
+
+
+def choose_product(app, product: Product) -> None:
+    """A hold on this producer and product is explained now, before anything is typed."""
+    session = app.session
+    probe = CertificateRequest(
+        issuer=session.producer.issuer,
+        product_code=product.code,
+        quantity=Decimal(1),
+        unit=product.default_unit,
+        origin=session.origin(app.kiosk.config.device.township),
+    )
+    try:
+        app.kiosk.issuance.check(probe)
+    except (IssuanceRefused, InputError) as error:
+        refusal(app, error)
+        return
+    session.product, session.unit, session.quantity = product, product.default_unit, None
+    app.push(QuantityScreen(app))
+
+
+class SearchScreen(Screen):
+    """Pinyin initials on a letter board; matching products appear above it."""
+
+    title_key = "search_title"
+
+    def __init__(self, app, on_pick) -> None:
+        super().__init__(app)
+        self.on_pick = on_pick
+        self.query = ""
+
+    def type(self, char: str) -> None:
+        self.query = self.query[:-1] if char == "⌫" else (self.query + char)[:6]
+        self.refresh()
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m = self.app.metrics
+        top, board = layout.split_v(area, [1.0, 3.0], m.gap)
+        found = self.app.kiosk.catalogue.search(self.query) if self.query else []
+        heads = layout.split_h(top, [1.0, 1.0, 1.0, 1.0], m.gap)
+        text = self.query.upper() or " "
+        out: list[Widget] = [Label("query", heads[0], text, m.big_px, frame=True)]
+        if self.query and not found:
+            out.append(
+                Label(
+                    "no_match",
+                    pygame.Rect(heads[1].x, top.y, top.right - heads[1].x, top.height),
+                    self.t("no_match"),
+                )
+            )
+        for cell, product in zip(heads[1:], found[:3], strict=False):
+            opt = product_option(self.app, product, self.on_pick, "ok")
+            out.append(Button(opt.key, cell, opt.text, opt.on_tap, opt.icon, opt.style))
+        keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "⌫"]
+        for cell, char in zip(layout.grid(board, 3, 9, m.gap), keys, strict=True):
+            text = self.t("clear") if char == "⌫" else char
+            out.append(
+                Button(
+                    f"letter_{char}" if char != "⌫" else "letter_del",
+                    cell,
+                    text,
+                    lambda c=char: self.type(c),
+                    style="plain",
+                )
+            )
+        return out
+
+
+class QuantityScreen(KeypadScreen):
+    """How much: the keypad, the unit, and the scale's reading when a scale is attached."""
+
+    def __init__(self, app) -> None:
+        product = app.session.product
+        super().__init__(
+            app,
+            "quantity_title",
+            self.entered,
+            decimal=True,
+            max_len=8,
+            prompt="quantity",
+            title_values={"product": app.i18n.name(product.name, product.name_en)},
+        )
+        self.weight = None
+        if app.session.quantity is not None:
+            self.value = format_quantity(app.session.quantity)
+
+    def shown(self) -> str:
+        return f"{self.value or '0'} {self.app.session.unit}"
+
+    def side_widgets(self, area: pygame.Rect) -> list[Widget]:
+        m, session = self.app.metrics, self.app.session
+        scale = self.app.kiosk.scale is not None and session.unit in ("公斤", "斤")
+        rows = layout.split_v(area, [m.target] * (3 + scale), m.gap)
+        units = list(session.product.units[:3])
+        if session.unit not in units:
+            units[-1] = session.unit
+        out: list[Widget] = []
+        for cell, unit in zip(
+            layout.split_h(rows[0], [1.0] * len(units), m.gap), units, strict=True
+        ):
+            out.append(
+                Button(
+                    f"unit_{unit}",
+                    cell,
+                    unit,
+                    lambda u=unit: self.unit(u),
+                    style="selected" if unit == session.unit else "plain",
+                )
+            )
+        if scale:
+            text = (
+                self.t("use_scale", weight=self.weight_text())
+                if self.weight
+                else self.t("scale_waiting")
+            )
+            out.append(
+                Button(
+                    "scale",
+                    rows[1],
+                    text,
+                    self.use_scale,
+                    "scale",
+                    "plain",
+                    enabled=self.weight is not None,
+                )
+            )
+        out.append(Label("error", rows[-2], self.error, m.body_px, align="left"))
+        out.append(Button("ok", rows[-1], self.t("ok"), self.submit, "check", "ok"))
+        return out
+
+    def unit(self, unit: str) -> None:
+        self.app.session.unit = unit
+        self.refresh()
+
+    def weight_text(self) -> str:
+        kg = self.weight.kilograms
+        value = kg * 2 if self.app.session.unit == "斤" else kg
+        return f"{format_quantity(value.quantize(Decimal('0.01')))}{self.app.session.unit}"
+
+    def use_scale(self) -> None:
+        if self.weight is not None:
+            self.value = self.weight_text().rstrip(self.app.session.unit)
+            self.refresh()
+
+    def tick(self, now: float) -> float | None:
+        scale = self.app.kiosk.scale
+        if scale is None:
+            return None
+        latest = scale.latest()
+        weight = latest if latest is not None and latest.stable and latest.kilograms > 0 else None
+        if weight != self.weight:
+            self.weight = weight
+            self.refresh()
+        return now + 0.5
+
+    def entered(self, value: str) -> str | None:
+        try:
+            quantity = parse_quantity(value or "0")
+            if quantity <= 0:
+                raise InputError("quantity", "not_positive", "数量必须大于0")
+            session = self.app.session
+            session.quantity = quantity
+            probe = CertificateRequest(
+                issuer=session.producer.issuer,
+                product_code=session.product.code,
+                quantity=quantity,
+                unit=session.unit,
+                origin=session.origin(self.app.kiosk.config.device.township),
+            )
+            self.app.kiosk.issuance.check(probe)
+        except InputError as error:
+            return error.message
+        except IssuanceRefused as error:
+            refusal(self.app, error)
+            return None
+        self.app.push(InputsScreen(self.app, session.product, inputs_chosen))
+        return None
+
+
+class InputsScreen(ChoiceScreen):
+    """What was used on the crop or the animals: pictures, several may be chosen, or nothing."""
+
+    def __init__(self, app, product: Product, on_done) -> None:
+        self.on_done = on_done
+        self.kind = "pesticide" if product.category in PLANT_CATEGORIES else "vet_drug"
+        self.chosen: list[str] = list(app.session.inputs or ()) if on_done is inputs_chosen else []
+        t = app.i18n.t
+        footer = [
+            Option("nothing", t("inputs_nothing"), self.nothing, "none", "plain"),
+            Option("inputs_done", t("inputs_done"), self.done, "check", "ok"),
+        ]
+        super().__init__(app, t("inputs_title"), [], prompt="inputs", footer=footer)
+        self.page.items = self.options()
+
+    def options(self) -> list[Option]:
+        out = []
+        for code, item in self.app.kiosk.catalogue.inputs.items():
+            if item.kind != self.kind:
+                continue
+            out.append(
+                Option(
+                    f"input_{code}",
+                    self.app.i18n.name(item.name, item.name_en),
+                    lambda c=code: self.toggle(c),
+                    "spray" if self.kind == "pesticide" else "pill",
+                    "selected" if code in self.chosen else "plain",
+                )
+            )
+        return out
+
+    def toggle(self, code: str) -> None:
+        if code in self.chosen:
+            self.chosen.remove(code)
+        else:
+            self.chosen.append(code)
+        self.page.items = self.options()
+        self.refresh()
+
+    def nothing(self) -> None:
+        self.chosen = []
+        self.on_done(self.app, ())
+
+    def done(self) -> None:
+        self.on_done(self.app, tuple(self.chosen))
+
+
+def inputs_chosen(app, inputs: tuple[str, ...]) -> None:
+    session = app.session
+    session.inputs = inputs
+    session.basis, session.test_ref = Basis.QUALITY_CONTROL, None
+    test = passing_test(app)
+    if test is None:
+        app.push(ConfirmScreen(app))
+    else:
+        app.push(basis_screen(app, test))
+
+
+def passing_test(app) -> str | None:
+    """A recent negative rapid test of this producer and product that covers what was used."""
+    session, rapid = app.session, app.kiosk.rapid_tests
+    rows = app.kiosk.store.conn.execute(
+        "SELECT sample_id FROM rapid_samples WHERE producer_key = ? AND product_code = ? "
+        "ORDER BY registered_at DESC LIMIT 5",
+        [session.producer.issuer.producer_key, session.product.code],
+    ).fetchall()
+    for (sample_id,) in rows:
+        for result in rapid.results(sample_id):
+            if result.verdict != "negative" or result.status != "final":
+                continue
+            request = session.request(app.kiosk.config.device.township)
+            request = CertificateRequest(
+                **{**request.__dict__, "basis": Basis.SELF_TEST, "test_ref": result.test_id}
+            )
+            if rapid.evidence(request) is None:
+                return result.test_id
+    return None
+
+
+def basis_screen(app, test_id: str) -> ChoiceScreen:
+    t = app.i18n.t
+
+    def pick(basis: Basis, ref: str | None) -> None:
+        app.session.basis, app.session.test_ref = basis, ref
+        app.push(ConfirmScreen(app))
+
+    options = [
+        Option(
+            "basis_self_test",
+            t("basis_self_test", ref=test_id),
+            lambda: pick(Basis.SELF_TEST, test_id),
+            "flask",
+            "ok",
+        ),
+        Option(
+            "basis_quality_control",
+            t("basis_quality_control"),
+            lambda: pick(Basis.QUALITY_CONTROL, None),
+            "check",
+            "plain",
+        ),
+    ]
+    return ChoiceScreen(app, t("basis_title"), options, prompt="basis", max_cols=2)
+
+
+class ConfirmScreen(Screen):
+    """The real label, the commitment in large words (read aloud), copies, and 打印."""
+
+    title_key = "confirm_title"
+    prompt = "confirm"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.image: pygame.Surface | None = None
+        self.commitment = ""
+
+    def on_enter(self) -> None:
+        app = self.app
+        try:
+            draft, document = app.kiosk.issuance.preview(
+                app.session.request(app.kiosk.config.device.township)
+            )
+        except (IssuanceRefused, InputError) as error:
+            app.stack.pop()
+            refusal(app, error)
+            return
+        template = app.kiosk.issuance.templates[draft.template_id]
+        self.commitment = template.commitment_en if app.i18n.is_en else template.commitment
+        label = render_label(document, app.font_path).convert("RGB")
+        self.image = pygame.image.frombytes(label.tobytes(), label.size, "RGB")
+        super().on_enter()
+        app.say("commitment")
+
+    def copies(self, delta: int) -> None:
+        limit = self.app.kiosk.config.certificate.copies_max
+        self.app.session.copies = max(1, min(limit, self.app.session.copies + delta))
+        self.refresh()
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m, n = self.app.metrics, self.app.session.copies
+        left, right = layout.split_h(area, [1.1, 1.0], m.gap * 2)
+        rows = layout.split_v(right, [1.0, m.target, m.target], m.gap)
+        counter = layout.split_h(rows[1], [1.0, 2.0, 1.0], m.gap)
+        return [
+            Picture("preview", left, self.image),
+            Label("commitment", rows[0], self.commitment, m.big_px, align="left", frame=True),
+            Button("fewer", counter[0], "", lambda: self.copies(-1), "minus", "plain"),
+            Label("copies", counter[1], self.t("copies", n=n), m.big_px),
+            Button("more_copies", counter[2], "", lambda: self.copies(1), "plus", "plain"),
+            Button("print", rows[2], self.t("print"), self.print, "printer", "ok", max_px=m.big_px),
+        ]
+
+    def print(self) -> None:
+        request = self.app.session.request(self.app.kiosk.config.device.township)
+        issuance = self.app.kiosk.issuance
+        self.app.push(
+            PrintScreen(
+                self.app, lambda progress: issuance.issue(request, progress), request.copies
+            )
+        )
+
+
+class PrintScreen(Screen):
+    """Copies with progress; a paper-out or open cover is explained and resumed here."""
+
+    title_key = "printing_wait"
+    prompt = "printing"
+
+    def __init__(self, app, job, total: int, done_screen=None) -> None:
+        super().__init__(app)
+        self.job = job
+        self.total = total
+        self.done = 0
+        self.outcome = None
+        self.problem: str | None = None
+        self.done_screen = done_screen or (lambda: DoneScreen(app))
+        self.busy = True
+        self.show_back = self.show_home = False
+
+    def on_enter(self) -> None:
+        if self.outcome is None and not self.problem:
+            super().on_enter()
+            self.start(self.job)
+
+    def start(self, job) -> None:
+        self.busy, self.problem = True, None
+        self.show_back = self.show_home = False
+        self.app.signal(light=LightState.BUSY)
+        self.app.run_job(self, job)
+
+    def on_message(self, kind: str, data: dict) -> None:
+        if kind == "progress":
+            self.done = data["done"]
+        elif kind == "job_failed":
+            self.failed(data["error"])
+        elif kind == "job_done":
+            outcome = data["result"]
+            self.outcome = outcome
+            if outcome is None or outcome.printed:
+                self.app.signal(BuzzerPattern.ATTENTION, LightState.READY)
+                self.app.replace(self.done_screen())
+                return
+            self.done = outcome.copies_done
+            self.failed(outcome.error)
+
+    def failed(self, error: Exception) -> None:
+        from drivers.printer.base import PrinterError
+
+        self.busy = False
+        self.show_home = True
+        self.app.signal(BuzzerPattern.ERROR, LightState.FAULT)
+        if isinstance(error, PrinterError):
+            key = {"paper_out": "paper_out", "cover_open": "cover_open"}.get(
+                error.fault.value, "offline"
+            )
+            self.problem = self.t(key, done=self.done)
+            self.app.say("paper_out")
+        elif isinstance(error, IssuanceRefused | InputError):
+            self.app.stack.pop()
+            refusal(self.app, error)
+        else:
+            log.error("print failed: %s", error)
+            self.problem = self.t("failed", error=error)
+
+    def resume(self) -> None:
+        """Print what is missing: a reprint (marked 补打) of the same number."""
+        remaining = max(1, self.total - self.done)
+        if self.outcome is not None:
+            number = self.outcome.certificate.number
+            already = self.done
+            issuance = self.app.kiosk.issuance
+            self.total, self.done = remaining, 0
+            log.info("resuming %s: %d printed, %d to go", number, already, remaining)
+            self.start(lambda progress: issuance.reprint(number, remaining, progress))
+        else:
+            self.start(self.job)
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m = self.app.metrics
+        if self.problem:
+            rows = layout.split_v(area, [1.0, m.target], m.gap)
+            side = min(rows[0].height, rows[0].width // 4)
+            icon = pygame.Rect(rows[0].x, rows[0].y, side, side)
+            text = pygame.Rect(
+                icon.right + m.gap, rows[0].y, rows[0].right - icon.right - m.gap, rows[0].height
+            )
+            return [
+                Icon("problem_icon", icon.inflate(-m.gap, -m.gap), "warning", (180, 0, 0)),
+                Label("problem", text, self.problem, m.big_px, align="left"),
+                Button("continue", rows[1], self.t("continue_print"), self.resume, "printer", "ok"),
+            ]
+        rows = layout.split_v(area, [1.0, m.target], m.gap * 2)
+        shown = min(self.total, self.done + 1)
+        return [
+            Icon("printer_icon", rows[0].inflate(-m.gap, -m.gap), "printer", (0, 66, 138)),
+            Progress(
+                "progress",
+                rows[1],
+                self.done / max(1, self.total),
+                self.t("printing", done=shown, total=self.total),
+            ),
+        ]
+
+
+class DoneScreen(Screen):
+    """请取走标签: then another certificate for the same farmer, or home."""
+
+    title_key = "take_labels"
+    prompt = "take_labels"
+    show_back = False
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m = self.app.metrics
+        top, bottom = layout.split_v(area, [1.0, m.target], m.gap)
+        icon, words = layout.split_h(top, [1.0, 2.0], m.gap)
+        return [
+            Icon("hand_icon", icon.inflate(-m.gap, -m.gap), "hand", (0, 105, 45)),
+            Label("take", words, self.t("take_labels"), m.big_px * 2 // 1),
+            Button("another", bottom, self.t("done_more"), self.another, "plus", "primary"),
+        ]
+
+    def another(self) -> None:
+        producer = self.app.session.producer
+        self.app.go_home(greet=False)
+        if producer is not None:
+            identified(self.app, producer)

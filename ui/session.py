@@ -1,0 +1,53 @@
+"""What the farmer has chosen so far: one object, cleared on 首页 or the idle timeout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from kiosk.catalogue import Product
+from kiosk.model import Basis, Certificate, CertificateRequest
+from kiosk.producers import Producer
+
+
+@dataclass
+class FarmerSession:
+    producer: Producer | None = None
+    product: Product | None = None
+    unit: str | None = None
+    quantity: Decimal | None = None
+    inputs: tuple[str, ...] | None = None
+    basis: Basis = Basis.QUALITY_CONTROL
+    test_ref: str | None = None
+    copies: int = 1
+    #: Filled by registration screens before the producer exists.
+    draft: dict[str, str] = field(default_factory=dict)
+
+    def origin(self, township: str) -> str:
+        """产地: the township and the producer's village, as the county registered them."""
+        village = self.producer.village if self.producer else ""
+        return f"{township}{village}" if village else township
+
+    def request(self, township: str) -> CertificateRequest:
+        assert self.producer and self.product and self.unit and self.quantity is not None
+        return CertificateRequest(
+            issuer=self.producer.issuer,
+            product_code=self.product.code,
+            quantity=self.quantity,
+            unit=self.unit,
+            origin=self.origin(township),
+            basis=self.basis,
+            inputs_used=self.inputs or (),
+            test_ref=self.test_ref if self.basis.needs_test else None,
+            copies=self.copies,
+        )
+
+    def repeat(self, last: Certificate, product: Product) -> None:
+        """Everything but the producer from the last certificate (repeat in ≤ 3 taps)."""
+        self.product = product
+        self.unit = last.unit
+        self.quantity = last.quantity
+        self.inputs = last.inputs_used
+        self.basis = last.basis
+        self.test_ref = last.test_ref
+        self.copies = 1

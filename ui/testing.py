@@ -1,0 +1,94 @@
+"""Driving the UI from tests and benchmarks: synthetic touches, scans, screenshots, checks.
+
+Touches are real SDL mouse events (what SDL makes of a touchscreen tap) posted into the
+queue; scans go through the same path as the scanner thread's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pygame
+
+from ui.app import App
+from ui.theme import MIN_TEXT_PX
+
+
+class Driver:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.taps = 0
+
+    def settle(self, rounds: int = 3) -> None:
+        for _ in range(rounds):
+            self.app.step(0.0)
+
+    def tap(self, key: str) -> None:
+        """Press and release the finger on the widget named ``key``."""
+        self.settle(1)
+        widget = self.app.find(key)
+        if widget is None:
+            keys = [w.key for w in self.app.top.widgets]
+            raise LookupError(f"no widget {key!r} on {type(self.app.top).__name__}: {keys}")
+        if not widget.tappable:
+            raise AssertionError(f"{key!r} is not tappable")
+        pos = widget.rect.center
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=True))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=1, touch=True))
+        self.taps += 1
+        self.settle()
+
+    def type_digits(self, digits: str) -> None:
+        for d in digits:
+            self.tap(f"key_{d}")
+
+    def scan(self, code: str) -> None:
+        self.app.post("scan", None, code=code)
+        self.settle()
+
+    def until(self, done: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still on {type(self.app.top).__name__}")
+            self.app.step(0.02)
+        self.settle()
+
+    def on(self, kind: type) -> bool:
+        return isinstance(self.app.top, kind)
+
+    def texts(self) -> list[str]:
+        self.settle(1)
+        return [r.text for r in self.app.canvas.texts] if self.app.canvas else []
+
+    def screenshot(self, path: Path) -> None:
+        self.app.invalidate()
+        self.settle(1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.app.surface, str(path))
+
+
+def layout_problems(app: App) -> list[str]:
+    """Text clipped or below 24 px, overlapping widgets, touch targets under 15 mm."""
+    app.invalidate()
+    app.step(0.0)
+    problems = []
+    area = app.surface.get_rect()
+    for record in app.canvas.texts:
+        if not record.fits or not record.box.contains(record.rect):
+            problems.append(f"text clipped in {record.widget}: {record.text!r}")
+        if record.size < MIN_TEXT_PX:
+            problems.append(f"text under {MIN_TEXT_PX}px in {record.widget}")
+    widgets = app.top.widgets
+    target = app.metrics.target
+    for i, a in enumerate(widgets):
+        if not area.contains(a.rect):
+            problems.append(f"{a.key} leaves the screen")
+        if a.tappable and (a.rect.width < target or a.rect.height < target):
+            problems.append(f"{a.key} is {a.rect.size}, under {target}px (15 mm)")
+        for b in widgets[i + 1 :]:
+            if a.rect.colliderect(b.rect):
+                problems.append(f"{a.key} overlaps {b.key}")
+    return problems
