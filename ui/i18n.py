@@ -10,7 +10,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "start_phone": ("用手机号进入", "Use phone number"),
     "register": ("第一次来：登记", "First time: register"),
     "staff": ("工作人员", "Staff"),
-    "technician": ("技术员", "Technician"),
+    "technician": ("技术员", "Service"),
     "language": ("English", "中文"),
     "sound_on": ("声音开", "Sound on"),
     "sound_off": ("声音关", "Sound off"),

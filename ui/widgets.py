@@ -139,7 +139,7 @@ class Button(Widget):
             return
         else:
             text_box = inner
-        canvas.text(self.key, self.text, text_box, self.max_px or canvas.metrics.body_px, fg)
+        canvas.text(self.key, self.text, text_box, self.max_px or canvas.metrics.big_px, fg)
 
 
 @dataclass(eq=False)

@@ -295,7 +295,7 @@ class SearchScreen(Screen):
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
-        top, board = layout.split_v(area, [1.0, 3.0], m.gap)
+        top, board = layout.split_v(area, [0.25, 0.75], m.gap)
         found = self.app.kiosk.catalogue.search(self.query) if self.query else []
         heads = layout.split_h(top, [1.0, 1.0, 1.0, 1.0], m.gap)
         text = self.query.upper() or " "

@@ -80,7 +80,7 @@ class NameScreen(Screen):
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
-        top, board = layout.split_v(area, [1.0, 3.0], m.gap)
+        top, board = layout.split_v(area, [0.25, 0.75], m.gap)
         cells = layout.grid(top, 1, 9, m.gap)
         shown = (self.name + self.letters) or " "
         display = cells[0].union(cells[1])

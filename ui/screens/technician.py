@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import shutil
 from importlib import metadata
 
@@ -74,14 +73,8 @@ def status_lines(app) -> list[tuple[str, str, str]]:
     lines.append(("uplink", f"待上传：{backlog}条", "ok" if backlog < 100 else "warn"))
     free = shutil.disk_usage(kiosk.config.paths.data_dir).free // (1024 * 1024)
     lines.append(("disk", f"磁盘剩余：{free} MB", "ok" if free > 512 else "warn"))
-    lines.append(
-        (
-            "versions",
-            f"软件 {_version('agriqs-kiosk')} · Python "
-            f"{platform.python_version()} · pygame {pygame.version.ver}",
-            "plain",
-        )
-    )
+    versions = f"软件 {_version('agriqs-kiosk')} · pygame {pygame.version.ver}"
+    lines.append(("versions", versions, "plain"))
     identity = kiosk.config.paths.keys_dir
     lines.append(
         (

@@ -1,0 +1,194 @@
+"""Every screen at 800×480, 1024×600 and 1280×800: screenshot saved, nothing clipped or overlapping.
+
+Screenshots go to tests/artifacts/screens/<size>/ for review. The checks (ui.testing):
+every text inside its widget and at least 24 px, no two widgets overlapping, every
+touch target at least 15 mm at the panel's DPI.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from kiosk_helpers import ARTIFACTS, request
+
+from kiosk.issuance import IssuanceRefused
+from kiosk.rapidtest import TestResult
+from ui.app import App
+from ui.screens import common, farmer, register, staff, technician
+from ui.testing import Driver, layout_problems
+from ui.theme import PANEL_DPI
+
+SIZES = [(800, 480), (1024, 600), (1280, 800)]
+
+
+def _identified(app: App) -> None:
+    producer = app.producers.by_phone("13812345678")[0]
+    app.session.producer = producer
+    app.session.product = app.kiosk.catalogue.products["V001"]
+    app.session.unit = "公斤"
+    app.session.quantity = Decimal("12.5")
+    app.session.inputs = ("organophosphate",)
+
+
+def _result(verdict: str, status: str, i: int) -> TestResult:
+    return TestResult(
+        f"K001-T00000{i}",
+        "K001-R000001",
+        f"S-10{i}",
+        "GBT5009199",
+        "op",
+        1,
+        str(i),
+        12.5 * i,
+        "%",
+        verdict,
+        verdict,
+        status,
+        None,
+        None,
+        None,
+        "",
+        "",
+    )
+
+
+def _print_problem(app: App) -> farmer.PrintScreen:
+    from drivers.printer.base import PrinterError, PrinterFault
+
+    screen = farmer.PrintScreen(app, lambda progress: None, 3)
+    screen.done = 1
+    screen.failed(PrinterError(PrinterFault.PAPER_OUT, "paper out", 1))
+    return screen
+
+
+class _Method:
+    id, kind, matrices = "GBT5009199", "enzyme", ("vegetable",)
+
+
+SCREENS = {
+    "home": lambda app: None,
+    "home_en": lambda app: app.i18n.toggle(),
+    "phone": lambda app: app.push(farmer.PhoneScreen(app)),
+    "welcome": lambda app: app.push(farmer.WelcomeScreen(app)),
+    "products": lambda app: app.push(farmer.product_screen(app, farmer.choose_product)),
+    "vegetables": lambda app: app.push(
+        farmer.category_screen(app, "vegetable", farmer.choose_product)
+    ),
+    "search": lambda app: app.push(farmer.SearchScreen(app, farmer.choose_product)),
+    "quantity": lambda app: app.push(farmer.QuantityScreen(app)),
+    "inputs": lambda app: app.push(
+        farmer.InputsScreen(app, app.session.product, farmer.inputs_chosen)
+    ),
+    "basis": lambda app: app.push(farmer.basis_screen(app, "K001-T000001")),
+    "confirm": lambda app: app.push(farmer.ConfirmScreen(app)),
+    "printing": lambda app: app.push(_printing(app)),
+    "paper_out": lambda app: app.push(_print_problem(app)),
+    "done": lambda app: app.push(farmer.DoneScreen(app)),
+    "refused": lambda app: farmer.refusal(
+        app,
+        IssuanceRefused(
+            "hold",
+            "青菜因快检阳性被暂停开证（快检阳性 K001-T000001）。"
+            "请联系乡镇监管站，县里解除暂停后才能开具。",
+        ),
+    ),
+    "name": lambda app: _name(app),
+    "village": lambda app: app.push(register.village_screen(app)),
+    "card_done": lambda app: app.push(register.CardDoneScreen(app)),
+    "pin": lambda app: app.push(common.KeypadScreen(app, "pin_title", lambda v: None, mask=True)),
+    "staff": lambda app: app.push(staff.StaffScreen(app)),
+    "sample": lambda app: app.push(staff.SampleScreen(app)),
+    "methods": lambda app: app.push(staff.method_screen(app)),
+    "assign": lambda app: app.push(staff.AssignScreen(app, _Method())),
+    "run": lambda app: app.push(staff.RunScreen(app, _Method(), ["S-101", "S-102"])),
+    "results": lambda app: app.push(
+        staff.ResultsScreen(
+            app,
+            [
+                _result("negative", "final", 1),
+                _result("suspicious", "retest_required", 2),
+                _result("positive", "confirmed", 3),
+            ],
+            _Method(),
+        )
+    ),
+    "holds": lambda app: app.push(staff.HoldsScreen(app)),
+    "technician": lambda app: app.push(technician.TechnicianScreen(app)),
+    "scanner_test": lambda app: app.push(technician.ScannerTestScreen(app)),
+    "logs": lambda app: app.push(technician.LogScreen(app)),
+}
+
+
+def _printing(app: App) -> farmer.PrintScreen:
+    screen = farmer.PrintScreen(app, lambda progress: None, 3)
+    screen.on_enter = lambda: None  # show it mid-job without running a job
+    screen.done = 1
+    return screen
+
+
+def _name(app: App) -> None:
+    screen = register.NameScreen(app)
+    screen.name, screen.letters = "王", "zh"
+    app.push(screen)
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory):
+    from kiosk_helpers import configured
+
+    from kiosk.app import Kiosk
+
+    kiosk = Kiosk.open(configured(tmp_path_factory.mktemp("layout") / "data"))
+    app = App(kiosk, size=(800, 480), dpi=PANEL_DPI[(800, 480)], audio=False)
+    producer = app.producers.register("张秀英", "13812345678", "示范村", "2580")
+    kiosk.issuance.issue(request(issuer=producer.issuer))
+    kiosk.holds.place(producer.producer_id, "V002", "快检阳性 K001-T000009（有机磷）", "test")
+    app.close()
+    yield kiosk
+    kiosk.close()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_screen_fits_at_every_size(apps, size) -> None:
+    app = App(apps, size=size, dpi=PANEL_DPI[size], audio=False)
+    driver = Driver(app)
+    failures = {}
+    try:
+        for name, setup in SCREENS.items():
+            app.go_home(greet=False)
+            if app.i18n.is_en:
+                app.i18n.toggle()
+            _identified(app)
+            setup(app)
+            driver.screenshot(ARTIFACTS / "screens" / f"{size[0]}x{size[1]}" / f"{name}.png")
+            problems = layout_problems(app)
+            if problems:
+                failures[name] = problems
+    finally:
+        app.close()
+    assert not failures, failures
+
+
+def test_the_checks_catch_clipped_text_and_overlap(apps) -> None:
+    """The layout check is honest: a deliberately broken screen fails it."""
+    from ui.screens.base import Screen
+    from ui.widgets import Button, Label
+
+    class Broken(Screen):
+        def body(self, area):
+            small = area.copy()
+            small.size = (60, 30)
+            return [
+                Label("clipped", small, "这段文字太长了放不下" * 3),
+                Button("overlap", small.move(10, 5), "x", lambda: None),
+            ]
+
+    app = App(apps, size=(1024, 600), dpi=170, audio=False)
+    try:
+        app.push(Broken(app))
+        problems = " ".join(layout_problems(app))
+    finally:
+        app.close()
+    assert "text clipped in clipped" in problems
+    assert "overlap" in problems and "under" in problems

@@ -1,0 +1,113 @@
+"""Staff and technician modes through the touch UI, against the simulated reader."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from kiosk_helpers import ARTIFACTS
+from reader_fixtures import simulated_reader
+
+from ui.app import App, seed_demo_pins
+from ui.screens.common import KeypadScreen, MessageScreen
+from ui.screens.farmer import ConfirmScreen
+from ui.screens.staff import ResultsScreen, StaffScreen
+from ui.screens.technician import ScannerTestScreen, TechnicianScreen
+from ui.testing import Driver
+
+SHOTS = ARTIFACTS / "screens" / "flows"
+
+
+@pytest.fixture
+def ui(kiosk):
+    app = App(kiosk, size=(1024, 600), dpi=170, audio=False)
+    seed_demo_pins(kiosk, app.staff)
+    yield Driver(app)
+    app.close()
+
+
+def login(ui: Driver, door: str, pin: str) -> None:
+    ui.tap(door)
+    ui.type_digits(pin)
+    ui.tap("ok")
+
+
+def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, tmp_path) -> None:
+    farmer = ui.app.producers.register("张秀英", "13812345678", "示范村", "2580")
+    with simulated_reader(tmp_path / "reader") as reader:
+        kiosk.reader = kiosk.rapid_tests.reader = reader
+        reader.controls.load_enzyme_sample(1, inhibitor=0.0)
+        login(ui, "staff", "1234")
+        assert ui.on(StaffScreen)
+        ui.tap("register_sample")
+        ui.scan("S-100")
+        ui.scan(farmer.card_code)
+        ui.tap("category_vegetable")
+        ui.tap("product_V001")
+        ui.tap("input_organophosphate")
+        ui.tap("inputs_done")
+        assert ui.on(MessageScreen) and "S-100已登记" in " ".join(ui.texts())
+        ui.tap("back")
+        ui.tap("start_run")
+        ui.tap("method_GBT5009199")
+        ui.tap("sample_S-100")
+        ui.tap("start")
+        ui.until(lambda: ui.on(ResultsScreen), timeout=30)
+        ui.screenshot(SHOTS / "staff_results.png")
+        (result,) = ui.app.top.results
+        assert result.verdict == "negative" and result.status == "final"
+        words = " ".join(ui.texts())
+        assert "阴性（合格）" in words  # words, not colour alone
+        label = ui.app.find("result_0")
+        assert label.style == "ok"
+        ui.tap("print_report")
+        ui.until(lambda: ui.on(ResultsScreen))
+        assert any("快检报告" in t for t in kiosk.printer.simulated_device.labels[-1].texts)
+    # The farmer is now offered the passing test as the basis of the commitment.
+    ui.tap("home")
+    ui.scan(farmer.card_code)
+    ui.tap("new")
+    ui.tap("category_vegetable")
+    ui.tap("product_V001")
+    ui.type_digits("10")
+    ui.tap("ok")
+    ui.tap("input_organophosphate")
+    ui.tap("inputs_done")
+    ui.tap("basis_self_test")
+    assert ui.on(ConfirmScreen)
+    assert ui.app.session.test_ref == result.test_id
+
+
+def test_wrong_staff_pins_lock_out(ui, kiosk) -> None:
+    login(ui, "staff", "0000")
+    for _ in range(3):
+        ui.type_digits("0000")
+        ui.tap("ok")
+        assert "密码不对" in " ".join(ui.texts())
+    ui.type_digits("0000")
+    ui.tap("ok")  # the fifth wrong PIN locks
+    ui.type_digits("1234")
+    ui.tap("ok")  # even the right PIN is not tried now
+    assert ui.on(KeypadScreen) and "错误次数太多" in " ".join(ui.texts())
+    ui.app.staff.limiter.clock = lambda: kiosk.clock() + timedelta(minutes=11)
+    ui.type_digits("1234")
+    ui.tap("ok")
+    assert ui.on(StaffScreen)
+
+
+def test_technician_status_test_print_and_scanner_test(ui, kiosk) -> None:
+    login(ui, "technician", "9876")
+    assert ui.on(TechnicianScreen)
+    words = " ".join(ui.texts())
+    assert "打印机：正常" in words and "待上传" in words and "磁盘剩余" in words
+    ui.screenshot(SHOTS / "technician.png")
+    before = kiosk.printer.simulated_device.label_count
+    ui.tap("test_print")
+    assert kiosk.printer.simulated_device.label_count == before + 1
+    ui.tap("scanner_test")
+    assert ui.on(ScannerTestScreen)
+    ui.scan("HELLO-123")
+    assert "扫到：HELLO-123" in ui.texts()
+    ui.tap("back")
+    ui.tap("logs")
+    assert ui.texts()
