@@ -1,6 +1,6 @@
 """Regenerate the spoken prompts with espeak-ng and sox (apt-get install espeak-ng sox).
 
-Clips are 11025 Hz, 8-bit mono WAV: a few kilobytes each, loadable by any SDL_mixer.
+Clips are 8000 Hz, 8-bit mono WAV: a few kilobytes each, loadable by any SDL_mixer.
     .venv/bin/python ui/assets/audio/make_clips.py
 """
 
@@ -47,7 +47,7 @@ def main() -> None:
                     check=True,
                 )
                 subprocess.run(
-                    ["sox", raw.name, "-r", "11025", "-b", "8", "-c", "1", str(out / f"{key}.wav")],
+                    ["sox", raw.name, "-r", "8000", "-b", "8", "-c", "1", str(out / f"{key}.wav")],
                     check=True,
                 )
 
