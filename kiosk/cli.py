@@ -7,6 +7,7 @@ configuration; 3 recorded but not printed (reprint or void it later).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -26,6 +27,7 @@ from kiosk.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
 from kiosk.model import Basis, CertificateRequest, CertificateStatus, Issuer, Style
 from kiosk.qrpayload import CST
 from kiosk.signing import decode_public_key
+from kiosk.staff import ROLES, PinError, StaffAuth
 from kiosk.trust import TrustListError
 from kiosk.validation import InputError, parse_quantity
 from kiosk.verify import verify_qr_text
@@ -106,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_reader.add_commands(sub)
     cli_provisioning.add_commands(sub)
+
+    staff = sub.add_parser("staff", help="station staff and technician PINs")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    set_pin = staff_sub.add_parser("set-pin", help="set a PIN, read from the terminal or stdin")
+    set_pin.add_argument("role", choices=ROLES)
 
     run = sub.add_parser("run", help="start the touchscreen kiosk")
     run.add_argument("--frontend", default="touch", help="an agriqs.frontends entry point")
@@ -231,6 +238,8 @@ def _run(args: argparse.Namespace) -> int:
             _emit(args, {"number": cert.number, "status": cert.status.value},
                   f"{cert.number}: voided")  # fmt: skip
             return EXIT_OK
+        if args.command == "staff":
+            return _set_pin(args.role, kiosk)
         if args.command == "keys":
             device = config.device
             key = kiosk.signer
@@ -269,6 +278,25 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
     except backup.BackupError as error:
         print(f"backup: {error}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def _set_pin(role: str, kiosk: Any) -> int:
+    """A PIN never travels on the command line, where `ps` and shell history would keep it."""
+    if sys.stdin.isatty():
+        pin = getpass.getpass(f"new {role} PIN (4-8 digits): ")
+        if getpass.getpass("again: ") != pin:
+            print("refused: the two PINs differ", file=sys.stderr)
+            return EXIT_REFUSED
+    else:
+        pin = sys.stdin.readline().strip()
+    try:
+        StaffAuth(kiosk.store, kiosk.clock).set_pin(role, pin)
+    except PinError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    kiosk.audit.append("pin.changed", {"role": role, "by": "cli"})
+    print(f"{role} PIN set")
+    return EXIT_OK
 
 
 def _entry_point(group: str, name: str) -> Any:

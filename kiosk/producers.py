@@ -16,7 +16,6 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 from drivers.printer.base import LabelPrinter, ProgressCallback
@@ -36,22 +35,7 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
 MAX_NAME_CHARS = 16
 
-__all__ = ["LockedOut", "Producer", "ProducerRegistry", "Village", "ensure_schema"]
-
-
-def ensure_schema(store: Store) -> None:
-    """Create the 0003 tables where a database applied 0003 while it was a placeholder."""
-    found = store.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'producers'"
-    ).fetchone()
-    if found:
-        return
-    sql = resources.files("kiosk.migrations").joinpath("0003_producers.sql").read_text("utf-8")
-    log.warning("producer tables missing (placeholder 0003 applied earlier): creating them")
-    with store.transaction():
-        for statement in re.sub(r"--[^\n]*", "", sql).split(";"):
-            if statement.strip():
-                store.conn.execute(statement)
+__all__ = ["LockedOut", "Producer", "ProducerRegistry", "Village"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +96,6 @@ class ProducerRegistry:
         device_id: str,
         limiter: AttemptLimiter | None = None,
     ) -> None:
-        ensure_schema(store)
         self.store = store
         self.clock = clock
         self.device_id = device_id

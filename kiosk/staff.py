@@ -151,9 +151,6 @@ class StaffAuth:
         max_failures: int = DEFAULT_MAX_FAILURES,
         lockout: timedelta = DEFAULT_LOCKOUT,
     ) -> None:
-        from kiosk.producers import ensure_schema
-
-        ensure_schema(store)
         self.store = store
         self.clock = clock
         self.limiter = AttemptLimiter(store, clock, max_failures=max_failures, lockout=lockout)

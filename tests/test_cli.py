@@ -144,3 +144,30 @@ def test_backup_now_list_and_restore(data: Path) -> None:
     assert again["number"] == "330100-K001-0000003"  # never 2 again
     bad = kiosk_cli(data, "backup", "verify", str(data / "nope.tar.gz"))
     assert bad.returncode == 1 and "backup:" in bad.stderr
+
+
+def test_staff_pin_is_set_from_stdin_and_audited(data: Path) -> None:
+    set_pin = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
+        input="246810\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert set_pin.returncode == 0, set_pin.stderr
+    from kiosk_helpers import configured
+
+    from kiosk.app import Kiosk
+    from kiosk.staff import StaffAuth
+
+    with Kiosk.open(configured(data)) as kiosk:
+        assert StaffAuth(kiosk.store, kiosk.clock).check("staff", "246810")
+        assert [e.kind for e in kiosk.audit.entries()] == ["pin.changed"]
+    weak = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
+        input="12\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert weak.returncode == 1 and "refused" in weak.stderr

@@ -10,7 +10,7 @@ from kiosk_helpers import request
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.render import render_label
-from kiosk.producers import ProducerRegistry, ensure_schema, load_villages
+from kiosk.producers import ProducerRegistry, load_villages
 from kiosk.staff import LockedOut, hash_pin
 from kiosk.validation import InputError
 
@@ -100,12 +100,6 @@ def test_roster_imported_once_per_version(kiosk) -> None:
     path.write_text(json.dumps(roster, ensure_ascii=False), "utf-8")
     assert reg.import_roster(path) == (1, 0)
     assert reg.get("C-0002").phone == "13700000009"
-
-
-def test_schema_is_repaired_on_a_database_with_the_placeholder(kiosk) -> None:
-    kiosk.store.conn.execute("DROP TABLE producers")
-    ensure_schema(kiosk.store)
-    assert registry(kiosk).count() == 0
 
 
 def test_demo_villages_load() -> None:
