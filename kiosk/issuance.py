@@ -171,13 +171,9 @@ class IssuanceService:
         """The label as it will print, with a placeholder number; writes nothing."""
         request = self.check(request)
         template = self.template(request.style)
-        seq = 9_999_999
-        draft = self._certificate(
-            request,
-            template,
-            seq,
-            format_number(self.settings.county, self.settings.device_id, seq),
-        )
+        # The number is given at printing: the preview shows stars of the same width.
+        placeholder = f"{self.settings.county}-{self.settings.device_id}-{'*' * 7}"
+        draft = self._certificate(request, template, 0, placeholder)
         return draft, self.layout(draft)
 
     def issue(
