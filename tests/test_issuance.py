@@ -22,7 +22,7 @@ from kiosk.verify import verify_qr_text
 
 def decode_qr(image: Image.Image) -> list[str]:
     framed = printer_decode.with_quiet_zone(image.convert("L"))
-    return [r.text for r in zxingcpp.read_barcodes(framed)]
+    return [r.text for r in zxingcpp.read_barcodes(framed, formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
 def assert_fields_match(kiosk: Kiosk, qr_text: str, number: str) -> None:

@@ -33,7 +33,12 @@ def font():
 
 
 def _decode_qr(image) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(with_quiet_zone(image))]
+    return [
+        r.text
+        for r in zxingcpp.read_barcodes(
+            with_quiet_zone(image), formats=zxingcpp.BarcodeFormat.QRCode
+        )
+    ]
 
 
 def _encode(profile: str, doc: LabelDocument, font) -> bytes:

@@ -25,7 +25,12 @@ from drivers.printer.transports.usb import UsbTransport
 
 
 def _scan(image) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(with_quiet_zone(image))]
+    return [
+        r.text
+        for r in zxingcpp.read_barcodes(
+            with_quiet_zone(image), formats=zxingcpp.BarcodeFormat.QRCode
+        )
+    ]
 
 
 # ---- serial over a pty --------------------------------------------------------------------
