@@ -109,6 +109,7 @@ def _exchange(
     got = threading.Event()
     subscribed = threading.Event()
     refused: list[str] = []
+    pending: list[str] = []  # the county's request id while a technician must approve
 
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -125,7 +126,9 @@ def _exchange(
             log.warning("unreadable enrollment answer ignored")
             return
         if status == "pending":
-            log.info("enrollment request waits for a technician's approval at the county")
+            request_id = str(json.loads(answer["body"]).get("request_id", "?"))
+            log.info("enrollment request %s waits for approval at the county", request_id)
+            pending.append(request_id)
             return
         answers.append(answer)
         got.set()
@@ -161,6 +164,12 @@ def _exchange(
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise EnrollError(f"enrollment request not sent: {mqtt.error_string(info.rc)}")
         if not got.wait(timeout_s):
+            if pending:
+                raise EnrollError(
+                    f"waiting for approval: the county holds request {pending[-1]}; once a "
+                    f"technician has run `station devices approve {pending[-1]}`, run "
+                    "`kiosk enroll` again with the same code"
+                )
             raise EnrollError(
                 f"no answer from the county within {timeout_s:.0f} s "
                 "(is the enrollment service running? awaiting approval?)"

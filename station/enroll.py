@@ -194,6 +194,9 @@ class EnrollmentService:
                 None,
             )
             return
+        if body.get("_again"):
+            self._again(db, body, client_id)
+            return
         row = db.query(
             "SELECT auto_approve FROM enroll_codes WHERE code_hash = ?", [code_hash(body["code"])]
         )
@@ -216,16 +219,37 @@ class EnrollmentService:
             ],
         )
         if status == "pending":
-            log.info(
-                "enrollment request %s waits for `station devices approve %s`",
-                request_id,
-                request_id,
-            )
+            self._pending(request_id, client_id)
+
+    def _pending(self, request_id: str, client_id: str) -> None:
+        log.info(
+            "enrollment request %s waits for `station devices approve %s`", request_id, request_id
+        )
+        self._send(
+            client_id,
+            {"type": ENROLL_RESPONSE_TYPE, "status": "pending", "request_id": request_id},
+            None,
+        )
+
+    def _again(self, db: Database, body: dict[str, Any], client_id: str) -> None:
+        """The kiosk that holds the code's request asks again (it gave up waiting for the
+        approval, or lost the answer): answer it on its new connection. An answer it may
+        have lost is made anew, with a new password."""
+        request_id, status, reason = body["_again"]
+        if status == "refused":
             self._send(
                 client_id,
-                {"type": ENROLL_RESPONSE_TYPE, "status": "pending", "request_id": request_id},
+                {"type": ENROLL_RESPONSE_TYPE, "status": "refused", "reason": reason},
                 None,
             )
+            return
+        db.execute(
+            "UPDATE enroll_requests SET client_id = ?, status = ? WHERE id = ?",
+            [client_id, "pending" if status == "pending" else "approved", request_id],
+        )
+        log.info("enrollment request %s asked again (%s)", request_id, status)
+        if status == "pending":
+            self._pending(request_id, client_id)
 
     def _check(self, db: Database, payload: bytes, client_id: str) -> dict[str, Any]:
         try:
@@ -251,6 +275,15 @@ class EnrollmentService:
         _, expires_at, used_at = rows[0]
         now = self.clock()
         if used_at:
+            # The same kiosk (same key, proven by the request's signature) may ask again.
+            again = db.query(
+                "SELECT id, status, reason FROM enroll_requests WHERE code_hash = ? "
+                "AND public_key = ? ORDER BY received_at DESC",
+                [code_hash(code), body["public_key"]],
+            )
+            if again:
+                body["_again"] = tuple(again[0])
+                return body
             raise Refused(f"this code was already used at {used_at}; ask for a new one")
         if datetime.fromisoformat(expires_at) <= now:
             raise Refused(f"this code expired at {expires_at}; ask for a new one")
@@ -265,7 +298,8 @@ class EnrollmentService:
     def _answer_approved(self, db: Database) -> None:
         rows = db.query(
             "SELECT r.id, r.client_id, r.code_mac_key, r.public_key, c.township, "
-            "c.service_point, c.device_id FROM enroll_requests r JOIN enroll_codes c "
+            "c.service_point, COALESCE(r.device_id, c.device_id) FROM enroll_requests r "
+            "JOIN enroll_codes c "
             "ON c.code_hash = r.code_hash WHERE r.status = 'approved' AND r.county = ?",
             [self.county],
         )
