@@ -142,8 +142,11 @@ class CommandClient:
             return
         text = json.dumps(args, ensure_ascii=False)
         self.db.execute(
+            # A resend of the same signed document (a retry) updates its row; the kiosk
+            # answers it with a replay refusal carrying the first run's reply.
             "INSERT INTO command_log (id, county, device_id, name, args, sent_at, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'sent')",
+            "VALUES (?, ?, ?, ?, ?, ?, 'sent') ON CONFLICT (id) DO UPDATE SET "
+            "sent_at = excluded.sent_at, status = 'sent', reply = NULL, replied_at = NULL",
             [
                 cid,
                 county,

@@ -19,6 +19,7 @@ from provisioning.hardware import HardwareDesk, HardwareDirect, HardwareRelay
 from provisioning.listener import ProvisioningListener
 from provisioning.protocol import make_command
 from station.commands import CommandClient
+from station.db import Database
 from station.mqttlink import BrokerSettings
 
 ACCOUNTS = """
@@ -67,9 +68,11 @@ def setup(tmp_path, broker_factory):  # noqa: F811
     county = CommandClient(
         BrokerSettings("127.0.0.1", broker.port, "county-330100", "pw-county", client_id="county"),
         COUNTY_KEY,
+        Database(str(tmp_path / "station.db")),
     )
     yield kiosk, county, holder, manager
     county.close()
+    county.db.close()
     listener.stop()
     store.close()
     kiosk.close()
@@ -111,6 +114,8 @@ def test_unsigned_expired_replayed_and_misaddressed_commands_are_refused(setup) 
     assert again.reply["result"]["previous"]["body"]
     codes = [r["code"] for r in refusals(kiosk)]
     assert codes == ["signature", "signature", "expired", "addressee", "replay"]
+    # The resent lift_hold is one row, its last reply the replay refusal.
+    assert [s for _n, s in station_log(county)] == ["refused"] * 5
     lifted = kiosk.store.conn.execute(
         "SELECT count(*) FROM outbox WHERE body LIKE '%hold.lifted%'"
     ).fetchone()[0]
@@ -144,6 +149,14 @@ def test_happy_paths(setup) -> None:
     assert new_key.key_id == out.reply["result"]["key_id"] != old_key
     executed = [e.data["name"] for e in AuditLog(kiosk.store, now).entries(kind="command.executed")]
     assert executed == ["diagnostics", "test_print", "logs", "roster", "rotate_keys"]
+    # The county's own record of what it sent and what came back.
+    assert station_log(county) == [(name, "ok") for name in executed]
+
+
+def station_log(county: CommandClient) -> list[tuple[str, str]]:
+    return [
+        tuple(r) for r in county.db.query("SELECT name, status FROM command_log ORDER BY sent_at")
+    ]
 
 
 def test_hardware_relay_through_the_ui_loop_and_ui_not_running(setup) -> None:
