@@ -296,6 +296,9 @@ def test_manual_approval_config_push_fleet_commands_and_trust(county, tmp_path, 
     with Database(county.db) as db:
         logged = db.query("SELECT name, status FROM command_log ORDER BY sent_at")
     assert logged == [("diagnostics", "ok"), ("diagnostics", "timeout")]
+    # As the message says, the command waited in the kiosk's session: it runs on return.
+    with Agent(toml, data) as kiosk:
+        wait_for("the queued command", lambda: len(kiosk.audited("command.executed")) == 2)
 
 
 def test_refused_after_waiting_for_approval(county, tmp_path, capsys) -> None:
