@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from mqtt_broker import start_broker  # noqa: E402
-from test_uplink_support import fixed_clock, sample  # noqa: E402
+from support.mqtt_broker import start_broker  # noqa: E402
+from support.uplink import fixed_clock, sample  # noqa: E402
 
 from station.db import Database  # noqa: E402
 

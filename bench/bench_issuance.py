@@ -18,13 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.compose import open_kiosk
 from drivers.fonts import find_cjk_font
 from drivers.printer.base import LabelPrinter, PrinterStatus
 from drivers.printer.factory import make_encoder
 from drivers.printer.profiles import get_profile
-from kiosk.app import Kiosk
 from kiosk.config import load_config
-from kiosk.model import Basis, CertificateRequest, Issuer
+from kiosk.domain.model import Basis, CertificateRequest, Issuer
+from kiosk.services.kiosk import Kiosk
 
 PROFILE_PAPERS = [
     ("tspl-60x40", "label-60x40"),
@@ -66,18 +67,18 @@ def request(i: int) -> CertificateRequest:
     )
 
 
-def open_kiosk(data: Path, profile: str, paper: str, synchronous: str = "FULL") -> Kiosk:
+def open_bench_kiosk(data: Path, profile: str, paper: str, synchronous: str = "FULL") -> Kiosk:
     config = load_config(None, data_dir=data)
     config = config.model_copy(
         update={"printer": config.printer.model_copy(update={"profile": profile, "paper": paper})}
     )
-    kiosk = Kiosk.open(config, printer=EncodingPrinter(profile))
+    kiosk = open_kiosk(config, printer=EncodingPrinter(profile))
     kiosk.store.conn.execute(f"PRAGMA synchronous={synchronous}")
     return kiosk
 
 
 def pipeline(count: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, open_kiosk(Path(tmp), *PROFILE_PAPERS[0]) as k:
+    with tempfile.TemporaryDirectory() as tmp, open_bench_kiosk(Path(tmp), *PROFILE_PAPERS[0]) as k:
         k.issuance.issue(request(0))  # warm caches (fonts, QR tables)
         times = []
         for i in range(1, count + 1):
@@ -98,7 +99,7 @@ def bytes_per_label() -> None:
     print(f"\n{'profile':<20}{'paper':<13}{'bytes':>8}{'9600 baud s':>13}{'115200 baud s':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         for n, (profile, paper) in enumerate(PROFILE_PAPERS):
-            with open_kiosk(Path(tmp) / str(n), profile, paper) as k:
+            with open_bench_kiosk(Path(tmp) / str(n), profile, paper) as k:
                 k.issuance.issue(request(1))
                 size = k.printer.sizes[-1]  # type: ignore[attr-defined]
             print(f"{profile:<20}{paper:<13}{size:>8}{size * 10 / 9600:>13.2f}"
@@ -110,7 +111,7 @@ def durable_rate(count: int) -> None:
     for mode in ("NORMAL", "FULL"):
         with (
             tempfile.TemporaryDirectory() as tmp,
-            open_kiosk(Path(tmp), "tspl-60x40", "label-60x40", mode) as k,
+            open_bench_kiosk(Path(tmp), "tspl-60x40", "label-60x40", mode) as k,
         ):
             start = time.perf_counter()
             for i in range(count):

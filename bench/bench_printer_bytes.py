@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printer_decode import certificate_like_document
+from support.printer_decode import certificate_like_document
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.factory import make_encoder

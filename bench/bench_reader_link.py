@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from drivers.reader import BridgeTestReader, open_test_reader
-from firmware_bridge.firmware_image import build_test_image, sign_image
-from firmware_bridge.messages import FwBegin, MsgType
+from readerlink.firmware_image import build_test_image, sign_image
+from readerlink.messages import FwBegin, MsgType
 
 BAUD = 115200
 KEY = Ed25519PrivateKey.generate()

@@ -34,11 +34,11 @@ import os, sys, time, json
 t0 = float(sys.argv[1]); data = sys.argv[2]
 sys.path.insert(0, os.getcwd())
 from pathlib import Path
-from kiosk.app import Kiosk
+from app.compose import hardware_desk, open_kiosk
 from kiosk.config import load_config
-from ui.app import App
-kiosk = Kiosk.open(load_config(None, data_dir=Path(data)))
-app = App(kiosk, size=(1024, 600), dpi=170, audio=False)
+from ui.loop import App
+kiosk = open_kiosk(load_config(None, data_dir=Path(data)))
+app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
 app.render()
 first = time.time() - t0
 from ui.testing import Driver
@@ -54,12 +54,12 @@ app.close(); kiosk.close()
 
 
 def open_app(data: Path):
-    from kiosk.app import Kiosk
+    from app.compose import hardware_desk, open_kiosk
     from kiosk.config import load_config
-    from ui.app import App
+    from ui.loop import App
 
-    kiosk = Kiosk.open(load_config(None, data_dir=data))
-    return kiosk, App(kiosk, size=(1024, 600), dpi=170, audio=False)
+    kiosk = open_kiosk(load_config(None, data_dir=data))
+    return kiosk, App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
 
 
 def idle_cpu(seconds: float) -> float:

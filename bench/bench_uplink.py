@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from mqtt_broker import start_broker  # noqa: E402
-from test_uplink_support import enqueue_many, open_kiosk  # noqa: E402
+from support.mqtt_broker import start_broker  # noqa: E402
+from support.uplink import enqueue_many, open_kiosk  # noqa: E402
 
-from kiosk.uplink import Uplink, UplinkSettings  # noqa: E402
+from kiosk.infra.uplink import Uplink, UplinkSettings  # noqa: E402
 
 TOPIC = "agriqs/v1/330100/K001/evt/certificate"
 

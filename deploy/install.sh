@@ -263,7 +263,7 @@ PY
     change "switch /opt/agriqs/current -> venvs/$version" switch_current "$(p /opt/agriqs)" "$version"
 }
 
-build_venv() {  # venv-dir wheels-dir version; the marker goes last, as in kiosk/update.py
+build_venv() {  # venv-dir wheels-dir version; the marker goes last, as in kiosk/infra/update.py
     [[ -n "$1" && "$1" == /* ]] || { echo "install.sh: bad venv path $1" >&2; exit 1; }
     rm -rf "$1"
     python3 -m venv "$1"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk.signing import KeyFileError, SigningKey
-from kiosk.update import PACKAGE, UpdateError, build_bundle
+from kiosk.infra.update import PACKAGE, UpdateError, build_bundle
+from wire.signing import KeyFileError, SigningKey
 
 _PROJECT_WHEEL = re.compile(r"^agriqs_kiosk-([^-]+)-.*\.whl$")
 

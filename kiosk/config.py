@@ -6,14 +6,18 @@ technician's file never silently falls back to a default.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG = Path(__file__).with_name("data") / "simulation.toml"
+#: Files below ``paths.keys_dir`` and ``paths.data_dir``.
+SIGNING_KEY_FILE = "certificate-signing.pem"
+COUNTER_FLOOR_FILE = "certificate-counter.floor"
 
 
 class ConfigError(ValueError):
@@ -31,6 +35,9 @@ class DeviceConfig(_Section):
     device_id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = "K001"
     township: str = "示范镇"
     service_point: str = "示范镇农产品质量安全服务点"
+    #: A demonstration kiosk: simulated devices are allowed and demo PINs are set.
+    #: Only the embedded simulation config sets it; a real kiosk's config never does.
+    simulation: bool = False
 
 
 class PathsConfig(_Section):
@@ -132,7 +139,7 @@ class ReaderConfig(_Section):
 
 
 class UplinkConfig(_Section):
-    """The county broker (maps onto kiosk.uplink.UplinkSettings)."""
+    """The county broker (maps onto kiosk.infra.uplink.UplinkSettings)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
@@ -231,3 +238,103 @@ def load_config(path: Path | None = None, *, data_dir: Path | None = None) -> Ki
             update={"paths": config.paths.model_copy(update={"data_dir": data_dir})}
         )
     return config
+
+
+# ---- configuration layers ------------------------------------------------------------
+#
+# The configuration a kiosk runs with is three layers, later ones winning:
+#
+# 1. the installed file (``/etc/agriqs/kiosk.toml``: read-only to the kiosk user);
+# 2. ``{data_dir}/config/managed.json``: the last signed county bundle that passed its
+#    health check (``{"version": N, "settings": {...}}``, one file so that version and
+#    content can never disagree);
+# 3. ``{data_dir}/config/identity.json``: what enrollment gave this kiosk (device id,
+#    county, township, MQTT account, county trust anchors). Bundles may not touch it.
+#
+# Writing the layers is provisioning's job (provisioning/configs.py, enroll.py).
+
+MANAGED_FILE = "managed.json"
+IDENTITY_FILE = "identity.json"
+CONFIG_DIR = "config"
+#: Keys that belong to the kiosk's identity and trust, set by enrollment only: a county
+#: bundle that could rename the device or swap its anchors could hijack the kiosk.
+PROTECTED_KEYS = (
+    "device",
+    "paths",
+    "uplink.username",
+    "uplink.password_file",
+    "uplink.tls_cert",
+    "uplink.tls_key",
+    "certificate.trust_anchors",
+    "certificate.trust_list",
+)
+
+
+def config_dir(data_dir: Path) -> Path:
+    return data_dir / CONFIG_DIR
+
+
+def read_layer(path: Path) -> dict[str, Any] | None:
+    """A JSON layer file, or None when absent; ConfigError when unreadable."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    return data
+
+
+def managed_version(data_dir: Path) -> int:
+    """Version of the applied county bundle; 0 when none was ever applied."""
+    layer = read_layer(config_dir(data_dir) / MANAGED_FILE)
+    return int(layer.get("version", 0)) if layer else 0
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of config dicts: tables merge, values replace."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def protected_keys_in(settings: dict[str, Any]) -> list[str]:
+    """The protected dotted keys a bundle's settings try to set."""
+    found = []
+    for key in PROTECTED_KEYS:
+        node: Any = settings
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            found.append(key)
+    return found
+
+
+def compose(
+    config: KioskConfig, settings: dict[str, Any] | None, identity: dict[str, Any] | None
+) -> KioskConfig:
+    """Installed config + bundle settings + identity, checked against the schema."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    if settings:
+        data = merge(data, settings)
+    if identity:
+        data = merge(data, identity)
+    return parse_config(data)
+
+
+def effective_config(config: KioskConfig) -> KioskConfig:
+    """What the kiosk runs with: ``config`` plus the managed and identity layers."""
+    folder = config_dir(config.paths.data_dir)
+    managed = read_layer(folder / MANAGED_FILE)
+    identity = read_layer(folder / IDENTITY_FILE)
+    if managed is None and identity is None:
+        return config
+    return compose(config, (managed or {}).get("settings"), identity)

@@ -1,6 +1,6 @@
 """Remote commands on the kiosk: verify, refuse or run once, reply, audit.
 
-A command is a ``kiosk.signed`` document signed by a county key (the kiosk's trust
+A command is a ``wire.signed`` document signed by a county key (the kiosk's trust
 anchors) with the body of docs/schemas/command.json. Refused, each with a stable
 code, a reason in the reply and an audit row: malformed, bad signature, another
 addressee, expired or not yet valid, a lifetime beyond a day, an unknown name, and a
@@ -24,17 +24,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.app import SIGNING_KEY_FILE
-from kiosk.audit import AuditLog
-from kiosk.config import KioskConfig
-from kiosk.holds import HoldRegistry
-from kiosk.outbox import Outbox
-from kiosk.signed import SignatureError, open_document
-from kiosk.signing import SigningKey
-from kiosk.store import Store
+from kiosk.config import SIGNING_KEY_FILE, KioskConfig
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.outbox import Outbox
+from kiosk.infra.store import Store
+from kiosk.services.holds import HoldRegistry
 from provisioning.configs import write_atomic
 from provisioning.hardware import Hardware, HardwareError
-from provisioning.protocol import (
+from wire.provisioning import (
     CLOCK_SKEW_S,
     COMMAND_MAX_LIFETIME_S,
     COMMAND_NAMES,
@@ -44,6 +41,8 @@ from provisioning.protocol import (
     reply_root,
     reply_topic,
 )
+from wire.signed import SignatureError, open_document
+from wire.signing import SigningKey
 
 log = logging.getLogger(__name__)
 

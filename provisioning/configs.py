@@ -1,6 +1,6 @@
 """Signed configuration bundles: verify, apply atomically, health-check, roll back.
 
-A bundle is ``kiosk.signed`` document whose body is
+A bundle is ``wire.signed`` document whose body is
 ``{"type": "agriqs.config", "county", "target", "version", "issued_at", "settings"}``
 (docs/schemas/config.bundle.json). It is refused, with the reason audited, when the
 signature is not the county's, it is addressed elsewhere, its version is not above
@@ -32,20 +32,21 @@ from pathlib import Path
 from typing import Any
 
 from drivers.printer.profiles import get_profile
-from kiosk.agent import AgentConfigError, uplink_settings
-from kiosk.audit import AuditLog
-from kiosk.cli_provisioning import (
+from kiosk.config import (
     MANAGED_FILE,
+    ConfigError,
+    KioskConfig,
     compose,
     config_dir,
     protected_keys_in,
     read_layer,
 )
-from kiosk.config import ConfigError, KioskConfig
-from kiosk.signed import SignatureError, open_document
-from kiosk.signing import decode_public_key
-from kiosk.store import Store
-from provisioning.protocol import CONFIG_TYPE
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
+from kiosk.infra.uplink import AgentConfigError, uplink_settings
+from wire.provisioning import CONFIG_TYPE
+from wire.signed import SignatureError, open_document
+from wire.signing import decode_public_key
 
 log = logging.getLogger(__name__)
 

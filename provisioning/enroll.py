@@ -11,7 +11,7 @@ enrolling kiosk can read its answer.
 The answer carries an HMAC keyed by the code: only the county, which issued the
 code, can make it, so the trust anchors in it can be believed although the kiosk had
 none before. The kiosk then writes its MQTT password (0600), ``identity.json`` (the
-config layer of kiosk/cli_provisioning.py) and the county's trust list.
+config layer of app/cli_provisioning.py) and the county's trust list.
 """
 
 from __future__ import annotations
@@ -28,18 +28,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from kiosk.agent import software_version, uplink_settings
-from kiosk.app import SIGNING_KEY_FILE, china_time
-from kiosk.audit import AuditLog
-from kiosk.cli_provisioning import IDENTITY_FILE, config_dir
-from kiosk.config import KioskConfig
-from kiosk.signed import sign_document
-from kiosk.signing import SigningKey, decode_public_key
-from kiosk.store import Store
-from kiosk.trust import TrustListError, parse_trust_list
+from kiosk.config import IDENTITY_FILE, SIGNING_KEY_FILE, KioskConfig, config_dir
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
+from kiosk.infra.uplink import software_version, uplink_settings
 from provisioning.configs import write_atomic
 from provisioning.listener import TRUST_FILE
-from provisioning.protocol import (
+from wire.clock import china_time
+from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
     check_response_mac,
@@ -49,6 +45,9 @@ from provisioning.protocol import (
     new_enroll_client_id,
     parse_scanned_code,
 )
+from wire.signed import sign_document
+from wire.signing import SigningKey, decode_public_key
+from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from drivers.printer.base import LabelPrinter, PrinterError
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock
 from drivers.reader.base import FirmwareUpdateError, TestReader
-from firmware_bridge.errors import LinkError
-from firmware_bridge.firmware_image import SignedFirmware
-from kiosk.store import Store
+from kiosk.infra.store import Store
+from readerlink.errors import LinkError
+from readerlink.firmware_image import SignedFirmware
 
 log = logging.getLogger(__name__)
 

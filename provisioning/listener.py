@@ -26,15 +26,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kiosk.agent import uplink_settings
-from kiosk.audit import AuditLog
 from kiosk.config import KioskConfig
-from kiosk.store import Store
-from kiosk.trust import TrustListError, parse_trust_list
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
+from kiosk.infra.uplink import uplink_settings
 from provisioning.commands import CommandService
 from provisioning.configs import ConfigManager, ConfigRefused, write_atomic
 from provisioning.hardware import Hardware
-from provisioning.protocol import command_topic, config_topic, trust_topic
+from wire.provisioning import command_topic, config_topic, trust_topic
+from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)
 

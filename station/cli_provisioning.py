@@ -15,9 +15,9 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from kiosk.signing import KeyFileError, SigningKey
 from station.db import Database
 from station.mqttlink import BrokerError, add_broker_args, settings_from_args
+from wire.signing import KeyFileError, SigningKey
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("station")

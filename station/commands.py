@@ -21,17 +21,17 @@ from typing import Any
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from kiosk.signing import SigningKey
-from provisioning.protocol import (
+from station.db import Database
+from station.devices import ensure_schema, now_utc
+from station.mqttlink import BrokerSettings, connect, publish
+from wire.provisioning import (
     COMMAND_DEFAULT_LIFETIME_S,
     command_topic,
     make_command,
     reply_body,
     reply_topic,
 )
-from station.db import Database
-from station.devices import ensure_schema, now_utc
-from station.mqttlink import BrokerSettings, connect, publish
+from wire.signing import SigningKey
 
 #: Raw bytes of firmware per command (the kiosk accepts up to 64 KiB).
 FIRMWARE_CHUNK = 48 * 1024

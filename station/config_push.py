@@ -12,11 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kiosk.signing import SigningKey
-from provisioning.protocol import config_topic, make_config_bundle
 from station.db import Database
 from station.devices import bump_version, devices_in, now_utc
 from station.mqttlink import BrokerSettings, connect, publish
+from wire.provisioning import config_topic, make_config_bundle
+from wire.signing import SigningKey
 
 
 def read_settings(path: Path) -> dict[str, Any]:

@@ -190,7 +190,10 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.dialect = SQLITE
             self.conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL takes an exclusive lock that the busy timeout does not
+            # cover when another process is opening the same file: only switch once.
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.conn.execute("PRAGMA journal_mode=WAL")
             # FULL: the broker is told "stored" only after the row would survive power loss.
             self.conn.execute("PRAGMA synchronous=FULL")
         self._closed = False

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kiosk.signing import key_id
-from provisioning.protocol import code_hash, code_qr_text, new_enroll_code
 from station.db import Database
+from wire.provisioning import code_hash, code_qr_text, new_enroll_code
+from wire.signing import key_id
 
 #: A code nobody used within this long is dead (the technician asks for a new one).
 DEFAULT_CODE_TTL = timedelta(hours=1)

@@ -32,9 +32,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from kiosk.signed import SignatureError, open_document
-from kiosk.signing import SigningKey, decode_public_key
-from provisioning.protocol import (
+from station.db import Database
+from station.devices import ensure_schema, next_device_id, now_utc, register_device
+from station.mqttlink import BrokerSettings, connect, publish
+from station.trustlist import build
+from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
     code_hash,
@@ -44,10 +46,8 @@ from provisioning.protocol import (
     normalize_code,
     trust_topic,
 )
-from station.db import Database
-from station.devices import ensure_schema, next_device_id, now_utc, register_device
-from station.mqttlink import BrokerSettings, connect, publish
-from station.trustlist import build
+from wire.signed import SignatureError, open_document
+from wire.signing import SigningKey, decode_public_key
 
 log = logging.getLogger(__name__)
 

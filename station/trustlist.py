@@ -12,12 +12,12 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from kiosk.signing import SigningKey
-from kiosk.trust import TrustedKey, TrustList
-from provisioning.protocol import trust_topic
 from station.db import Database
 from station.devices import bump_version, ensure_schema, now_utc
 from station.mqttlink import BrokerSettings, connect, publish
+from wire.provisioning import trust_topic
+from wire.signing import SigningKey
+from wire.trust import TrustedKey, TrustList
 
 
 def load_county_key(path: Path) -> SigningKey:

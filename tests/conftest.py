@@ -12,9 +12,11 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from kiosk_helpers import configured
+from support.kiosk import configured
 
-from kiosk.app import Kiosk, china_time
+from app.compose import open_kiosk
+from kiosk.services.kiosk import Kiosk
+from wire.clock import china_time
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def make_kiosk(tmp_path: Path) -> Iterator[Callable[..., Kiosk]]:
     ) -> Kiosk:
         printer = {"profile": profile, "paper": paper}
         config = configured(data_dir or tmp_path / "data", printer=printer, **sections)
-        kiosk = Kiosk.open(config, clock=clock)
+        kiosk = open_kiosk(config, clock=clock)
         opened.append(kiosk)
         return kiosk
 

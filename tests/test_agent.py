@@ -10,11 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from kiosk_helpers import configured, request
-from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
-from test_uplink_support import collector_settings, wait_until
+from support.kiosk import configured, request
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.uplink import collector_settings, wait_until
 
-from kiosk.app import Kiosk
+from app.compose import open_kiosk
 from station.collector import Collector
 from station.db import Database
 
@@ -44,10 +44,10 @@ def test_issued_certificate_reaches_the_county_once(tmp_path: Path, broker_facto
     county_db = tmp_path / "county.db"
     with Collector(collector_settings(broker.port), county_db) as collector:
         wait_until(lambda: collector.stats().connected, 5, "collector connected")
-        with Kiosk.open(configured(tmp_path / "data")) as kiosk:
+        with open_kiosk(configured(tmp_path / "data")) as kiosk:
             numbers = [kiosk.issuance.issue(request()).certificate.number for _ in range(3)]
         agent = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "--config", str(config_path), "agent"],
+            [sys.executable, "-m", "app.cli", "--config", str(config_path), "agent"],
             env={**os.environ, "NOTIFY_SOCKET": ""},
         )
         try:
@@ -59,7 +59,7 @@ def test_issued_certificate_reaches_the_county_once(tmp_path: Path, broker_facto
             assert len(issued) == 3
             assert all(n in "".join(issued) for n in numbers)
             # A second certificate after the agent is up arrives too (polled from the UI's writes).
-            with Kiosk.open(configured(tmp_path / "data")) as kiosk:
+            with open_kiosk(configured(tmp_path / "data")) as kiosk:
                 kiosk.issuance.issue(request())
             wait_until(lambda: database.count_events() >= 8, 20, "the later certificate")
             assert database.count_events() == 8

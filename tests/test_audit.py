@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kiosk.audit import AuditLog
-from kiosk.store import Store
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
 
 CST = timezone(timedelta(hours=8))
 
@@ -62,9 +62,9 @@ def test_an_edit_with_a_sqlite_shell_is_detected(tmp_path, edit: str, bad_seq: i
 def test_cli_audit_verify(tmp_path, capsys) -> None:
     import argparse
 
-    from kiosk_helpers import configured
+    from support.kiosk import configured
 
-    from kiosk.cli_provisioning import run_command
+    from app.cli_provisioning import run_command
 
     config = configured(tmp_path / "data")
     filled(config.paths.database).close()

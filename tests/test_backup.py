@@ -10,39 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kiosk_helpers import request
+from support.kiosk import request
+from support.printers import CountingPrinter
 
-from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
-from drivers.printer.document import LabelDocument
-from kiosk import backup
-from kiosk.app import Kiosk
+from app.compose import open_kiosk
 from kiosk.config import load_config
-from kiosk.store import Store
+from kiosk.infra import backup
+from kiosk.infra.store import Store
+from kiosk.services.kiosk import Kiosk
 
 
-class CountingPrinter(LabelPrinter):
-    """Accepts every job and counts it: the tests are about numbers, not ink."""
-
-    def __init__(self) -> None:
-        self.jobs = 0
-
-    def status(self) -> PrinterStatus:
-        return PrinterStatus()
-
-    def print_label(
-        self, document: LabelDocument, copies: int = 1, progress: ProgressCallback | None = None
-    ) -> None:
-        self.jobs += 1
-        for done in range(1, copies + 1):
-            if progress:
-                progress(done, copies)
-
-    def close(self) -> None:
-        pass
-
-
-def open_kiosk(data_dir: Path) -> Kiosk:
-    return Kiosk.open(load_config(None, data_dir=data_dir), printer=CountingPrinter())
+def open_counting_kiosk(data_dir: Path) -> Kiosk:
+    return open_kiosk(load_config(None, data_dir=data_dir), printer=CountingPrinter())
 
 
 def issue(kiosk: Kiosk, count: int) -> list[str]:
@@ -55,7 +34,7 @@ def seq(number: str) -> int:
 
 def test_restored_older_backup_does_not_reuse_certificate_numbers(tmp_path: Path):
     data, backups = tmp_path / "data", tmp_path / "backups"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         first = issue(kiosk, 3)
         older = backup.create_backup(data, backups, device="K001")
         later = issue(kiosk, 2)  # issued after the backup: numbers 4 and 5 are out there
@@ -66,7 +45,7 @@ def test_restored_older_backup_does_not_reuse_certificate_numbers(tmp_path: Path
     assert result.floor == 5, "the floor must not move back to the backup's value"
     assert result.set_aside and (result.set_aside / backup.DATABASE_FILE).exists()
 
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         listed = {c.number for c in kiosk.issuance.list(limit=100)}
         assert listed == set(first), "the restored database is the older one"
         new = issue(kiosk, 2)
@@ -80,14 +59,14 @@ def test_restored_older_backup_does_not_reuse_certificate_numbers(tmp_path: Path
 
 def test_restore_keeps_floor_from_current_database_when_floor_file_is_lost(tmp_path: Path):
     data, backups = tmp_path / "data", tmp_path / "backups"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         issue(kiosk, 1)
         older = backup.create_backup(data, backups)
         issue(kiosk, 3)
     (data / backup.FLOOR_FILE).unlink()  # a technician "cleaned up"
     result = backup.restore_backup(older, data)
     assert result.floor == 4
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         assert seq(issue(kiosk, 1)[0]) == 5
 
 
@@ -130,7 +109,7 @@ def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
 
 def test_restore_refuses_while_the_database_is_open(tmp_path: Path):
     data = tmp_path / "data"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         made = backup.create_backup(data, tmp_path / "b")
         with pytest.raises(backup.BackupError, match="stop agriqs-kiosk"):
             backup.restore_backup(made, data)
@@ -139,7 +118,7 @@ def test_restore_refuses_while_the_database_is_open(tmp_path: Path):
 
 def test_damaged_or_foreign_backup_is_refused(tmp_path: Path):
     data = tmp_path / "data"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         issue(kiosk, 1)
     made = backup.create_backup(data, tmp_path / "b")
     raw = bytearray(gzip.decompress(made.read_bytes()))
@@ -154,13 +133,13 @@ def test_damaged_or_foreign_backup_is_refused(tmp_path: Path):
     with pytest.raises(backup.BackupError, match="cannot read backup"):
         backup.inspect_backup(foreign)
     # The refused restores changed nothing.
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         assert len(kiosk.issuance.list()) == 1
 
 
 def test_scheduled_run_rotates_and_copies_to_usb(tmp_path: Path):
     data = tmp_path / "data"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         issue(kiosk, 1)
     stick = tmp_path / "stick"
     stick.mkdir()
@@ -186,7 +165,7 @@ def test_usb_targets_are_only_real_mounts(tmp_path: Path):
 
 def test_rotation_order_follows_time_not_device_name(tmp_path: Path):
     data = tmp_path / "data"
-    with open_kiosk(data):
+    with open_counting_kiosk(data):
         pass
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for day in range(3):
@@ -199,7 +178,7 @@ def test_rotation_order_follows_time_not_device_name(tmp_path: Path):
 
 def test_backup_now_uses_the_configured_kiosk(tmp_path: Path):
     config = load_config(None, data_dir=tmp_path / "data")
-    with Kiosk.open(config, printer=CountingPrinter()) as kiosk:
+    with open_kiosk(config, printer=CountingPrinter()) as kiosk:
         issue(kiosk, 2)
         run = backup.backup_now(config, usb=[])
     assert run.local and run.local.parent == tmp_path / "data" / "backups"
@@ -209,7 +188,7 @@ def test_backup_now_uses_the_configured_kiosk(tmp_path: Path):
 
 def test_backup_from_newer_software_is_not_restored(tmp_path: Path):
     data = tmp_path / "data"
-    with open_kiosk(data) as kiosk:
+    with open_counting_kiosk(data) as kiosk:
         issue(kiosk, 1)
     conn = sqlite3.connect(data / backup.DATABASE_FILE)
     conn.execute("PRAGMA user_version=99")

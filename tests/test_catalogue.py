@@ -2,8 +2,8 @@ import pytest
 from pypinyin import Style as PinyinStyle
 from pypinyin import lazy_pinyin
 
-from kiosk.catalogue import Catalogue, OutOfScopeError, load_templates, template_for
-from kiosk.model import Basis, Style
+from kiosk.domain.catalogue import Catalogue, OutOfScopeError, load_templates, template_for
+from kiosk.domain.model import Basis, Style
 
 SCOPE = {"vegetable", "fruit", "tea", "livestock", "egg", "aquatic"}
 

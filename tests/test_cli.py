@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.qrpayload import CST
-from kiosk.signing import SigningKey
-from kiosk.trust import TrustedKey, TrustList
+from wire.clock import CST
+from wire.signing import SigningKey
+from wire.trust import TrustedKey, TrustList
 
 
 def kiosk_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "--data-dir", str(data), *args],
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -100,7 +100,7 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text('[printer]\nprofle = "x"\n', "utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "--config", str(config), "certificates"],
+        [sys.executable, "-m", "app.cli", "--config", str(config), "certificates"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -113,7 +113,7 @@ def test_verify_against_a_county_signed_trust_list(data: Path, tmp_path: Path) -
     issued = json.loads(kiosk_cli(data, *ISSUE).stdout)
     own = json.loads(kiosk_cli(data, "keys", "--json").stdout)
     county = SigningKey.generate()
-    from kiosk.signing import decode_public_key
+    from wire.signing import decode_public_key
 
     now = datetime.now(CST)
     entry = TrustedKey("330100", "K001", decode_public_key(own["public_key"]), now - timedelta(1))
@@ -148,23 +148,23 @@ def test_backup_now_list_and_restore(data: Path) -> None:
 
 def test_staff_pin_is_set_from_stdin_and_audited(data: Path) -> None:
     set_pin = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
         input="246810\n",
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert set_pin.returncode == 0, set_pin.stderr
-    from kiosk_helpers import configured
+    from support.kiosk import configured
 
-    from kiosk.app import Kiosk
-    from kiosk.staff import StaffAuth
+    from app.compose import open_kiosk
+    from kiosk.services.staff import StaffAuth
 
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         assert StaffAuth(kiosk.store, kiosk.clock).check("staff", "246810")
         assert [e.kind for e in kiosk.audit.entries()] == ["pin.changed"]
     weak = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
         input="12\n",
         capture_output=True,
         text=True,

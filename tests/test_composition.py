@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.compose import attach_inputs, attach_reader
 from drivers.indicators import LightState
-from kiosk.app import Kiosk
+from kiosk.services.kiosk import Kiosk
 
 
 def test_simulated_inputs_open_and_close(make_kiosk: Callable[..., Kiosk]) -> None:
     kiosk = make_kiosk(scale={"kind": "simulated"})
-    kiosk.attach_inputs()
+    attach_inputs(kiosk)
     assert kiosk.scanner is not None and kiosk.indicators is not None and kiosk.scale is not None
     scans: list[str] = []
     kiosk.scanner.start(scans.append)
@@ -28,18 +29,18 @@ def test_configured_off_means_none(make_kiosk: Callable[..., Kiosk]) -> None:
     kiosk = make_kiosk(
         scanner={"kind": "none"}, indicators={"kind": "none"}, scale={"kind": "none"}
     )
-    kiosk.attach_inputs()
+    attach_inputs(kiosk)
     assert (kiosk.scanner, kiosk.indicators, kiosk.scale) == (None, None, None)
 
 
 def test_an_unplugged_reader_does_not_stop_the_kiosk(make_kiosk: Callable[..., Kiosk]) -> None:
     kiosk = make_kiosk(reader={"kind": "serial", "port": "/dev/nonexistent-reader"})
-    assert kiosk.attach_reader(required=False) is None
+    assert attach_reader(kiosk, required=False) is None
     alarm = kiosk.store.conn.execute(
         "SELECT body FROM outbox WHERE schema = 'alarm.raised'"
     ).fetchone()
     assert alarm and "reader_fault" in alarm[0]
     # Certificates still issue.
-    from kiosk_helpers import request
+    from support.kiosk import request
 
     assert kiosk.issuance.issue(request()).printed

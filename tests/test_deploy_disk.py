@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kiosk_helpers import request
-from test_backup import CountingPrinter
+from support.kiosk import request
+from support.printers import CountingPrinter
 
-from kiosk import backup
-from kiosk.app import Kiosk
+from app.compose import open_kiosk
 from kiosk.config import load_config
-from kiosk.issuance import IssuanceRefused
+from kiosk.infra import backup
+from kiosk.services.issuance import IssuanceRefused
 
 
 def test_refuses_to_issue_when_free_space_is_below_min_free(tmp_path: Path):
@@ -22,7 +22,7 @@ def test_refuses_to_issue_when_free_space_is_below_min_free(tmp_path: Path):
     paths = config.paths.model_copy(update={"min_free_mb": free_mb + 1024})
     config = config.model_copy(update={"paths": paths})
     printer = CountingPrinter()
-    with Kiosk.open(config, printer=printer) as kiosk:
+    with open_kiosk(config, printer=printer) as kiosk:
         before = kiosk.store.counter("certificate_seq")
         with pytest.raises(IssuanceRefused) as refused:
             kiosk.issuance.issue(request())
@@ -34,7 +34,7 @@ def test_refuses_to_issue_when_free_space_is_below_min_free(tmp_path: Path):
 
 
 def test_backup_refuses_to_fill_the_disk(tmp_path: Path):
-    with Kiosk.open(load_config(None, data_dir=tmp_path / "data"), printer=CountingPrinter()):
+    with open_kiosk(load_config(None, data_dir=tmp_path / "data"), printer=CountingPrinter()):
         pass
     free = shutil.disk_usage(tmp_path).free
     with pytest.raises(backup.BackupError, match="not enough space"):

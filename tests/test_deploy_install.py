@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_update import make_wheel
+from support.wheels import make_wheel
 
-from kiosk.signing import SigningKey
-from kiosk.update import build_bundle
+from kiosk.infra.update import build_bundle
+from wire.signing import SigningKey
 
 REPO = Path(__file__).parents[1]
 INSTALL = REPO / "deploy" / "install.sh"

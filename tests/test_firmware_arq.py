@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-import reader_fixtures  # noqa: F401  (puts the project on sys.path)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import arq
-from firmware_bridge.arq import ArqEndpoint, RtoEstimator
-from firmware_bridge.codec import CorruptFrame, Frame, FrameDecoder
+from readerlink import arq
+from readerlink.arq import ArqEndpoint, RtoEstimator
+from readerlink.codec import CorruptFrame, Frame, FrameDecoder
 
 
 def test_rto_follows_rfc6298() -> None:

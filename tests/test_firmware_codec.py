@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import reader_fixtures  # noqa: F401  (puts the project on sys.path)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.codec import MAX_FRAME, MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
-from firmware_bridge.crc import CRC8_SMBUS_CHECK, CRC32C_CHECK, crc8_smbus, crc32c
-from firmware_bridge.errors import FrameError
+from readerlink.codec import MAX_FRAME, MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from readerlink.crc import CRC8_SMBUS_CHECK, CRC32C_CHECK, crc8_smbus, crc32c
+from readerlink.errors import FrameError
 
 frames = st.builds(
     Frame,

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import serial
-from reader_fixtures import assert_enzyme_matches_truth, simulated_reader, truth_records
+from support.reader import assert_enzyme_matches_truth, simulated_reader, truth_records
 
-from firmware_bridge.errors import DeviceDisconnectedError, LinkError, LinkTimeoutError
-from firmware_bridge.host import LinkState, ReaderLink
-from firmware_bridge.messages import MsgType
+from readerlink.errors import DeviceDisconnectedError, LinkError, LinkTimeoutError
+from readerlink.host import LinkState, ReaderLink
+from readerlink.messages import MsgType
 
 
 def test_exclusive_open_and_by_id_path(tmp_path) -> None:

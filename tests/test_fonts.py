@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import ImageFont
 
 from drivers.fonts import find_cjk_font
-from kiosk.catalogue import Catalogue, load_templates
+from kiosk.domain.catalogue import Catalogue, load_templates
 
 #: A private-use code point no CJK font maps: it draws the font's .notdef glyph.
 MISSING = "\ue000"

@@ -21,7 +21,7 @@ from drivers.indicators.patterns import (
     PAPER_SETTLE_S,
 )
 from drivers.indicators.pins import GpioPins, LightKind
-from drivers.indicators.simulation import CabinetSimulation
+from drivers.indicators.sim.cabinet import CabinetSimulation
 
 SETTLED = BUTTON_SETTLE_S * 3  # comfortably past the debounce
 

@@ -7,17 +7,17 @@ import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 
-import printer_decode
 import pytest
 import zxingcpp
-from kiosk_helpers import ARTIFACTS, request, row_counts
 from PIL import Image
+from support import printer_decode
+from support.kiosk import ARTIFACTS, request, row_counts
 
-from kiosk.app import Kiosk
-from kiosk.issuance import IssuanceRefused
-from kiosk.model import Basis, CertificateStatus, Issuer, Style
-from kiosk.validation import InputError
-from kiosk.verify import verify_qr_text
+from kiosk.domain.model import Basis, CertificateStatus, Issuer, Style
+from kiosk.domain.validation import InputError
+from kiosk.services.issuance import IssuanceRefused
+from kiosk.services.kiosk import Kiosk
+from wire.verify import verify_qr_text
 
 
 def decode_qr(image: Image.Image) -> list[str]:

@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 import pytest
 import zxingcpp
-from kiosk_helpers import ARTIFACTS, request
+from support.kiosk import ARTIFACTS, request
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.document import QrBlock, Rule, TextBlock
 from drivers.printer.render import render_label
-from kiosk.app import Kiosk
-from kiosk.labels import MIN_QR_DOTS, QUIET_ZONE_MODULES
-from kiosk.model import Basis, Issuer
+from kiosk.domain.model import Basis, Issuer
+from kiosk.services.kiosk import Kiosk
+from kiosk.services.labels import MIN_QR_DOTS, QUIET_ZONE_MODULES
 
 LONGEST = {
     "issuer": Issuer("杭州市示范镇绿源蔬菜专业合作", "0571-88889999"),

@@ -15,19 +15,19 @@ import textwrap
 import time
 from pathlib import Path
 
-from kiosk_helpers import configured, request
+from support.kiosk import configured, request
 
-from kiosk.app import Kiosk
-from kiosk.model import CertificateStatus
+from app.compose import open_kiosk
+from kiosk.domain.model import CertificateStatus
 
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
     sys.path.insert(0, {tests!r})
-    from kiosk.app import Kiosk
-    from kiosk_helpers import configured, request
+    from app.compose import open_kiosk
+    from support.kiosk import configured, request
 
-    kiosk = Kiosk.open(configured(__import__("pathlib").Path({data!r})))
+    kiosk = open_kiosk(configured(__import__("pathlib").Path({data!r})))
     mode = {mode!r}
     if mode == "die-at-print":
         # Killed after the certificate's transaction committed, before any byte printed.
@@ -55,7 +55,7 @@ def run_child(data: Path, mode: str, kill_after: float | None = None) -> int:
 def test_killed_between_commit_and_print(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert run_child(data, "die-at-print") == -signal.SIGKILL
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         unprinted = kiosk.issuance.unprinted()
         assert [c.number for c in unprinted] == ["330100-K001-0000001"]
         assert unprinted[0].status is CertificateStatus.ISSUED
@@ -70,7 +70,7 @@ def test_killed_at_random_moments_never_reuses_a_number(tmp_path: Path) -> None:
     data = tmp_path / "data"
     for delay in (0.05, 0.2, 0.35):
         assert run_child(data, "loop", kill_after=delay) == -signal.SIGKILL
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         assert kiosk.store.integrity_check() == []
         certs = kiosk.issuance.list()
         seqs = sorted(c.seq for c in certs)
@@ -87,18 +87,18 @@ def test_killed_at_random_moments_never_reuses_a_number(tmp_path: Path) -> None:
 
 def test_restoring_an_older_backup_does_not_reuse_numbers(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         kiosk.issuance.issue(request())
         kiosk.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     backup = tmp_path / "backup.db"
     shutil.copy(data / "kiosk.db", backup)
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         later = [kiosk.issuance.issue(request()).certificate.number for _ in range(3)]
     assert later[-1].endswith("0000004")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{data / 'kiosk.db'}{suffix}").unlink(missing_ok=True)
     shutil.copy(backup, data / "kiosk.db")
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         alarm = kiosk.store.conn.execute(
             "SELECT body FROM outbox WHERE schema = 'alarm.raised'"
         ).fetchone()
@@ -107,7 +107,7 @@ def test_restoring_an_older_backup_does_not_reuse_numbers(tmp_path: Path) -> Non
     assert number == "330100-K001-0000005"
     assert number not in later
     # Opening again raises no second alarm.
-    with Kiosk.open(configured(data)) as kiosk:
+    with open_kiosk(configured(data)) as kiosk:
         alarms = kiosk.store.conn.execute(
             "SELECT count(*) FROM outbox WHERE schema = 'alarm.raised'"
         ).fetchone()[0]

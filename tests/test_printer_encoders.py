@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import zxingcpp
-from printer_decode import (
+from support.printer_decode import (
     certificate_like_document,
     escpos_column_label,
     escpos_native_qrs,

@@ -16,7 +16,7 @@ import re
 import pytest
 import usb.core
 import zxingcpp
-from printer_decode import certificate_like_document, with_quiet_zone
+from support.printer_decode import certificate_like_document, with_quiet_zone
 
 from drivers.printer import PrinterError, PrinterFault, TransportSettings, open_label_printer
 from drivers.printer.sim import PtyPrinterServer, SimulatedPrinter, TcpPrinterServer

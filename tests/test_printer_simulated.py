@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import zxingcpp
-from printer_decode import certificate_like_document, with_quiet_zone
+from support.printer_decode import certificate_like_document, with_quiet_zone
 
 from drivers.printer import (
     PrinterError,

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import zxingcpp
-from kiosk_helpers import request
+from support.kiosk import request
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.render import render_label
-from kiosk.producers import ProducerRegistry, load_villages
-from kiosk.staff import LockedOut, hash_pin
-from kiosk.validation import InputError
+from kiosk.domain.validation import InputError
+from kiosk.services.producers import ProducerRegistry, load_villages
+from kiosk.services.staff import LockedOut, hash_pin
 
 
 def registry(kiosk) -> ProducerRegistry:

@@ -6,21 +6,21 @@ import threading
 from datetime import timedelta
 
 import pytest
-from mqtt_broker import broker_factory  # noqa: F401
-from provisioning_helpers import COUNTY_KEY, enrolled_config, now
-from test_uplink_support import deploy_acl
+from support.mqtt_broker import broker_factory  # noqa: F401
+from support.provisioning import COUNTY_KEY, enrolled_config, now
+from support.uplink import deploy_acl
 
-from kiosk.app import Kiosk
-from kiosk.audit import AuditLog
-from kiosk.signing import SigningKey
-from kiosk.store import Store
+from app.compose import open_kiosk
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
 from provisioning.configs import ConfigManager
 from provisioning.hardware import HardwareDesk, HardwareDirect, HardwareRelay
 from provisioning.listener import ProvisioningListener
-from provisioning.protocol import make_command
 from station.commands import CommandClient
 from station.db import Database
 from station.mqttlink import BrokerSettings
+from wire.provisioning import make_command
+from wire.signing import SigningKey
 
 ACCOUNTS = """
 kiosk      330100/K001
@@ -44,7 +44,7 @@ def setup(tmp_path, broker_factory):  # noqa: F811
             "password_file": pw,
         },
     )
-    kiosk = Kiosk.open(config)
+    kiosk = open_kiosk(config)
     direct = HardwareDirect(kiosk.printer, lambda: None, label="330100/K001")
     holder = {"hardware": lambda _store: direct}
     store = Store(config.paths.database)

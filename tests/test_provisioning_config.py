@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from provisioning_helpers import COUNTY_KEY, enrolled_config, now
+from support.provisioning import COUNTY_KEY, enrolled_config, now
 
-from kiosk.audit import AuditLog
-from kiosk.cli_provisioning import effective_config, read_layer
-from kiosk.signing import SigningKey
-from kiosk.store import Store
+from kiosk.config import effective_config, read_layer
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
 from provisioning.configs import ConfigManager, ConfigRefused
-from provisioning.protocol import make_config_bundle
+from wire.provisioning import make_config_bundle
+from wire.signing import SigningKey
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,14 +89,14 @@ APPLIER = """
 import sys
 from datetime import datetime, timezone, timedelta
 sys.path[:0] = [{root!r}, {tests!r}]
-from provisioning_helpers import enrolled_config, now
-from kiosk.audit import AuditLog
-from kiosk.signing import SigningKey
-from kiosk.store import Store
+from support.provisioning import enrolled_config, now
+from kiosk.infra.audit import AuditLog
+from wire.signing import SigningKey
+from kiosk.infra.store import Store
 from provisioning.configs import ConfigManager
-from provisioning.protocol import make_config_bundle
+from wire.provisioning import make_config_bundle
 from pathlib import Path
-import provisioning_helpers
+from support import provisioning as provisioning_helpers
 key = SigningKey.load(Path({key!r}))
 provisioning_helpers.COUNTY_KEY = key
 config = enrolled_config(Path({data!r}))
@@ -130,7 +130,7 @@ def test_sigkill_while_applying_leaves_old_or_new_never_a_mix(tmp_path) -> None:
     data = tmp_path / "data"
     enrolled_config(data)  # the identity layer, with the test's anchor
     key_file = tmp_path / "county.pem"
-    import provisioning_helpers
+    from support import provisioning as provisioning_helpers
 
     provisioning_helpers.COUNTY_KEY.save(key_file)
     script = APPLIER.format(

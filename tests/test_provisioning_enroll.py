@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
-from kiosk_helpers import configured
-from mqtt_broker import broker_factory, write_password_file  # noqa: F401
 from paho.mqtt.enums import CallbackAPIVersion
-from provisioning_helpers import COUNTY_KEY
-from test_uplink_support import DEPLOY, deploy_acl, wait_until
+from support.kiosk import configured
+from support.mqtt_broker import broker_factory, write_password_file  # noqa: F401
+from support.provisioning import COUNTY_KEY
+from support.uplink import DEPLOY, deploy_acl, wait_until
 
-from kiosk.cli_provisioning import effective_config
+from kiosk.config import effective_config
 from provisioning.enroll import EnrollError, enroll
 from station.db import Database
 from station.devices import fleet, make_code, now_utc

@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mqtt_broker import broker_factory, write_password_file  # noqa: F401
-from provisioning_helpers import COUNTY_KEY, CST
-from test_uplink_support import DEPLOY, collector_settings, deploy_acl
-from test_verification import fields, signed_qr
+from support.certificates import fields, signed_qr
+from support.mqtt_broker import broker_factory, write_password_file  # noqa: F401
+from support.provisioning import COUNTY_KEY, CST
+from support.uplink import DEPLOY, collector_settings, deploy_acl
 
-from kiosk.audit import AuditLog
+from app import agent
 from kiosk.config import load_config
-from kiosk.outbox import Outbox
-from kiosk.signing import SigningKey
-from kiosk.store import Store
-from provisioning import agent
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.outbox import Outbox
+from kiosk.infra.store import Store
 from provisioning.enroll import EnrollError, enroll
 from provisioning.hardware import HardwareDirect
 from station import cli as station_cli
@@ -38,6 +37,7 @@ from station.db import Database
 from station.devices import fleet, register_device
 from station.enroll import BrokerAccounts, EnrollmentService
 from station.mqttlink import BrokerSettings
+from wire.signing import SigningKey
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = """
@@ -130,7 +130,7 @@ def kiosk_toml(tmp_path: Path, port: int) -> Path:
 
 def kiosk_cli(toml: Path, data: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "--config", str(toml), "--data-dir", str(data), *argv],
+        [sys.executable, "-m", "app.cli", "--config", str(toml), "--data-dir", str(data), *argv],
         capture_output=True,
         text=True,
         timeout=60,
@@ -149,7 +149,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 class Agent:
-    """``kiosk agent`` as ``provisioning.agent.run(config, stop)`` in a thread (headless)."""
+    """``kiosk agent`` as ``app.agent.run(config, stop)`` in a thread (headless)."""
 
     def __init__(self, toml: Path, data: Path) -> None:
         self.config = load_config(toml, data_dir=data)

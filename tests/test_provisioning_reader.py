@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from mqtt_broker import broker_factory  # noqa: F401
-from provisioning_helpers import COUNTY_KEY, enrolled_config, now
-from reader_fixtures import public_hex, simulated_reader
-from test_uplink_support import deploy_acl, wait_until
+from support.mqtt_broker import broker_factory  # noqa: F401
+from support.provisioning import COUNTY_KEY, enrolled_config, now
+from support.reader import public_hex, simulated_reader
+from support.uplink import deploy_acl, wait_until
 
-from kiosk.audit import AuditLog
-from kiosk.store import Store
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
 from provisioning.configs import ConfigManager
 from provisioning.hardware import HardwareDesk, HardwareDirect, HardwareRelay
 from provisioning.listener import ProvisioningListener
@@ -155,7 +155,7 @@ def test_reader_selftest_and_calibration_through_the_ui_relay(rig, ui_loop) -> N
 
 def firmware_file(tmp_path: Path, version: str) -> Path:
     """The vendor's image and its IMAGE.json, as ``station cmd --file`` reads them."""
-    from firmware_bridge.firmware_image import build_test_image, sign_image
+    from readerlink.firmware_image import build_test_image, sign_image
 
     signed = sign_image(build_test_image(version, IMAGE_SIZE), version, VENDOR)
     path = tmp_path / f"reader-{version}.bin"

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
-from provisioning_helpers import COUNTY_KEY, now
+from support.provisioning import COUNTY_KEY, now
 
-from provisioning.protocol import make_command, make_config_bundle, make_reply
+from wire.provisioning import make_command, make_config_bundle, make_reply
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "provisioning"
 

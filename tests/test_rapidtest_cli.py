@@ -8,11 +8,11 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rapidtest_helpers import service
-from reader_fixtures import public_hex, simulated_reader
+from support.rapidtest import service
+from support.reader import public_hex, simulated_reader
 
-from firmware_bridge.firmware_image import build_test_image, sign_image
-from kiosk.cli_reader import EXIT_OK, EXIT_READER, EXIT_REFUSED, add_commands, run_command
+from app.cli_reader import EXIT_OK, EXIT_READER, EXIT_REFUSED, add_commands, run_command
+from readerlink.firmware_image import build_test_image, sign_image
 
 KEY = Ed25519PrivateKey.generate()
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from kiosk_helpers import request
-from rapidtest_helpers import PRODUCER, ShiftClock, events, service
-from reader_fixtures import simulated_reader
+from support.kiosk import request
+from support.rapidtest import PRODUCER, ShiftClock, events, service
+from support.reader import simulated_reader
 
-from kiosk.issuance import IssuanceRefused
-from kiosk.model import Basis, Issuer
-from kiosk.rapidtest import RapidTestError, ReaderFailure, SampleSlot
-from kiosk.validation import InputError
+from kiosk.domain.model import Basis, Issuer
+from kiosk.domain.validation import InputError
+from kiosk.services.issuance import IssuanceRefused
+from kiosk.services.rapidtest import RapidTestError, ReaderFailure, SampleSlot
 
 GBT = "GBT5009199"
 

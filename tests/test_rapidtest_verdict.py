@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.rapidtest_cases import (
+from kiosk.domain.rapidtest_cases import (
     CaseClosed,
     PriorResult,
     case_state,
     decide,
     next_portion,
 )
-from kiosk.rapidtest_methods import MethodBook, MethodError, method_from_dict
-from kiosk.rapidtest_verdict import (
+from kiosk.domain.rapidtest_methods import MethodBook, MethodError, method_from_dict
+from kiosk.domain.rapidtest_verdict import (
     Curve,
     delta_a,
     enzyme_readout,

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from reader_fixtures import assert_enzyme_matches_truth, simulated_reader, truth_records
+from support.reader import assert_enzyme_matches_truth, simulated_reader, truth_records
 
 from drivers.reader import (
     DeviceDisconnectedError,

@@ -7,11 +7,11 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from reader_fixtures import public_hex, simulated_reader
+from support.reader import public_hex, simulated_reader
 
 from drivers.reader import FirmwareUpdateError
-from firmware_bridge.firmware_image import SignedFirmware, build_test_image, sign_image
-from firmware_bridge.messages import Status
+from readerlink.firmware_image import SignedFirmware, build_test_image, sign_image
+from readerlink.messages import Status
 
 KEY = Ed25519PrivateKey.generate()
 SIZE = 24 * 1024

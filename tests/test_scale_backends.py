@@ -14,7 +14,7 @@ import pytest
 from drivers.scale import Weight
 from drivers.scale.factory import open_scale
 from drivers.scale.serial_scale import SerialScale
-from drivers.scale.simulated import SimulatedScale
+from drivers.scale.sim.scale import SimulatedScale
 
 
 def wait_for(predicate: object, timeout: float = 3.0) -> bool:

@@ -19,7 +19,7 @@ from drivers.scanner.burst import BurstRules
 from drivers.scanner.evdev_scanner import EvdevScanner, find_device_path
 from drivers.scanner.factory import open_barcode_scanner
 from drivers.scanner.serial_scanner import SerialScanner
-from drivers.scanner.simulated import SimulatedScanner
+from drivers.scanner.sim.scanner import SimulatedScanner
 from drivers.scanner.wedge import KeyEvent, keystrokes
 
 FAST = 0.05  # reconnect interval for tests: replugs are noticed at once

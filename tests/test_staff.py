@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rapidtest_helpers import ShiftClock
+from support.rapidtest import ShiftClock
 
-from kiosk.staff import LockedOut, PinError, StaffAuth, hash_pin, verify_pin
+from kiosk.services.staff import LockedOut, PinError, StaffAuth, hash_pin, verify_pin
 
 
 def test_pin_is_stored_as_a_salted_scrypt_hash(kiosk) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from test_uplink_support import SAMPLES, SCHEMAS, fixed_clock
+from support.uplink import SAMPLES, SCHEMAS, fixed_clock
 
 from station.fastcheck import Unsupported, compile_schema
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import paho.mqtt.client as mqtt
-from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from paho.mqtt.enums import CallbackAPIVersion
-from test_uplink_support import collector_settings, fixed_clock, sample, wait_until
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.uplink import collector_settings, fixed_clock, sample, wait_until
 
 from station.collector import Collector
 from station.db import Database

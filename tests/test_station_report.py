@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from test_uplink_support import fixed_clock, sample
+from support.uplink import fixed_clock, sample
 
 from station.cli import main
 from station.db import Database, Event, Quarantined

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import zxingcpp
-from kiosk_helpers import ARTIFACTS, request
-from printer_decode import tspl_texts
+from support.kiosk import ARTIFACTS, request
+from support.printer_decode import tspl_texts
 
-from kiosk.model import CertificateStatus
-from ui.app import App
+from app.compose import hardware_desk
+from kiosk.domain.model import CertificateStatus
+from ui.loop import App
 from ui.screens.common import MessageScreen
 from ui.screens.farmer import ConfirmScreen, DoneScreen, PrintScreen, QuantityScreen, WelcomeScreen
 from ui.screens.register import CardDoneScreen
@@ -19,7 +20,7 @@ SHOTS = ARTIFACTS / "screens" / "flows"
 
 @pytest.fixture
 def ui(kiosk):
-    app = App(kiosk, size=(1024, 600), dpi=170, audio=True)
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=True)
     yield Driver(app)
     app.close()
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from kiosk_helpers import ARTIFACTS, request
+from support.kiosk import ARTIFACTS, request
 
-from kiosk.issuance import IssuanceRefused
-from kiosk.rapidtest import TestResult
-from ui.app import App
+from app.compose import hardware_desk
+from kiosk.services.issuance import IssuanceRefused
+from kiosk.services.rapidtest import TestResult
+from ui.loop import App
 from ui.screens import common, farmer, register, staff, technician
 from ui.testing import Driver, layout_problems
 from ui.theme import PANEL_DPI
@@ -135,12 +136,12 @@ def _name(app: App) -> None:
 
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory):
-    from kiosk_helpers import configured
+    from support.kiosk import configured
 
-    from kiosk.app import Kiosk
+    from app.compose import open_kiosk
 
-    kiosk = Kiosk.open(configured(tmp_path_factory.mktemp("layout") / "data"))
-    app = App(kiosk, size=(800, 480), dpi=PANEL_DPI[(800, 480)], audio=False)
+    kiosk = open_kiosk(configured(tmp_path_factory.mktemp("layout") / "data"))
+    app = App(kiosk, hardware_desk(kiosk), size=(800, 480), dpi=PANEL_DPI[(800, 480)], audio=False)
     producer = app.producers.register("张秀英", "13812345678", "示范村", "2580")
     kiosk.issuance.issue(request(issuer=producer.issuer))
     kiosk.holds.place(producer.producer_id, "V002", "快检阳性 K001-T000009（有机磷）", "test")
@@ -151,7 +152,7 @@ def apps(tmp_path_factory):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_every_screen_fits_at_every_size(apps, size) -> None:
-    app = App(apps, size=size, dpi=PANEL_DPI[size], audio=False)
+    app = App(apps, hardware_desk(apps), size=size, dpi=PANEL_DPI[size], audio=False)
     driver = Driver(app)
     failures = {}
     try:
@@ -184,7 +185,7 @@ def test_the_checks_catch_clipped_text_and_overlap(apps) -> None:
                 Button("overlap", small.move(10, 5), "x", lambda: None),
             ]
 
-    app = App(apps, size=(1024, 600), dpi=170, audio=False)
+    app = App(apps, hardware_desk(apps), size=(1024, 600), dpi=170, audio=False)
     try:
         app.push(Broken(app))
         problems = " ".join(layout_problems(app))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from kiosk_helpers import ARTIFACTS
-from reader_fixtures import simulated_reader
+from support.kiosk import ARTIFACTS
+from support.reader import simulated_reader
 
-from ui.app import App, seed_demo_pins
+from app.compose import hardware_desk, seed_demo_pins
+from ui.loop import App
 from ui.screens.common import KeypadScreen, MessageScreen
 from ui.screens.farmer import ConfirmScreen
 from ui.screens.staff import ResultsScreen, StaffScreen
@@ -20,8 +21,8 @@ SHOTS = ARTIFACTS / "screens" / "flows"
 
 @pytest.fixture
 def ui(kiosk):
-    app = App(kiosk, size=(1024, 600), dpi=170, audio=False)
-    seed_demo_pins(kiosk, app.staff)
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
+    seed_demo_pins(kiosk)
     yield Driver(app)
     app.close()
 

@@ -7,9 +7,7 @@ symlink swap are all real.
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -17,13 +15,13 @@ import subprocess
 import sys
 import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
+from support.wheels import make_wheel
 
-from kiosk.signing import SigningKey
-from kiosk.update import COMPLETE_MARKER, UpdateError, Updater, build_bundle
+from kiosk.infra.update import COMPLETE_MARKER, UpdateError, Updater, build_bundle
+from wire.signing import SigningKey
 
 REPO = Path(__file__).parents[1]
 
@@ -40,34 +38,6 @@ def start():
     with open(os.path.join(state, "health.json"), "w") as out:
         json.dump({{"version": VERSION, "pid": os.getpid()}}, out)
 """
-
-
-def make_wheel(out: Path, name: str, version: str, files: dict[str, str], **meta: object) -> Path:
-    dist = f"{name.replace('-', '_')}-{version}.dist-info"
-    lines = [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"]
-    lines += [f"Requires-Dist: {req}\n" for req in meta.get("requires", [])]
-    entries = dict(files)
-    entries[f"{dist}/METADATA"] = "".join(lines)
-    entries[f"{dist}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    scripts = meta.get("scripts", {})
-    if scripts:
-        entries[f"{dist}/entry_points.txt"] = "[console_scripts]\n" + "".join(
-            f"{k} = {v}\n" for k, v in scripts.items()
-        )
-    record = []
-    for path, text in entries.items():
-        digest = hashlib.sha256(text.encode()).digest()
-        encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        record.append(f"{path},sha256={encoded},{len(text.encode())}")
-    entries[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    wheel = out / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in entries.items():
-            archive.writestr(path, text)
-    return wheel
 
 
 class Env:
@@ -206,7 +176,7 @@ def test_version_silent_until_timeout_is_rolled_back(env: Env):
 
 def _spawn_update(env: Env, bundle: Path, restart: str, timeout: float) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "kiosk.update",
+        sys.executable, "-m", "kiosk.infra.update",
         "--root", str(env.root), "--state-dir", str(env.state), "--keys", str(env.keys_dir),
         "--restart", restart, "--health-timeout", str(timeout), "apply", str(bundle),
     ]  # fmt: skip
@@ -277,7 +247,7 @@ def test_cli_refuses_without_release_keys(env: Env, tmp_path: Path):
     empty = tmp_path / "nokeys"
     empty.mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "kiosk.update", "--root", str(env.root), "--state-dir",
+        [sys.executable, "-m", "kiosk.infra.update", "--root", str(env.root), "--state-dir",
          str(env.state), "--keys", str(empty), "apply", str(env.bundle("2.0.0"))],
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip

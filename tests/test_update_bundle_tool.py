@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_update import make_wheel
+from support.wheels import make_wheel
 
-from kiosk.update import UpdateError, verify_bundle
+from kiosk.infra.update import UpdateError, verify_bundle
 
 TOOL = Path(__file__).parents[1] / "deploy" / "make_bundle.py"
 

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
-from test_uplink_support import (
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.uplink import (
     ROOT,
     collector_settings,
     enqueue_many,
@@ -22,7 +22,7 @@ from test_uplink_support import (
     wait_until,
 )
 
-from kiosk.uplink import Uplink, UplinkSettings
+from kiosk.infra.uplink import Uplink, UplinkSettings
 from station.collector import Collector
 from station.db import Database
 
@@ -136,7 +136,7 @@ def test_broker_restart_mid_drain(tmp_path, broker_factory):  # noqa: F811
 
 def _spawn_uplink(db: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "kiosk.uplink", "--db", str(db), "--county", "330100",
+        [sys.executable, "-m", "kiosk.infra.uplink", "--db", str(db), "--county", "330100",
          "--device", "K001", "--host", "127.0.0.1", "--port", str(port), "--window", "10",
          "--reconnect-min", "0.1", "--poll", "0.5"],
         cwd=ROOT,

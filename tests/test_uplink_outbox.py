@@ -6,11 +6,11 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
-from test_uplink_support import collector_settings, enqueue_many, open_kiosk, wait_until
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.uplink import collector_settings, enqueue_many, open_kiosk, wait_until
 
-from kiosk.outbox import BACKLOG_CLEAR_RATIO
-from kiosk.uplink import Uplink, UplinkSettings, jittered_backoff
+from kiosk.infra.outbox import BACKLOG_CLEAR_RATIO
+from kiosk.infra.uplink import Uplink, UplinkSettings, jittered_backoff
 from station.collector import Collector
 
 

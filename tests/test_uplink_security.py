@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import paho.mqtt.client as mqtt
-from mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from paho.mqtt.enums import CallbackAPIVersion
-from test_uplink_support import deploy_acl, enqueue_many, open_kiosk, wait_until
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.uplink import deploy_acl, enqueue_many, open_kiosk, wait_until
 
-from kiosk.uplink import PUBACK_FAILURE_MIN, Uplink, UplinkSettings
+from kiosk.infra.uplink import PUBACK_FAILURE_MIN, Uplink, UplinkSettings
 
 NOT_AUTHORIZED = 0x87
 ACCOUNTS = """

@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mqtt_broker import broker_factory, free_port  # noqa: F401  (pytest fixture)
-from test_uplink_support import (
+from support.mqtt_broker import broker_factory, free_port  # noqa: F401  (pytest fixture)
+from support.uplink import (
     collector_settings,
     deploy_acl,
     enqueue_many,
@@ -22,7 +22,7 @@ from test_uplink_support import (
     wait_until,
 )
 
-from kiosk.uplink import TlsSettings, Uplink, UplinkSettings
+from kiosk.infra.uplink import TlsSettings, Uplink, UplinkSettings
 from station.collector import Collector
 
 ACCOUNTS = "kiosk 330100/K001\ncollector collector-330100 330100\n"

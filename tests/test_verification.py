@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.certificates import NOW, URL, fields, signed_qr
 
-from kiosk.qrpayload import (
+from kiosk.domain.validation import MAX_ISSUER_CHARS, MAX_ORIGIN_CHARS, MAX_REF_CHARS
+from wire.qr import (
     CST,
     MAX_QR_VERSION,
-    CertificateFields,
     PayloadError,
     build_qr_text,
     decode_body,
@@ -22,36 +23,11 @@ from kiosk.qrpayload import (
     signed_message,
     split_qr_text,
 )
-from kiosk.signing import KeyFileError, SigningKey
-from kiosk.trust import TrustedKey, TrustList, TrustListError, load_trust_list, parse_trust_list
-from kiosk.validation import MAX_ISSUER_CHARS, MAX_ORIGIN_CHARS, MAX_REF_CHARS
-from kiosk.verify import Reason, verify_qr_text
+from wire.signing import KeyFileError, SigningKey
+from wire.trust import TrustedKey, TrustList, TrustListError, load_trust_list, parse_trust_list
+from wire.verify import Reason, verify_qr_text
 
-URL = "HTTPS://QS.EXAMPLE.GOV.CN/V/"
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=CST)
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-
-def fields(**overrides: object) -> CertificateFields:
-    values: dict = {
-        "number": "330100-K001-0000042",
-        "product": "青菜",
-        "quantity": "12.5公斤",
-        "origin": "浙江省杭州市示范镇示范村",
-        "issuer": "张秀英",
-        "phone": "13812345678",
-        "issued_at": NOW.replace(hour=9),
-        "basis": "self_test",
-        "template_code": 1,
-        "test_ref": "RT-K001-000007",
-    }
-    values.update(overrides)
-    return CertificateFields(**values)
-
-
-def signed_qr(key: SigningKey, f: CertificateFields | None = None) -> str:
-    body = encode_body(f or fields())
-    return build_qr_text(URL, body, key.sign(signed_message(URL, body)))
 
 
 def trust_for(key: SigningKey, **overrides: object) -> TrustList:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.watchdog import Watchdog, notify_address, sd_notify, watchdog_interval
+from kiosk.infra.watchdog import Watchdog, notify_address, sd_notify, watchdog_interval
 
 #: WatchdogSec for the tests: short so the test is quick, long enough for a loaded CI box.
 WATCHDOG_USEC = 400_000
@@ -44,7 +44,7 @@ def _collect(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
 LOOP = textwrap.dedent(
     """
     import sys, time
-    from kiosk.watchdog import Watchdog
+    from kiosk.infra.watchdog import Watchdog
     dog = Watchdog()
     dog.ready(status="loop running")
     healthy_until = time.monotonic() + float(sys.argv[1])

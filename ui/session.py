@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kiosk.catalogue import Product
-from kiosk.model import Basis, Certificate, CertificateRequest
-from kiosk.producers import Producer
+from kiosk.domain.catalogue import Product
+from kiosk.domain.model import Basis, Certificate, CertificateRequest
+from kiosk.services.producers import Producer
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pygame
 
-from ui.app import App
+from ui.loop import App
 from ui.theme import MIN_TEXT_PX
 
 

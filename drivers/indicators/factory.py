@@ -48,7 +48,7 @@ def open_indicators(
         return GpioIndicators(pins, lgpio_factory(chip), close_factory=True)
     from gpiozero.pins.mock import MockFactory
 
-    from drivers.indicators.simulation import CabinetSimulation
+    from drivers.indicators.sim.cabinet import CabinetSimulation
 
     factory = MockFactory()
     indicators = GpioIndicators(pins, factory, close_factory=True)

@@ -22,7 +22,7 @@ from drivers.indicators.patterns import (
 from drivers.indicators.pins import GpioPins
 
 if TYPE_CHECKING:
-    from drivers.indicators.simulation import CabinetSimulation
+    from drivers.indicators.sim.cabinet import CabinetSimulation
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from drivers.reader.base import (
     StripProfile,
     TestReader,
 )
-from drivers.reader.bridge import BridgeTestReader
 from drivers.reader.factory import open_test_reader
-from drivers.reader.simulated import SimulatorControls, SimulatorProcess
-from firmware_bridge.errors import (
+from drivers.reader.serial_reader import BridgeTestReader
+from drivers.reader.sim.reader import SimulatorControls, SimulatorProcess
+from readerlink.errors import (
     DeviceDisconnectedError,
     DeviceError,
     DeviceResetError,

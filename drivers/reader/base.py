@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from firmware_bridge.firmware_image import SignedFirmware
+from readerlink.firmware_image import SignedFirmware
 
 #: Called as bytes of a firmware image are handed to the link: (bytes_done, bytes_total).
 FlashProgress = Callable[[int, int], None]
@@ -90,7 +90,7 @@ class TestReader(ABC):
     """One enzyme-inhibition photometer and colloidal-gold strip reader.
 
     ``close()`` is idempotent; use as a context manager. Every method raises a
-    ``firmware_bridge.errors.LinkError`` subclass when the part fails or goes away.
+    ``readerlink.errors.LinkError`` subclass when the part fails or goes away.
     """
 
     __test__ = False  # not a pytest test class, despite the name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from drivers.reader.bridge import BridgeTestReader
-from drivers.reader.simulated import SimulatorProcess
-from firmware_bridge.errors import LinkError
-from firmware_bridge.host import ReaderLink
+from drivers.reader.serial_reader import BridgeTestReader
+from drivers.reader.sim.reader import SimulatorProcess
+from readerlink.errors import LinkError
+from readerlink.host import ReaderLink
 
 KINDS = ("serial", "simulated")
 

@@ -25,7 +25,7 @@ def open_scale(
     if kind == "none":
         return None
     if kind == "simulated":
-        from drivers.scale.simulated import SimulatedScale
+        from drivers.scale.sim.scale import SimulatedScale
 
         return SimulatedScale(stale_after=stale_after)
     if kind == "serial":

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from drivers.scanner import keymap
 from drivers.scanner.burst import DEFAULT_RULES, BurstRules
-from drivers.scanner.reader import RECONNECT_INTERVAL_S, ReaderScanner
+from drivers.scanner.listener import RECONNECT_INTERVAL_S, ReaderScanner
 from drivers.scanner.wedge import KeyEvent, WedgeDecoder
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ def open_barcode_scanner(
     """
     rules = rules or BurstRules()
     if kind == "simulated":
-        from drivers.scanner.simulated import SimulatedScanner
+        from drivers.scanner.sim.scanner import SimulatedScanner
 
         return SimulatedScanner(rules=rules)
     if kind == "evdev":

@@ -13,7 +13,7 @@ import serial
 
 from drivers.scanner.burst import DEFAULT_RULES, BurstRules
 from drivers.scanner.lines import LineDecoder
-from drivers.scanner.reader import RECONNECT_INTERVAL_S, ReaderScanner
+from drivers.scanner.listener import RECONNECT_INTERVAL_S, ReaderScanner
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from ui import layout
 from ui.widgets import Button, Label, Widget
 
 if TYPE_CHECKING:
-    from ui.app import App
+    from ui.loop import App
 
 
 class Screen:

@@ -10,12 +10,12 @@ import pygame
 
 from drivers.indicators import BuzzerPattern, LightState
 from drivers.printer.render import render_label
-from kiosk.catalogue import Product
-from kiosk.issuance import IssuanceRefused
-from kiosk.model import Basis, CertificateRequest, format_quantity
-from kiosk.producers import Producer
-from kiosk.staff import LockedOut
-from kiosk.validation import InputError, parse_quantity
+from kiosk.domain.catalogue import Product
+from kiosk.domain.model import Basis, CertificateRequest, format_quantity
+from kiosk.domain.validation import InputError, parse_quantity
+from kiosk.services.issuance import IssuanceRefused
+from kiosk.services.producers import Producer
+from kiosk.services.staff import LockedOut
 from ui import layout
 from ui.screens.base import Screen
 from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
@@ -497,23 +497,8 @@ def inputs_chosen(app, inputs: tuple[str, ...]) -> None:
 
 def passing_test(app) -> str | None:
     """A recent negative rapid test of this producer and product that covers what was used."""
-    session, rapid = app.session, app.kiosk.rapid_tests
-    rows = app.kiosk.store.conn.execute(
-        "SELECT sample_id FROM rapid_samples WHERE producer_key = ? AND product_code = ? "
-        "ORDER BY registered_at DESC LIMIT 5",
-        [session.producer.issuer.producer_key, session.product.code],
-    ).fetchall()
-    for (sample_id,) in rows:
-        for result in rapid.results(sample_id):
-            if result.verdict != "negative" or result.status != "final":
-                continue
-            request = session.request(app.kiosk.config.device.township)
-            request = CertificateRequest(
-                **{**request.__dict__, "basis": Basis.SELF_TEST, "test_ref": result.test_id}
-            )
-            if rapid.evidence(request) is None:
-                return result.test_id
-    return None
+    request = app.session.request(app.kiosk.config.device.township)
+    return app.kiosk.rapid_tests.passing_test(request)
 
 
 def basis_screen(app, test_id: str) -> ChoiceScreen:

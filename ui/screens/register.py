@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pygame
 
-from kiosk.producers import load_villages
-from kiosk.validation import InputError
+from kiosk.domain.validation import InputError
+from kiosk.services.producers import load_villages
 from ui import layout
 from ui.pinyin import candidates, next_letters
 from ui.screens.base import Screen

@@ -8,9 +8,9 @@ from typing import Protocol
 import pygame
 
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock
-from kiosk.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
-from kiosk.staff import LockedOut
-from kiosk.validation import InputError
+from kiosk.domain.validation import InputError
+from kiosk.services.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
+from kiosk.services.staff import LockedOut
 from ui import layout
 from ui.screens.base import Screen
 from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
@@ -23,7 +23,7 @@ VERDICT_STYLE = {"negative": "ok", "suspicious": "warn", "positive": "danger", "
 
 
 class RapidTests(Protocol):
-    """What staff mode needs of kiosk.rapidtest.RapidTestService."""
+    """What staff mode needs of kiosk.services.rapidtest.RapidTestService."""
 
     def register_sample(self, sample_id: str, **kw) -> object: ...
     def run_enzyme(self, method_id: str, slots, **kw) -> RunOutcome: ...
@@ -194,19 +194,7 @@ def method_screen(app) -> ChoiceScreen:
 
 def waiting_samples(app, method) -> list:
     """Registered samples this method fits that still need a result."""
-    rapid = app.kiosk.rapid_tests
-    rows = app.kiosk.store.conn.execute(
-        "SELECT sample_id FROM rapid_samples ORDER BY registered_at DESC LIMIT 30"
-    ).fetchall()
-    out = []
-    for (sample_id,) in rows:
-        sample = rapid.sample(sample_id)
-        product = app.kiosk.catalogue.products[sample.product_code]
-        if product.category not in method.matrices:
-            continue
-        if rapid.case_state(sample_id, method.id) in ("untested", "retest_required"):
-            out.append(sample)
-    return out
+    return app.kiosk.rapid_tests.waiting_samples(method.id)
 
 
 class AssignScreen(Screen):

@@ -1,0 +1,1 @@
+"""Composition: the one place that builds parts from configuration; the CLIs and the agent."""

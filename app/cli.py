@@ -1,0 +1,404 @@
+"""``kiosk``: the kiosk's command line (headless issuance, verification, records).
+
+Exit codes: 0 done; 1 refused or invalid (the message says why); 2 bad usage or
+configuration; 3 recorded but not printed (reprint or void it later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from app import cli_provisioning, cli_reader
+from drivers.printer.base import PrinterError
+from kiosk.config import ConfigError, effective_config, load_config
+from kiosk.domain.catalogue import OutOfScopeError
+from kiosk.domain.model import Basis, CertificateRequest, CertificateStatus, Issuer, Style
+from kiosk.domain.validation import InputError, parse_quantity
+from kiosk.services.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
+from kiosk.services.staff import ROLES, PinError, StaffAuth
+from readerlink.errors import LinkError
+from wire.clock import CST
+from wire.signing import decode_public_key
+from wire.trust import TrustListError
+from wire.verify import verify_qr_text
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_PRINTED = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="TOML configuration (default: simulation)")
+    parser.add_argument("--data-dir", type=Path, help="override paths.data_dir")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    issue = sub.add_parser("issue", help="issue and print a certificate")
+    issue.add_argument("--issuer", required=True, help="承诺主体 name")
+    issue.add_argument("--phone", required=True)
+    issue.add_argument("--producer-id", help="producer card / 主体码 id")
+    issue.add_argument("--product", required=True, help="catalogue code or Chinese name")
+    issue.add_argument("--quantity", required=True)
+    issue.add_argument("--unit", help="default: the product's default unit")
+    issue.add_argument("--origin", required=True)
+    issue.add_argument("--basis", choices=[b.value for b in Basis], default="quality_control")
+    issue.add_argument("--test-ref", help="rapid-test id or lab report number")
+    issue.add_argument("--inputs", default="", help="comma-separated input classes used")
+    issue.add_argument("--style", choices=[s.value for s in Style], default="style1")
+    issue.add_argument("--source-certificate", help="样式二: the supplier's certificate number")
+    issue.add_argument("--copies", type=int, default=None)
+    issue.add_argument("--json", action="store_true")
+
+    verify = sub.add_parser("verify", help="verify a certificate QR text offline")
+    verify.add_argument("qr_text")
+    verify.add_argument("--trust", type=Path, help="signed trust list (JSON)")
+    verify.add_argument("--anchor", action="append", default=[], help="county public key (b64)")
+    verify.add_argument("--json", action="store_true")
+
+    reprint = sub.add_parser("reprint", help="print a certificate again, marked 补打")
+    reprint.add_argument("number")
+    reprint.add_argument("--copies", type=int, default=1)
+    reprint.add_argument("--json", action="store_true")
+
+    void = sub.add_parser("void", help="void a certificate; its number is never reused")
+    void.add_argument("number")
+    void.add_argument("--reason", required=True)
+    void.add_argument("--json", action="store_true")
+
+    certs = sub.add_parser("certificates", help="list, show or export certificates")
+    certs_sub = certs.add_subparsers(dest="action")
+    listing = certs_sub.add_parser("list")
+    listing.add_argument("--status", choices=[s.value for s in CertificateStatus])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    show = certs_sub.add_parser("show")
+    show.add_argument("number")
+    show.add_argument("--png", type=Path, help="write the label image here")
+    show.add_argument("--json", action="store_true")
+    export = certs_sub.add_parser("export", help="CSV of certificates issued in a period")
+    export.add_argument("--since", help="YYYY-MM-DD (China time)")
+    export.add_argument("--until", help="YYYY-MM-DD, exclusive")
+    export.add_argument("--out", type=Path, help="file (default: standard output)")
+
+    backup = sub.add_parser("backup", help="online backups of the database (docs/deploy.md)")
+    backup_sub = backup.add_subparsers(dest="action", required=True)
+    now = backup_sub.add_parser("now", help="back up now, locally and to a mounted stick")
+    now.add_argument("--no-usb", action="store_true")
+    backup_sub.add_parser("list")
+    backup_sub.add_parser("verify").add_argument("file", type=Path)
+    backup_sub.add_parser("restore", help="stop the kiosk services first").add_argument(
+        "file", type=Path
+    )
+
+    update = sub.add_parser("update", help="software update from a signed bundle")
+    update.add_argument(
+        "update_args", nargs=argparse.REMAINDER, help="apply BUNDLE | status | recover"
+    )
+
+    sub.add_parser("agent", help="send events to the county (uplink); runs until stopped")
+
+    cli_reader.add_commands(sub)
+    cli_provisioning.add_commands(sub)
+
+    staff = sub.add_parser("staff", help="station staff and technician PINs")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    set_pin = staff_sub.add_parser("set-pin", help="set a PIN, read from the terminal or stdin")
+    set_pin.add_argument("role", choices=ROLES)
+
+    sub.add_parser("run", help="start the touchscreen kiosk")
+
+    keys = sub.add_parser("keys", help="this kiosk's certificate-signing public key")
+    keys.add_argument("--json", action="store_true")
+    return parser
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def _outcome(outcome: PrintOutcome) -> tuple[dict[str, Any], str, int]:
+    cert = outcome.certificate
+    data = {
+        "number": cert.number,
+        "qr_text": cert.qr_text,
+        "status": cert.status.value,
+        "printed": outcome.printed,
+        "copies_requested": outcome.copies_requested,
+        "copies_done": outcome.copies_done,
+        "error": None,
+    }
+    if outcome.error:
+        data["error"] = {"fault": outcome.error.fault.value, "message": str(outcome.error)}
+        text = (
+            f"{cert.number}: recorded, NOT printed ({outcome.error}); "
+            f"copies done {outcome.copies_done}/{outcome.copies_requested}. "
+            f"Fix the printer, then `kiosk reprint {cert.number}` or `kiosk void`."
+        )
+        return data, text, EXIT_NOT_PRINTED
+    return data, f"{cert.number}: printed {outcome.copies_done} copies\n{cert.qr_text}", EXIT_OK
+
+
+def _date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=CST)
+
+
+def _product_code(kiosk: Any, text: str) -> str:
+    if text in kiosk.catalogue.products:
+        return text
+    by_name = [p.code for p in kiosk.catalogue.products.values() if p.name == text]
+    if not by_name:
+        raise InputError("product", "unknown", f"产品目录中没有“{text}”")
+    return by_name[0]
+
+
+def _verify(args: argparse.Namespace, kiosk: Any) -> int:
+    anchors = [decode_public_key(a) for a in args.anchor] or None
+    trust = kiosk.trust_list(args.trust, anchors)
+    verdict = verify_qr_text(args.qr_text, trust, kiosk.clock())
+    fields = verdict.fields.__dict__ if verdict.fields else None
+    if fields:
+        fields = {**fields, "issued_at": verdict.fields.issued_at.isoformat()}
+    _emit(
+        args,
+        {"valid": verdict.valid, "reason": verdict.reason.value, "message": verdict.message,
+         "fields": fields},
+        f"{'VALID' if verdict.valid else 'INVALID'} ({verdict.reason.value}): {verdict.message}",
+    )  # fmt: skip
+    return EXIT_OK if verdict.valid else EXIT_REFUSED
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported after parsing, so that `--help` stays instant.
+    from app.compose import (
+        attach_inputs,
+        attach_reader,
+        hardware_desk,
+        open_kiosk,
+        seed_demo_pins,
+    )
+
+    if args.command == "update":
+        from kiosk.infra import update
+
+        return update.main(args.update_args)
+    config = load_config(args.config, data_dir=args.data_dir)
+    handled = cli_provisioning.run_command(args, config)  # needs the installed file
+    if handled is not None:
+        return handled
+    if args.command == "agent":  # layers the managed config itself
+        from app.agent import run as run_agent
+
+        return run_agent(config)
+    if args.command == "backup":
+        # Before open_kiosk: a restore refuses while anyone has the database open.
+        return _backup(args, config)
+    config = effective_config(config)
+    with open_kiosk(config) as kiosk:
+        if args.command in cli_reader.COMMANDS:
+            if args.command == "reader" or getattr(args, "test_action", None) == "run":
+                attach_reader(kiosk)
+            return cli_reader.run_command(args, kiosk)
+        service = kiosk.issuance
+        if args.command == "issue":
+            product = _product_code(kiosk, args.product)
+            request = CertificateRequest(
+                issuer=Issuer(args.issuer, args.phone, args.producer_id),
+                product_code=product,
+                quantity=parse_quantity(args.quantity),
+                unit=args.unit or kiosk.catalogue.products[product].default_unit,
+                origin=args.origin,
+                basis=Basis(args.basis),
+                style=Style(args.style),
+                inputs_used=tuple(x.strip() for x in args.inputs.split(",") if x.strip()),
+                test_ref=args.test_ref,
+                source_certificate=args.source_certificate,
+                copies=args.copies or config.certificate.copies_default,
+            )
+            data, text, code = _outcome(service.issue(request))
+            _emit(args, data, text)
+            return code
+        if args.command == "verify":
+            return _verify(args, kiosk)
+        if args.command == "run":
+            attach_inputs(kiosk)
+            attach_reader(kiosk, required=False)
+            from kiosk.infra.watchdog import Watchdog
+            from ui.loop import run as run_touch_ui  # pygame only in the process that shows it
+
+            seed_demo_pins(kiosk)
+            return run_touch_ui(kiosk, hardware_desk(kiosk), Watchdog())
+        if args.command == "reprint":
+            data, text, code = _outcome(service.reprint(args.number, args.copies))
+            _emit(args, {**data, "reprint": True}, text)
+            return code
+        if args.command == "void":
+            cert = service.void(args.number, args.reason)
+            _emit(args, {"number": cert.number, "status": cert.status.value},
+                  f"{cert.number}: voided")  # fmt: skip
+            return EXIT_OK
+        if args.command == "staff":
+            return _set_pin(args.role, kiosk)
+        if args.command == "keys":
+            device = config.device
+            key = kiosk.signer
+            _emit(args, {"device_id": device.device_id, "county": device.county,
+                         "public_key": key.public_b64, "key_id": key.key_id},
+                  f"{device.county}-{device.device_id} {key.public_b64}")  # fmt: skip
+            return EXIT_OK
+        return _certificates(args, kiosk)
+
+
+def _backup(args: argparse.Namespace, config: Any) -> int:
+    from kiosk.infra import backup
+
+    try:
+        if args.action == "now":
+            run = backup.backup_now(config, usb=[] if args.no_usb else None)
+            print(f"local: {run.local}")
+            for copy in run.usb:
+                print(f"usb: {copy}")
+            for error in run.errors:
+                print(f"error: {error}", file=sys.stderr)
+            return EXIT_REFUSED if run.errors else EXIT_OK
+        if args.action == "list":
+            for path in backup.list_backups(backup.local_dir(config)):
+                print(backup.describe(backup.inspect_backup(path)))
+            return EXIT_OK
+        if args.action == "verify":
+            print(backup.describe(backup.inspect_backup(args.file)))
+            return EXIT_OK
+        result = backup.restore_backup(args.file, config.paths.data_dir)
+        print(
+            f"restored from {result.restored_from}; previous database kept in "
+            f"{result.set_aside}; numbers continue above {result.floor}"
+        )
+        return EXIT_OK
+    except backup.BackupError as error:
+        print(f"backup: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _set_pin(role: str, kiosk: Any) -> int:
+    """A PIN never travels on the command line, where `ps` and shell history would keep it."""
+    if sys.stdin.isatty():
+        pin = getpass.getpass(f"new {role} PIN (4-8 digits): ")
+        if getpass.getpass("again: ") != pin:
+            print("refused: the two PINs differ", file=sys.stderr)
+            return EXIT_REFUSED
+    else:
+        pin = sys.stdin.readline().strip()
+    try:
+        StaffAuth(kiosk.store, kiosk.clock).set_pin(role, pin)
+    except PinError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    kiosk.audit.append("pin.changed", {"role": role, "by": "cli"})
+    print(f"{role} PIN set")
+    return EXIT_OK
+
+
+def _certificates(args: argparse.Namespace, kiosk: Any) -> int:
+    service = kiosk.issuance
+    action = args.action or "list"
+    if action == "show":
+        cert = service.get(args.number)
+        if args.png:
+            from drivers.fonts import find_cjk_font
+            from drivers.printer.render import render_label
+
+            image = render_label(service.layout(cert), find_cjk_font(kiosk.config.fonts.cjk))
+            image.save(args.png)
+        _emit(args, _summary(cert), _line(cert))
+        return EXIT_OK
+    if action == "export":
+        certs = service.list(since=_date(args.since), until=_date(args.until))
+        certs.reverse()
+        if args.out:
+            with open(args.out, "w", encoding="utf-8-sig", newline="") as out:
+                count = service.export_csv(out, certs)
+            print(f"{count} certificates written to {args.out}", file=sys.stderr)
+        else:
+            service.export_csv(sys.stdout, certs)
+        return EXIT_OK
+    status = CertificateStatus(args.status) if getattr(args, "status", None) else None
+    certs = service.list(status=status, limit=getattr(args, "limit", 50))
+    if getattr(args, "json", False):
+        print(json.dumps([_summary(c) for c in certs], ensure_ascii=False, indent=2))
+    else:
+        for cert in certs:
+            print(_line(cert))
+    return EXIT_OK
+
+
+def _summary(cert: Any) -> dict[str, Any]:
+    return {
+        "number": cert.number,
+        "issued_at": cert.issued_at.isoformat(),
+        "status": cert.status.value,
+        "product": cert.product_name,
+        "quantity": f"{Decimal(cert.quantity).normalize():f}",
+        "unit": cert.unit,
+        "issuer": cert.issuer.name,
+        "print_count": cert.print_count,
+        "qr_text": cert.qr_text,
+    }
+
+
+def _line(cert: Any) -> str:
+    return (
+        f"{cert.number}  {cert.issued_at:%Y-%m-%d %H:%M}  {cert.status.value:<7}  "
+        f"{cert.product_name} {cert.quantity_text}  {cert.issuer.name}  x{cert.print_count}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "update":  # its own options (kiosk/infra/update.py) pass through
+        args.update_args = extra + args.update_args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except InputError as error:
+        print(f"refused: {error.field}: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (IssuanceRefused, OutOfScopeError) as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except CertificateNotFound as error:
+        print(f"not found: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except TrustListError as error:
+        print(f"trust list: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except PrinterError as error:
+        print(f"printer: {error}", file=sys.stderr)
+        return EXIT_NOT_PRINTED
+    except LinkError as error:
+        print(f"reader: {error}", file=sys.stderr)
+        return cli_reader.EXIT_READER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

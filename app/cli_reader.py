@@ -1,0 +1,339 @@
+"""``kiosk reader …``, ``kiosk test …`` and ``kiosk holds …``: the rapid-test station's CLI.
+
+app/cli.py calls ``add_commands(subparsers)`` while building its parser and hands
+these commands to ``run_command(args, kiosk)``; the kiosk brings ``reader`` (a
+``TestReader`` or None) and ``rapid_tests`` (a ``RapidTestService``).
+
+Exit codes: 0 done (a test run's verdict, whatever it is, is in the output);
+1 refused or invalid input; 2 no reader configured or bad usage; 4 the reader failed
+(nothing was recorded as a verdict).
+
+Firmware files for ``reader flash IMAGE``: the raw image, and beside it ``IMAGE.json``
+holding {"version": "...", "signature": "<hex Ed25519>", "sha256": "<hex, optional>"}
+as produced by the vendor's release tool. The reader's bootloader checks the signature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from kiosk.domain.validation import InputError
+from kiosk.services.rapidtest import (
+    RapidTestError,
+    ReaderFailure,
+    RunOutcome,
+    SampleSlot,
+    TestResult,
+)
+from readerlink.errors import LinkError
+from readerlink.firmware_image import SignedFirmware
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_READER = 0, 1, 2, 4
+COMMANDS = ("reader", "test", "holds")
+DEFAULT_SAMPLE_CHANNEL = 1
+DEFAULT_CONTROL_CHANNEL = 0
+CALIBRATION_KINDS = ("blank", "reference", "both")
+MANIFEST_SUFFIX = ".json"
+
+
+class FirmwareFileError(ValueError):
+    """The image or its manifest cannot be used; nothing was sent to the reader."""
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add reader, test and holds to the kiosk parser's subcommands."""
+    reader = subparsers.add_parser("reader", help="the rapid-test reader")
+    reader_sub = reader.add_subparsers(dest="reader_action", required=True)
+    info = reader_sub.add_parser("info", help="handshake: firmware, channels, calibration")
+    info.add_argument("--json", action="store_true")
+    selftest = reader_sub.add_parser("selftest", help="lamp, detector and temperature check")
+    selftest.add_argument("--json", action="store_true")
+    calibrate = reader_sub.add_parser("calibrate", help="blank (buffer cuvettes in) and reference")
+    calibrate.add_argument("--kind", choices=CALIBRATION_KINDS, default="both")
+    calibrate.add_argument("--channels", help="comma-separated channels (default: all)")
+    calibrate.add_argument("--json", action="store_true")
+    flash = reader_sub.add_parser("flash", help="install a signed reader firmware image")
+    flash.add_argument("image", type=Path)
+    flash.add_argument("--manifest", type=Path, help=f"default: IMAGE{MANIFEST_SUFFIX}")
+
+    test = subparsers.add_parser("test", help="rapid tests: register samples, run, list")
+    test_sub = test.add_subparsers(dest="test_action", required=True)
+    register = test_sub.add_parser("register", help="register a sample before testing it")
+    register.add_argument("--sample", required=True, help="sample barcode")
+    register.add_argument("--producer", required=True, help="producer name")
+    register.add_argument("--phone", required=True)
+    register.add_argument("--producer-id", help="producer card / 主体码 id")
+    register.add_argument("--product", required=True, help="catalogue code")
+    register.add_argument("--inputs", default="", help="comma-separated input classes used")
+    register.add_argument("--note", default="")
+    register.add_argument("--json", action="store_true")
+    run = test_sub.add_parser("run", help="run a test on a registered sample")
+    run.add_argument("--method", required=True, help="method id from methods.toml")
+    run.add_argument("--sample", required=True)
+    run.add_argument("--channel", type=int, default=DEFAULT_SAMPLE_CHANNEL)
+    run.add_argument("--control-channel", type=int, default=DEFAULT_CONTROL_CHANNEL)
+    run.add_argument("--portion", type=int, help="portion number (default: chosen for you)")
+    run.add_argument(
+        "--applied-minutes-ago", type=float, default=0.0,
+        help="strips: minutes since the sample was applied (waits for the read window)",
+    )  # fmt: skip
+    run.add_argument("--json", action="store_true")
+    listing = test_sub.add_parser("list", help="recent results, newest first")
+    listing.add_argument("--sample")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true")
+    methods = test_sub.add_parser("methods", help="the methods this kiosk offers")
+    methods.add_argument("--json", action="store_true")
+
+    holds = subparsers.add_parser("holds", help="certificate holds after confirmed positives")
+    holds.add_argument("--json", action="store_true")
+    holds_sub = holds.add_subparsers(dest="holds_action")
+    holds_list = holds_sub.add_parser("list")
+    holds_list.add_argument("--json", action="store_true")
+    lift = holds_sub.add_parser("lift", help="record the county's lifting of a hold")
+    lift.add_argument("hold_id", type=int)
+    lift.add_argument("--by", required=True, help="who lifted it, e.g. county:inspector-7")
+
+
+def run_command(args: argparse.Namespace, kiosk: Any, out: TextIO | None = None) -> int:
+    """Run one of this module's commands against an open kiosk; returns the exit code."""
+    out = out or sys.stdout
+    try:
+        if args.command == "reader":
+            return _reader(args, kiosk, out)
+        if args.command == "test":
+            return _test(args, kiosk, out)
+        if args.command == "holds":
+            return _holds(args, kiosk, out)
+    except ReaderFailure as error:
+        print(f"reader: {error.message}", file=sys.stderr)
+        return EXIT_READER
+    except LinkError as error:
+        print(f"reader: {error}", file=sys.stderr)
+        return EXIT_READER
+    except (RapidTestError, InputError, FirmwareFileError) as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    raise ValueError(f"not a rapid-test command: {args.command!r}")
+
+
+# -- reader ---------------------------------------------------------------------------
+
+
+def _reader(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    reader = getattr(kiosk, "reader", None)
+    if reader is None:
+        print("no rapid-test reader is configured on this kiosk", file=sys.stderr)
+        return EXIT_USAGE
+    action = args.reader_action
+    if action == "info":
+        info = reader.info()
+        data = {**asdict(info), "capabilities": sorted(info.capabilities)}
+        text = (
+            f"reader {info.serial_number} firmware {info.firmware_version} "
+            f"(slot {info.active_slot}, boot {info.boot_reason}), {info.channels} channels, "
+            f"blank {'yes' if info.blank_calibrated else 'NO'}, "
+            f"reference {'yes' if info.reference_calibrated else 'NO'}"
+        )
+        _emit(args, out, data, text)
+        return EXIT_OK
+    if action == "selftest":
+        report = reader.self_test()
+        text = (
+            f"self-test {'PASSED' if report.passed else 'FAILED'}: lamp "
+            f"{report.lamp_relative:.0%}, dark {report.dark_counts}, "
+            f"{report.temperature_c:.1f} °C" + "".join(f"\n  - {f}" for f in report.failures)
+        )
+        _emit(args, out, asdict(report), text)
+        return EXIT_OK if report.passed else EXIT_REFUSED
+    if action == "calibrate":
+        channels = _channels(args.channels)
+        done = {}
+        if args.kind in ("blank", "both"):
+            done["blank"] = reader.calibrate_blank(channels).values
+        if args.kind in ("reference", "both"):
+            done["reference"] = reader.calibrate_reference(channels).values
+        lines = [
+            f"{kind}: " + ", ".join(f"ch{ch}={v:.4g}" for ch, v in sorted(values.items()))
+            for kind, values in done.items()
+        ]
+        _emit(args, out, {k: {str(c): v for c, v in vs.items()} for k, vs in done.items()},
+              "\n".join(lines))  # fmt: skip
+        return EXIT_OK
+    firmware = load_signed_firmware(args.image, args.manifest)
+    info = reader.flash_firmware(firmware, progress=_flash_progress())
+    print(file=sys.stderr)
+    print(f"reader now runs firmware {info.firmware_version} (slot {info.active_slot})", file=out)
+    return EXIT_OK
+
+
+def _channels(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError("channels", "channels", "通道须为逗号分隔的数字，例如 0,1,2") from None
+
+
+def load_signed_firmware(image: Path, manifest: Path | None = None) -> SignedFirmware:
+    """The image and its vendor manifest; a mismatching hash is refused before flashing."""
+    manifest = manifest or image.with_name(image.name + MANIFEST_SUFFIX)
+    try:
+        data = image.read_bytes()
+        meta = json.loads(manifest.read_text("utf-8"))
+        version, signature = str(meta["version"]), bytes.fromhex(meta["signature"])
+    except FileNotFoundError as error:
+        raise FirmwareFileError(f"firmware file missing: {error.filename}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FirmwareFileError(f"firmware manifest {manifest} unusable: {error}") from None
+    digest = hashlib.sha256(data).digest()
+    if "sha256" in meta and meta["sha256"].lower() != digest.hex():
+        raise FirmwareFileError(f"{image} does not match the sha256 in {manifest}")
+    return SignedFirmware(data, version, digest, signature)
+
+
+def _flash_progress() -> Callable[[int, int], None]:
+    last = [-1]
+
+    def show(done: int, total: int) -> None:
+        percent = done * 100 // max(total, 1)
+        if percent != last[0]:
+            last[0] = percent
+            print(f"\rflashing… {percent:3d}%", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    service = kiosk.rapid_tests
+    action = args.test_action
+    if action == "register":
+        sample = service.register_sample(
+            args.sample,
+            producer_name=args.producer,
+            phone=args.phone,
+            producer_id=args.producer_id,
+            product_code=args.product,
+            inputs_used=[x for x in args.inputs.split(",") if x.strip()],
+            note=args.note,
+        )
+        _emit(args, out, asdict(sample), f"sample {sample.sample_id} registered "
+              f"({sample.producer_name}, {sample.product_code})")  # fmt: skip
+        return EXIT_OK
+    if action == "run":
+        return _test_run(args, kiosk, out)
+    if action == "methods":
+        methods = service.methods.methods.values()
+        data = [m.as_dict() for m in methods]
+        text = "\n".join(f"{m.id:<16} {m.kind:<6} {m.standard:<24} {m.name}" for m in methods)
+        _emit(args, out, data, text)
+        return EXIT_OK
+    results = service.results(args.sample, limit=args.limit)
+    _emit(args, out, [asdict(r) for r in results], "\n".join(_line(r) for r in results))
+    return EXIT_OK
+
+
+def _test_run(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    service = kiosk.rapid_tests
+    try:
+        method = service.methods.get(args.method)
+    except ValueError as error:
+        raise RapidTestError("unknown_method", str(error)) from None
+    advice = service.advice_for(method.id, service.sample(args.sample).product_code)
+    if advice:
+        print(f"注意：{advice}", file=sys.stderr)
+    progress = _countdown(sys.stderr)
+    if method.kind == "enzyme":
+        outcome = service.run_enzyme(
+            method.id,
+            [SampleSlot(args.sample, args.channel, args.portion)],
+            control_channel=args.control_channel,
+            progress=progress,
+        )
+    else:
+        applied = kiosk.rapid_tests.clock() - timedelta(minutes=args.applied_minutes_ago)
+        outcome = service.run_strip(
+            method.id, args.sample, portion=args.portion, applied_at=applied, progress=progress
+        )
+    print(file=sys.stderr)
+    _emit(args, out, _outcome_data(outcome), _outcome_text(outcome))
+    return EXIT_OK
+
+
+def _countdown(stream: TextIO) -> Callable[[str, float, float], None]:
+    """A one-line countdown: the minutes a run takes are long for someone standing there."""
+    label = {"waiting": "等待显色", "measuring": "测定中"}
+
+    def show(phase: str, elapsed: float, total: float) -> None:
+        left = max(0, round(total - elapsed))
+        print(f"\r{label.get(phase, phase)}… 剩余 {left // 60}:{left % 60:02d}", end="",
+              file=stream, flush=True)  # fmt: skip
+
+    return show
+
+
+def _outcome_data(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "run": outcome.run_key,
+        "method": outcome.method_id,
+        "results": [asdict(r) for r in outcome.results],
+        "holds": [asdict(h) for h in outcome.holds],
+        "referrals": [asdict(r) for r in outcome.referrals],
+    }
+
+
+def _outcome_text(outcome: RunOutcome) -> str:
+    lines = [f"run {outcome.run_key} ({outcome.method_id})"]
+    for r in outcome.results:
+        lines.append(_line(r))
+        if r.reason:
+            lines.append(f"  {r.reason}")
+        if r.advice:
+            lines.append(f"  {r.advice}")
+    lines += [f"HOLD {h.id}: {h.producer_key} {h.product_code} — {h.reason}" for h in outcome.holds]
+    return "\n".join(lines)
+
+
+def _line(r: TestResult) -> str:
+    value = "-" if r.value is None else f"{r.value:.2f}{'' if r.unit == '%' else ' '}{r.unit}"
+    return (
+        f"{r.test_id}  {r.sample_id} #{r.portion}  {r.method_id}  ch {r.channel}  "
+        f"{r.verdict.upper():<10} {value:>10}  {r.status}"
+    )
+
+
+# -- holds ------------------------------------------------------------------------------
+
+
+def _holds(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    registry = kiosk.holds
+    if getattr(args, "holds_action", None) == "lift":
+        if not registry.lift(args.hold_id, args.by):
+            raise RapidTestError("unknown_hold", f"没有未解除的暂停 {args.hold_id}")
+        print(f"hold {args.hold_id} lifted by {args.by}", file=out)
+        return EXIT_OK
+    holds = registry.open_holds()
+    text = "\n".join(
+        f"{h.id}  {h.placed_at[:16]}  {h.producer_key}  {h.product_code}  {h.reason}" for h in holds
+    )
+    _emit(args, out, [asdict(h) for h in holds], text or "no open holds")
+    return EXIT_OK
+
+
+def _emit(args: argparse.Namespace, out: TextIO, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2), file=out)
+    elif text:
+        print(text, file=out)

@@ -1,0 +1,250 @@
+"""The composition root: the one place that turns configuration into running parts.
+
+Nothing else in the project builds drivers from configuration or holds
+process-wide state; services receive what they need through their constructors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from drivers.fonts import find_cjk_font
+from drivers.indicators import Indicators
+from drivers.printer import TransportSettings, open_label_printer
+from drivers.printer.base import LabelPrinter
+from drivers.printer.profiles import get_profile
+from drivers.reader import open_test_reader
+from drivers.reader.base import TestReader
+from drivers.scale import Scale
+from drivers.scanner import BarcodeScanner
+from kiosk.config import COUNTER_FLOOR_FILE, SIGNING_KEY_FILE, KioskConfig
+from kiosk.domain.catalogue import Catalogue, load_templates
+from kiosk.domain.rapidtest_methods import MethodBook
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.numbering import CertificateNumbers
+from kiosk.infra.outbox import Outbox
+from kiosk.infra.store import Store, StoreError
+from kiosk.services.holds import HoldRegistry
+from kiosk.services.issuance import IssuanceService, IssuanceSettings
+from kiosk.services.kiosk import Kiosk
+from kiosk.services.producers import ProducerRegistry
+from kiosk.services.rapidtest import RapidTestService
+from kiosk.services.staff import StaffAuth
+from provisioning.hardware import HardwareDesk, HardwareDirect
+from readerlink.errors import LinkError
+from wire.clock import china_time
+from wire.signing import SigningKey
+
+log = logging.getLogger(__name__)
+
+#: Demo PINs, set only under a simulation configuration that has none.
+DEMO_PINS = {"staff": "1234", "technician": "9876"}
+
+
+def open_reader(config: KioskConfig) -> TestReader | None:
+    """The rapid-test reader, or None where the kiosk has none (or the link is down)."""
+    r = config.reader
+    if r.kind == "none":
+        return None
+    return open_test_reader(r.kind, port=r.port, baudrate=r.baudrate, time_scale=r.time_scale)
+
+
+def open_inputs(
+    config: KioskConfig,
+) -> tuple[BarcodeScanner | None, Indicators | None, Scale | None]:
+    """Scanner, cabinet GPIO and scale, for the process that serves the screen."""
+    from drivers.indicators.factory import open_indicators
+    from drivers.indicators.pins import GpioPins, LightKind
+    from drivers.scale.factory import open_scale
+    from drivers.scanner.factory import open_barcode_scanner
+
+    sc, gpio, sca = config.scanner, config.indicators, config.scale
+    scanner = (
+        None
+        if sc.kind == "none"
+        else open_barcode_scanner(sc.kind, device=sc.device, baudrate=sc.baudrate)
+    )
+    indicators = None
+    if gpio.kind != "none":
+        values = gpio.model_dump(exclude={"kind"})
+        pins = GpioPins(**{**values, "light_kind": LightKind(gpio.light_kind)})
+        indicators = open_indicators(pins, simulated=gpio.kind == "simulated")
+    scale = open_scale(sca.kind, port=sca.port, baudrate=sca.baudrate)
+    return scanner, indicators, scale
+
+
+def open_printer(config: KioskConfig) -> LabelPrinter:
+    settings = TransportSettings(**config.printer.transport.model_dump())
+    return open_label_printer(
+        config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
+    )
+
+
+def open_kiosk(
+    config: KioskConfig,
+    *,
+    printer: LabelPrinter | None = None,
+    reader: TestReader | None = None,
+    clock: Callable[[], datetime] = china_time,
+) -> Kiosk:
+    """Open the store and build the services; the printer is opened here, the reader
+    only when given (``attach_reader``): a simulated one is a child process, not
+    something every ``kiosk certificates`` call should start."""
+    data = config.paths.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    store = Store(config.paths.database)
+    try:
+        problems = store.integrity_check(quick=True)
+        if problems:
+            raise StoreError(f"database integrity check failed: {problems[:3]}")
+        device = config.device
+        outbox = Outbox(store, device.county, device.device_id, clock)
+        audit = AuditLog(store, clock)
+        holds = HoldRegistry(store, outbox, audit, clock)
+        catalogue = Catalogue.load()
+        templates = load_templates()
+        signer = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
+        numbers = CertificateNumbers(
+            store, data / COUNTER_FLOOR_FILE, device.county, device.device_id
+        )
+        printer = printer or open_printer(config)
+    except BaseException:
+        store.close()
+        raise
+    methods = MethodBook.load(input_classes=catalogue.inputs, categories=catalogue.categories)
+    rapid_tests = RapidTestService(
+        store=store,
+        outbox=outbox,
+        holds=holds,
+        catalogue=catalogue,
+        methods=methods,
+        reader=reader,
+        clock=clock,
+    )
+    issuance = IssuanceService(
+        store=store,
+        outbox=outbox,
+        audit=audit,
+        holds=holds,
+        catalogue=catalogue,
+        templates=templates,
+        signer=signer,
+        numbers=numbers,
+        printer=printer,
+        settings=IssuanceSettings(
+            county=device.county,
+            device_id=device.device_id,
+            township=device.township,
+            service_point=device.service_point,
+            template_edition=config.certificate.template_edition,
+            verify_url=config.certificate.verify_url,
+            paper=config.printer.paper,
+            copies_max=config.certificate.copies_max,
+            language=config.ui.language,
+            min_free_bytes=config.paths.min_free_mb * 1024 * 1024,
+        ),
+        clock=clock,
+        evidence=rapid_tests.evidence,
+    )
+    kiosk = Kiosk(
+        config=config,
+        store=store,
+        outbox=outbox,
+        audit=audit,
+        holds=holds,
+        catalogue=catalogue,
+        templates=templates,
+        signer=signer,
+        numbers=numbers,
+        printer=printer,
+        issuance=issuance,
+        rapid_tests=rapid_tests,
+        producers=ProducerRegistry(store, clock, device.device_id),
+        staff=StaffAuth(store, clock),
+        clock=clock,
+        reader=reader,
+    )
+    _report_restore(kiosk)
+    return kiosk
+
+
+def attach_inputs(kiosk: Kiosk) -> None:
+    """Open the scanner, GPIO and scale configured (``kiosk run`` does, the CLI does not)."""
+    if kiosk.scanner is None and kiosk.indicators is None and kiosk.scale is None:
+        kiosk.scanner, kiosk.indicators, kiosk.scale = open_inputs(kiosk.config)
+
+
+def attach_reader(kiosk: Kiosk, *, required: bool = True) -> TestReader | None:
+    """Open the configured reader for commands that need it (and the UI's staff mode).
+
+    ``required=False`` (the UI): a reader that is unplugged or faulty is logged and
+    raised as an alarm, and farmers keep their certificates; staff mode shows it.
+    """
+    if kiosk.reader is None:
+        try:
+            kiosk.reader = open_reader(kiosk.config)
+        except LinkError as error:
+            if required:
+                raise
+            log.error("rapid-test reader unavailable: %s", error)
+            with kiosk.store.transaction():
+                kiosk.outbox.enqueue(
+                    "alarm",
+                    "alarm.raised",
+                    {
+                        "code": "reader_fault",
+                        "severity": "warning",
+                        "message": f"读数仪无法连接：{error}",
+                        "detail": {"port": kiosk.config.reader.port},
+                    },
+                )
+        kiosk.rapid_tests.reader = kiosk.reader
+    return kiosk.reader
+
+
+def hardware_desk(kiosk: Kiosk) -> HardwareDesk:
+    """The UI process's desk for hardware requests the agent relays from the county."""
+    profile = get_profile(kiosk.config.printer.profile)
+    return HardwareDesk(
+        kiosk.store,
+        HardwareDirect(
+            kiosk.printer,
+            lambda: kiosk.reader,
+            label=kiosk.config.device.device_id,
+            label_size=(profile.width, profile.height or profile.width * 2 // 3),
+        ),
+    )
+
+
+def seed_demo_pins(kiosk: Kiosk) -> None:
+    """The embedded simulation gets demo PINs so staff and technician modes can be tried;
+    a kiosk whose configuration is not a simulation never does."""
+    if not kiosk.config.device.simulation:
+        return
+    for role, pin in DEMO_PINS.items():
+        if not kiosk.staff.has_pin(role):
+            log.warning("simulation: %s PIN set to the demo PIN %s", role, pin)
+            kiosk.staff.set_pin(role, pin)
+
+
+def _report_restore(kiosk: Kiosk) -> None:
+    """A database older than the counter floor was restored: say so, once, to the county."""
+    numbers = kiosk.numbers
+    gap = numbers.restored_gap()
+    if gap > 1:
+        log.error("certificate counter is %d behind its floor: an older backup?", gap)
+        with kiosk.store.transaction():
+            kiosk.outbox.enqueue(
+                "alarm",
+                "alarm.raised",
+                {
+                    "code": "counter_restored",
+                    "severity": "critical",
+                    "message": "数据库比证号记录旧：可能恢复了旧备份，证号将从记录值之后继续",
+                    "detail": {"floor": numbers.read_floor(), "gap": gap},
+                },
+            )
+            # Lift the counter now so the alarm is raised once, not at every start.
+            kiosk.store.advance_counter("certificate_seq", at_least=numbers.read_floor() - 1)

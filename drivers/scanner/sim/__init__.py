@@ -1,0 +1,2 @@
+"""Simulated scanner: a part that behaves like the real one, faults included, with its
+bench controls (only simulator classes carry controls)."""

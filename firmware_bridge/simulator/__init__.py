@@ -1,5 +1,0 @@
-"""The simulated reader MCU (its firmware, optics and bootloader), run behind a real pty.
-
-Start it as a process: `python -m firmware_bridge.simulator --pty-link PATH`. Nothing of
-the host side (firmware_bridge.host) is imported here, as on a real MCU.
-"""

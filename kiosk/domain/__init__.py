@@ -1,0 +1,1 @@
+"""Pure domain: the certificate model, validation rules, catalogue, rapid-test verdicts."""

@@ -1,0 +1,152 @@
+"""Product catalogue, input classes and certificate templates: all loaded from data files."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.domain.model import Basis, Style
+
+DATA_DIR = Path(__file__).parents[1] / "data"
+
+
+class OutOfScopeError(ValueError):
+    """The product may not carry a certificate; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    name: str
+    name_en: str
+    pinyin: str
+    initials: str
+    category: str
+    default_unit: str
+    units: tuple[str, ...]
+    in_scope: bool = True
+    refusal: str = ""
+    #: Sulfur- or pigment-rich produce that gives enzyme-inhibition false positives.
+    enzyme_interference: bool = False
+
+
+@dataclass(frozen=True)
+class InputClass:
+    code: str
+    kind: str  # "pesticide" or "vet_drug"
+    name: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class Template:
+    """A certificate template: wording and field labels, versioned as data."""
+
+    id: str
+    edition: str
+    style: Style
+    version: int
+    title: str
+    commitment: str
+    commitment_en: str
+    bases: tuple[Basis, ...]
+    code: int
+    labels: dict[str, str]
+    basis_text: dict[str, str]
+    labels_en: dict[str, str]
+    basis_text_en: dict[str, str]
+
+    def label(self, key: str, language: str) -> str:
+        table = self.labels_en if language == "en" else self.labels
+        return table.get(key, self.labels.get(key, key))
+
+    def basis_label(self, basis: str, language: str) -> str:
+        return (self.basis_text_en if language == "en" else self.basis_text)[basis]
+
+
+class Catalogue:
+    """The products a certificate may name, looked up by code or pinyin initials."""
+
+    def __init__(
+        self, categories: list[Category], products: list[Product], inputs: list[InputClass]
+    ) -> None:
+        self.categories = {c.code: c for c in categories}
+        self.products = {p.code: p for p in products}
+        self.inputs = {i.code: i for i in inputs}
+
+    @classmethod
+    def load(cls, data_dir: Path = DATA_DIR) -> Catalogue:
+        products_doc = tomllib.loads((data_dir / "products.toml").read_text("utf-8"))
+        inputs_doc = tomllib.loads((data_dir / "inputs.toml").read_text("utf-8"))
+        categories = [Category(**c) for c in products_doc["category"]]
+        products = []
+        for entry in products_doc["product"]:
+            entry = dict(entry)
+            entry["units"] = tuple(entry["units"])
+            products.append(Product(**entry))
+        inputs = [InputClass(**i) for i in inputs_doc["input"]]
+        return cls(categories, products, inputs)
+
+    def product_for_certificate(self, code: str) -> Product:
+        """The product, or OutOfScopeError with the reason a certificate cannot name it."""
+        product = self.products.get(code)
+        if product is None:
+            raise OutOfScopeError(f"未知产品编码 {code!r}：请从产品目录中选择")
+        if not product.in_scope:
+            raise OutOfScopeError(f"{product.name}：{product.refusal}")
+        return product
+
+    def search(self, query: str) -> list[Product]:
+        """In-scope products whose name, pinyin or pinyin initials start with ``query``."""
+        q = query.strip().lower()
+        if not q:
+            return [p for p in self.products.values() if p.in_scope]
+        compact = q.replace(" ", "")
+        return [
+            p
+            for p in self.products.values()
+            if p.in_scope
+            and (
+                p.name.startswith(query.strip())
+                or p.initials.lower().startswith(compact)
+                or p.pinyin.replace(" ", "").startswith(compact)
+            )
+        ]
+
+
+def load_templates(data_dir: Path = DATA_DIR) -> dict[str, Template]:
+    templates = {}
+    for path in sorted((data_dir / "templates").glob("*.toml")):
+        doc = tomllib.loads(path.read_text("utf-8"))
+        templates[doc["id"]] = Template(
+            id=doc["id"],
+            edition=doc["edition"],
+            style=Style(doc["style"]),
+            version=int(doc["version"]),
+            title=doc["title"],
+            commitment=doc["commitment"],
+            commitment_en=doc["commitment_en"],
+            bases=tuple(Basis(b) for b in doc["bases"]),
+            code=int(doc["code"]),
+            labels=dict(doc["labels"]),
+            basis_text=dict(doc["basis_text"]),
+            labels_en=dict(doc["labels_en"]),
+            basis_text_en=dict(doc["basis_text_en"]),
+        )
+    return templates
+
+
+def template_for(templates: dict[str, Template], edition: str, style: Style) -> Template:
+    """The newest template of an edition for a style; 2020 has only 样式一."""
+    candidates = [t for t in templates.values() if t.edition == edition and t.style == style]
+    if not candidates:
+        raise OutOfScopeError(f"模板 {edition} 没有 {style.value}")
+    return max(candidates, key=lambda t: t.version)

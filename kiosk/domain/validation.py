@@ -1,0 +1,128 @@
+"""Checks on what a farmer typed or scanned, before anything is written or printed.
+
+Every refusal names the field and says, in plain words, what to do instead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from kiosk.domain.catalogue import Catalogue, OutOfScopeError, Template
+from kiosk.domain.model import COUNT_UNITS, UNIT_MAXIMUM, Basis, CertificateRequest, Style
+
+MAX_ISSUER_CHARS = 16
+MAX_ORIGIN_CHARS = 24
+MAX_REF_CHARS = 20
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]*$")
+
+
+@dataclass
+class InputError(ValueError):
+    """One refused field: ``field`` for the UI to highlight, ``code`` for translations."""
+
+    field: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for c in text)
+
+
+def _text(value: str, field: str, label: str, minimum: int, maximum: int) -> str:
+    if not isinstance(value, str):
+        raise InputError(field, "type", f"{label}必须是文字")
+    if _has_control(value):
+        raise InputError(field, "control", f"{label}含有不可打印的字符，请重新输入")
+    text = value.strip()
+    if len(text) < minimum:
+        raise InputError(field, "empty", f"请填写{label}")
+    if len(text) > maximum:
+        raise InputError(field, "too_long", f"{label}最多{maximum}个字（现在{len(text)}个）")
+    return text
+
+
+def parse_quantity(value: object) -> Decimal:
+    try:
+        quantity = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InputError("quantity", "not_number", "数量必须是数字，例如 12.5") from None
+    if not quantity.is_finite():
+        raise InputError("quantity", "not_number", "数量必须是数字，例如 12.5")
+    return quantity
+
+
+def validate_request(
+    request: CertificateRequest, catalogue: Catalogue, template: Template, copies_max: int
+) -> CertificateRequest:
+    """The request with whitespace trimmed, or InputError for the first bad field."""
+    name = _text(request.issuer.name, "issuer.name", "开具人名称", 1, MAX_ISSUER_CHARS)
+    if name.isdigit():
+        raise InputError("issuer.name", "digits", "开具人名称不能只有数字")
+    phone = str(request.issuer.phone).strip().replace(" ", "")
+    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+        raise InputError(
+            "issuer.phone", "phone", "联系电话格式不对：请输入11位手机号或带区号的座机号"
+        )
+    try:
+        product = catalogue.product_for_certificate(request.product_code)
+    except OutOfScopeError as error:
+        raise InputError("product", "out_of_scope", str(error)) from None
+    if request.unit not in product.units:
+        raise InputError("unit", "unit", f"{product.name}的单位只能是：{'、'.join(product.units)}")
+    quantity = parse_quantity(request.quantity)
+    if quantity <= 0:
+        raise InputError("quantity", "not_positive", "数量必须大于0")
+    if quantity > UNIT_MAXIMUM[request.unit]:
+        raise InputError(
+            "quantity",
+            "implausible",
+            f"数量{quantity}{request.unit}超过单张合格证的上限"
+            f"{UNIT_MAXIMUM[request.unit]}{request.unit}，请核对或分批开具",
+        )
+    if request.unit in COUNT_UNITS and quantity != quantity.to_integral_value():
+        raise InputError("quantity", "whole", f"按{request.unit}计数时数量必须是整数")
+    if quantity.as_tuple().exponent < -2:
+        raise InputError("quantity", "decimals", "数量最多保留两位小数")
+    origin = _text(request.origin, "origin", "产地", 2, MAX_ORIGIN_CHARS)
+    basis = Basis(request.basis)
+    if basis not in template.bases:
+        raise InputError("basis", "basis", "该模板不支持这种承诺依据")
+    test_ref = (request.test_ref or "").strip() or None
+    if basis.needs_test and not test_ref:
+        raise InputError(
+            "test_ref", "test_required", "选择了检测合格作为依据，请提供检测编号或检测报告编号"
+        )
+    if test_ref and (len(test_ref) > MAX_REF_CHARS or not _REFERENCE.match(test_ref)):
+        raise InputError("test_ref", "reference", "检测编号只能含字母、数字和连字符，最多20位")
+    unknown = [code for code in request.inputs_used if code not in catalogue.inputs]
+    if unknown:
+        raise InputError("inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}")
+    source = (request.source_certificate or "").strip() or None
+    if source and (len(source) > 24 or not _REFERENCE.match(source)):
+        raise InputError("source_certificate", "reference", "来源合格证编号格式不对")
+    if request.style is Style.PRODUCER and source:
+        raise InputError("source_certificate", "style", "样式一（生产者开具）不填写来源合格证")
+    if not isinstance(request.copies, int) or not 1 <= request.copies <= copies_max:
+        raise InputError("copies", "copies", f"打印份数为1到{copies_max}张")
+    return CertificateRequest(
+        issuer=type(request.issuer)(name=name, phone=phone, producer_id=request.issuer.producer_id),
+        product_code=product.code,
+        quantity=quantity,
+        unit=request.unit,
+        origin=origin,
+        basis=basis,
+        style=Style(request.style),
+        inputs_used=tuple(dict.fromkeys(request.inputs_used)),
+        test_ref=test_ref,
+        source_certificate=source,
+        copies=request.copies,
+    )

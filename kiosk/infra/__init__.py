@@ -1,0 +1,1 @@
+"""Infrastructure: store and migrations, outbox and uplink, audit, backup, update, watchdog."""

@@ -1,0 +1,76 @@
+"""Certificate numbers: never reused, also after a crash or the restore of an old backup.
+
+The number comes from a per-device counter advanced in the certificate's own
+transaction. A floor file beside the database is written (and fsynced) with
+the new value *before* that transaction commits, so the file is never behind
+the database. A database restored from an older backup then has a counter
+below the floor: the next number starts above the floor, and the restore is
+reported. A crash between the floor write and the commit costs one unused
+number, never a reused one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from kiosk.infra.store import Store
+
+log = logging.getLogger(__name__)
+
+COUNTER = "certificate_seq"
+
+
+def format_number(county: str, device_id: str, seq: int) -> str:
+    """``330100-K001-0000042``: county code, kiosk id, per-kiosk sequence."""
+    return f"{county}-{device_id}-{seq:07d}"
+
+
+class CertificateNumbers:
+    def __init__(self, store: Store, floor_path: Path, county: str, device_id: str) -> None:
+        self.store = store
+        self.floor_path = floor_path
+        self.county = county
+        self.device_id = device_id
+
+    def read_floor(self) -> int:
+        try:
+            text = self.floor_path.read_text("ascii").strip()
+        except FileNotFoundError:
+            return 0
+        try:
+            return int(text)
+        except ValueError:
+            # A torn or edited floor file must not stop issuance; the database counter
+            # still guards against reuse within this database.
+            log.error(
+                "certificate floor file %s is unreadable (%r); ignoring it", self.floor_path, text
+            )
+            return 0
+
+    def restored_gap(self) -> int:
+        """How far the database counter lies below the floor (> 1 means an older backup)."""
+        return self.read_floor() - self.store.counter(COUNTER)
+
+    def next(self) -> tuple[int, str]:
+        """Reserve the next number; call inside the certificate's transaction."""
+        seq = self.store.advance_counter(COUNTER, at_least=self.read_floor())
+        self._write_floor(seq)
+        return seq, format_number(self.county, self.device_id, seq)
+
+    def _write_floor(self, value: int) -> None:
+        self.floor_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.floor_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, f"{value}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.floor_path)
+        dir_fd = os.open(self.floor_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,148 @@
+"""The kiosk's SQLite store: one file, WAL, synchronous=FULL, versioned migrations.
+
+Every component opens its own connection (SQLite connections are not shared
+across threads); writers take the lock up front with ``BEGIN IMMEDIATE`` so a
+busy database waits instead of failing half-way through a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+#: How long a writer waits for another connection's transaction before giving up.
+BUSY_TIMEOUT_S = 10.0
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (corrupt, newer than this software, disk trouble)."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in kiosk/infra/migrations, in order."""
+    found = []
+    for entry in resources.files("kiosk.infra.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations are not numbered 1..n without gaps: {versions}")
+    return found
+
+
+class Store:
+    """An open kiosk database. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a certificate acknowledged to the farmer survives a pulled power cord.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = sqlite_utils.Database(conn)
+        self._closed = False
+        self._migrate()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def _migrate(self) -> None:
+        current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        available = migrations()
+        if current > len(available):
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this "
+                f"software ({len(available)}); refusing to touch it"
+            )
+        for version, name, sql in available[current:]:
+            log.info("applying migration %s", name)
+            with self.transaction():
+                for statement in _split_sql(sql):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction; nested calls become savepoints of the outer one."""
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield self.db
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def integrity_check(self, *, quick: bool = False) -> list[str]:
+        """Problems SQLite finds in the file; an empty list means healthy.
+
+        ``quick`` skips the index cross-checks: linear in the file size, fit for every
+        start of a Pi with two years of certificates; backups use the full check.
+        """
+        pragma = "quick_check" if quick else "integrity_check"
+        rows = [r[0] for r in self.conn.execute(f"PRAGMA {pragma}")]
+        return [] if rows == ["ok"] else rows
+
+    def counter(self, name: str) -> int:
+        row = self.conn.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
+        return row[0] if row else 0
+
+    def advance_counter(self, name: str, at_least: int = 0) -> int:
+        """Next value of a monotonic counter; call inside ``transaction()``."""
+        if not self.conn.in_transaction:
+            raise StoreError("advance_counter() outside a transaction")
+        value = max(self.counter(name), at_least) + 1
+        self.conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+        return value
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Statements of a migration file, split where SQLite says a statement is complete
+    (so triggers, whose bodies hold semicolons, stay whole)."""
+    statements, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not pending and (not line.strip() or line.strip().startswith("--")):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"migration ends inside a statement: {pending.strip()[:60]!r}")
+    return statements

@@ -1,0 +1,720 @@
+"""Store-and-forward uplink: drains the SQLite outbox to the county broker over MQTT v5.
+
+The outbox is the source of truth (paho keeps its session in memory only). Rows
+go out in seq order at QoS 1 with a bounded in-flight window; a row becomes
+``acked`` only when the broker answers PUBACK with a reason code below 0x80.
+Rows left ``sent`` by a dropped connection are resent by paho on reconnect, and
+by this service after a restart (it re-reads every unacknowledged row).
+
+Threads: paho's one network thread (``loop_start``) and one pump thread that
+owns the SQLite connection. Callbacks never touch the database; they queue
+completions and wake the pump. The pump sleeps on a condition: an in-process
+``Outbox`` listener wakes it at once, and a slow ``PRAGMA data_version`` poll
+notices rows committed by other processes, so an idle kiosk costs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import logging
+import random
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kiosk.config import KioskConfig
+from kiosk.infra.outbox import EVENT_TOPICS, PAGE_SIZE, Outbox, OutboxRow
+from kiosk.infra.store import Store
+
+log = logging.getLogger(__name__)
+
+#: PUBACK reason codes from 0x80 up are refusals (MQTT v5 §3.4.2.1); 0x10 "no
+#: matching subscribers" is still an acceptance.
+PUBACK_FAILURE_MIN = 0x80
+#: PUBACK 0x10 "No matching subscribers" is a success in MQTT v5, but for an event it
+#: means no collector has it: the broker dropped it. Mosquitto 2.0 does not restore
+#: shared subscriptions from persistence, so this is what a kiosk sees for the moments
+#: after a broker restart before the collectors resubscribe. Such rows stay unacked.
+PUBACK_NO_SUBSCRIBERS = 0x10
+#: After a refusal (ACL, quota) the drain pauses this long, doubling up to the max:
+#: retrying a misconfigured ACL at full speed would only burn the kiosk's link.
+REFUSAL_RETRY_MIN_S = 30.0
+REFUSAL_RETRY_MAX_S = 600.0
+#: After a wake-up from an in-process enqueue the row may not be committed yet;
+#: the pump re-checks at this interval for this long before going back to sleep.
+HOT_POLL_S = 0.01
+HOT_WINDOW_S = 0.5
+#: How long the pump waits for more PUBACKs before committing the ones it has:
+#: each commit is an fsync (synchronous=FULL), so acks are written in batches.
+ACK_COALESCE_S = 0.003
+#: The pump's own connection commits sent/acked marks without an fsync (WAL keeps
+#: the file consistent). A power cut can roll back the last marks; those events are
+#: then resent and the county drops the duplicates, so nothing is lost, and the drain
+#: no longer waits on the disk every cycle. Certificate writers keep synchronous=FULL.
+BOOKKEEPING_SYNC = "NORMAL"
+#: How often the backlog alarm and the purge of acknowledged rows run.
+BACKLOG_CHECK_S = 10.0
+PURGE_INTERVAL_S = 3600.0
+#: Grace for the final "offline" state message on a clean stop.
+STOP_PUBLISH_TIMEOUT_S = 2.0
+#: Session Expiry Interval must fit in four bytes (MQTT v5 §3.1.2.11.2).
+SESSION_EXPIRY_MAX_S = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """CA to verify the broker; cert/key for client-certificate identity (optional)."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class UplinkSettings:
+    """Filled by the composition root from the ``[uplink]`` config section."""
+
+    host: str = "localhost"
+    port: int = 8883
+    #: None means plain TCP (lab and tests only); production sets a CA at least.
+    tls: TlsSettings | None = None
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = "agriqs/v1"
+    keepalive_s: int = 60
+    #: The broker keeps this kiosk's session (and queued commands) this long offline.
+    session_expiry_s: int = 7 * 24 * 3600
+    #: QoS 1 messages awaiting PUBACK; bounds memory and the resend burst.
+    inflight_window: int = 100
+    #: Unacknowledged events above which an ``alarm.raised`` (backlog) is emitted.
+    backlog_alarm_threshold: int = 5000
+    #: Acknowledged rows are deleted after this many days (the county has them).
+    retention_days: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 120.0
+    #: Slow poll for rows written by other processes (the in-process path is instant).
+    poll_interval_s: float = 5.0
+    #: First retry after a PUBACK 0x10 (no collector subscribed), doubling to 8x.
+    no_subscriber_retry_s: float = 5.0
+    #: Stable client id so the broker session survives restarts; default county-device.
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Versions:
+    """What the retained birth message reports."""
+
+    software_version: str = "0"
+    config_version: str = "0"
+
+
+@dataclass
+class UplinkStats:
+    connected: bool = False
+    connects: int = 0
+    published: int = 0
+    acked: int = 0
+    refused: int = 0
+    undelivered: int = 0
+    inflight: int = 0
+    backlog: int = -1
+
+
+@dataclass
+class _Inflight:
+    seq: int | None  # None: the birth/offline state message, not an outbox row
+    sent_at: float = field(default_factory=time.monotonic)
+
+
+def state_topic(prefix: str, county: str, device: str) -> str:
+    return f"{prefix}/{county}/{device}/state"
+
+
+def event_topic(prefix: str, county: str, device: str, kind: str) -> str:
+    return f"{prefix}/{county}/{device}/{EVENT_TOPICS[kind]}"
+
+
+def jittered_backoff(attempt: int, low: float, high: float) -> float:
+    """Exponential backoff with "equal jitter", so a county's kiosks do not reconnect
+    in lockstep after the broker comes back."""
+    ceiling = min(high, low * (2 ** min(attempt, 30)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class Uplink:
+    """The uplink service: ``start()``, ``stop()``, ``close()``; all idempotent."""
+
+    def __init__(
+        self,
+        settings: UplinkSettings,
+        database: Path,
+        county: str,
+        device_id: str,
+        *,
+        versions: Versions | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if settings.inflight_window < 1:
+            raise ValueError("inflight_window must be at least 1")
+        if not 0 <= settings.session_expiry_s <= SESSION_EXPIRY_MAX_S:
+            raise ValueError("session_expiry_s out of range")
+        self.settings = settings
+        self.database = Path(database)
+        self.county = county
+        self.device_id = device_id
+        self.versions = versions or Versions()
+        self.clock = clock or (lambda: datetime.now().astimezone())
+        self._state_topic = state_topic(settings.topic_prefix, county, device_id)
+
+        self._lock = threading.RLock()  # guards start/stop/close
+        self._cond = threading.Condition()  # guards everything below
+        self._woken = False
+        self._stopping = False
+        self._connected = False
+        self._birth_due = False
+        self._completions: deque[tuple[int, int, str]] = deque()
+        self._inflight: dict[int, _Inflight] = {}
+        self._early: dict[int, tuple[int, str]] = {}  # PUBACKs that beat publish()
+        self._stats = UplinkStats()
+        self._idle = False
+        self._notify_at = 1  # completions that wake the pump (raised while coalescing)
+
+        self._client: mqtt.Client | None = None
+        self._pump: threading.Thread | None = None
+        self._closed = False
+        self._reconnect_attempt = 0
+
+    # ---- public API -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (in the background) and start draining; returns at once."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("uplink is closed")
+            if self._pump is not None:
+                return
+            with self._cond:
+                self._stopping = False
+            self._client = self._make_client()
+            self._pump = threading.Thread(target=self._run_pump, name="uplink-pump", daemon=True)
+            self._pump.start()
+            self._client.loop_start()
+
+    def stop(self) -> None:
+        """Say "offline", disconnect, stop both threads. Unacked rows stay for next time."""
+        with self._lock:
+            if self._pump is None:
+                return
+            client, pump = self._client, self._pump
+            assert client is not None
+            if self._connected:
+                try:
+                    info = client.publish(
+                        self._state_topic, self._state_payload("offline"), qos=1, retain=True
+                    )
+                    info.wait_for_publish(STOP_PUBLISH_TIMEOUT_S)
+                except (RuntimeError, ValueError):
+                    log.warning("could not publish the offline state", exc_info=True)
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            pump.join()
+            client.disconnect()
+            client.loop_stop()
+            self._client = None
+            self._pump = None
+            with self._cond:
+                self._connected = False
+                self._stats.connected = False
+                self._inflight.clear()
+                self._early.clear()
+                self._completions.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.stop()
+            self._closed = True
+
+    def wake(self) -> None:
+        """New rows may be waiting (register with ``Outbox.add_listener``)."""
+        with self._cond:
+            self._woken = True
+            self._idle = False
+            self._cond.notify_all()
+
+    def stats(self) -> UplinkStats:
+        with self._cond:
+            snapshot = UplinkStats(**vars(self._stats))
+            snapshot.inflight = len(self._inflight)
+            return snapshot
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Block until nothing is left to send or in flight (tests, benchmarks, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (self._idle and not self._inflight and self._stats.backlog == 0):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def __enter__(self) -> Uplink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- MQTT client and callbacks (network thread) ------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id or f"{self.county}-{self.device_id}",
+            protocol=mqtt.MQTTv5,
+        )
+        if s.tls is not None:
+            client.tls_set(
+                ca_certs=str(s.tls.ca) if s.tls.ca else None,
+                certfile=str(s.tls.cert) if s.tls.cert else None,
+                keyfile=str(s.tls.key) if s.tls.key else None,
+            )
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        client.max_inflight_messages_set(s.inflight_window + 1)  # + the state message
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+        client.will_set(self._state_topic, self._state_payload("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_publish = self._on_publish
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        client.connect_async(
+            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+        )
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
+    ) -> None:
+        if rc.is_failure:
+            log.error("broker refused the connection: %s", rc)
+            self._next_backoff(client)
+            return
+        log.info(
+            "connected to %s:%s (session present: %s)",
+            self.settings.host,
+            self.settings.port,
+            flags.session_present,
+        )
+        self._reconnect_attempt = 0
+        client.reconnect_delay_set(self.settings.reconnect_min_s, self.settings.reconnect_max_s)  # type: ignore[arg-type]
+        with self._cond:
+            self._connected = True
+            self._birth_due = True
+            self._stats.connected = True
+            self._stats.connects += 1
+            self._cond.notify_all()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any
+    ) -> None:
+        with self._cond:
+            was = self._connected
+            self._connected = False
+            self._stats.connected = False
+            self._cond.notify_all()
+        if was:
+            log.warning("disconnected from the broker: %s", rc)
+        self._next_backoff(client)
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        self._next_backoff(client)
+
+    def _next_backoff(self, client: mqtt.Client) -> None:
+        delay = jittered_backoff(
+            self._reconnect_attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s
+        )
+        self._reconnect_attempt += 1
+        client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+
+    def _on_publish(
+        self, _c: mqtt.Client, _u: Any, mid: int, rc: ReasonCode, _p: Properties
+    ) -> None:
+        with self._cond:
+            self._completions.append((mid, rc.value, str(rc)))
+            # Waking the pump per PUBACK costs a context switch each; it asks for a batch.
+            if len(self._completions) >= self._notify_at:
+                self._cond.notify_all()
+
+    # ---- pump thread -------------------------------------------------------------
+
+    def _run_pump(self) -> None:
+        try:
+            with Store(self.database) as store:
+                store.conn.execute(f"PRAGMA synchronous={BOOKKEEPING_SYNC}")
+                _Pump(self, Outbox(store, self.county, self.device_id, self.clock)).run()
+        except Exception:
+            log.exception("uplink pump crashed")
+            raise
+
+    def _state_payload(self, status: str, backlog: int | None = None) -> bytes:
+        return json.dumps(
+            {
+                "status": status,
+                "software_version": self.versions.software_version,
+                "config_version": self.versions.config_version,
+                "backlog": max(backlog if backlog is not None else self._stats.backlog, 0),
+                "time": self.clock().isoformat(),
+            }
+        ).encode()
+
+
+class _Pump:
+    """The pump thread's state; only this thread touches the outbox."""
+
+    def __init__(self, up: Uplink, outbox: Outbox) -> None:
+        self.up = up
+        self.outbox = outbox
+        self.buffer: deque[OutboxRow] = deque()
+        self.last_read = 0  # highest seq read into the buffer
+        self.maybe_more = True
+        self.data_version = self._data_version()
+        self.hot_until = 0.0
+        self.refused_until = 0.0
+        self.refusal_attempt = 0
+        self.rewind = False
+        self.next_backlog_check = 0.0
+        self.next_purge = 0.0
+
+    def _data_version(self) -> int:
+        return self.outbox.store.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def run(self) -> None:
+        up = self.up
+        while True:
+            with up._cond:
+                if up._stopping:
+                    return
+                if up._woken:
+                    up._woken = False
+                    self.maybe_more = True
+                    self.hot_until = time.monotonic() + HOT_WINDOW_S
+                completions = list(up._completions)
+                up._completions.clear()
+                connected = up._connected
+                birth_due = up._birth_due and connected
+                up._birth_due = False
+            acked = self._complete(completions)
+            if birth_due:
+                self._publish_state()
+            published: list[int] = []
+            if connected:
+                if self.rewind:
+                    self._commit([], acked)  # before the rewind re-reads unacked rows
+                    acked = []
+                published = self._feed(acked)
+            self._commit(published, acked)
+            self._housekeeping()
+            self._sleep(len(published))
+
+    def _commit(self, published: list[int], acked: list[int]) -> None:
+        """One transaction (one fsync) per pump cycle for both kinds of bookkeeping."""
+        if not published and not acked:
+            return
+        self.outbox.record(sent=published, acked=acked)
+        with self.up._cond:
+            self.up._stats.published += len(published)
+            self.up._stats.acked += len(acked)
+
+    def _sleep(self, fed: int) -> None:
+        up = self.up
+        now = time.monotonic()
+        timeout = HOT_POLL_S if now < self.hot_until else up.settings.poll_interval_s
+        if self.refused_until > now:
+            timeout = min(timeout, self.refused_until - now + 0.001)
+        with up._cond:
+            idle = (
+                fed == 0
+                and not self.buffer
+                and not self.maybe_more
+                and not self.rewind
+                and self.refused_until <= now
+            )
+            up._idle = idle
+            if idle:
+                up._cond.notify_all()
+            if up._stopping or up._woken or (up._birth_due and up._connected):
+                return
+            if fed and len(up._inflight) < up.settings.inflight_window:
+                return  # window still open: keep feeding
+            if up._completions or up._inflight:
+                self._coalesce_acks()
+                return
+            up._cond.wait(timeout)
+        version = self._data_version()
+        if version != self.data_version:
+            self.data_version = version
+            self.maybe_more = True
+
+    def _coalesce_acks(self) -> None:
+        """Wait briefly for a quarter window of PUBACKs: one fsync then covers many rows.
+
+        Called with ``up._cond`` held.
+        """
+        up = self.up
+        want = min(max(1, up.settings.inflight_window // 4), len(up._inflight) + len(up._early))
+        deadline = time.monotonic() + ACK_COALESCE_S
+        up._notify_at = want
+        try:
+            while len(up._completions) < want and not up._stopping and up._connected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if up._completions:
+                        return
+                    up._notify_at = 1
+                    deadline = time.monotonic() + up.settings.poll_interval_s
+                    remaining = up.settings.poll_interval_s
+                up._cond.wait(remaining)
+        finally:
+            up._notify_at = 1
+
+    def _complete(self, completions: list[tuple[int, int, str]]) -> list[int]:
+        """Seqs the broker accepted; a PUBACK may arrive before its mid is registered."""
+        up = self.up
+        acked: list[int] = []
+        with up._cond:
+            for mid, code, text in completions:
+                entry = up._inflight.pop(mid, None)
+                if entry is None:
+                    up._early[mid] = (code, text)
+                    continue
+                self._account(entry, code, text, acked)
+        return acked
+
+    def _account(self, entry: _Inflight, code: int, text: str, acked: list[int]) -> None:
+        if entry.seq is None:
+            return
+        up = self.up
+        if code == PUBACK_NO_SUBSCRIBERS:
+            up._stats.undelivered += 1
+            low = up.settings.no_subscriber_retry_s
+            self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
+            if self.refusal_attempt == 1:
+                log.warning("no collector subscribed (PUBACK 0x10); holding events")
+            return
+        if code < PUBACK_FAILURE_MIN:
+            acked.append(entry.seq)
+            self.refusal_attempt = 0
+            return
+        up._stats.refused += 1
+        log.error("broker refused event seq %s: %s (0x%02x)", entry.seq, text, code)
+        self.outbox.mark_refused(entry.seq, f"PUBACK 0x{code:02x} {text}")
+        delay = jittered_backoff(self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S)
+        self._pause(delay)
+
+    def _pause(self, delay: float) -> None:
+        """Stop feeding for ``delay``; then resend from the lowest unacknowledged row."""
+        self.refusal_attempt += 1
+        self.refused_until = max(self.refused_until, time.monotonic() + delay)
+        self.rewind = True
+
+    def _register(self, mid: int, entry: _Inflight, acked: list[int]) -> None:
+        up = self.up
+        with up._cond:
+            early = up._early.pop(mid, None)
+            if early is None:
+                up._inflight[mid] = entry
+            else:
+                self._account(entry, *early, acked)
+
+    def _feed(self, early_acked: list[int]) -> list[int]:
+        """Publish rows until the window is full; returns their seqs."""
+        up = self.up
+        with up._cond:
+            if self.rewind and not up._inflight:
+                # Restart from the lowest unacknowledged row once the pause is over.
+                self.rewind = False
+                self.buffer.clear()
+                self.last_read = 0
+                self.maybe_more = True
+            room = up.settings.inflight_window - len(up._inflight)
+        if time.monotonic() < self.refused_until or self.rewind:
+            return []
+        client = up._client
+        assert client is not None
+        prefix = up.settings.topic_prefix
+        published: list[int] = []
+        while room > 0 and not up._stopping and up._connected:
+            room -= 1
+            if not self.buffer:
+                if not self.maybe_more:
+                    break
+                page = self.outbox.page(self.last_read, PAGE_SIZE)
+                self.maybe_more = len(page) == PAGE_SIZE
+                if not page:
+                    break
+                self.buffer.extend(page)
+                self.last_read = page[-1].seq
+            row = self.buffer.popleft()
+            topic = event_topic(prefix, up.county, up.device_id, row.kind)
+            info = client.publish(topic, row.body.encode(), qos=1)
+            self._register(info.mid, _Inflight(row.seq), early_acked)
+            published.append(row.seq)
+        return published
+
+    def _publish_state(self) -> None:
+        up = self.up
+        client = up._client
+        assert client is not None
+        backlog = self.outbox.backlog()
+        with up._cond:
+            up._stats.backlog = backlog
+        info = client.publish(
+            up._state_topic, up._state_payload("online", backlog), qos=1, retain=True
+        )
+        acked: list[int] = []
+        self._register(info.mid, _Inflight(None), acked)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        up = self.up
+        if now >= self.next_purge:
+            self.next_purge = now + PURGE_INTERVAL_S
+            cutoff = datetime.now(UTC) - timedelta(days=up.settings.retention_days)
+            purged = self.outbox.purge_acked(cutoff)
+            if purged:
+                log.info("purged %d acknowledged outbox rows", purged)
+        with up._cond:
+            drained = not self.buffer and not self.maybe_more and not up._inflight
+        if now >= self.next_backlog_check or drained:
+            self.next_backlog_check = now + BACKLOG_CHECK_S
+            change = self.outbox.check_backlog(up.settings.backlog_alarm_threshold)
+            if change:
+                log.warning("backlog alarm %s", change)
+                self.maybe_more = True
+            backlog = self.outbox.backlog()
+            with up._cond:
+                up._stats.backlog = backlog
+
+
+# ---- from configuration ----------------------------------------------------------
+
+
+class AgentConfigError(ValueError):
+    pass
+
+
+def software_version() -> str:
+    try:
+        return importlib.metadata.version("agriqs-kiosk")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def uplink_settings(config: KioskConfig) -> UplinkSettings:
+    up = config.uplink
+    password = None
+    if up.password_file is not None:
+        try:
+            password = up.password_file.read_text("utf-8").strip()
+        except OSError as error:
+            raise AgentConfigError(f"uplink.password_file: {error}") from None
+    tls = TlsSettings(up.tls_ca, up.tls_cert, up.tls_key) if up.tls_ca or up.tls_cert else None
+    return UplinkSettings(
+        host=up.host,
+        port=up.port,
+        tls=tls,
+        username=up.username,
+        password=password,
+        topic_prefix=up.topic_prefix,
+        keepalive_s=up.keepalive_s,
+        session_expiry_s=up.session_expiry_s,
+        inflight_window=up.inflight_window,
+        backlog_alarm_threshold=up.backlog_alarm_threshold,
+        retention_days=up.retention_days,
+        poll_interval_s=up.poll_interval_s,
+    )
+
+
+def open_uplink(config: KioskConfig, config_version: str = "0") -> Uplink:
+    return Uplink(
+        uplink_settings(config),
+        config.paths.database,
+        config.device.county,
+        config.device.device_id,
+        versions=Versions(software_version(), config_version),
+    )
+
+
+# ---- running the uplink as its own process ---------------------------------------
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m kiosk.infra.uplink",
+        description="Drain a kiosk outbox to the county broker.",
+    )
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--county", required=True)
+    parser.add_argument("--device", required=True)
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--port", type=int, default=8883)
+    parser.add_argument("--username")
+    parser.add_argument("--password")
+    parser.add_argument("--ca", type=Path)
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--prefix", default="agriqs/v1")
+    parser.add_argument("--window", type=int, default=UplinkSettings.inflight_window)
+    parser.add_argument("--reconnect-min", type=float, default=UplinkSettings.reconnect_min_s)
+    parser.add_argument("--poll", type=float, default=UplinkSettings.poll_interval_s)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; the composition root normally runs Uplink in-process."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tls = TlsSettings(args.ca, args.cert, args.key) if args.ca or args.cert else None
+    settings = UplinkSettings(
+        host=args.host,
+        port=args.port,
+        tls=tls,
+        username=args.username,
+        password=args.password,
+        topic_prefix=args.prefix,
+        inflight_window=args.window,
+        reconnect_min_s=args.reconnect_min,
+        poll_interval_s=args.poll,
+    )
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    with Uplink(settings, args.db, args.county, args.device):
+        done.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

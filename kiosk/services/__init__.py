@@ -1,0 +1,1 @@
+"""Services: issuance, rapid tests, holds, alarms, producers, staff."""

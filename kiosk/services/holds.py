@@ -1,0 +1,88 @@
+"""Holds: a confirmed positive blocks certificates for that producer and product.
+
+Only the county lifts a hold (a signed remote command, or the trust topic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.outbox import Outbox
+from kiosk.infra.store import Store
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    producer_key: str
+    product_code: str
+    reason: str
+    source: str | None
+    placed_at: str
+    lifted_at: str | None = None
+
+
+class HoldRegistry:
+    def __init__(
+        self, store: Store, outbox: Outbox, audit: AuditLog, clock: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.audit = audit
+        self.clock = clock
+
+    def active(self, producer_key: str, product_code: str) -> Hold | None:
+        row = self.store.conn.execute(
+            "SELECT id, producer_key, product_code, reason, source, placed_at, lifted_at "
+            "FROM holds WHERE producer_key = ? AND product_code = ? AND lifted_at IS NULL "
+            "ORDER BY id LIMIT 1",
+            [producer_key, product_code],
+        ).fetchone()
+        return Hold(*row) if row else None
+
+    def open_holds(self) -> list[Hold]:
+        rows = self.store.conn.execute(
+            "SELECT id, producer_key, product_code, reason, source, placed_at, lifted_at "
+            "FROM holds WHERE lifted_at IS NULL ORDER BY id"
+        ).fetchall()
+        return [Hold(*r) for r in rows]
+
+    def place(self, producer_key: str, product_code: str, reason: str, source: str) -> Hold:
+        """Put a hold (inside or outside a transaction); the county is told in the same one."""
+        with self.store.transaction():
+            existing = self.active(producer_key, product_code)
+            if existing:
+                return existing
+            now = self.clock().isoformat()
+            cursor = self.store.conn.execute(
+                "INSERT INTO holds (producer_key, product_code, reason, source, placed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [producer_key, product_code, reason, source, now],
+            )
+            hold = Hold(cursor.lastrowid, producer_key, product_code, reason, source, now)
+            event = {
+                "hold_id": hold.id,
+                "producer_key": producer_key,
+                "product_code": product_code,
+                "reason": reason,
+                "source": source,
+            }
+            self.outbox.enqueue("alarm", "hold.placed", event)
+            self.audit.append("hold.placed", event)
+            return hold
+
+    def lift(self, hold_id: int, lifted_by: str) -> bool:
+        with self.store.transaction():
+            now = self.clock().isoformat()
+            changed = self.store.conn.execute(
+                "UPDATE holds SET lifted_at = ?, lifted_by = ? WHERE id = ? AND lifted_at IS NULL",
+                [now, lifted_by, hold_id],
+            ).rowcount
+            if changed:
+                event = {"hold_id": hold_id, "lifted_by": lifted_by}
+                self.outbox.enqueue("alarm", "hold.lifted", event)
+                self.audit.append("hold.lifted", event)
+            return bool(changed)

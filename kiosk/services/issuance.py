@@ -1,0 +1,503 @@
+"""Issuing, printing, reprinting and voiding certificates.
+
+The order of work is what makes a pulled power cord harmless: validate, then
+commit the certificate (number, signature, QR, outbox event) in one
+transaction, then print, then mark it printed only once the printer has
+confirmed. A crash before the commit leaves nothing; after it, a recorded
+certificate that is found unprinted and can be reprinted (补打) or voided.
+Never a second number for the same goods, never a label without a record.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import IO
+
+from drivers.printer.base import LabelPrinter, PrinterError, PrinterFault, ProgressCallback
+from drivers.printer.document import LabelDocument
+from kiosk.domain.catalogue import Catalogue, Template, template_for
+from kiosk.domain.model import (
+    Basis,
+    Certificate,
+    CertificateRequest,
+    CertificateStatus,
+    Issuer,
+    Style,
+    format_quantity,
+)
+from kiosk.domain.validation import InputError, validate_request
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.numbering import CertificateNumbers, format_number
+from kiosk.infra.outbox import Outbox
+from kiosk.infra.store import Store
+from kiosk.services.holds import HoldRegistry
+from kiosk.services.labels import layout_certificate
+from wire.qr import (
+    MAX_QR_VERSION,
+    CertificateFields,
+    build_qr_text,
+    encode_body,
+    qr_version,
+    signed_message,
+)
+from wire.signing import SigningKey
+
+log = logging.getLogger(__name__)
+
+#: Below this much free space the kiosk stops issuing rather than risk a torn write.
+DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024
+
+_ALARM_CODES = {
+    PrinterFault.PAPER_OUT: "paper_out",
+    PrinterFault.COVER_OPEN: "cover_open",
+    PrinterFault.OFFLINE: "printer_offline",
+    PrinterFault.ERROR: "printer_offline",
+}
+
+
+class IssuanceRefused(Exception):
+    """The kiosk will not issue this certificate; ``message`` says why and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CertificateNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuanceSettings:
+    county: str
+    device_id: str
+    township: str
+    service_point: str
+    template_edition: str
+    verify_url: str
+    paper: str
+    copies_max: int = 20
+    language: str = "zh-CN"
+    min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
+
+
+@dataclass(frozen=True)
+class PrintOutcome:
+    certificate: Certificate
+    copies_requested: int
+    copies_done: int
+    error: PrinterError | None = None
+
+    @property
+    def printed(self) -> bool:
+        return self.error is None
+
+
+#: Checks that a test used as the basis covers what was used on the crop; returns a refusal.
+EvidenceCheck = Callable[[CertificateRequest], str | None]
+
+
+class IssuanceService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        outbox: Outbox,
+        audit: AuditLog,
+        holds: HoldRegistry,
+        catalogue: Catalogue,
+        templates: dict[str, Template],
+        signer: SigningKey,
+        numbers: CertificateNumbers,
+        printer: LabelPrinter,
+        settings: IssuanceSettings,
+        clock: Callable[[], datetime],
+        evidence: EvidenceCheck | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.audit = audit
+        self.holds = holds
+        self.catalogue = catalogue
+        self.templates = templates
+        self.signer = signer
+        self.numbers = numbers
+        self.printer = printer
+        self.settings = settings
+        self.clock = clock
+        self.evidence = evidence
+
+    # -- checks --------------------------------------------------------------------
+
+    def template(self, style: Style) -> Template:
+        return template_for(self.templates, self.settings.template_edition, style)
+
+    def check(self, request: CertificateRequest) -> CertificateRequest:
+        """Everything that can refuse a request, without writing anything."""
+        request = validate_request(
+            request, self.catalogue, self.template(request.style), self.settings.copies_max
+        )
+        hold = self.holds.active(request.issuer.producer_key, request.product_code)
+        if hold:
+            product = self.catalogue.products[request.product_code].name
+            raise IssuanceRefused(
+                "hold",
+                f"{product}因快检阳性被暂停开证（{hold.reason}）。"
+                "请联系乡镇监管站，县里解除暂停后才能开具。",
+            )
+        if self.evidence and request.basis.needs_test:
+            refusal = self.evidence(request)
+            if refusal:
+                raise IssuanceRefused("evidence", refusal)
+        free = shutil.disk_usage(self.store.path.parent).free
+        if free < self.settings.min_free_bytes:
+            raise IssuanceRefused(
+                "disk_full", "终端存储空间不足，暂时不能开证。请联系技术员清理或更换存储卡。"
+            )
+        return request
+
+    # -- issuing ------------------------------------------------------------------
+
+    def preview(self, request: CertificateRequest) -> tuple[Certificate, LabelDocument]:
+        """The label as it will print, with a placeholder number; writes nothing."""
+        request = self.check(request)
+        template = self.template(request.style)
+        # The number is given at printing: the preview shows stars of the same width.
+        placeholder = f"{self.settings.county}-{self.settings.device_id}-{'*' * 7}"
+        draft = self._certificate(request, template, 0, placeholder)
+        return draft, self.layout(draft)
+
+    def issue(
+        self, request: CertificateRequest, progress: ProgressCallback | None = None
+    ) -> PrintOutcome:
+        """Record, sign and print a certificate; see the module docstring for the order."""
+        request = self.check(request)
+        template = self.template(request.style)
+        # Measure the QR with the widest number before a number is spent on it.
+        probe = self._certificate(
+            request,
+            template,
+            9_999_999,
+            format_number(self.settings.county, self.settings.device_id, 9_999_999),
+        )
+        if qr_version(probe.qr_text) > MAX_QR_VERSION:
+            raise InputError("origin", "too_long", "填写的信息太长，二维码放不下：请缩短产地或名称")
+        self.layout(probe)  # raises if the label cannot hold it
+        try:
+            with self.store.transaction():
+                seq, number = self.numbers.next()
+                cert = self._certificate(request, template, seq, number)
+                self._insert(cert)
+                job = self._start_job(number, "print", request.copies)
+                self.outbox.enqueue("certificate", "certificate.issued", self._event(cert))
+                self.audit.append(
+                    "certificate.issued",
+                    {"number": number, "product_code": cert.product_code,
+                     "copies": request.copies},
+                )  # fmt: skip
+        except sqlite3.OperationalError as error:
+            raise self._storage_refusal(error) from error
+        log.info("issued %s (%s %s)", number, cert.product_name, cert.quantity_text)
+        return self._print(cert, job, request.copies, reprint=False, progress=progress)
+
+    def reprint(
+        self, number: str, copies: int = 1, progress: ProgressCallback | None = None
+    ) -> PrintOutcome:
+        """Print again, marked 补打; the number stays the same."""
+        cert = self.get(number)
+        if cert.status is CertificateStatus.VOIDED:
+            raise IssuanceRefused("voided", f"合格证 {number} 已作废，不能补打")
+        if not 1 <= copies <= self.settings.copies_max:
+            raise InputError("copies", "copies", f"打印份数为1到{self.settings.copies_max}张")
+        with self.store.transaction():
+            job = self._start_job(number, "reprint", copies)
+            reprint_no = self.store.conn.execute(
+                "SELECT count(*) FROM print_jobs WHERE certificate_number = ? AND kind = 'reprint'",
+                [number],
+            ).fetchone()[0]
+            event = {"number": number, "copies": copies, "reprint_no": reprint_no}
+            self.outbox.enqueue("certificate", "certificate.reprinted", event)
+            self.audit.append("certificate.reprinted", event)
+        return self._print(cert, job, copies, reprint=True, progress=progress)
+
+    def void(self, number: str, reason: str) -> Certificate:
+        reason = (reason or "").strip()
+        if not reason or len(reason) > 100:
+            raise InputError("reason", "reason", "请填写作废原因（100字以内）")
+        with self.store.transaction():
+            cert = self.get(number)
+            if cert.status is CertificateStatus.VOIDED:
+                raise IssuanceRefused("voided", f"合格证 {number} 已经作废")
+            self.store.conn.execute(
+                "UPDATE certificates SET status = 'voided', voided_at = ?, void_reason = ? "
+                "WHERE number = ?",
+                [self.clock().isoformat(), reason, number],
+            )
+            event = {"number": number, "reason": reason}
+            self.outbox.enqueue("certificate", "certificate.voided", event)
+            self.audit.append("certificate.voided", event)
+        log.info("voided %s: %s", number, reason)
+        return self.get(number)
+
+    def layout(self, cert: Certificate, *, reprint: bool = False) -> LabelDocument:
+        template = self.templates[cert.template_id]
+        return layout_certificate(
+            cert, template, self.settings.paper, language=self.settings.language, reprint=reprint
+        )
+
+    # -- queries ------------------------------------------------------------------
+
+    def get(self, number: str) -> Certificate:
+        rows = self._query("SELECT * FROM certificates WHERE number = ?", [number])
+        if not rows:
+            raise CertificateNotFound(f"没有编号为 {number} 的合格证")
+        return rows[0]
+
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: CertificateStatus | None = None,
+        producer_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Certificate]:
+        clauses, params = [], []
+        if since:
+            clauses.append("issued_at >= ?")
+            params.append(since.isoformat())
+        if until:
+            clauses.append("issued_at < ?")
+            params.append(until.isoformat())
+        if status:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if producer_key:
+            clauses.append("producer_key = ?")
+            params.append(producer_key)
+        sql = "SELECT * FROM certificates"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY seq DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._query(sql, params)
+
+    def unprinted(self) -> list[Certificate]:
+        return self.list(status=CertificateStatus.ISSUED)
+
+    def export_csv(self, out: IO[str], certificates: Iterable[Certificate]) -> int:
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        for c in certificates:
+            writer.writerow([
+                c.number, c.issued_at.isoformat(), c.status.value, c.product_code,
+                c.product_name, format_quantity(c.quantity), c.unit, c.origin, c.issuer.name,
+                c.issuer.phone, c.basis.value, " ".join(c.inputs_used), c.test_ref or "",
+                c.source_certificate or "", c.print_count, c.template_id,
+            ])  # fmt: skip
+            count += 1
+        return count
+
+    # -- internals ----------------------------------------------------------------
+
+    def _certificate(
+        self, request: CertificateRequest, template: Template, seq: int, number: str
+    ) -> Certificate:
+        product = self.catalogue.products[request.product_code]
+        issued_at = self.clock().replace(second=0, microsecond=0)
+        cert = Certificate(
+            number=number,
+            seq=seq,
+            device_id=self.settings.device_id,
+            county=self.settings.county,
+            issued_at=issued_at,
+            template_id=template.id,
+            style=request.style,
+            product_code=product.code,
+            product_name=product.name,
+            quantity=request.quantity,
+            unit=request.unit,
+            origin=request.origin,
+            issuer=request.issuer,
+            basis=request.basis,
+            inputs_used=request.inputs_used,
+            test_ref=request.test_ref,
+            source_certificate=request.source_certificate,
+        )
+        fields = CertificateFields(
+            number=number,
+            product=cert.product_name,
+            quantity=cert.quantity_text,
+            origin=cert.origin,
+            issuer=cert.issuer.name,
+            phone=cert.issuer.phone,
+            issued_at=issued_at,
+            basis=cert.basis.value,
+            template_code=template.code,
+            test_ref=cert.test_ref or "",
+            source_certificate=cert.source_certificate or "",
+        )
+        body = encode_body(fields)
+        url = self.settings.verify_url
+        qr = build_qr_text(url, body, self.signer.sign(signed_message(url, body)))
+        return Certificate(**{**cert.__dict__, "qr_text": qr})
+
+    def _insert(self, cert: Certificate) -> None:
+        self.store.conn.execute(
+            "INSERT INTO certificates (number, seq, device_id, county, issued_at, template_id, "
+            "style, product_code, product_name, quantity, unit, origin, issuer_name, "
+            "issuer_phone, producer_key, basis, inputs_used, test_ref, source_certificate, "
+            "status, print_count, qr_text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', 0, ?)",
+            [
+                cert.number, cert.seq, cert.device_id, cert.county, cert.issued_at.isoformat(),
+                cert.template_id, cert.style.value, cert.product_code, cert.product_name,
+                str(cert.quantity), cert.unit, cert.origin, cert.issuer.name, cert.issuer.phone,
+                cert.issuer.producer_key, cert.basis.value, json.dumps(list(cert.inputs_used)),
+                cert.test_ref, cert.source_certificate, cert.qr_text,
+            ],
+        )  # fmt: skip
+
+    def _start_job(self, number: str, kind: str, copies: int) -> int:
+        cursor = self.store.conn.execute(
+            "INSERT INTO print_jobs (certificate_number, kind, copies, state, created_at) "
+            "VALUES (?, ?, ?, 'pending', ?)",
+            [number, kind, copies, self.clock().isoformat()],
+        )
+        return cursor.lastrowid
+
+    def _print(
+        self,
+        cert: Certificate,
+        job: int,
+        copies: int,
+        *,
+        reprint: bool,
+        progress: ProgressCallback | None,
+    ) -> PrintOutcome:
+        document = self.layout(cert, reprint=reprint)
+        try:
+            self.printer.print_label(document, copies, progress)
+        except PrinterError as error:
+            log.warning(
+                "print of %s failed after %d copies: %s", cert.number, error.copies_done, error
+            )
+            with self.store.transaction():
+                self._finish_job(job, "failed", error.copies_done, str(error))
+                self._count_printed(cert.number, error.copies_done, mark_printed=False)
+                self.outbox.enqueue(
+                    "alarm",
+                    "alarm.raised",
+                    {
+                        "code": _ALARM_CODES[error.fault],
+                        "severity": "warning",
+                        "message": str(error),
+                        "detail": {"certificate": cert.number, "copies_done": error.copies_done},
+                    },
+                )
+            return PrintOutcome(self.get(cert.number), copies, error.copies_done, error)
+        with self.store.transaction():
+            self._finish_job(job, "done", copies, None)
+            self._count_printed(cert.number, copies, mark_printed=True)
+            self.outbox.enqueue(
+                "certificate", "certificate.printed", {"number": cert.number, "copies": copies}
+            )
+        return PrintOutcome(self.get(cert.number), copies, copies)
+
+    def _finish_job(self, job: int, state: str, done: int, error: str | None) -> None:
+        self.store.conn.execute(
+            "UPDATE print_jobs SET state = ?, copies_done = ?, error = ?, finished_at = ? "
+            "WHERE id = ?",
+            [state, done, error, self.clock().isoformat(), job],
+        )
+
+    def _count_printed(self, number: str, copies: int, *, mark_printed: bool) -> None:
+        self.store.conn.execute(
+            "UPDATE certificates SET print_count = print_count + ?, "
+            "status = CASE WHEN ? AND status = 'issued' THEN 'printed' ELSE status END "
+            "WHERE number = ?",
+            [copies, mark_printed, number],
+        )
+
+    def _event(self, cert: Certificate) -> dict:
+        return {
+            "number": cert.number,
+            "seq": cert.seq,
+            "issued_at": cert.issued_at.isoformat(),
+            "template_id": cert.template_id,
+            "style": cert.style.value,
+            "product_code": cert.product_code,
+            "product_name": cert.product_name,
+            "quantity": str(cert.quantity),
+            "unit": cert.unit,
+            "origin": cert.origin,
+            "issuer_name": cert.issuer.name,
+            "issuer_phone": cert.issuer.phone,
+            "producer_key": cert.issuer.producer_key,
+            "basis": cert.basis.value,
+            "inputs_used": list(cert.inputs_used),
+            "test_ref": cert.test_ref,
+            "source_certificate": cert.source_certificate,
+            "township": self.settings.township,
+            "service_point": self.settings.service_point,
+        }
+
+    def _query(self, sql: str, params: list) -> list[Certificate]:
+        cursor = self.store.conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [_from_row(dict(zip(columns, row, strict=True))) for row in cursor]
+
+    @staticmethod
+    def _storage_refusal(error: sqlite3.OperationalError) -> IssuanceRefused:
+        text = str(error)
+        if "full" in text:
+            return IssuanceRefused("disk_full", "终端存储空间已满，本次没有开证，请联系技术员。")
+        return IssuanceRefused("storage", f"数据库暂时不可用，本次没有开证：{text}")
+
+
+CSV_COLUMNS = [
+    "number", "issued_at", "status", "product_code", "product_name", "quantity", "unit",
+    "origin", "issuer_name", "issuer_phone", "basis", "inputs_used", "test_ref",
+    "source_certificate", "print_count", "template_id",
+]  # fmt: skip
+
+
+def _from_row(r: dict) -> Certificate:
+    producer_key = r["producer_key"]
+    return Certificate(
+        number=r["number"],
+        seq=r["seq"],
+        device_id=r["device_id"],
+        county=r["county"],
+        issued_at=datetime.fromisoformat(r["issued_at"]),
+        template_id=r["template_id"],
+        style=Style(r["style"]),
+        product_code=r["product_code"],
+        product_name=r["product_name"],
+        quantity=Decimal(r["quantity"]),
+        unit=r["unit"],
+        origin=r["origin"],
+        issuer=Issuer(
+            r["issuer_name"],
+            r["issuer_phone"],
+            None if producer_key.startswith("tel:") else producer_key,
+        ),
+        basis=Basis(r["basis"]),
+        inputs_used=tuple(json.loads(r["inputs_used"])),
+        test_ref=r["test_ref"],
+        source_certificate=r["source_certificate"],
+        status=CertificateStatus(r["status"]),
+        print_count=r["print_count"],
+        qr_text=r["qr_text"],
+    )

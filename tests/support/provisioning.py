@@ -1,0 +1,44 @@
+"""Shared pieces of the provisioning tests: a county key, an enrolled kiosk's config."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import IDENTITY_FILE, KioskConfig, config_dir, effective_config
+from support.kiosk import configured
+from wire.signing import SigningKey
+
+CST = timezone(timedelta(hours=8))
+COUNTY_KEY = SigningKey.generate()
+
+
+def now() -> datetime:
+    return datetime.now(CST)
+
+
+def enrolled_config(
+    data_dir: Path,
+    *,
+    device: str = "K001",
+    township: str = "示范镇",
+    uplink: dict[str, Any] | None = None,
+) -> KioskConfig:
+    """A kiosk that enrollment made: identity layer with the county anchor."""
+    base = configured(data_dir, uplink=uplink or {})
+    folder = config_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    identity = {
+        "device": {
+            "county": "330100",
+            "device_id": device,
+            "township": township,
+            "service_point": f"{township}服务点",
+        },
+        "certificate": {"trust_anchors": [COUNTY_KEY.public_b64]},
+    }
+    (folder / IDENTITY_FILE).write_text(json.dumps(identity, ensure_ascii=False))
+    assert effective_config(base).device.device_id == device
+    return base
