@@ -22,6 +22,7 @@ from drivers.scanner import BarcodeScanner
 from kiosk.config import COUNTER_FLOOR_FILE, SIGNING_KEY_FILE, KioskConfig
 from kiosk.domain.catalogue import Catalogue, load_templates
 from kiosk.domain.rapidtest_methods import MethodBook
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers
 from kiosk.infra.outbox import Outbox
@@ -101,6 +102,7 @@ def open_kiosk(
             raise StoreError(f"database integrity check failed: {problems[:3]}")
         device = config.device
         outbox = Outbox(store, device.county, device.device_id, clock)
+        alarms = Alarms(store, outbox, clock)
         audit = AuditLog(store, clock)
         holds = HoldRegistry(store, outbox, audit, clock)
         catalogue = Catalogue.load()
@@ -117,6 +119,7 @@ def open_kiosk(
     rapid_tests = RapidTestService(
         store=store,
         outbox=outbox,
+        alarms=alarms,
         holds=holds,
         catalogue=catalogue,
         methods=methods,
@@ -126,6 +129,7 @@ def open_kiosk(
     issuance = IssuanceService(
         store=store,
         outbox=outbox,
+        alarms=alarms,
         audit=audit,
         holds=holds,
         catalogue=catalogue,
@@ -152,6 +156,7 @@ def open_kiosk(
         config=config,
         store=store,
         outbox=outbox,
+        alarms=alarms,
         audit=audit,
         holds=holds,
         catalogue=catalogue,
@@ -189,17 +194,14 @@ def attach_reader(kiosk: Kiosk, *, required: bool = True) -> TestReader | None:
             if required:
                 raise
             log.error("rapid-test reader unavailable: %s", error)
-            with kiosk.store.transaction():
-                kiosk.outbox.enqueue(
-                    "alarm",
-                    "alarm.raised",
-                    {
-                        "code": "reader_fault",
-                        "severity": "warning",
-                        "message": f"读数仪无法连接：{error}",
-                        "detail": {"port": kiosk.config.reader.port},
-                    },
-                )
+            kiosk.alarms.raise_(
+                "reader_fault",
+                "warning",
+                f"读数仪无法连接：{error}",
+                {"port": kiosk.config.reader.port},
+            )
+        else:
+            kiosk.alarms.clear("reader_fault")
         kiosk.rapid_tests.reader = kiosk.reader
     return kiosk.reader
 
@@ -236,15 +238,11 @@ def _report_restore(kiosk: Kiosk) -> None:
     if gap > 1:
         log.error("certificate counter is %d behind its floor: an older backup?", gap)
         with kiosk.store.transaction():
-            kiosk.outbox.enqueue(
-                "alarm",
-                "alarm.raised",
-                {
-                    "code": "counter_restored",
-                    "severity": "critical",
-                    "message": "数据库比证号记录旧：可能恢复了旧备份，证号将从记录值之后继续",
-                    "detail": {"floor": numbers.read_floor(), "gap": gap},
-                },
+            kiosk.alarms.raise_(
+                "counter_restored",
+                "critical",
+                "数据库比证号记录旧：可能恢复了旧备份，证号将从记录值之后继续",
+                {"floor": numbers.read_floor(), "gap": gap},
             )
             # Lift the counter now so the alarm is raised once, not at every start.
             kiosk.store.advance_counter("certificate_seq", at_least=numbers.read_floor() - 1)

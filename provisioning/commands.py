@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import SIGNING_KEY_FILE, KioskConfig
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
@@ -114,6 +115,7 @@ class CommandService:
         self.prefix = config.uplink.topic_prefix
         self.audit = AuditLog(store, clock)
         self.outbox = Outbox(store, self.county, self.device, clock)
+        self.alarms = Alarms(store, self.outbox, clock)
         self.holds = HoldRegistry(store, self.outbox, self.audit, clock)
         self.key_path = config.paths.keys_dir / SIGNING_KEY_FILE
         self.signer = SigningKey.load_or_create(self.key_path)
@@ -331,24 +333,9 @@ class CommandService:
         return result
 
     def _open_alarms(self) -> list[dict[str, Any]]:
-        """Alarm codes raised and not cleared, from the outbox (newest state wins)."""
-        rows = self.store.conn.execute(
-            "SELECT body FROM outbox WHERE kind = 'alarm' ORDER BY seq DESC LIMIT 1000"
-        ).fetchall()
-        state: dict[str, dict[str, Any]] = {}
-        for (text,) in rows:
-            event = json.loads(text)
-            code = event.get("data", {}).get("code")
-            if (
-                code
-                and code not in state
-                and event.get("schema") in ("alarm.raised", "alarm.cleared")
-            ):
-                state[code] = event
         return [
-            {"code": code, "since": e.get("time"), "message": e["data"].get("message", "")}
-            for code, e in state.items()
-            if e.get("schema") == "alarm.raised"
+            {"code": a.code, "subject": a.subject, "since": a.raised_at, "message": a.message}
+            for a in self.alarms.open()
         ]
 
     def _logs(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:

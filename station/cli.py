@@ -16,7 +16,6 @@ from pathlib import Path
 from station import cli_provisioning
 from station.collector import Collector, CollectorSettings
 from station.db import Database
-from station.intake import DEFAULT_SCHEMAS_DIR
 from station.report import SECTIONS, render_csv, render_text
 
 DEFAULT_DATABASE = "station.db"
@@ -47,7 +46,6 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--client-id", default=d.client_id, help="stable per collector instance")
     p.add_argument("--batch-max", type=int, default=d.batch_max)
     p.add_argument("--batch-wait", type=float, default=d.batch_wait_s, help="seconds")
-    p.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR)
     p.set_defaults(handler=_collect)
 
 
@@ -72,7 +70,7 @@ def _collect(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
     try:
-        collector = Collector(settings, args.db, schemas_dir=args.schemas)
+        collector = Collector(settings, args.db)
         collector.start()
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"station collect: {exc}", file=sys.stderr)

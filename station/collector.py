@@ -27,13 +27,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from station.db import Database, DeviceState, Event, Quarantined
 from station.intake import (
-    DEFAULT_SCHEMAS_DIR,
     Rejected,
-    Schemas,
     parse_event,
     parse_state,
     parse_topic,
 )
+from wire.events import schema_book
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +94,11 @@ class Collector:
         settings: CollectorSettings,
         database_url: str | Path,
         *,
-        schemas_dir: Path = DEFAULT_SCHEMAS_DIR,
         on_batch: Callable[[CollectorStats], None] | None = None,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.schemas = Schemas(schemas_dir)
+        self.schemas = schema_book()
         self.on_batch = on_batch
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.RLock()

@@ -9,6 +9,7 @@ and is projected into small tables the reports read.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL once. The switch needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, while another process (the
+    enrollment service, a CLI) is opening the same new file: retry within the timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Database:
     """One connection; used from one thread (the collector's writer, or a report)."""
 
@@ -190,10 +207,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.dialect = SQLITE
             self.conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
-            # Switching to WAL takes an exclusive lock that the busy timeout does not
-            # cover when another process is opening the same file: only switch once.
-            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self.conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self.conn)
             # FULL: the broker is told "stored" only after the row would survive power loss.
             self.conn.execute("PRAGMA synchronous=FULL")
         self._closed = False

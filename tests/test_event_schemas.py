@@ -10,6 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from support.uplink import SAMPLES, SCHEMA_CYCLE, SCHEMAS, open_kiosk, sample
 
+from wire import events
+
 
 def _validator(name: str) -> Draft202012Validator:
     raw = json.loads((SCHEMAS / f"{name}.json").read_text("utf-8"))
@@ -21,9 +23,13 @@ def _validator(name: str) -> Draft202012Validator:
 def test_outbox_envelopes_validate(tmp_path: Path, schema: str) -> None:
     store, outbox = open_kiosk(tmp_path / "k.db")
     kind, data = sample(schema, 7)
+    event = events.build(schema, data)
+    assert event.kind == kind  # the topic kind comes from the schema's x-kind
     with store.transaction():
-        outbox.enqueue(kind, schema, data)
-    body = json.loads(outbox.page()[0].body)
+        outbox.enqueue(event)
+    row = outbox.page()[0]
+    assert row.kind == kind
+    body = json.loads(row.body)
     _validator("envelope").validate(body)
     _validator(schema).validate(body["data"])
     store.close()

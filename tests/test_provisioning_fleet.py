@@ -26,6 +26,7 @@ from support.uplink import DEPLOY, collector_settings, deploy_acl
 
 from app import agent
 from kiosk.config import load_config
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
@@ -241,12 +242,7 @@ def test_manual_approval_config_push_fleet_commands_and_trust(county, tmp_path, 
         # An alarm from the kiosk reaches the fleet view.
         with Store(kiosk.config.paths.database) as store:
             outbox = Outbox(store, "330100", "K001", lambda: datetime.now(CST))
-            with store.transaction():
-                outbox.enqueue(
-                    "alarm",
-                    "alarm.raised",
-                    {"code": "paper_out", "severity": "warning", "message": "缺纸", "detail": {}},
-                )
+            Alarms(store, outbox, outbox.clock).raise_("paper_out", "warning", "缺纸")
         wait_for("the alarm at the county", lambda: county.fleet_row()["open_alarms"])
         code, out, _ = county.station(capsys, "devices", "list", "--db", county.db)
         line = next(x for x in out.splitlines() if x.startswith("330100/K001"))

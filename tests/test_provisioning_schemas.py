@@ -1,4 +1,4 @@
-"""What provisioning puts on the wire matches docs/schemas, and the schemas refuse bad data."""
+"""What provisioning puts on the wire matches wire/schemas, and the schemas refuse bad data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from support.provisioning import COUNTY_KEY, now
 
 from wire.provisioning import make_command, make_config_bundle, make_reply
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "provisioning"
+SCHEMAS = Path(__file__).resolve().parents[1] / "wire" / "schemas" / "provisioning"
 
 
 def validator(name: str) -> Draft202012Validator:

@@ -25,6 +25,7 @@ from support.uplink import (
 from kiosk.infra.uplink import Uplink, UplinkSettings
 from station.collector import Collector
 from station.db import Database
+from wire import events
 
 DRAIN_TIMEOUT_S = 30.0
 #: As in docs/deploy/mosquitto/mosquitto.conf: the default queue (1000 per client)
@@ -99,7 +100,7 @@ def test_offline_backlog_delivered_once_when_broker_comes_up(tmp_path, broker_fa
 
     # A new event while connected goes out promptly (woken by the outbox listener).
     with store.transaction():
-        ids.append(outbox.enqueue("alarm", "alarm.cleared", {"code": "paper_out"}))
+        ids.append(outbox.enqueue(events.alarm_cleared(code="paper_out")))
     wait_until(lambda: collector.stats().stored >= 1001, 2, "live event")
     uplink.close()  # publishes the retained "offline" state before disconnecting
     wait_until(lambda: device_status(station_db) == "offline", 5, "offline state stored")

@@ -9,9 +9,16 @@ from datetime import UTC, datetime, timedelta
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.uplink import collector_settings, enqueue_many, open_kiosk, wait_until
 
-from kiosk.infra.outbox import BACKLOG_CLEAR_RATIO
-from kiosk.infra.uplink import Uplink, UplinkSettings, jittered_backoff
+from kiosk.infra.alarms import Alarms
+from kiosk.infra.uplink import (
+    BACKLOG_CLEAR_RATIO,
+    Uplink,
+    UplinkSettings,
+    check_backlog,
+    jittered_backoff,
+)
 from station.collector import Collector
+from wire import events
 
 
 def alarms(outbox) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -37,27 +44,30 @@ def test_states_paging_and_purge(tmp_path):
     assert outbox.purge_acked(datetime.now(UTC) + timedelta(seconds=1)) == 10
     assert outbox.backlog() == 20
     with store.transaction():  # seq keeps counting after a purge: ids are never reused
-        assert outbox.enqueue("alarm", "alarm.cleared", {"code": "paper_out"}) == "K001:31"
+        assert outbox.enqueue(events.alarm_cleared(code="paper_out")) == "K001:31"
     store.close()
 
 
 def test_backlog_alarm_once_per_crossing(tmp_path):
     store, outbox = open_kiosk(tmp_path / "k.db")
+    ledger = Alarms(store, outbox, outbox.clock)
     threshold = 20
     enqueue_many(store, outbox, threshold)
-    assert outbox.check_backlog(threshold) is None  # at, not above
+    assert not check_backlog(ledger, outbox.backlog(), threshold)  # at, not above
     enqueue_many(store, outbox, 1)
-    assert outbox.check_backlog(threshold) == "raised"
+    assert check_backlog(ledger, outbox.backlog(), threshold)
     enqueue_many(store, outbox, 10)
-    assert outbox.check_backlog(threshold) is None  # still above: no repeat
+    assert not check_backlog(ledger, outbox.backlog(), threshold)  # still above: no repeat
     assert alarms(outbox) == [("alarm.raised", "backlog")]
+    assert [a.code for a in ledger.open()] == ["backlog"]
     seqs = [r.seq for r in outbox.page(0, 1000)]
     keep = int(threshold * BACKLOG_CLEAR_RATIO)
     outbox.mark_acked(seqs[: len(seqs) - keep - 1])
-    assert outbox.check_backlog(threshold) is None  # hysteresis: not yet low enough
+    assert not check_backlog(ledger, outbox.backlog(), threshold)  # hysteresis: not yet low
     outbox.mark_acked(seqs[: len(seqs) - keep])
-    assert outbox.check_backlog(threshold) == "cleared"
+    assert check_backlog(ledger, outbox.backlog(), threshold)
     assert alarms(outbox)[-1] == ("alarm.cleared", "backlog")
+    assert ledger.open() == [] and [a.code for a in ledger.history()] == ["backlog"]
     store.close()
 
 

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from kiosk.infra.store import Store, StoreError
+from wire.events import Event, envelope
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +25,12 @@ EVENT_TOPICS = {
     "rapidtest": "evt/rapidtest",
     "alarm": "evt/alarm",
 }
-ENVELOPE_VERSION = 1
 
 #: Rows fetched per read: the backlog may be far larger than memory, so it is paged.
 PAGE_SIZE = 500
 #: Acknowledged rows deleted per transaction while purging, so a purge of a month
 #: of events never holds the write lock long enough to delay a certificate.
 PURGE_CHUNK = 2000
-#: The backlog alarm is cleared once the backlog falls to this fraction of the
-#: threshold; hysteresis keeps a backlog hovering at the threshold from flapping.
-BACKLOG_CLEAR_RATIO = 0.5
-_BACKLOG_ALARM_KEY = "backlog_alarm"
 
 
 @dataclass(frozen=True)
@@ -81,31 +76,22 @@ class Outbox:
             if callback in self._listeners:
                 self._listeners.remove(callback)
 
-    def enqueue(self, kind: str, schema: str, data: dict[str, Any], *, version: int = 1) -> str:
-        """Add an event inside the caller's transaction; returns its id."""
-        if kind not in EVENT_TOPICS:
-            raise ValueError(f"unknown event kind {kind!r}")
+    def enqueue(self, event: Event) -> str:
+        """Add an event (built by its ``wire.events`` builder) inside the caller's
+        transaction; returns its id."""
+        if event.kind not in EVENT_TOPICS:
+            raise ValueError(f"unknown event kind {event.kind!r}")
         if not self.store.conn.in_transaction:
             raise StoreError("events are enqueued inside the transaction of their record")
         seq = self.store.advance_counter("event_seq")
-        event_id = f"{self.device_id}:{seq}"
-        now = self.clock().isoformat()
-        envelope = {
-            "id": event_id,
-            "schema": schema,
-            "version": version,
-            "envelope": ENVELOPE_VERSION,
-            "county": self.county,
-            "device": self.device_id,
-            "seq": seq,
-            "time": now,
-            "data": data,
-        }
+        now = self.clock()
+        doc = envelope(event, county=self.county, device=self.device_id, seq=seq, time=now)
         self.store.conn.execute(
             "INSERT INTO outbox (seq, event_id, kind, schema, body, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [seq, event_id, kind, schema, json.dumps(envelope, ensure_ascii=False), now],
-        )
+            [seq, doc["id"], event.kind, event.schema, json.dumps(doc, ensure_ascii=False),
+             doc["time"]],
+        )  # fmt: skip
         with self._listeners_lock:
             listeners = list(self._listeners)
         for callback in listeners:
@@ -113,7 +99,7 @@ class Outbox:
                 callback()
             except Exception:  # a broken listener must not fail a certificate
                 log.exception("outbox listener failed")
-        return event_id
+        return doc["id"]
 
     def backlog(self) -> int:
         """Events the county has not acknowledged yet (pending or sent)."""
@@ -196,55 +182,6 @@ class Outbox:
             total += deleted
             if deleted < PURGE_CHUNK:
                 return total
-
-    def check_backlog(self, threshold: int) -> str | None:
-        """Raise ``alarm.raised`` (code backlog) once per crossing of ``threshold``.
-
-        Returns "raised", "cleared" or None. The raised/cleared flag is stored, so a
-        restart does not repeat the alarm.
-        """
-        if threshold <= 0 or not self._backlog_alarm_due(threshold):
-            return None  # the common case reads only, without taking the write lock
-        with self.store.transaction():
-            backlog = self.backlog()
-            raised = self._backlog_alarm_raised()
-            if not raised and backlog > threshold:
-                self._set_state(_BACKLOG_ALARM_KEY, "1")
-                self.enqueue(
-                    "alarm",
-                    "alarm.raised",
-                    {
-                        "code": "backlog",
-                        "severity": "warning",
-                        "message": f"{backlog} events wait for the county (threshold {threshold})",
-                        "detail": {"backlog": backlog, "threshold": threshold},
-                    },
-                )
-                return "raised"
-            if raised and backlog <= threshold * BACKLOG_CLEAR_RATIO:
-                self._set_state(_BACKLOG_ALARM_KEY, "0")
-                self.enqueue("alarm", "alarm.cleared", {"code": "backlog"})
-                return "cleared"
-        return None
-
-    def _backlog_alarm_raised(self) -> bool:
-        row = self.store.conn.execute(
-            "SELECT value FROM uplink_state WHERE name = ?", [_BACKLOG_ALARM_KEY]
-        ).fetchone()
-        return bool(row and row[0] == "1")
-
-    def _backlog_alarm_due(self, threshold: int) -> bool:
-        backlog = self.backlog()
-        if self._backlog_alarm_raised():
-            return backlog <= threshold * BACKLOG_CLEAR_RATIO
-        return backlog > threshold
-
-    def _set_state(self, name: str, value: str) -> None:
-        self.store.conn.execute(
-            "INSERT INTO uplink_state (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [name, value],
-        )
 
 
 #: SQLite's default limit on bound parameters is 999 in older builds; stay below it.

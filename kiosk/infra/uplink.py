@@ -37,6 +37,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk.config import KioskConfig
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.outbox import EVENT_TOPICS, PAGE_SIZE, Outbox, OutboxRow
 from kiosk.infra.store import Store
 
@@ -66,6 +67,8 @@ ACK_COALESCE_S = 0.003
 #: then resent and the county drops the duplicates, so nothing is lost, and the drain
 #: no longer waits on the disk every cycle. Certificate writers keep synchronous=FULL.
 BOOKKEEPING_SYNC = "NORMAL"
+#: The backlog alarm is cleared once the backlog falls to this fraction of the threshold.
+BACKLOG_CLEAR_RATIO = 0.5
 #: How often the backlog alarm and the purge of acknowledged rows run.
 BACKLOG_CHECK_S = 10.0
 PURGE_INTERVAL_S = 3600.0
@@ -373,7 +376,8 @@ class Uplink:
         try:
             with Store(self.database) as store:
                 store.conn.execute(f"PRAGMA synchronous={BOOKKEEPING_SYNC}")
-                _Pump(self, Outbox(store, self.county, self.device_id, self.clock)).run()
+                outbox = Outbox(store, self.county, self.device_id, self.clock)
+                _Pump(self, outbox, Alarms(store, outbox, self.clock)).run()
         except Exception:
             log.exception("uplink pump crashed")
             raise
@@ -393,9 +397,10 @@ class Uplink:
 class _Pump:
     """The pump thread's state; only this thread touches the outbox."""
 
-    def __init__(self, up: Uplink, outbox: Outbox) -> None:
+    def __init__(self, up: Uplink, outbox: Outbox, alarms: Alarms) -> None:
         self.up = up
         self.outbox = outbox
+        self.alarms = alarms
         self.buffer: deque[OutboxRow] = deque()
         self.last_read = 0  # highest seq read into the buffer
         self.maybe_more = True
@@ -609,13 +614,30 @@ class _Pump:
             drained = not self.buffer and not self.maybe_more and not up._inflight
         if now >= self.next_backlog_check or drained:
             self.next_backlog_check = now + BACKLOG_CHECK_S
-            change = self.outbox.check_backlog(up.settings.backlog_alarm_threshold)
-            if change:
-                log.warning("backlog alarm %s", change)
-                self.maybe_more = True
             backlog = self.outbox.backlog()
+            if check_backlog(self.alarms, backlog, up.settings.backlog_alarm_threshold):
+                self.maybe_more = True  # the alarm event itself waits to be sent
+                backlog = self.outbox.backlog()
             with up._cond:
                 up._stats.backlog = backlog
+
+
+def check_backlog(alarms: Alarms, backlog: int, threshold: int) -> bool:
+    """Raise the backlog alarm above ``threshold``; clear it once the backlog has fallen to
+    ``BACKLOG_CLEAR_RATIO`` of it (hysteresis: a backlog hovering at the threshold does not
+    flap). True when an alarm event was written."""
+    if threshold <= 0:
+        return False
+    if backlog > threshold:
+        return alarms.raise_(
+            "backlog",
+            "warning",
+            f"{backlog} events wait for the county (threshold {threshold})",
+            {"backlog": backlog, "threshold": threshold},
+        )
+    if backlog <= threshold * BACKLOG_CLEAR_RATIO:
+        return alarms.clear("backlog")
+    return False
 
 
 # ---- from configuration ----------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
+from wire import events
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,15 @@ class HoldRegistry:
                 [producer_key, product_code, reason, source, now],
             )
             hold = Hold(cursor.lastrowid, producer_key, product_code, reason, source, now)
-            event = {
-                "hold_id": hold.id,
-                "producer_key": producer_key,
-                "product_code": product_code,
-                "reason": reason,
-                "source": source,
-            }
-            self.outbox.enqueue("alarm", "hold.placed", event)
-            self.audit.append("hold.placed", event)
+            event = events.hold_placed(
+                hold_id=hold.id,
+                producer_key=producer_key,
+                product_code=product_code,
+                reason=reason,
+                source=source,
+            )
+            self.outbox.enqueue(event)
+            self.audit.append("hold.placed", dict(event.data))
             return hold
 
     def lift(self, hold_id: int, lifted_by: str) -> bool:
@@ -82,7 +83,7 @@ class HoldRegistry:
                 [now, lifted_by, hold_id],
             ).rowcount
             if changed:
-                event = {"hold_id": hold_id, "lifted_by": lifted_by}
-                self.outbox.enqueue("alarm", "hold.lifted", event)
-                self.audit.append("hold.lifted", event)
+                event = events.hold_lifted(hold_id=hold_id, lifted_by=lifted_by)
+                self.outbox.enqueue(event)
+                self.audit.append("hold.lifted", dict(event.data))
             return bool(changed)

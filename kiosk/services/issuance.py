@@ -34,12 +34,14 @@ from kiosk.domain.model import (
     format_quantity,
 )
 from kiosk.domain.validation import InputError, validate_request
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.labels import layout_certificate
+from wire import events
 from wire.qr import (
     MAX_QR_VERSION,
     CertificateFields,
@@ -112,6 +114,7 @@ class IssuanceService:
         *,
         store: Store,
         outbox: Outbox,
+        alarms: Alarms,
         audit: AuditLog,
         holds: HoldRegistry,
         catalogue: Catalogue,
@@ -125,6 +128,7 @@ class IssuanceService:
     ) -> None:
         self.store = store
         self.outbox = outbox
+        self.alarms = alarms
         self.audit = audit
         self.holds = holds
         self.catalogue = catalogue
@@ -198,7 +202,7 @@ class IssuanceService:
                 cert = self._certificate(request, template, seq, number)
                 self._insert(cert)
                 job = self._start_job(number, "print", request.copies)
-                self.outbox.enqueue("certificate", "certificate.issued", self._event(cert))
+                self.outbox.enqueue(self._event(cert))
                 self.audit.append(
                     "certificate.issued",
                     {"number": number, "product_code": cert.product_code,
@@ -224,9 +228,11 @@ class IssuanceService:
                 "SELECT count(*) FROM print_jobs WHERE certificate_number = ? AND kind = 'reprint'",
                 [number],
             ).fetchone()[0]
-            event = {"number": number, "copies": copies, "reprint_no": reprint_no}
-            self.outbox.enqueue("certificate", "certificate.reprinted", event)
-            self.audit.append("certificate.reprinted", event)
+            event = events.certificate_reprinted(
+                number=number, copies=copies, reprint_no=reprint_no
+            )
+            self.outbox.enqueue(event)
+            self.audit.append("certificate.reprinted", dict(event.data))
         return self._print(cert, job, copies, reprint=True, progress=progress)
 
     def void(self, number: str, reason: str) -> Certificate:
@@ -242,9 +248,9 @@ class IssuanceService:
                 "WHERE number = ?",
                 [self.clock().isoformat(), reason, number],
             )
-            event = {"number": number, "reason": reason}
-            self.outbox.enqueue("certificate", "certificate.voided", event)
-            self.audit.append("certificate.voided", event)
+            event = events.certificate_voided(number=number, reason=reason)
+            self.outbox.enqueue(event)
+            self.audit.append("certificate.voided", dict(event.data))
         log.info("voided %s: %s", number, reason)
         return self.get(number)
 
@@ -396,23 +402,19 @@ class IssuanceService:
             with self.store.transaction():
                 self._finish_job(job, "failed", error.copies_done, str(error))
                 self._count_printed(cert.number, error.copies_done, mark_printed=False)
-                self.outbox.enqueue(
-                    "alarm",
-                    "alarm.raised",
-                    {
-                        "code": _ALARM_CODES[error.fault],
-                        "severity": "warning",
-                        "message": str(error),
-                        "detail": {"certificate": cert.number, "copies_done": error.copies_done},
-                    },
+                self.alarms.raise_(
+                    _ALARM_CODES[error.fault],
+                    "warning",
+                    str(error),
+                    {"certificate": cert.number, "copies_done": error.copies_done},
                 )
             return PrintOutcome(self.get(cert.number), copies, error.copies_done, error)
         with self.store.transaction():
             self._finish_job(job, "done", copies, None)
             self._count_printed(cert.number, copies, mark_printed=True)
-            self.outbox.enqueue(
-                "certificate", "certificate.printed", {"number": cert.number, "copies": copies}
-            )
+            self.outbox.enqueue(events.certificate_printed(number=cert.number, copies=copies))
+            for code in sorted(set(_ALARM_CODES.values())):  # the printer works again
+                self.alarms.clear(code)
         return PrintOutcome(self.get(cert.number), copies, copies)
 
     def _finish_job(self, job: int, state: str, done: int, error: str | None) -> None:
@@ -430,28 +432,28 @@ class IssuanceService:
             [copies, mark_printed, number],
         )
 
-    def _event(self, cert: Certificate) -> dict:
-        return {
-            "number": cert.number,
-            "seq": cert.seq,
-            "issued_at": cert.issued_at.isoformat(),
-            "template_id": cert.template_id,
-            "style": cert.style.value,
-            "product_code": cert.product_code,
-            "product_name": cert.product_name,
-            "quantity": str(cert.quantity),
-            "unit": cert.unit,
-            "origin": cert.origin,
-            "issuer_name": cert.issuer.name,
-            "issuer_phone": cert.issuer.phone,
-            "producer_key": cert.issuer.producer_key,
-            "basis": cert.basis.value,
-            "inputs_used": list(cert.inputs_used),
-            "test_ref": cert.test_ref,
-            "source_certificate": cert.source_certificate,
-            "township": self.settings.township,
-            "service_point": self.settings.service_point,
-        }
+    def _event(self, cert: Certificate) -> events.Event:
+        return events.certificate_issued(
+            number=cert.number,
+            seq=cert.seq,
+            issued_at=cert.issued_at,
+            template_id=cert.template_id,
+            style=cert.style.value,
+            product_code=cert.product_code,
+            product_name=cert.product_name,
+            quantity=cert.quantity,
+            unit=cert.unit,
+            origin=cert.origin,
+            issuer_name=cert.issuer.name,
+            issuer_phone=cert.issuer.phone,
+            producer_key=cert.issuer.producer_key,
+            basis=cert.basis.value,
+            inputs_used=cert.inputs_used,
+            test_ref=cert.test_ref,
+            source_certificate=cert.source_certificate,
+            township=self.settings.township,
+            service_point=self.settings.service_point,
+        )
 
     def _query(self, sql: str, params: list) -> list[Certificate]:
         cursor = self.store.conn.execute(sql, params)

@@ -16,6 +16,7 @@ from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
 from kiosk.config import KioskConfig
 from kiosk.domain.catalogue import Catalogue, Template
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers
 from kiosk.infra.outbox import Outbox
@@ -36,6 +37,7 @@ class Kiosk:
     config: KioskConfig
     store: Store
     outbox: Outbox
+    alarms: Alarms
     audit: AuditLog
     holds: HoldRegistry
     catalogue: Catalogue

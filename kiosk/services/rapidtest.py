@@ -70,10 +70,12 @@ from kiosk.domain.rapidtest_verdict import (
     strip_readout,
 )
 from kiosk.domain.validation import InputError
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.services.holds import Hold, HoldRegistry
 from readerlink.errors import LinkError
+from wire import events
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ class RapidTestService:
         *,
         store: Store,
         outbox: Outbox,
+        alarms: Alarms,
         holds: HoldRegistry,
         catalogue: Catalogue,
         methods: MethodBook,
@@ -215,6 +218,7 @@ class RapidTestService:
     ) -> None:
         self.store = store
         self.outbox = outbox
+        self.alarms = alarms
         self.holds = holds
         self.catalogue = catalogue
         self.methods = methods
@@ -562,10 +566,10 @@ class RapidTestService:
                 deadline = finished + self.settings.dispute_window
                 result = replace(result, advice=self._advice(method, result, deadline))
                 self._insert_result(result)
-                self.outbox.enqueue("rapidtest", "rapidtest.result", self._event(plan, result))
+                self.outbox.enqueue(self._event(plan, result))
                 if decision.status == CONFIRMED:
                     hold, referral = self._confirmed(method, plan.sample, result, deadline)
-                    self.outbox.enqueue("alarm", "alarm.raised", self._alarm(result, plan, hold))
+                    self._alarm(result, plan, hold)
                     holds.append(hold)
                     referrals.append(referral)
                 results.append(result)
@@ -625,35 +629,33 @@ class RapidTestService:
              json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at],
         )  # fmt: skip
 
-    def _event(self, plan: _Planned, r: TestResult) -> dict[str, Any]:
-        """docs/schemas/rapidtest.result.json; the value of an invalid run is not sent."""
+    def _event(self, plan: _Planned, r: TestResult) -> events.Event:
+        """The value of an invalid run is not sent."""
         value = None if r.value is None or r.verdict == INVALID else round(r.value, VALUE_DECIMALS)
-        return {
-            "test_id": r.test_id,
-            "sample_id": r.sample_id,
-            "producer_key": plan.sample.producer_key,
-            "product_code": plan.sample.product_code,
-            "method": r.method_id,
-            "analyte": r.analyte,
-            "channel": int(r.channel) if r.channel.isdigit() else r.channel,
-            "verdict": r.verdict,
-            "value": value,
-            "unit": r.unit,
-            "retest_of": r.retest_of,
-            "started_at": r.started_at,
-            "finished_at": r.finished_at,
-            "raw_ref": f"run:{r.run_key}",
-        }
+        return events.rapidtest_result(
+            test_id=r.test_id,
+            sample_id=r.sample_id,
+            producer_key=plan.sample.producer_key,
+            product_code=plan.sample.product_code,
+            method=r.method_id,
+            analyte=r.analyte,
+            channel=int(r.channel) if r.channel.isdigit() else r.channel,
+            verdict=r.verdict,
+            value=value,
+            unit=r.unit,
+            retest_of=r.retest_of,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            raw_ref=f"run:{r.run_key}",
+        )
 
-    def _alarm(self, r: TestResult, plan: _Planned, hold: Hold) -> dict[str, Any]:
+    def _alarm(self, r: TestResult, plan: _Planned, hold: Hold) -> None:
         product = self.catalogue.products[plan.sample.product_code].name
-        return {
-            "code": ALARM_CODE,
-            "severity": "critical",
-            "message": (
-                f"{plan.sample.producer_name}的{product}快检确认阳性（{r.test_id}），已暂停开证"
-            ),
-            "detail": {
+        self.alarms.raise_(
+            ALARM_CODE,
+            "critical",
+            f"{plan.sample.producer_name}的{product}快检确认阳性（{r.test_id}），已暂停开证",
+            {
                 "test_id": r.test_id,
                 "sample_id": r.sample_id,
                 "producer_key": plan.sample.producer_key,
@@ -663,7 +665,8 @@ class RapidTestService:
                 "unit": r.unit,
                 "hold_id": hold.id,
             },
-        }
+            subject=r.test_id,
+        )
 
     # -- queries ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.services.kiosk import Kiosk
 from kiosk.services.rapidtest import RapidTestService, RapidTestSettings
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "wire" / "schemas"
 PRODUCER = {"producer_name": "张秀英", "phone": "13812345678"}  # request()'s issuer
 
 
@@ -37,6 +37,7 @@ def service(kiosk: Kiosk, reader: TestReader | None, **kwargs: Any) -> RapidTest
     return RapidTestService(
         store=kiosk.store,
         outbox=kiosk.outbox,
+        alarms=kiosk.alarms,
         holds=kiosk.holds,
         catalogue=cat,
         methods=methods,

@@ -1,6 +1,6 @@
 """Shared pieces of the uplink/station tests, and the schema contract tests.
 
-Sample events for every schema are built here and validated against docs/schemas,
+Sample events for every schema are built here and validated against wire/schemas,
 so the samples other tests send are known-good, and the schemas refuse bad data.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from station.collector import CollectorSettings
+from wire import events
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT / "docs" / "schemas"
+SCHEMAS = ROOT / "wire" / "schemas"
 DEPLOY = ROOT / "docs" / "deploy" / "mosquitto"
 CST = timezone(timedelta(hours=8))
 COUNTY = "330100"
@@ -122,8 +123,8 @@ def enqueue_many(store: Store, outbox: Outbox, count: int, *, per_tx: int = 500)
         with store.transaction():
             for n in range(start, min(count, start + per_tx)):
                 schema = SCHEMA_CYCLE[n % len(SCHEMA_CYCLE)]
-                kind, data = sample(schema, n + 1)
-                ids.append(outbox.enqueue(kind, schema, data))
+                _kind, data = sample(schema, n + 1)
+                ids.append(outbox.enqueue(events.build(schema, data)))
     return ids
 
 
