@@ -30,8 +30,8 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.services.holds import HoldRegistry
-from provisioning.configs import write_atomic
 from provisioning.hardware import Hardware, HardwareError
+from wire.files import PRIVATE, atomic_write
 from wire.provisioning import (
     CLOCK_SKEW_S,
     COMMAND_MAX_LIFETIME_S,
@@ -446,7 +446,7 @@ class CommandService:
             if version <= current:
                 raise CommandFailed(f"roster version {version} is not newer than {current}")
         data = {"version": version, "producers": producers}
-        write_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), mode=PRIVATE)
         return {"version": version, "count": len(producers)}
 
     def _restart(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:

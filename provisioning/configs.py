@@ -28,7 +28,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from drivers.printer.profiles import get_profile
@@ -44,6 +43,7 @@ from kiosk.config import (
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import AgentConfigError, uplink_settings
+from wire.files import PRIVATE, atomic_write, fsync_dir
 from wire.provisioning import CONFIG_TYPE
 from wire.signed import SignatureError, open_document
 from wire.signing import decode_public_key
@@ -71,27 +71,6 @@ class ApplyResult:
     version: int
     status: str  # "applied" | "rolled_back"
     reason: str = ""
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """tmp + fsync + rename + dir fsync: readers see the old or the new bytes only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def default_health_check(config: KioskConfig) -> str | None:
@@ -213,12 +192,16 @@ class ConfigManager:
         old = read_layer(self.path)
         old_version = int(old.get("version", 0)) if old else 0
         if self.path.exists():
-            write_atomic(self.previous, self.path.read_bytes())
+            atomic_write(self.previous, self.path.read_bytes(), mode=PRIVATE)
         else:
             self.previous.unlink(missing_ok=True)
-        write_atomic(self.pending, json.dumps({"version": version, "from": old_version}).encode())
+        atomic_write(
+            self.pending,
+            json.dumps({"version": version, "from": old_version}).encode(),
+            mode=PRIVATE,
+        )
         text = json.dumps({"version": version, "settings": settings}, ensure_ascii=False, indent=1)
-        write_atomic(self.path, text.encode("utf-8"))
+        atomic_write(self.path, text.encode("utf-8"), mode=PRIVATE)
         reason = self._health()
         if reason is None:
             self.pending.unlink(missing_ok=True)

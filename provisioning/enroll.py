@@ -32,9 +32,9 @@ from kiosk.config import IDENTITY_FILE, SIGNING_KEY_FILE, KioskConfig, config_di
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import software_version, uplink_settings
-from provisioning.configs import write_atomic
 from provisioning.listener import TRUST_FILE
 from wire.clock import china_time
+from wire.files import PRIVATE, atomic_write
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
@@ -208,7 +208,7 @@ def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, A
     keys = config.paths.keys_dir
     keys.mkdir(parents=True, exist_ok=True, mode=0o700)
     password_path = keys / PASSWORD_FILE
-    write_atomic(password_path, mqtt_account["password"].encode(), mode=0o600)
+    atomic_write(password_path, mqtt_account["password"].encode(), mode=PRIVATE)
     os.chmod(password_path, 0o600)
     trust_path = data_dir / TRUST_FILE
     if body.get("trust_list"):
@@ -216,7 +216,7 @@ def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, A
             parse_trust_list(body["trust_list"], anchors)
         except TrustListError as error:
             raise EnrollError(f"the county's trust list does not verify: {error}") from None
-        write_atomic(trust_path, json.dumps(body["trust_list"]).encode())
+        atomic_write(trust_path, json.dumps(body["trust_list"]).encode(), mode=PRIVATE)
     identity = {
         "device": {
             "county": device["county"],
@@ -230,8 +230,10 @@ def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, A
             **({"trust_list": str(trust_path)} if body.get("trust_list") else {}),
         },
     }
-    write_atomic(
-        folder / IDENTITY_FILE, json.dumps(identity, ensure_ascii=False, indent=1).encode()
+    atomic_write(
+        folder / IDENTITY_FILE,
+        json.dumps(identity, ensure_ascii=False, indent=1).encode(),
+        mode=PRIVATE,
     )
     with Store(config.paths.database) as store:
         AuditLog(store, china_time).append(

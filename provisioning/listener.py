@@ -31,8 +31,9 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import uplink_settings
 from provisioning.commands import CommandService
-from provisioning.configs import ConfigManager, ConfigRefused, write_atomic
+from provisioning.configs import ConfigManager, ConfigRefused
 from provisioning.hardware import Hardware
+from wire.files import PUBLIC, atomic_write
 from wire.provisioning import command_topic, config_topic, trust_topic
 from wire.trust import TrustListError, parse_trust_list
 
@@ -252,5 +253,5 @@ class ProvisioningListener:
                     return
             except (TrustListError, json.JSONDecodeError):
                 pass  # an unreadable local copy is replaced
-        write_atomic(path, payload)
+        atomic_write(path, payload, mode=PUBLIC)
         audit.append("trust.updated", {"version": trust.version, "keys": len(trust.keys)})

@@ -36,6 +36,7 @@ from station.db import Database
 from station.devices import ensure_schema, next_device_id, now_utc, register_device
 from station.mqttlink import BrokerSettings, connect, publish
 from station.trustlist import build
+from wire.files import GROUP_READABLE, PRIVATE, atomic_write
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
@@ -75,13 +76,12 @@ class BrokerAccounts:
         text = self.accounts.read_text("utf-8") if self.accounts.exists() else ""
         if not any(line.split()[:2] == ["kiosk", username] for line in text.splitlines()):
             text = text.rstrip("\n") + f"\nkiosk      {username}\n"
-            self.accounts.write_text(text)
+            atomic_write(self.accounts, text.encode(), mode=PRIVATE)
         make_acl = _make_acl()
-        self.acl.write_text(
-            make_acl.render_acl(
-                make_acl.parse_accounts(text), self.acl_base.read_text(), self.prefix
-            )
+        acl = make_acl.render_acl(
+            make_acl.parse_accounts(text), self.acl_base.read_text(), self.prefix
         )
+        atomic_write(self.acl, acl.encode(), mode=GROUP_READABLE)
         tool = shutil.which("mosquitto_passwd")
         if tool is None:
             raise RuntimeError("mosquitto_passwd not found (package mosquitto)")

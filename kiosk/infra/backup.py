@@ -34,6 +34,7 @@ from pathlib import Path
 from kiosk.config import KioskConfig
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.store import migrations
+from wire.files import PRIVATE, atomic_write, commit_file, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_floor(path: Path) -> int:
@@ -191,11 +184,8 @@ def create_backup(
         with tarfile.open(partial, "w:gz") as tar:
             for member in (MANIFEST_FILE, DATABASE_FILE, FLOOR_FILE):
                 tar.add(work / member, arcname=member)
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
         final = dest_dir / name
-        os.replace(partial, final)
-        _fsync_dir(dest_dir)
+        commit_file(partial, final)
     log.info("backup written: %s (counter %d)", final, counter)
     return final
 
@@ -325,11 +315,8 @@ def run_backup(
             target_dir.mkdir(parents=True, exist_ok=True)
             partial = target_dir / f".{run.local.name}.partial"
             shutil.copyfile(run.local, partial)
-            with open(partial, "rb+") as handle:
-                os.fsync(handle.fileno())
             final = target_dir / run.local.name
-            os.replace(partial, final)
-            _fsync_dir(target_dir)
+            commit_file(partial, final)
             run.usb.append(final)
             run.removed += rotate(target_dir, keep_usb)
         except OSError as error:
@@ -385,9 +372,9 @@ def restore_backup(
                     os.replace(part, aside / part.name)
         # The floor goes down first: were we to stop between the two renames, the
         # next start would still number above it.
-        _write_atomic(floor_path, f"{floor}\n".encode("ascii"))
+        atomic_write(floor_path, f"{floor}\n".encode("ascii"), mode=PRIVATE)
         os.replace(work / DATABASE_FILE, database)
-        _fsync_dir(data_dir)
+        fsync_dir(data_dir)
     log.warning(
         "database restored from %s (its counter %d, floor kept at %d); previous database in %s",
         backup,
@@ -396,15 +383,6 @@ def restore_backup(
         aside,
     )
     return RestoreResult(backup, aside, floor, int(manifest["counter"]))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _open_by(paths: Iterable[Path]) -> list[int]:

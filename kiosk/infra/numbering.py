@@ -12,10 +12,10 @@ number, never a reused one.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from kiosk.infra.store import Store
+from wire.files import PRIVATE, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,4 @@ class CertificateNumbers:
 
     def _write_floor(self, value: int) -> None:
         self.floor_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.floor_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, f"{value}\n".encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.floor_path)
-        dir_fd = os.open(self.floor_path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self.floor_path, f"{value}\n".encode("ascii"), mode=PRIVATE)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from wire.files import PUBLIC, atomic_write, commit_file, fsync_dir
 from wire.signed import SignatureError, open_document, sign_document
 from wire.signing import SigningKey, decode_public_key
 
@@ -140,7 +141,7 @@ def build_bundle(
         tar.addfile(info, io.BytesIO(document))
         for wheel in wheels:
             tar.add(wheel, arcname=f"{WHEELS_DIR}/{wheel.name}")
-    os.replace(partial, out)
+    commit_file(partial, out)
     return out
 
 
@@ -236,13 +237,7 @@ class HealthReport:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    atomic_write(path, json.dumps(data).encode("utf-8"), mode=PUBLIC)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -251,14 +246,6 @@ def _read_json(path: Path) -> dict | None:
     except (FileNotFoundError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- the updater -----------------------------------------------------------------
@@ -314,7 +301,7 @@ class Updater:
         tmp.unlink(missing_ok=True)
         os.symlink(Path("venvs") / version, tmp)
         os.replace(tmp, self.current)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         log.info("current -> %s", version)
 
     def healthy(self, version: str) -> bool:

@@ -1,0 +1,76 @@
+"""The certificate evidence rule for 自行检测合格: which rapid-test results may back a
+certificate (the issuance service asks; the touch UI offers what passes).
+
+The ``test_ref`` must be a negative, final result of this kiosk for the same producer
+and product, not older than the configured age, on a sample with no open positive, and
+the sample's negative results together must cover every input class the request says
+was used (用什么药、检什么药).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from kiosk.domain.model import Basis, CertificateRequest
+from kiosk.domain.rapidtest_cases import CONFIRMED, FINAL, RETEST_REQUIRED, UNRESOLVED
+from kiosk.domain.rapidtest_verdict import NEGATIVE, SUSPICIOUS
+from kiosk.services.rapidtest_records import VERDICT_ZH, RapidTestRecords
+
+
+def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | None:
+    """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words, or None."""
+    if request.basis is not Basis.SELF_TEST:
+        return None  # 委托检测: a lab report number, not ours to check
+    ref = (request.test_ref or "").strip()
+    found = records.results_where("WHERE test_id = ?", [ref])
+    if not found:
+        return f"本机没有检测编号为{ref}的快检记录：自行检测合格须以本站的快检结果为依据"
+    result = found[0]
+    sample = records.sample(result.sample_id)
+    if (sample.producer_key, sample.product_code) != (
+        request.issuer.producer_key, request.product_code,
+    ):  # fmt: skip
+        return f"检测编号{ref}不是该生产者该产品的检测，不能作为依据"
+    if result.verdict != NEGATIVE or result.status != FINAL:
+        return f"检测编号{ref}的结果为{VERDICT_ZH[result.verdict]}，不能作为合格依据"
+    now = records.clock()
+    max_age = records.settings.evidence_max_age
+    if now - datetime.fromisoformat(result.finished_at) > max_age:
+        return f"检测编号{ref}已超过{max_age.days}天，请重新检测后再开证"
+    covered: set[str] = set()
+    for method_id in records.methods_of(sample.sample_id):
+        state = records.case_state(sample.sample_id, method_id)
+        if state in (RETEST_REQUIRED, UNRESOLVED, CONFIRMED, SUSPICIOUS):
+            return f"样品{sample.sample_id}另有可疑或阳性结果，不能作为合格依据"
+        latest = records.latest_negative(sample.sample_id, method_id)
+        if state == NEGATIVE and latest and now - latest <= max_age:
+            covered.update(records.methods.methods[method_id].covers
+                           if method_id in records.methods.methods else ())  # fmt: skip
+    missing = [code for code in request.inputs_used if code not in covered]
+    if missing:
+        names = "、".join(records.input_name(c) for c in missing)
+        have = "、".join(records.input_name(c) for c in sorted(covered)) or "无"
+        return (
+            f"检测编号{ref}只覆盖{have}，不覆盖本批使用的{names}（用什么药、检什么药）："
+            "请加做相应项目的检测，或选择其他承诺依据"
+        )
+    return None
+
+
+def passing_test(records: RapidTestRecords, request: CertificateRequest) -> str | None:
+    """A recent negative test of this producer and product that would back ``request``
+    as 自行检测合格 (the touch UI offers it as the basis); None when there is none."""
+    rows = records.store.conn.execute(
+        "SELECT sample_id FROM rapid_samples WHERE producer_key = ? AND product_code = ? "
+        "ORDER BY registered_at DESC LIMIT 5",
+        [request.issuer.producer_key, request.product_code],
+    ).fetchall()
+    for (sample_id,) in rows:
+        for result in records.results(sample_id):
+            if result.verdict != NEGATIVE or result.status != FINAL:
+                continue
+            candidate = replace(request, basis=Basis.SELF_TEST, test_ref=result.test_id)
+            if evidence(records, candidate) is None:
+                return result.test_id
+    return None

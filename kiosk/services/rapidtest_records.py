@@ -1,0 +1,333 @@
+"""Rapid-test records: samples, results and lab referrals as stored, and the queries
+over them that the runs, the certificate evidence rule and the screens share.
+
+Writes happen inside the run's transaction (kiosk/services/rapidtest.py); registering a
+sample is the only write that stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kiosk.domain.catalogue import Catalogue, OutOfScopeError
+from kiosk.domain.model import Issuer
+from kiosk.domain.rapidtest_cases import (
+    RETEST_REQUIRED,
+    UNTESTED,
+    PriorResult,
+    case_state,
+)
+from kiosk.domain.rapidtest_methods import MethodBook
+from kiosk.domain.rapidtest_verdict import INVALID, NEGATIVE, POSITIVE, SUSPICIOUS
+from kiosk.domain.validation import InputError
+from kiosk.infra.store import Store
+from kiosk.services.holds import Hold
+
+log = logging.getLogger(__name__)
+
+
+DEFAULT_EVIDENCE_AGE = timedelta(days=7)
+#: A disputed rapid result may be re-tested (by a lab method) within this time.
+DISPUTE_WINDOW = timedelta(hours=4)
+PROGRESS_TICK_S = 1.0
+
+_SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+MAX_NAME_CHARS = 16
+MAX_NOTE_CHARS = 200
+VERDICT_ZH = {NEGATIVE: "阴性", SUSPICIOUS: "可疑", POSITIVE: "阳性", INVALID: "无效"}
+
+
+class RapidTestError(Exception):
+    """The service will not do this; ``message`` says why in plain words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ReaderFailure(RapidTestError):
+    """The reader failed or went away during a run; no verdict was recorded."""
+
+
+@dataclass(frozen=True)
+class RapidTestSettings:
+    evidence_max_age: timedelta = DEFAULT_EVIDENCE_AGE
+    dispute_window: timedelta = DISPUTE_WINDOW
+    progress_tick_s: float = PROGRESS_TICK_S
+
+
+@dataclass(frozen=True)
+class Sample:
+    sample_id: str
+    producer_key: str
+    producer_name: str
+    phone: str
+    product_code: str
+    inputs_used: tuple[str, ...]
+    note: str
+    registered_at: str
+
+
+@dataclass(frozen=True)
+class SampleSlot:
+    """One sample in a run: its reader channel, and the portion (None: the service picks)."""
+
+    sample_id: str
+    channel: int
+    portion: int | None = None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest class
+
+    test_id: str
+    run_key: str
+    sample_id: str
+    method_id: str
+    analyte: str
+    portion: int
+    channel: str
+    value: float | None
+    unit: str
+    reading: str
+    verdict: str
+    status: str
+    reason: str | None
+    advice: str | None
+    retest_of: str | None
+    started_at: str
+    finished_at: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabReferral:
+    id: int
+    test_id: str
+    sample_id: str
+    producer_key: str
+    product_code: str
+    lab_methods: tuple[str, ...]
+    hold_id: int | None
+    sample_retained: bool
+    referred_at: str
+    dispute_deadline: str
+    state: str
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_key: str
+    method_id: str
+    results: tuple[TestResult, ...]
+    holds: tuple[Hold, ...] = ()
+    referrals: tuple[LabReferral, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    reading: str
+    value: float | None
+
+
+class RapidTestRecords:
+    """Samples, results and referrals of this kiosk."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalogue: Catalogue,
+        methods: MethodBook,
+        clock: Callable[[], datetime],
+        settings: RapidTestSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.methods = methods
+        self.clock = clock
+        self.settings = settings or RapidTestSettings()
+
+    def register_sample(
+        self,
+        sample_id: str,
+        *,
+        producer_name: str,
+        phone: str,
+        product_code: str,
+        producer_id: str | None = None,
+        inputs_used: Sequence[str] = (),
+        note: str = "",
+    ) -> Sample:
+        """Record a sample; registering the same sample again with the same data is a no-op."""
+        sample_id = (sample_id or "").strip()
+        if not _SAMPLE_ID.match(sample_id):
+            raise InputError("sample_id", "sample_id", "样品编号只能含字母、数字和连字符，最多32位")
+        name = (producer_name or "").strip()
+        if not 1 <= len(name) <= MAX_NAME_CHARS:
+            raise InputError("producer_name", "name", f"请填写生产者名称（{MAX_NAME_CHARS}字以内）")
+        phone = (phone or "").strip().replace(" ", "")
+        if not _PHONE.match(phone):
+            raise InputError("phone", "phone", "联系电话格式不对：请输入11位手机号或带区号的座机号")
+        try:
+            product = self.catalogue.product_for_certificate(product_code)
+        except OutOfScopeError as error:
+            raise InputError("product", "out_of_scope", str(error)) from None
+        inputs = tuple(dict.fromkeys(i.strip() for i in inputs_used if i.strip()))
+        unknown = [code for code in inputs if code not in self.catalogue.inputs]
+        if unknown:
+            raise InputError(
+                "inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}"
+            )
+        if len(note) > MAX_NOTE_CHARS:
+            raise InputError("note", "too_long", f"备注最多{MAX_NOTE_CHARS}字")
+        key = Issuer(name, phone, (producer_id or "").strip() or None).producer_key
+        sample = Sample(
+            sample_id, key, name, phone, product.code, inputs, note, self.clock().isoformat()
+        )
+        with self.store.transaction():
+            existing = self._sample_or_none(sample_id)
+            if existing is not None:
+                same = (existing.producer_key, existing.product_code, existing.inputs_used) == (
+                    key, product.code, inputs,
+                )  # fmt: skip
+                if not same:
+                    raise RapidTestError(
+                        "duplicate_sample", f"样品编号{sample_id}已登记为其他生产者或产品"
+                    )
+                return existing
+            self.store.conn.execute(
+                "INSERT INTO rapid_samples (sample_id, producer_key, producer_name, phone, "
+                "product_code, inputs_used, note, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [sample_id, key, name, phone, product.code, json.dumps(list(inputs)), note,
+                 sample.registered_at],
+            )  # fmt: skip
+        log.info("sample %s registered (%s, %s)", sample_id, key, product.code)
+        return sample
+
+    def sample(self, sample_id: str) -> Sample:
+        found = self._sample_or_none(sample_id)
+        if found is None:
+            raise RapidTestError("unknown_sample", f"样品{sample_id}尚未登记，请先登记样品")
+        return found
+
+    def _sample_or_none(self, sample_id: str) -> Sample | None:
+        row = self.store.conn.execute(
+            "SELECT sample_id, producer_key, producer_name, phone, product_code, inputs_used, "
+            "note, registered_at FROM rapid_samples WHERE sample_id = ?",
+            [sample_id],
+        ).fetchone()
+        if row is None:
+            return None
+        return Sample(*row[:5], tuple(json.loads(row[5])), row[6], row[7])
+
+    def _insert_result(self, r: TestResult) -> None:
+        self.store.conn.execute(
+            "INSERT INTO rapid_results (test_id, run_key, sample_id, method_id, analyte, portion, "
+            "channel, value, unit, reading, verdict, status, reason, advice, detail_json, "
+            "retest_of, started_at, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r.test_id, r.run_key, r.sample_id, r.method_id, r.analyte, r.portion, r.channel,
+             r.value, r.unit, r.reading, r.verdict, r.status, r.reason, r.advice,
+             json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at],
+        )  # fmt: skip
+
+    def _history(self, sample_id: str, method_id: str) -> list[PriorResult]:
+        rows = self.store.conn.execute(
+            "SELECT test_id, portion, reading, status FROM rapid_results "
+            "WHERE sample_id = ? AND method_id = ? ORDER BY finished_at, test_id",
+            [sample_id, method_id],
+        ).fetchall()
+        return [PriorResult(*row) for row in rows]
+
+    def case_state(self, sample_id: str, method_id: str) -> str:
+        """untested, negative, suspicious, invalid, retest_required, unresolved or confirmed."""
+        return case_state(self._history(sample_id, method_id))
+
+    def result(self, test_id: str) -> TestResult:
+        found = self.results_where("WHERE test_id = ?", [test_id])
+        if not found:
+            raise RapidTestError("unknown_test", f"没有检测编号为{test_id}的快检结果")
+        return found[0]
+
+    def results(self, sample_id: str | None = None, limit: int = 50) -> list[TestResult]:
+        """Newest first."""
+        where, params = ("WHERE sample_id = ?", [sample_id]) if sample_id else ("", [])
+        return self.results_where(f"{where} ORDER BY finished_at DESC, test_id DESC LIMIT ?",
+                             [*params, int(limit)])  # fmt: skip
+
+    def results_where(self, tail: str, params: list[Any]) -> list[TestResult]:
+        rows = self.store.conn.execute(
+            "SELECT test_id, run_key, sample_id, method_id, analyte, portion, channel, value, "
+            "unit, reading, verdict, status, reason, advice, retest_of, started_at, "
+            f"finished_at, detail_json FROM rapid_results {tail}",
+            params,
+        ).fetchall()
+        return [TestResult(*row[:17], detail=json.loads(row[17])) for row in rows]
+
+    def referrals(self, state: str | None = "open") -> list[LabReferral]:
+        """Lab referrals (open ones by default), oldest first."""
+        if state:
+            return self._referrals_where("WHERE state = ?", [state])
+        return self._referrals_where("", [])
+
+    def _referrals_where(self, where: str, params: list[Any]) -> list[LabReferral]:
+        rows = self.store.conn.execute(
+            "SELECT id, test_id, sample_id, producer_key, product_code, lab_methods, hold_id, "
+            f"sample_retained, referred_at, dispute_deadline, state FROM lab_referrals {where} "
+            "ORDER BY id",
+            params,
+        ).fetchall()
+        return [_referral(row) for row in rows]
+
+    def waiting_samples(self, method_id: str, limit: int = 30) -> list[Sample]:
+        """Registered samples ``method_id`` fits that still need a result (staff's run list)."""
+        method = self.methods.methods[method_id]
+        rows = self.store.conn.execute(
+            "SELECT sample_id FROM rapid_samples ORDER BY registered_at DESC LIMIT ?", [limit]
+        ).fetchall()
+        out = []
+        for (sample_id,) in rows:
+            sample = self.sample(sample_id)
+            product = self.catalogue.products[sample.product_code]
+            if product.category not in method.matrices:
+                continue
+            if self.case_state(sample_id, method_id) in (UNTESTED, RETEST_REQUIRED):
+                out.append(sample)
+        return out
+
+    def methods_of(self, sample_id: str) -> list[str]:
+        rows = self.store.conn.execute(
+            "SELECT DISTINCT method_id FROM rapid_results WHERE sample_id = ? ORDER BY method_id",
+            [sample_id],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def latest_negative(self, sample_id: str, method_id: str) -> datetime | None:
+        row = self.store.conn.execute(
+            "SELECT max(finished_at) FROM rapid_results WHERE sample_id = ? AND method_id = ? "
+            "AND verdict = 'negative' AND status = 'final'",
+            [sample_id, method_id],
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def input_name(self, code: str) -> str:
+        found = self.catalogue.inputs.get(code)
+        return found.name if found else code
+
+
+def _referral(r: Sequence[Any]) -> LabReferral:
+    return LabReferral(
+        id=r[0], test_id=r[1], sample_id=r[2], producer_key=r[3], product_code=r[4],
+        lab_methods=tuple(json.loads(r[5])), hold_id=r[6], sample_retained=bool(r[7]),
+        referred_at=r[8], dispute_deadline=r[9], state=r[10],
+    )  # fmt: skip
