@@ -1,6 +1,6 @@
 """Remote commands on the kiosk: verify, refuse or run once, reply, audit.
 
-A command is a ``wire.signed`` document signed by a county key (the kiosk's trust
+A command is a ``wire.documents`` document signed by a county key (the kiosk's trust
 anchors) with the body of docs/schemas/command.json. Refused, each with a stable
 code, a reason in the reply and an audit row: malformed, bad signature, another
 addressee, expired or not yet valid, a lifetime beyond a day, an unknown name, and a
@@ -31,6 +31,7 @@ from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.services.holds import HoldRegistry
 from provisioning.hardware import Hardware, HardwareError
+from wire.documents import SignatureError, open_document
 from wire.files import PRIVATE, atomic_write
 from wire.provisioning import (
     CLOCK_SKEW_S,
@@ -42,7 +43,6 @@ from wire.provisioning import (
     reply_root,
     reply_topic,
 )
-from wire.signed import SignatureError, open_document
 from wire.signing import SigningKey
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Signed configuration bundles: verify, apply atomically, health-check, roll back.
 
-A bundle is ``wire.signed`` document whose body is
+A bundle is ``wire.documents`` document whose body is
 ``{"type": "agriqs.config", "county", "target", "version", "issued_at", "settings"}``
 (docs/schemas/config.bundle.json). It is refused, with the reason audited, when the
 signature is not the county's, it is addressed elsewhere, its version is not above
@@ -43,9 +43,9 @@ from kiosk.config import (
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import AgentConfigError, uplink_settings
+from wire.documents import SignatureError, open_document
 from wire.files import PRIVATE, atomic_write, fsync_dir
 from wire.provisioning import CONFIG_TYPE
-from wire.signed import SignatureError, open_document
 from wire.signing import decode_public_key
 
 log = logging.getLogger(__name__)

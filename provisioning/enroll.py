@@ -34,6 +34,7 @@ from kiosk.infra.store import Store
 from kiosk.infra.uplink import software_version, uplink_settings
 from provisioning.listener import TRUST_FILE
 from wire.clock import china_time
+from wire.documents import sign_document
 from wire.files import PRIVATE, atomic_write
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
@@ -45,7 +46,6 @@ from wire.provisioning import (
     new_enroll_client_id,
     parse_scanned_code,
 )
-from wire.signed import sign_document
 from wire.signing import SigningKey, decode_public_key
 from wire.trust import TrustListError, parse_trust_list
 

@@ -36,6 +36,7 @@ from station.db import Database
 from station.devices import ensure_schema, next_device_id, now_utc, register_device
 from station.mqttlink import BrokerSettings, connect, publish
 from station.trustlist import build
+from wire.documents import SignatureError, open_document
 from wire.files import GROUP_READABLE, PRIVATE, atomic_write
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
@@ -47,7 +48,6 @@ from wire.provisioning import (
     normalize_code,
     trust_topic,
 )
-from wire.signed import SignatureError, open_document
 from wire.signing import SigningKey, decode_public_key
 
 log = logging.getLogger(__name__)

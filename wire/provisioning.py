@@ -1,6 +1,6 @@
 """The provisioning wire contract shared by the kiosk agent and the county station.
 
-Pure: topics, message bodies, enrollment codes. It imports only ``wire.signed`` and
+Pure: topics, message bodies, enrollment codes. It imports only ``wire.documents`` and
 ``wire.signing``, so ``station/`` may use it without pulling in drivers (the layer
 contract forbids station -> drivers). Schemas: docs/schemas/command.json, reply.json,
 config.bundle.json, enroll.request.json, enroll.response.json.
@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from wire.signed import sign_document
+from wire.documents import sign_document
 from wire.signing import SigningKey
 
 DEFAULT_PREFIX = "agriqs/v1"

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wire.signed import SignatureError, open_document, sign_document
+from wire.documents import SignatureError, open_document, sign_document
 from wire.signing import SigningKey, decode_public_key
 
 DOCUMENT_TYPE = "agriqs.trust-list"

@@ -7,7 +7,7 @@ Layout on the kiosk (see docs/deploy.md)::
     /var/lib/agriqs/update/          pending.json, health.json, last-result.json, incoming/
 
 A bundle is a tar of wheels plus ``manifest.json``: a document signed by the
-county release key (``wire.signed``) listing the version and the SHA-256 of
+county release key (``wire.documents``) listing the version and the SHA-256 of
 every wheel. Applying one:
 
 1. verify signature and checksums (nothing is installed from an unverified file);
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from wire.documents import SignatureError, open_document, sign_document
 from wire.files import PUBLIC, atomic_write, commit_file, fsync_dir
-from wire.signed import SignatureError, open_document, sign_document
 from wire.signing import SigningKey, decode_public_key
 
 log = logging.getLogger(__name__)
