@@ -33,6 +33,24 @@ def test_crc_check_values() -> None:
     assert crc8_smbus(b"123456789") == CRC8_SMBUS_CHECK == 0xF4
 
 
+def _bitwise_crc32c(data: bytes) -> int:
+    """The definition, one bit at a time: what the library must agree with."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+
+
+@given(st.binary(max_size=300), st.integers(0, 300))
+def test_crc32c_is_the_castagnoli_crc_and_continues_a_running_sum(data, cut) -> None:
+    whole = crc32c(data)
+    assert whole == _bitwise_crc32c(data)
+    assert crc32c(data[cut:], crc32c(data[:cut])) == whole  # how run digests are built
+    assert crc32c(bytearray(data)) == crc32c(memoryview(data)) == whole  # decoder buffers
+
+
 def test_encode_rejects_bad_fields() -> None:
     import pytest
 
