@@ -48,8 +48,6 @@ class MsgType(IntEnum):
     STRIP_CHUNK = 0x42
     RUN_DONE = 0x44
     ERROR_EVENT = 0x4F
-    SIM_CONTROL = 0x70
-    SIM_CONTROL_REPLY = 0x71
 
 
 REQUEST_TYPES = frozenset(
@@ -63,7 +61,6 @@ REQUEST_TYPES = frozenset(
         MsgType.ABORT,
         MsgType.FW_BEGIN,
         MsgType.FW_COMMIT,
-        MsgType.SIM_CONTROL,
     }
 )
 EVENT_TYPES = frozenset(
@@ -99,7 +96,6 @@ class Capability(IntFlag):
     STRIP = 0x02
     FW_UPDATE = 0x04
     TEMP_CONTROL = 0x08
-    SIM_CONTROL = 0x80
 
 
 class CalFlag(IntFlag):
@@ -115,21 +111,6 @@ class BootReason(IntEnum):
     RESET = 2
     UPDATE = 3
     ROLLBACK = 4
-
-
-class SimOp(IntEnum):
-    """Operations of SIM_CONTROL (only a simulator advertising SIM_CONTROL accepts them)."""
-
-    SET_BIT_ERROR_RATE = 1
-    SET_DROP_RATE = 2
-    STALL = 3
-    RESET_AFTER = 4
-    RESET_MID_RUN = 5
-    UNPLUG = 6
-    CUT_UPDATE_AT = 7
-    LOAD_ENZYME_SAMPLE = 10
-    LOAD_STRIP = 11
-    SET_AMBIENT = 12
 
 
 # -- byte helpers -----------------------------------------------------------
@@ -477,17 +458,3 @@ def unpack_reply(payload: bytes) -> tuple[int, int, bytes]:
     r = Reader(payload)
     req_id, status = r.take("HB")
     return req_id, status, r.rest()
-
-
-def pack_sim_control(op: SimOp, channel: int = 0, a: float = 0.0, b: float = 0.0) -> bytes:
-    return struct.pack("<BBdd", int(op), channel, a, b)
-
-
-def unpack_sim_control(body: bytes) -> tuple[SimOp, int, float, float]:
-    r = Reader(body)
-    op, ch, a, b = r.take("BBdd")
-    r.end()
-    try:
-        return SimOp(op), ch, a, b
-    except ValueError as exc:
-        raise PayloadError(f"unknown simulator op {op}") from exc

@@ -18,7 +18,12 @@ from drivers.reader.base import (
 )
 from drivers.reader.factory import open_test_reader
 from drivers.reader.serial_reader import BridgeTestReader
-from drivers.reader.sim.reader import SimulatorControls, SimulatorProcess
+from drivers.reader.sim.reader import (
+    SimulatedTestReader,
+    SimulatorControls,
+    SimulatorProcess,
+    open_simulated_reader,
+)
 from readerlink.errors import (
     DeviceDisconnectedError,
     DeviceError,
@@ -44,9 +49,11 @@ __all__ = [
     "ReaderHealth",
     "ReaderInfo",
     "SelfTestReport",
+    "SimulatedTestReader",
     "SimulatorControls",
     "SimulatorProcess",
     "StripProfile",
     "TestReader",
+    "open_simulated_reader",
     "open_test_reader",
 ]

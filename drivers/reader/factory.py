@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 
 from drivers.reader.serial_reader import BridgeTestReader
-from drivers.reader.sim.reader import SimulatorProcess
 from readerlink.errors import LinkError
 from readerlink.host import ReaderLink
 
@@ -29,31 +28,31 @@ def open_test_reader(
     kind="serial": `port` is the device path; prefer the stable
     `/dev/serial/by-id/usb-...` link over `/dev/ttyUSB0`, which moves on re-enumeration.
     kind="simulated": start the firmware simulator behind a pty (at `port` if given,
-    else in a temporary directory) and attach to it; closing the reader stops it.
+    else in a temporary directory) and attach to it; the result is a
+    ``SimulatedTestReader`` (bench ``controls``), and closing it stops the simulator.
     """
     if kind not in KINDS:
         raise ValueError(f"reader kind {kind!r} is not one of {', '.join(KINDS)}")
     if baudrate <= 0:
         raise ValueError("baudrate must be positive")
-    sim: SimulatorProcess | None = None
     if kind == "simulated":
-        sim = SimulatorProcess(
+        from drivers.reader.sim.reader import open_simulated_reader
+
+        return open_simulated_reader(
             port,
             baudrate=baudrate,
             time_scale=time_scale,
-            extra_args=simulator_args,
-            log_path=simulator_log,
+            simulator_args=simulator_args,
+            simulator_log=simulator_log,
+            request_timeout=request_timeout,
+            open_timeout=open_timeout,
         )
-        port = sim.start()
-    elif port is None:
+    if port is None:
         raise ValueError("a serial reader needs port=, e.g. /dev/serial/by-id/usb-...")
     link = ReaderLink(os.fspath(port), baudrate, request_timeout=request_timeout)
     try:
         link.open(timeout=open_timeout)
-        reader = BridgeTestReader(link, on_close=sim.stop if sim else None, simulator=sim)
+        return BridgeTestReader(link)
     except (LinkError, ValueError):
         link.close()
-        if sim is not None:
-            sim.stop()
         raise
-    return reader

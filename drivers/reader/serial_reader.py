@@ -20,7 +20,6 @@ from drivers.reader.base import (
     StripProfile,
     TestReader,
 )
-from drivers.reader.sim.reader import SimulatorControls, SimulatorProcess
 from readerlink.crc import crc32c
 from readerlink.errors import (
     DeviceError,
@@ -76,27 +75,18 @@ def _info(hello: HelloReply) -> ReaderInfo:
 
 
 class BridgeTestReader(TestReader):
-    """A reader on a `ReaderLink`; `on_close` releases whatever else was opened for it."""
+    """The real reader on an open `ReaderLink`; closing the reader closes the link.
 
-    def __init__(
-        self,
-        link: ReaderLink,
-        on_close: Callable[[], None] | None = None,
-        simulator: SimulatorProcess | None = None,
-    ) -> None:
+    It knows nothing of simulation: a simulated part is reached through the same link
+    and the same class (drivers.reader.sim adds the simulator process and its bench
+    controls in a subclass).
+    """
+
+    def __init__(self, link: ReaderLink) -> None:
         self.link = link
-        self.simulator = simulator
-        if simulator is not None:
-            self.time_scale = simulator.time_scale
-        self._on_close = on_close
         self._closed = False
         hello = link.hello or link.wait_ready(link.request_timeout)
         self.channels = hello.channels
-
-    @property
-    def controls(self) -> SimulatorControls:
-        """Samples and faults of a simulated reader (LinkError on real hardware)."""
-        return SimulatorControls(self.link)
 
     # -- simple requests ----------------------------------------------------
     def info(self) -> ReaderInfo:
@@ -318,5 +308,3 @@ class BridgeTestReader(TestReader):
             return
         self._closed = True
         self.link.close()
-        if self._on_close is not None:
-            self._on_close()

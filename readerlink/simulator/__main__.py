@@ -1,7 +1,7 @@
 """CLI of the reader simulator: `python -m readerlink.simulator --pty-link PATH`.
 
-Prints one line `READY <link path>` on stdout once the pty exists, then runs until
-SIGTERM or SIGINT.
+Prints one line `READY <link path>` on stdout once the pty and the bench control
+socket (`--control`, default PATH.control) exist, then runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from readerlink.simulator.control import ControlServer
 from readerlink.simulator.firmware import SimConfig, SimulatedMcu
 
 
@@ -33,9 +34,15 @@ def _key(text: str) -> bytes:
     return key
 
 
-def parse_args(argv: list[str] | None = None) -> SimConfig:
+def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, Path]:
+    """The simulator's configuration and the path of its bench control socket."""
     p = argparse.ArgumentParser(prog="python -m readerlink.simulator", description=__doc__)
     p.add_argument("--pty-link", required=True, type=Path, help="stable symlink to the pty")
+    p.add_argument(
+        "--control",
+        type=Path,
+        help="Unix socket for bench controls (JSON lines; default: PTY-LINK.control)",
+    )
     p.add_argument("--baud", type=int, default=115200, help="line rate the bytes are paced at")
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated s per wall s")
     p.add_argument("--seed", type=int, default=1)
@@ -60,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     logging.basicConfig(
         level=a.log_level.upper(), format="sim %(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return SimConfig(
+    control = a.control or a.pty_link.with_name(a.pty_link.name + ".control")
+    config = SimConfig(
         link_path=a.pty_link,
         baudrate=a.baud,
         time_scale=a.time_scale,
@@ -78,17 +86,21 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         stall_every_s=a.stall_every,
         stall_s=a.stall_for,
     )
+    return config, control
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    config, control_path = parse_args(argv)
     mcu = SimulatedMcu(config)
+    control = ControlServer(control_path, mcu.control)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     mcu.start()
+    control.start()
     print(f"READY {config.link_path}", flush=True)
     done.wait()
+    control.stop()
     mcu.stop()
     return 0
 

@@ -37,17 +37,16 @@ from readerlink.messages import (
     Reader,
     RunDone,
     SelfTestReply,
-    SimOp,
     Status,
     StripChunk,
     mask_channels,
     pack_channel_values,
     pack_reply,
     unpack_request,
-    unpack_sim_control,
 )
 from readerlink.simulator import physics
 from readerlink.simulator.bootloader import Bootloader
+from readerlink.simulator.control import ControlError
 from readerlink.simulator.port import PtyPort
 
 log = logging.getLogger(__name__)
@@ -125,6 +124,7 @@ class SimulatedMcu:
         self.port.noise.bit_error_rate = config.bit_error_rate
         self.port.noise.drop_rate = config.drop_rate
         self._inbox: queue.Queue[bytes] = queue.Queue()
+        self._controls: queue.Queue[tuple[str, dict[str, float], queue.Queue]] = queue.Queue()
         self._stop = threading.Event()
         self._timers: list[tuple[float, str, float]] = []
         self._fw_size = 1
@@ -191,6 +191,7 @@ class SimulatedMcu:
                 self.reboot(BootReason.WATCHDOG)
 
     def _step(self, data: bytes, now: float) -> None:
+        self._take_controls(now)  # the jig acts on the hardware, hung firmware or not
         if self.hung:
             if now - self.booted_at > WATCHDOG_S:
                 self.reboot(BootReason.WATCHDOG)
@@ -308,7 +309,6 @@ class SimulatedMcu:
             MsgType.ABORT: self._abort,
             MsgType.FW_BEGIN: self._fw_begin,
             MsgType.FW_COMMIT: self._fw_commit,
-            MsgType.SIM_CONTROL: self._sim_control,
         }
 
     # -- handlers -----------------------------------------------------------
@@ -331,7 +331,6 @@ class SimulatedMcu:
             | Capability.STRIP
             | Capability.FW_UPDATE
             | Capability.TEMP_CONTROL
-            | Capability.SIM_CONTROL
         )
         reply = HelloReply(
             PROTOCOL_VERSION,
@@ -499,32 +498,67 @@ class SimulatedMcu:
             log.warning("power cut during update at %d bytes", self.flash.bootloader.received)
             self.reboot(BootReason.POWER_ON)
 
-    def _sim_control(self, body: bytes) -> tuple[Status, bytes]:
-        op, ch, a, b = unpack_sim_control(body)
-        now = time.monotonic()
-        if op == SimOp.SET_BIT_ERROR_RATE:
-            self.port.noise.bit_error_rate = a
-        elif op == SimOp.SET_DROP_RATE:
-            self.port.noise.drop_rate = a
-        elif op == SimOp.STALL:
-            self._timers.append((now + 0.05, "stall", a))
-        elif op == SimOp.RESET_AFTER:
-            self._timers.append((now + a, "reset", 0.0))
-        elif op == SimOp.RESET_MID_RUN:
-            self.cfg.reset_mid_run = a
-        elif op == SimOp.UNPLUG:
-            self._timers.append((now + 0.15, "unplug", a))
-        elif op == SimOp.CUT_UPDATE_AT:
-            self.cfg.cut_update_at = a
-        elif op == SimOp.LOAD_ENZYME_SAMPLE:
-            if ch >= physics.CHANNELS:
-                return Status.BAD_CHANNEL, b""
-            self.enzyme_samples[ch] = physics.EnzymeSample(inhibitor=a, pigment=b)
-        elif op == SimOp.LOAD_STRIP:
-            self.strip_sample = physics.StripSample(ratio=a, c_line=b)
-        elif op == SimOp.SET_AMBIENT:
-            self.cfg.ambient_c = a
-        return Status.OK, b""
+    # -- bench controls (readerlink.simulator.control; never over the link) --------
+    def control(self, op: str, args: dict[str, float], timeout: float = 2.0) -> None:
+        """Apply a bench control on the MCU thread, as the jig's hardware would act
+        between two iterations of the main loop; ControlError when refused."""
+        done: queue.Queue[BaseException | None] = queue.Queue(1)
+        self._controls.put((op, args, done))
+        try:
+            error = done.get(timeout=timeout)
+        except queue.Empty:
+            raise ControlError(f"{op}: the simulated MCU did not take it") from None
+        if error is not None:
+            raise error
+
+    def _take_controls(self, now: float) -> None:
+        while True:
+            try:
+                op, args, done = self._controls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._apply_control(op, args, now)
+            except ControlError as exc:
+                done.put(exc)
+            except Exception as exc:  # a simulator bug: tell the jig, keep the MCU running
+                log.exception("control %s failed", op)
+                done.put(ControlError(f"simulator fault in {op}: {exc}"))
+            else:
+                done.put(None)
+
+    def _apply_control(self, op: str, a: dict[str, float], now: float) -> None:
+        if op == "set_bit_error_rate":
+            if not 0 <= a["rate"] < 0.5:
+                raise ControlError("bit error rate must be in [0, 0.5)")
+            self.port.noise.bit_error_rate = a["rate"]
+        elif op == "set_drop_rate":
+            if not 0 <= a["rate"] < 1:
+                raise ControlError("drop rate must be in [0, 1)")
+            self.port.noise.drop_rate = a["rate"]
+        elif op == "stall":
+            self._timers.append((now + 0.05, "stall", a["seconds"]))
+        elif op == "reset_after":
+            self._timers.append((now + a["seconds"], "reset", 0.0))
+        elif op == "reset_mid_run":
+            self.cfg.reset_mid_run = a["fraction"]
+        elif op == "unplug":
+            self._timers.append((now + 0.15, "unplug", a["seconds"]))
+        elif op == "cut_update_at":
+            self.cfg.cut_update_at = a["fraction"]
+        elif op == "load_enzyme_sample":
+            ch = int(a["channel"])
+            if not 0 <= ch < physics.CHANNELS:
+                raise ControlError(f"channel {ch} outside 0..{physics.CHANNELS - 1}")
+            self.enzyme_samples[ch] = physics.EnzymeSample(
+                inhibitor=a["inhibitor"], pigment=a["pigment"]
+            )
+        elif op == "load_strip":
+            self.strip_sample = physics.StripSample(ratio=a["ratio"], c_line=a["c_line"])
+        elif op == "set_ambient":
+            self.cfg.ambient_c = a["celsius"]
+        else:
+            raise ControlError(f"unknown op {op!r}")
 
     def _run_timers(self, now: float) -> None:
         due = [t for t in self._timers if t[0] <= now]

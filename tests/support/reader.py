@@ -20,7 +20,7 @@ if _ROOT not in sys.path:
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from drivers.reader import BridgeTestReader, open_test_reader  # noqa: E402
+from drivers.reader.sim.reader import SimulatedTestReader, open_simulated_reader  # noqa: E402
 
 FAST_BAUD = 1_000_000  # where timing is not the point, keep pacing out of the way
 
@@ -37,13 +37,12 @@ def simulated_reader(
     time_scale: float = 180.0,
     args: Sequence[str] = (),
     request_timeout: float = 5.0,
-) -> Iterator[BridgeTestReader]:
+) -> Iterator[SimulatedTestReader]:
     """A reader on a simulator child with a truth log and a by-id-style link path."""
     by_id = tmp_path / "serial" / "by-id"
     by_id.mkdir(parents=True, exist_ok=True)
-    reader = open_test_reader(
-        "simulated",
-        port=by_id / "usb-AgriQS_Reader_AQR12-SIM-0001-if00",
+    reader = open_simulated_reader(
+        by_id / "usb-AgriQS_Reader_AQR12-SIM-0001-if00",
         baudrate=baudrate,
         time_scale=time_scale,
         simulator_args=["--truth-log", str(tmp_path / "truth.jsonl"), *args],
