@@ -16,7 +16,7 @@ from drivers.printer import (
     open_label_printer,
 )
 from drivers.printer.profiles import PROFILES, get_profile
-from drivers.printer.sim import SimulatedPrinter
+from drivers.printer.sim import SimulatedPrinter, open_simulated_printer
 
 SIM = TransportSettings(kind="simulated")
 
@@ -27,7 +27,7 @@ def _doc(profile: str):
 
 
 def _open(profile: str, device: SimulatedPrinter | None = None):
-    return open_label_printer(profile, SIM, simulated_device=device)
+    return open_simulated_printer(profile, device)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -38,24 +38,15 @@ def open_indicators(
 ) -> GpioIndicators:
     """Open the status light, buzzer, help button, door switch and paper sensor.
 
-    simulated=True: a private ``MockFactory``; the result's ``simulation`` attribute
-    (a ``CabinetSimulation``) presses the button, opens the door, runs out of paper
-    and reads back the light and buzzer pins. simulated=False: lgpio (``chip`` None
-    lets lgpio pick the header's chip, which differs between the Pi 4 and Pi 5).
+    simulated=True: a ``sim.SimulatedIndicators`` on a private ``MockFactory``; its
+    ``simulation`` (a ``CabinetSimulation``) presses the button, opens the door, runs
+    out of paper and reads back the light and buzzer pins. simulated=False: lgpio
+    (``chip`` None lets lgpio pick the header's chip, which differs between the Pi 4
+    and Pi 5).
     """
     pins = pins or GpioPins()
     if not simulated:
         return GpioIndicators(pins, lgpio_factory(chip), close_factory=True)
-    from gpiozero.pins.mock import MockFactory
+    from drivers.indicators.sim.indicators import SimulatedIndicators
 
-    from drivers.indicators.sim.cabinet import CabinetSimulation
-
-    factory = MockFactory()
-    indicators = GpioIndicators(pins, factory, close_factory=True)
-    simulation = CabinetSimulation(factory, pins)
-    simulation.healthy_cabinet()  # the pull-ups left door "open" and paper "low"
-    for settled in (indicators.help_input, indicators.door_input, indicators.paper_input):
-        settled.resync()
-    simulation.clear_history()
-    indicators.simulation = simulation
-    return indicators
+    return SimulatedIndicators(pins)

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gpiozero import Button, Buzzer, DigitalInputDevice
 
@@ -20,9 +20,6 @@ from drivers.indicators.patterns import (
     PAPER_SETTLE_S,
 )
 from drivers.indicators.pins import GpioPins
-
-if TYPE_CHECKING:
-    from drivers.indicators.sim.cabinet import CabinetSimulation
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +64,6 @@ class GpioIndicators(Indicators):
         self._on_help: Callable[[], None] | None = None
         self._on_door: Callable[[bool], None] | None = None
         self._devices: list[Any] = []
-        #: Set by ``open_indicators(simulated=True)``: hands on the simulated cabinet.
-        self.simulation: CabinetSimulation | None = None
         try:
             self._light = make_light(pins, pin_factory)
             self._devices.append(self._light)

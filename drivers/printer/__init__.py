@@ -1,7 +1,8 @@
 """Label and receipt printers: ESC/POS and TSPL over USB, serial, TCP or a device file.
 
 ``open_label_printer(profile, TransportSettings(...))`` is the entry point; profiles are
-listed in ``profiles.PROFILES``; ``sim.SimulatedPrinter`` is the simulated device.
+listed in ``profiles.PROFILES``; ``sim.SimulatedPrinter`` is the simulated device and
+``sim.SimulatedLabelPrinter`` the printer the kiosk uses in simulation.
 """
 
 from drivers.printer.base import (

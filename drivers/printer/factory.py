@@ -23,26 +23,24 @@ def make_encoder(profile: PrinterProfile, font_path: Path) -> LabelEncoder:
 
 
 def open_label_printer(
-    profile: str,
-    transport: TransportSettings,
-    *,
-    font_path: Path | None = None,
-    simulated_device: object | None = None,
+    profile: str, transport: TransportSettings, *, font_path: Path | None = None
 ) -> TransportPrinter:
     """Open the printer ``profile`` names over ``transport``.
 
-    ``kind="simulated"`` builds a ``SimulatedPrinter`` for the profile unless one is
-    given (tests pass their own to set faults first); reach it as ``.simulated_device``.
-    The font renders rasters (and the simulator's native text).
+    ``kind="simulated"`` gives a ``sim.SimulatedLabelPrinter`` on a new simulated device
+    (its ``simulated_device``); tests that set faults before opening use
+    ``sim.open_simulated_printer``. The font renders rasters (and the simulator's
+    native text).
     """
+    if transport.kind == "simulated":
+        from drivers.printer.sim.printer import open_simulated_printer
+
+        return open_simulated_printer(
+            profile, font_path=font_path, status_timeout_s=transport.timeout_s
+        )
     prof = get_profile(profile)
     font = find_cjk_font(font_path)
-    device = simulated_device
-    if transport.kind == "simulated" and device is None:
-        from drivers.printer.sim.device import SimulatedPrinter
-
-        device = SimulatedPrinter(prof, font_path=font)
-    link = make_transport(transport, device)  # type: ignore[arg-type]
+    link = make_transport(transport)
     link.open()
     return TransportPrinter(
         prof, link, make_encoder(prof, font), status_timeout_s=transport.timeout_s

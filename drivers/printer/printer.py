@@ -46,11 +46,6 @@ class TransportPrinter(LabelPrinter):
         self.confirm_wait_s = confirm_wait_s
         self._closed = False
 
-    @property
-    def simulated_device(self):
-        """The simulated device behind a ``kind="simulated"`` transport, else None."""
-        return getattr(self.transport, "device", None)
-
     def status(self) -> PrinterStatus:
         if not self.profile.status or not self.transport.can_read:
             return UNKNOWN

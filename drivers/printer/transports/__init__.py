@@ -1,29 +1,19 @@
-"""Byte links to a printer: USB, serial, TCP 9100, a device file, or a simulated device."""
+"""Byte links to a printer: USB, serial, TCP 9100 or a device file.
+
+(A simulated printer's in-process link lives with the simulator, ``printer.sim``.)
+"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from drivers.printer.transports.base import Transport, TransportError
 from drivers.printer.transports.settings import TransportSettings
 
-if TYPE_CHECKING:
-    from drivers.printer.sim.device import SimulatedPrinter
-
 __all__ = ["Transport", "TransportError", "TransportSettings", "make_transport"]
 
 
-def make_transport(
-    settings: TransportSettings, simulated_device: SimulatedPrinter | None = None
-) -> Transport:
+def make_transport(settings: TransportSettings) -> Transport:
     """The (unopened) transport ``settings`` describe."""
     kind = settings.kind
-    if kind == "simulated":
-        from drivers.printer.transports.simulated import SimulatedTransport
-
-        if simulated_device is None:
-            raise ValueError("a simulated transport needs a SimulatedPrinter")
-        return SimulatedTransport(simulated_device)
     if kind == "usb":
         from drivers.printer.transports.usb import UsbTransport
 
@@ -56,4 +46,6 @@ def make_transport(
         from drivers.printer.transports.escpos_connection import FileTransport
 
         return FileTransport(settings.device_file)
+    if kind == "simulated":
+        raise ValueError("a simulated printer has no transport: open it with open_label_printer")
     raise ValueError(f"unknown transport kind {kind!r}; use simulated, usb, serial, network, file")

@@ -1,4 +1,8 @@
-"""The transport to a ``SimulatedPrinter`` in the same process: bytes in, replies out."""
+"""The transport to a ``SimulatedPrinter`` in the same process: bytes in, replies out.
+
+The other transports reach a simulated printer over a real pty or socket
+(``sim.servers``); this one skips the file descriptor, for the kiosk in simulation.
+"""
 
 from __future__ import annotations
 
