@@ -1,9 +1,12 @@
-"""A simulated platform scale: streams protocol lines through the real splitter and parser.
+"""A simulated platform scale: its indicator's line stream, read through the real path.
 
-``place(kg)`` puts a load on the platform: a few unstable readings swing towards the
-weight and settle, then the scale reports it stable, as a real one does after the
-crate stops rocking. ``remove()`` takes it off. Faults: ``go_silent()`` (cable pulled:
-readings go stale), ``send_garbage()``, ``overload()``.
+``ScaleIndicator`` is the weighing indicator: ``place(kg)`` puts a load on the
+platform, a few unstable readings swing towards the weight and settle, then it reports
+it stable, as a real one does after the crate stops rocking. ``remove()`` takes it off.
+Faults: ``go_silent()`` (cable pulled: readings go stale), ``send_garbage()``,
+``overload()``. ``SimulatedScale`` reads its stream in-process through the same line
+splitter, parser and staleness rules as ``SerialScale``; ``sim.servers.PtyScaleServer``
+puts it behind a real pty for ``SerialScale`` itself.
 """
 
 from __future__ import annotations
@@ -32,20 +35,18 @@ NOISE_KG = 0.02
 DIVISION_KG = Decimal("0.01")
 
 
-class SimulatedScale(Scale):
+class ScaleIndicator:
+    """What the scale's indicator sends next; thread-safe (the controls come from tests)."""
+
     def __init__(
         self,
         *,
-        interval: float = OUTPUT_INTERVAL_S,
         settle_readings: int = SETTLE_READINGS,
         noise_kg: float = NOISE_KG,
         unit: str = "kg",
-        stale_after: float = STALE_AFTER_S,
         seed: int | None = None,
     ) -> None:
-        self.store = ReadingStore("simulated scale", stale_after=stale_after)
-        self._splitter = LineSplitter()
-        self._interval = interval
+        format_line(Weight(Decimal(0), True), unit=unit)  # reject a bad unit now
         self._settle_readings = settle_readings
         self._noise = noise_kg
         self._unit = unit
@@ -57,12 +58,7 @@ class SimulatedScale(Scale):
         self._silent = False
         self._overloaded = False
         self._extra: list[bytes] = []
-        self._stop = threading.Event()
-        self._closed = False
         self.lines_sent = 0
-        format_line(Weight(Decimal(0), True), unit=unit)  # reject a bad unit now
-        self._thread = threading.Thread(target=self._run, name="scale:simulated", daemon=True)
-        self._thread.start()
 
     # -- controls ------------------------------------------------------------------
 
@@ -91,29 +87,10 @@ class SimulatedScale(Scale):
         with self._lock:
             self._extra.append(data)
 
-    # -- the seam ------------------------------------------------------------------
+    # -- the wire ------------------------------------------------------------------
 
-    def latest(self) -> Weight | None:
-        return self.store.latest()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2)
-
-    # -- internals -----------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            data = self._next_bytes()
-            for line in self._splitter.feed(data):
-                self.store.feed_line(line)
-
-    def _next_bytes(self) -> bytes:
+    def next_bytes(self) -> bytes:
+        """The bytes of one output interval: a reading line, plus any injected bytes."""
         with self._lock:
             extra, self._extra = b"".join(self._extra), []
             if self._silent:
@@ -132,3 +109,72 @@ class SimulatedScale(Scale):
                 weight = Weight(self._shown, stable=True)
             line = format_line(weight, unit=self._unit)
         return extra + line.encode("ascii") + b"\r\n"
+
+
+class SimulatedScale(Scale):
+    """A scale whose indicator's stream is read in-process; the controls are its indicator's."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = OUTPUT_INTERVAL_S,
+        settle_readings: int = SETTLE_READINGS,
+        noise_kg: float = NOISE_KG,
+        unit: str = "kg",
+        stale_after: float = STALE_AFTER_S,
+        seed: int | None = None,
+    ) -> None:
+        self.indicator = ScaleIndicator(
+            settle_readings=settle_readings, noise_kg=noise_kg, unit=unit, seed=seed
+        )
+        self.store = ReadingStore("simulated scale", stale_after=stale_after)
+        self._splitter = LineSplitter()
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="scale:simulated", daemon=True)
+        self._thread.start()
+
+    # -- controls (the indicator's) --------------------------------------------------
+
+    def place(self, kilograms: Decimal | str | float) -> None:
+        """Put a load on the platform (the total load, not an increment)."""
+        self.indicator.place(kilograms)
+
+    def remove(self) -> None:
+        self.indicator.remove()
+
+    def overload(self) -> None:
+        self.indicator.overload()
+
+    def go_silent(self, silent: bool = True) -> None:
+        self.indicator.go_silent(silent)
+
+    def send_garbage(self, data: bytes = b"\x00\xffST,G?,++12.5kq\r\n") -> None:
+        self.indicator.send_garbage(data)
+
+    @property
+    def lines_sent(self) -> int:
+        return self.indicator.lines_sent
+
+    # -- the seam ------------------------------------------------------------------
+
+    def latest(self) -> Weight | None:
+        return self.store.latest()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            for line in self._splitter.feed(self.indicator.next_bytes()):
+                self.store.feed_line(line)
