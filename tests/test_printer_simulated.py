@@ -1,16 +1,15 @@
-"""Jobs through the real encoders, status queries and the simulated device, faults included."""
+"""Every profile through the real encoders into the simulated device, and what only the
+simulator or one language shows (TSPL's printing bit, wire time, unknown profiles).
+Faults, status and closing on every link are the LabelPrinter contract
+(tests/test_contract_printer.py)."""
 
 from __future__ import annotations
-
-import logging
 
 import pytest
 import zxingcpp
 from support.printer_decode import certificate_like_document, with_quiet_zone
 
 from drivers.printer import (
-    PrinterError,
-    PrinterFault,
     TransportSettings,
     UnknownProfileError,
     open_label_printer,
@@ -64,70 +63,6 @@ def test_native_label_looks_like_the_preview():
     assert image.convert("L").crop((230, 100, 280, 200)).getextrema() == (255, 255)
 
 
-@pytest.mark.parametrize("profile", ["escpos-80-native", "tspl-60x40", "tspl-60x40-raster"])
-def test_paper_runs_out_mid_job(profile):
-    dev = SimulatedPrinter(profile)
-    dev.run_out_of_paper_after(2)
-    done = []
-    with _open(profile, dev) as printer, pytest.raises(PrinterError) as info:
-        printer.print_label(_doc(profile), copies=5, progress=lambda d, t: done.append(d))
-    assert info.value.fault is PrinterFault.PAPER_OUT
-    assert info.value.copies_done == 2
-    assert done == [1, 2]
-    assert dev.label_count == 2
-
-
-def test_offline_at_start_sends_nothing():
-    dev = SimulatedPrinter("escpos-80-native")
-    dev.go_offline()
-    with _open("escpos-80-native", dev) as printer:
-        assert printer.status().fault is PrinterFault.OFFLINE
-        with pytest.raises(PrinterError) as info:
-            printer.print_label(_doc("escpos-80-native"))
-    assert info.value.fault is PrinterFault.OFFLINE and info.value.copies_done == 0
-    assert dev.label_count == 0
-
-
-@pytest.mark.parametrize("profile", ["escpos-58-native", "tspl-60x40"])
-def test_cover_open_before_the_job(profile):
-    dev = SimulatedPrinter(profile)
-    dev.open_cover()
-    with _open(profile, dev) as printer, pytest.raises(PrinterError) as info:
-        printer.print_label(_doc(profile))
-    assert info.value.fault is PrinterFault.COVER_OPEN and info.value.copies_done == 0
-    assert dev.received in (b"\x10\x04\x01\x10\x04\x04\x10\x04\x02\x10\x04\x03", b"\x1b!?")
-
-
-def test_cover_opened_mid_job():
-    dev = SimulatedPrinter("escpos-80-raster")
-    dev.open_cover(after_labels=1)
-    with _open("escpos-80-raster", dev) as printer, pytest.raises(PrinterError) as info:
-        printer.print_label(_doc("escpos-80-raster"), copies=3)
-    assert info.value.fault is PrinterFault.COVER_OPEN
-    # copy 1 printed, but the cover was open when it was checked: not confirmed
-    assert info.value.copies_done == 0 and dev.label_count == 1
-
-
-def test_goes_offline_mid_job():
-    dev = SimulatedPrinter("tspl-60x40")
-    dev.go_offline(after_labels=2)
-    with _open("tspl-60x40", dev) as printer, pytest.raises(PrinterError) as info:
-        printer.print_label(_doc("tspl-60x40"), copies=4)
-    assert info.value.fault is PrinterFault.OFFLINE
-    assert info.value.copies_done == 1  # copy 2 printed but the printer never confirmed it
-    assert dev.label_count == 2
-
-
-def test_paper_low_is_a_warning_not_a_fault(caplog):
-    dev = SimulatedPrinter("escpos-80-native")
-    dev.set_paper_low()
-    with caplog.at_level(logging.WARNING), _open("escpos-80-native", dev) as printer:
-        assert printer.status().paper_low
-        printer.print_label(_doc("escpos-80-native"))
-    assert dev.label_count == 1
-    assert "paper low" in caplog.text
-
-
 def test_tspl_waits_while_the_printer_reports_printing():
     dev = SimulatedPrinter("tspl-60x40", print_time_s=0.15)
     with _open("tspl-60x40", dev) as printer:
@@ -143,25 +78,6 @@ def test_wire_time_at_9600_baud():
         printer.print_label(_doc("tspl-60x40-raster"))
     assert dev.wire_time_s == pytest.approx(len(dev.received) * 10 / 9600)
     assert dev.wire_time_s > 19  # a full 60x40 raster takes tens of seconds at 9600
-
-
-def test_file_transport_status_unknown_job_confirmed_by_write(tmp_path):
-    target = tmp_path / "lp0"
-    target.touch()
-    settings = TransportSettings(kind="file", device_file=str(target))
-    with open_label_printer("tspl-60x40", settings) as printer:
-        assert printer.status().known is False
-        printer.print_label(_doc("tspl-60x40"), copies=2)
-    data = target.read_bytes()
-    assert data.count(b"PRINT 1\r\n") == 2 and b"\x1b!?" not in data
-
-
-def test_close_is_idempotent():
-    printer = _open("escpos-58-raster")
-    printer.close()
-    printer.close()
-    with pytest.raises(PrinterError):
-        printer.print_label(_doc("escpos-58-raster"))
 
 
 def test_unknown_profile_lists_the_known_ones():

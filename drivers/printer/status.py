@@ -79,6 +79,16 @@ def tspl_printing(byte: int | None) -> bool:
     return byte is not None and bool(byte & T.ST_PRINTING)
 
 
+def _discard(transport: Transport) -> bool:
+    """Drop stale replies; False when the link itself failed (closed, unplugged)."""
+    try:
+        transport.discard_input()
+    except TransportError as exc:
+        log.warning("status query failed: %s", exc)
+        return False
+    return True
+
+
 def _ask(transport: Transport, query: bytes, timeout_s: float) -> int | None:
     """Send one query and return the one-byte answer, or None if none came in time."""
     try:
@@ -93,7 +103,8 @@ def _ask(transport: Transport, query: bytes, timeout_s: float) -> int | None:
 def query_escpos(transport: Transport, timeout_s: float) -> PrinterStatus:
     if not transport.can_read:
         return UNKNOWN
-    transport.discard_input()
+    if not _discard(transport):
+        return NO_ANSWER
     printer = _ask(transport, C.RT_STATUS + bytes((C.STATUS_PRINTER,)), timeout_s)
     if printer is None:
         return NO_ANSWER
@@ -106,7 +117,8 @@ def query_escpos(transport: Transport, timeout_s: float) -> PrinterStatus:
 
 
 def query_tspl_byte(transport: Transport, timeout_s: float) -> int | None:
-    transport.discard_input()
+    if not _discard(transport):
+        return None
     return _ask(transport, T.STATUS_QUERY, timeout_s)
 
 

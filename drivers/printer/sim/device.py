@@ -184,7 +184,13 @@ class SimulatedPrinter:
         return True
 
     def escpos_status(self, n: int) -> bytes:
-        """DLE EOT n reply, as an ESC/POS printer sends it (bits 1 and 4 always set)."""
+        """DLE EOT n reply, as an ESC/POS printer sends it (bits 1 and 4 always set).
+
+        Nothing once the printer went offline, even within the chunk of bytes that
+        took it there (over a pty or socket a label and the next query arrive together).
+        """
+        if self.offline:
+            return b""
         byte = 0x12
         if n == 1 and not self.ready:
             byte |= 0x08
@@ -200,7 +206,9 @@ class SimulatedPrinter:
         return bytes((byte,))
 
     def tspl_status(self) -> bytes:
-        """<ESC>!? reply byte."""
+        """<ESC>!? reply byte; nothing once offline (see ``escpos_status``)."""
+        if self.offline:
+            return b""
         byte = 0
         byte |= T.ST_HEAD_OPEN if self.cover_open else 0
         byte |= T.ST_PAPER_OUT if self.paper_out else 0

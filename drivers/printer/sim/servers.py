@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import threading
+import time
 import tty
 
 from drivers.printer.sim.device import SimulatedPrinter
@@ -28,6 +29,7 @@ class PtyPrinterServer:
         tty.setraw(self._slave)  # no echo, no CR/LF translation: a binary line
         self.path = os.ttyname(self._slave)
         self._stop = threading.Event()
+        self._feeding = threading.Lock()  # held while a chunk is read and interpreted
         self._thread = threading.Thread(target=self._run, name="sim-printer-pty", daemon=True)
         self._thread.start()
 
@@ -36,13 +38,29 @@ class PtyPrinterServer:
             ready, _, _ = select.select([self._master], [], [], 0.05)
             if not ready:
                 continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError:
-                return
-            reply = self.device.receive(data)
-            if reply:
-                os.write(self._master, reply)
+            with self._feeding:
+                try:
+                    data = os.read(self._master, 4096)
+                except OSError:
+                    return
+                reply = self.device.receive(data)
+                if reply:
+                    os.write(self._master, reply)
+
+    def wait_drained(self, timeout: float = 5.0) -> bool:
+        """Wait until the device has read and handled every byte written so far.
+
+        A write-only driver (a device file) returns once the kernel holds its bytes;
+        this is how a test knows the printer has seen them.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._feeding:
+                pending, _, _ = select.select([self._master], [], [], 0)
+            if not pending:
+                return True
+            time.sleep(0.01)
+        return False
 
     def close(self) -> None:
         if self._stop.is_set():
