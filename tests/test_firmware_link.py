@@ -103,14 +103,6 @@ def test_concurrent_requests_are_matched_to_their_callers(tmp_path) -> None:
         assert link.state == LinkState.READY
 
 
-def test_close_is_idempotent_and_requests_after_close_fail(tmp_path) -> None:
-    with simulated_reader(tmp_path) as reader:
-        reader.close()
-        reader.close()
-        with pytest.raises(LinkError, match="closed"):
-            reader.health()
-
-
 def test_stalled_device_is_waited_out_and_a_dead_one_times_out(tmp_path) -> None:
     with simulated_reader(tmp_path, request_timeout=4) as reader:
         reader.controls.stall(1.0)  # starts 50 ms after the reply
