@@ -1,20 +1,20 @@
-"""The serial scale over a real pty, and the simulated scale through the same path."""
+"""Serial byte handling (a reading split across reads, exact garbage counts) and the
+factory. Loads, faults, staleness, unplug and closing run on every scale backend in
+tests/test_contract_scale.py."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-import tty
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.pty import Pty
 
 from drivers.scale import Weight
 from drivers.scale.factory import open_scale
 from drivers.scale.serial_scale import SerialScale
-from drivers.scale.sim.scale import SimulatedScale
 
 
 def wait_for(predicate: object, timeout: float = 3.0) -> bool:
@@ -24,22 +24,6 @@ def wait_for(predicate: object, timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.01)
     return False
-
-
-class Pty:
-    def __init__(self, link: Path) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(os.ttyname(self.slave))
-
-    def write(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def unplug(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
 
 
 def test_serial_scale_over_a_pty(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -61,60 +45,6 @@ def test_serial_scale_over_a_pty(tmp_path: Path, caplog: pytest.LogCaptureFixtur
             assert wait_for(lambda: scale.latest() is None, timeout=1.0)  # stale after 0.3 s
     finally:
         pty.unplug()
-
-
-def test_serial_scale_reopens_after_unplug(tmp_path: Path) -> None:
-    link = tmp_path / "usb-Scale-if00-port0"
-    first = Pty(link)
-    with SerialScale(str(link), stale_after=5, reconnect_interval=0.05) as scale:
-        assert scale.connected.wait(3)
-        first.write(b"ST,GS,+0001.00kg\r\n")
-        assert wait_for(lambda: scale.latest() is not None)
-        first.unplug()
-        second = Pty(link)
-        try:
-            assert wait_for(lambda: scale.connections == 2)
-            second.write(b"ST,GS,+0002.00kg\r\n")
-            assert wait_for(lambda: scale.latest() == Weight(Decimal("2.00"), True))
-        finally:
-            second.unplug()
-
-
-def test_simulated_scale_settles_then_reports_stable() -> None:
-    with SimulatedScale(interval=0.01, settle_readings=5, seed=3) as scale:
-        assert wait_for(lambda: scale.latest() == Weight(Decimal("0.00"), True))
-        seen: list[Weight] = []
-        scale.place("12.5")
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            w = scale.latest()
-            if w is not None and (not seen or w != seen[-1]):
-                seen.append(w)
-            if w == Weight(Decimal("12.50"), True):
-                break
-            time.sleep(0.002)
-        assert seen[-1] == Weight(Decimal("12.50"), True)
-        assert any(not w.stable for w in seen)  # it swung before it settled
-        assert all(w.stable or abs(w.kilograms - Decimal("12.5")) < 10 for w in seen)
-        scale.remove()
-        assert wait_for(lambda: scale.latest() == Weight(Decimal("0.00"), True))
-
-
-def test_simulated_faults_go_through_the_same_path(caplog: pytest.LogCaptureFixture) -> None:
-    with SimulatedScale(interval=0.01, stale_after=0.2, unit="g", seed=1) as scale:
-        scale.place(Decimal("0.75"))
-        assert wait_for(lambda: scale.latest() == Weight(Decimal("0.75"), True))
-        with caplog.at_level(logging.WARNING):
-            scale.send_garbage()
-            assert wait_for(lambda: scale.store.garbage >= 1)
-        assert "garbage" in caplog.text
-        scale.go_silent()
-        assert wait_for(lambda: scale.latest() is None, timeout=1.0)
-        scale.go_silent(False)
-        assert wait_for(lambda: scale.latest() is not None)
-        scale.overload()
-        assert wait_for(lambda: scale.store.overloads >= 1)
-        assert scale.latest() is None
 
 
 def test_factory_and_close() -> None:

@@ -14,9 +14,13 @@ class Weight:
 
 
 class Scale(ABC):
+    """One platform scale; ``close()`` is idempotent. Lines that are not readings are
+    dropped (and counted, and logged now and then), never turned into a weight."""
+
     @abstractmethod
     def latest(self) -> Weight | None:
-        """The most recent reading, or None when the scale has said nothing recently."""
+        """The most recent reading, or None when the scale has said nothing recently
+        or reports an overload. Never raises, even for an unplugged or closed scale."""
 
     @abstractmethod
     def close(self) -> None: ...
