@@ -22,7 +22,12 @@ class BuzzerPattern(enum.StrEnum):
 
 
 class Indicators(ABC):
-    """GPIO-attached parts of the cabinet; ``close()`` is idempotent."""
+    """GPIO-attached parts of the cabinet.
+
+    Inputs are debounced; callbacks run on a background thread, one listener per
+    input (registering again replaces it), and one that raises is logged. ``close()``
+    is idempotent and releases the pins; light and buzzer calls after it are ignored.
+    """
 
     @abstractmethod
     def set_light(self, state: LightState) -> None: ...
