@@ -90,7 +90,6 @@ def _devices(args: argparse.Namespace) -> int:
     if action == "enroll-service":
         return _enroll_service(args)
     with Database(args.db) as db:
-        devices.ensure_schema(db)
         if action == "enroll-code":
             point = args.service_point or f"{args.township}农产品质量安全服务点"
             code = devices.make_code(

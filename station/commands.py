@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from station.db import Database
-from station.devices import ensure_schema, now_utc
+from station.devices import now_utc
 from station.mqttlink import BrokerSettings, connect, publish
 from wire.provisioning import (
     COMMAND_DEFAULT_LIFETIME_S,
@@ -55,8 +55,6 @@ class CommandClient:
         self.broker = broker
         self.key = key
         self.db = db
-        if db is not None:
-            ensure_schema(db)
         self._replies: queue.Queue[tuple[bytes | None, bytes]] = queue.Queue()
         self._client = connect(
             broker,

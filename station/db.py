@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from station.migrate import migrate
+
 #: SQLite waits this long for another writer (a report, a second collector).
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -75,95 +77,6 @@ class _Dialect:
 SQLITE = _Dialect("?", "INTEGER PRIMARY KEY", "BLOB")
 POSTGRES = _Dialect("%s", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    county      TEXT NOT NULL,
-    device      TEXT NOT NULL,
-    seq         BIGINT NOT NULL,
-    event_id    TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    schema_name TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    event_time  TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    PRIMARY KEY (county, device, seq),
-    UNIQUE (county, event_id)
-);
-CREATE TABLE IF NOT EXISTS certificates (
-    county        TEXT NOT NULL,
-    number        TEXT NOT NULL,
-    device        TEXT NOT NULL,
-    event_id      TEXT NOT NULL,
-    issued_at     TEXT NOT NULL,
-    day           TEXT NOT NULL,
-    township      TEXT NOT NULL,
-    service_point TEXT NOT NULL,
-    product_code  TEXT NOT NULL,
-    product_name  TEXT NOT NULL,
-    quantity      TEXT NOT NULL,
-    unit          TEXT NOT NULL,
-    basis         TEXT NOT NULL,
-    producer_key  TEXT NOT NULL,
-    PRIMARY KEY (county, number)
-);
-CREATE TABLE IF NOT EXISTS certificate_voids (
-    county     TEXT NOT NULL,
-    number     TEXT NOT NULL,
-    reason     TEXT NOT NULL,
-    voided_at  TEXT NOT NULL,
-    PRIMARY KEY (county, number)
-);
-CREATE TABLE IF NOT EXISTS rapid_tests (
-    county       TEXT NOT NULL,
-    device       TEXT NOT NULL,
-    test_id      TEXT NOT NULL,
-    day          TEXT NOT NULL,
-    producer_key TEXT NOT NULL,
-    product_code TEXT NOT NULL,
-    method       TEXT NOT NULL,
-    analyte      TEXT NOT NULL,
-    verdict      TEXT NOT NULL,
-    retest_of    TEXT,
-    PRIMARY KEY (county, device, test_id)
-);
-CREATE TABLE IF NOT EXISTS holds (
-    county       TEXT NOT NULL,
-    device       TEXT NOT NULL,
-    hold_id      BIGINT NOT NULL,
-    producer_key TEXT NOT NULL,
-    product_code TEXT NOT NULL,
-    reason       TEXT NOT NULL,
-    placed_at    TEXT NOT NULL,
-    PRIMARY KEY (county, device, hold_id)
-);
-CREATE TABLE IF NOT EXISTS hold_lifts (
-    county    TEXT NOT NULL,
-    device    TEXT NOT NULL,
-    hold_id   BIGINT NOT NULL,
-    lifted_by TEXT NOT NULL,
-    lifted_at TEXT NOT NULL,
-    PRIMARY KEY (county, device, hold_id)
-);
-CREATE TABLE IF NOT EXISTS device_state (
-    county           TEXT NOT NULL,
-    device           TEXT NOT NULL,
-    status           TEXT NOT NULL,
-    software_version TEXT NOT NULL,
-    config_version   TEXT NOT NULL,
-    backlog          BIGINT NOT NULL,
-    state_time       TEXT NOT NULL,
-    PRIMARY KEY (county, device)
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id          {autoinc_pk},
-    received_at TEXT NOT NULL,
-    topic       TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    size        BIGINT NOT NULL,
-    payload     {blob} NOT NULL
-)
-"""
 
 #: Quarantined payloads are kept up to this size (the reason names the full size);
 #: an attacker's megabytes should not fill the county disk.
@@ -192,6 +105,10 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+#: The PostgreSQL advisory lock key that serialises migrations of the county store.
+SCHEMA_LOCK_KEY = 0x61677269
+
+
 class Database:
     """One connection; used from one thread (the collector's writer, or a report)."""
 
@@ -211,7 +128,11 @@ class Database:
             # FULL: the broker is told "stored" only after the row would survive power loss.
             self.conn.execute("PRAGMA synchronous=FULL")
         self._closed = False
-        self._create()
+        try:
+            self._create()
+        except BaseException:
+            self.conn.close()
+            raise
 
     # ---- plumbing -----------------------------------------------------------------
 
@@ -253,18 +174,23 @@ class Database:
             self.conn.cursor().executemany(self._sql(sql), rows)
 
     def _create(self) -> None:
-        ddl = _SCHEMA.format(autoinc_pk=self.dialect.autoinc_pk, blob=self.dialect.blob)
-        self._begin()
-        try:
-            for statement in ddl.split(";"):
-                if statement.strip():
-                    self.execute(statement)
-        except BaseException:
-            self._rollback()
-            raise
-        self._commit()
+        migrate(self)
 
-    # ---- writing --------------------------------------------------------------------
+    def lock_schema(self) -> None:
+        """Begin the migration transaction, excluding other county processes."""
+        self._begin()
+        if self.dialect is POSTGRES:
+            self.execute("SELECT pg_advisory_xact_lock(?)", [SCHEMA_LOCK_KEY])
+
+    def unlock_schema(self, *, commit: bool) -> None:
+        if commit:
+            self._commit()
+        else:
+            self._rollback()
+
+    @staticmethod
+    def now() -> str:
+        return _now()
 
     def store_batch(
         self,

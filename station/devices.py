@@ -22,77 +22,9 @@ DEFAULT_CODE_TTL = timedelta(hours=1)
 #: Device ids handed out automatically: K001, K002, ... (kiosk config allows 2-8 chars).
 DEVICE_ID_FORMAT = "K{:03d}"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS enroll_codes (
-    code_hash     TEXT PRIMARY KEY,
-    county        TEXT NOT NULL,
-    township      TEXT NOT NULL,
-    service_point TEXT NOT NULL,
-    device_id     TEXT,
-    auto_approve  INTEGER NOT NULL,
-    created_at    TEXT NOT NULL,
-    expires_at    TEXT NOT NULL,
-    used_at       TEXT
-);
-CREATE TABLE IF NOT EXISTS enroll_requests (
-    id          TEXT PRIMARY KEY,
-    county      TEXT NOT NULL,
-    client_id   TEXT NOT NULL,
-    code_hash   TEXT NOT NULL,
-    code_mac_key TEXT NOT NULL,
-    public_key  TEXT NOT NULL,
-    hostname    TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    device_id   TEXT,
-    received_at TEXT NOT NULL,
-    answered_at TEXT
-);
-CREATE TABLE IF NOT EXISTS devices (
-    county        TEXT NOT NULL,
-    device_id     TEXT NOT NULL,
-    township      TEXT NOT NULL,
-    service_point TEXT NOT NULL,
-    enrolled_at   TEXT NOT NULL,
-    PRIMARY KEY (county, device_id)
-);
-CREATE TABLE IF NOT EXISTS device_keys (
-    county     TEXT NOT NULL,
-    device_id  TEXT NOT NULL,
-    public_key TEXT NOT NULL,
-    key_id     TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    revoked_at TEXT,
-    PRIMARY KEY (county, key_id)
-);
-CREATE TABLE IF NOT EXISTS county_versions (
-    county  TEXT NOT NULL,
-    kind    TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    PRIMARY KEY (county, kind)
-);
-CREATE TABLE IF NOT EXISTS command_log (
-    id         TEXT PRIMARY KEY,
-    county     TEXT NOT NULL,
-    device_id  TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    args       TEXT NOT NULL,
-    sent_at    TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    reply      TEXT,
-    replied_at TEXT
-)
-"""
-
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def ensure_schema(db: Database) -> None:
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
 
 
 @dataclass(frozen=True)
@@ -116,7 +48,6 @@ def make_code(
     now: datetime | None = None,
 ) -> EnrollCode:
     """A one-time code; only its hash is stored."""
-    ensure_schema(db)
     now = now or now_utc()
     code = new_enroll_code()
     expires = now + ttl
@@ -147,7 +78,6 @@ def next_device_id(db: Database, county: str) -> str:
 
 def bump_version(db: Database, county: str, kind: str) -> int:
     """Next value of a per-county monotonic counter (config bundles, trust lists)."""
-    ensure_schema(db)
     rows = db.query(
         "SELECT version FROM county_versions WHERE county = ? AND kind = ?", [county, kind]
     )
@@ -197,7 +127,6 @@ def add_key(db: Database, county: str, device_id: str, public_key: bytes, now: d
 
 
 def devices_in(db: Database, county: str, township: str | None = None) -> list[str]:
-    ensure_schema(db)
     sql, params = "SELECT device_id FROM devices WHERE county = ?", [county]
     if township:
         sql += " AND township = ?"
@@ -221,7 +150,6 @@ def _open_alarms(db: Database, county: str, device: str) -> list[str]:
 
 def fleet(db: Database, county: str | None = None) -> list[dict[str, Any]]:
     """One row per registered device (and any device seen without being registered)."""
-    ensure_schema(db)
     rows = db.query(
         "SELECT d.county, d.device_id, d.township, d.service_point, d.enrolled_at, "
         "s.status, s.software_version, s.config_version, s.backlog, s.state_time "
@@ -278,7 +206,6 @@ def show(db: Database, county: str, device: str) -> dict[str, Any] | None:
 
 
 def pending_requests(db: Database) -> list[dict[str, Any]]:
-    ensure_schema(db)
     rows = db.query(
         "SELECT id, county, client_id, hostname, received_at FROM enroll_requests "
         "WHERE status = 'pending' ORDER BY received_at"
@@ -291,7 +218,6 @@ def pending_requests(db: Database) -> list[dict[str, Any]]:
 
 def decide(db: Database, request_id: str, approve: bool, reason: str = "") -> bool:
     """A technician's decision on a pending request; the enrollment service answers it."""
-    ensure_schema(db)
     cur = db.execute(
         "UPDATE enroll_requests SET status = ?, reason = ? WHERE id = ? AND status = 'pending'",
         [

@@ -33,7 +33,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from station.db import Database
-from station.devices import ensure_schema, next_device_id, now_utc, register_device
+from station.devices import next_device_id, now_utc, register_device
 from station.mqttlink import BrokerSettings, connect, publish
 from station.trustlist import build
 from wire.documents import SignatureError, open_document
@@ -165,7 +165,6 @@ class EnrollmentService:
 
     def _run(self) -> None:
         with Database(self.db_url) as db:
-            ensure_schema(db)
             while not self._stop.is_set():
                 try:
                     item = self._queue.get(timeout=APPROVAL_POLL_S)

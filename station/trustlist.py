@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from station.db import Database
-from station.devices import bump_version, ensure_schema, now_utc
+from station.devices import bump_version, now_utc
 from station.mqttlink import BrokerSettings, connect, publish
 from wire.provisioning import trust_topic
 from wire.signing import SigningKey
@@ -27,7 +27,6 @@ def load_county_key(path: Path) -> SigningKey:
 
 def build(db: Database, county: str, now: datetime | None = None) -> TrustList:
     """A new version of the county's list from the registry (bumps the version)."""
-    ensure_schema(db)
     now = now or now_utc()
     rows = db.query(
         "SELECT device_id, public_key, valid_from, revoked_at FROM device_keys "

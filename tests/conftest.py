@@ -13,6 +13,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 from support.kiosk import configured
+from support.postgres import pg_url  # noqa: F401  (fixture)
 
 from app.compose import open_kiosk
 from kiosk.services.kiosk import Kiosk

@@ -5,15 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 
-import pytest
 from support.uplink import fixed_clock, sample
 
 from station.cli import main
 from station.db import Database, Event, Quarantined
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def event(schema: str, seq: int, data_seq: int | None = None, device: str = "K001") -> Event:
@@ -63,18 +59,7 @@ def test_report_csv_and_gaps(tmp_path, capsys):
     assert "== open holds (1) ==" in capsys.readouterr().out
 
 
-def test_store_on_postgresql():
-    psycopg = pytest.importorskip("psycopg", reason="psycopg not installed (extra 'postgres')")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_URL, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
-    admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        with Database(f"{PG_URL}?options=-csearch_path%3D{schema}") as db:
-            _check_store(db)
-            assert db.query("SELECT count(*) FROM quarantine")[0][0] == 1
-    finally:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
+def test_store_on_postgresql(pg_url: str) -> None:
+    with Database(pg_url) as db:
+        _check_store(db)
+        assert db.query("SELECT count(*) FROM quarantine")[0][0] == 1
