@@ -29,8 +29,9 @@ from support.mqtt_broker import start_broker  # noqa: E402
 from support.uplink import fixed_clock, sample  # noqa: E402
 
 from station.db import Database  # noqa: E402
+from wire.topics import PREFIX, event_topic  # noqa: E402
 
-TOPIC = "agriqs/v1/330100/K001/evt/certificate"
+TOPIC = event_topic(PREFIX, "330100", "K001", "certificate")
 TIMEOUT_S = 300.0
 
 

@@ -26,8 +26,9 @@ from support.mqtt_broker import start_broker  # noqa: E402
 from support.uplink import enqueue_many, open_kiosk  # noqa: E402
 
 from kiosk.infra.uplink import Uplink, UplinkSettings  # noqa: E402
+from wire.topics import PREFIX, event_topic  # noqa: E402
 
-TOPIC = "agriqs/v1/330100/K001/evt/certificate"
+TOPIC = event_topic(PREFIX, "330100", "K001", "certificate")
 
 
 def main() -> int:
@@ -39,7 +40,7 @@ def main() -> int:
     broker = start_broker(work / "broker", persistence=False,
                           extra_config="max_queued_messages 0")  # fmt: skip
     sub = subprocess.Popen(
-        ["mosquitto_sub", "-V", "5", "-p", str(broker.port), "-q", "1", "-t", "agriqs/v1/#"],
+        ["mosquitto_sub", "-V", "5", "-p", str(broker.port), "-q", "1", "-t", f"{PREFIX}/#"],
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from wire.topics import PREFIX
+
 DEFAULT_CONFIG = Path(__file__).with_name("data") / "simulation.toml"
 #: Files below ``paths.keys_dir`` and ``paths.data_dir``.
 SIGNING_KEY_FILE = "certificate-signing.pem"
@@ -151,7 +153,7 @@ class UplinkConfig(_Section):
     username: str | None = None
     #: A file holding the MQTT password (mode 0600), never the password itself.
     password_file: Path | None = None
-    topic_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(/[a-z0-9]+)*$")] = "agriqs/v1"
+    topic_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(/[a-z0-9]+)*$")] = PREFIX
     keepalive_s: Annotated[int, Field(ge=10, le=3600)] = 60
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     inflight_window: Annotated[int, Field(ge=1, le=1000)] = 100

@@ -40,10 +40,9 @@ from wire.provisioning import (
     COMMAND_TYPE,
     make_reply,
     parse_time,
-    reply_root,
-    reply_topic,
 )
 from wire.signing import SigningKey
+from wire.topics import reply_root, reply_topic
 
 log = logging.getLogger(__name__)
 

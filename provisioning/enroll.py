@@ -40,13 +40,12 @@ from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
     check_response_mac,
-    enroll_request_topic,
-    enroll_response_topic,
     iso,
     new_enroll_client_id,
     parse_scanned_code,
 )
 from wire.signing import SigningKey, decode_public_key
+from wire.topics import enroll_request_topic, enroll_response_topic
 from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)

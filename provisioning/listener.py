@@ -34,7 +34,7 @@ from provisioning.commands import CommandService
 from provisioning.configs import ConfigManager, ConfigRefused
 from provisioning.hardware import Hardware
 from wire.files import PUBLIC, atomic_write
-from wire.provisioning import command_topic, config_topic, trust_topic
+from wire.topics import command_topic, config_topic, trust_topic
 from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)

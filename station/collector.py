@@ -26,13 +26,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from station.db import Database, DeviceState, Event, Quarantined
-from station.intake import (
-    Rejected,
-    parse_event,
-    parse_state,
-    parse_topic,
-)
+from station.intake import Rejected, parse_event, parse_state
 from wire.events import schema_book
+from wire.topics import PREFIX, TopicError, event_filter, parse_topic, state_filter
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +46,7 @@ class CollectorSettings:
     key: Path | None = None
     username: str | None = None
     password: str | None = None
-    topic_prefix: str = "agriqs/v1"
+    topic_prefix: str = PREFIX
     #: Shared-subscription group: collectors in one group split the stream.
     group: str = "collectors"
     #: One county ("330100") or "+" for every county on this broker.
@@ -119,13 +115,12 @@ class Collector:
     @property
     def event_filter(self) -> str:
         s = self.settings
-        return f"$share/{s.group}/{s.topic_prefix}/{s.county}/+/evt/#"
+        return event_filter(s.topic_prefix, s.county, s.group)
 
     @property
     def state_filter(self) -> str:
-        # Not shared: retained states are not sent to shared subscriptions, and the
-        # upsert is idempotent, so every collector may store them.
-        return f"{self.settings.topic_prefix}/{self.settings.county}/+/state"
+        # The state upsert is idempotent, so every collector may store every state.
+        return state_filter(self.settings.topic_prefix, self.settings.county)
 
     def start(self) -> None:
         with self._lock:
@@ -290,7 +285,7 @@ class Collector:
                     states.append(parse_state(self.schemas, topic, payload))
                 else:
                     events.append(parse_event(self.schemas, topic, payload))
-            except Rejected as exc:
+            except (Rejected, TopicError) as exc:
                 log.warning("quarantined message on %s: %s", topic_name, exc)
                 bad.append(Quarantined(topic_name, str(exc), payload))
         while True:

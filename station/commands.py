@@ -24,14 +24,9 @@ from paho.mqtt.properties import Properties
 from station.db import Database
 from station.devices import now_utc
 from station.mqttlink import BrokerSettings, connect, publish
-from wire.provisioning import (
-    COMMAND_DEFAULT_LIFETIME_S,
-    command_topic,
-    make_command,
-    reply_body,
-    reply_topic,
-)
+from wire.provisioning import COMMAND_DEFAULT_LIFETIME_S, make_command, reply_body
 from wire.signing import SigningKey
+from wire.topics import command_topic, reply_topic
 
 #: Raw bytes of firmware per command (the kiosk accepts up to 64 KiB).
 FIRMWARE_CHUNK = 48 * 1024

@@ -15,8 +15,9 @@ from typing import Any
 from station.db import Database
 from station.devices import bump_version, devices_in, now_utc
 from station.mqttlink import BrokerSettings, connect, publish
-from wire.provisioning import config_topic, make_config_bundle
+from wire.provisioning import make_config_bundle
 from wire.signing import SigningKey
+from wire.topics import config_topic
 
 
 def read_settings(path: Path) -> dict[str, Any]:

@@ -42,13 +42,12 @@ from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
     code_hash,
-    enroll_response_topic,
     mac_key,
     mac_with_key,
     normalize_code,
-    trust_topic,
 )
 from wire.signing import SigningKey, decode_public_key
+from wire.topics import PREFIX, enroll_request_topic, enroll_response_topic, trust_topic
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class BrokerAccounts:
     passwords: Path
     acl_base: Path = MAKE_ACL.parent / "acl.base"
     reload: Callable[[], None] | None = None
-    prefix: str = "agriqs/v1"
+    prefix: str = PREFIX
 
     def add_kiosk(self, username: str) -> str:
         """Create (or reset) the account; returns the new plain password."""
@@ -133,10 +132,10 @@ class EnrollmentService:
         self.subscribed = threading.Event()
 
     def start(self) -> None:
-        prefix = self.broker.prefix
+        requests = enroll_request_topic(self.broker.prefix, self.county, "+")
 
         def on_connect(c: mqtt.Client, *_a: Any) -> None:
-            c.subscribe(f"{prefix}/enroll/{self.county}/+/req", qos=1)
+            c.subscribe(requests, qos=1)
 
         self._client = connect(
             self.broker,

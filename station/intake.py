@@ -1,9 +1,10 @@
 """Turning an MQTT message into a stored event, or a quarantine reason.
 
-Every check a hostile or buggy kiosk could fail is here, in order: size, topic
-shape, JSON, envelope schema, data schema, the topic kind, and that the topic's
-county/device match the envelope (a kiosk may not speak for another; the broker
+Every check a hostile or buggy kiosk could fail is here, in order: size, JSON,
+envelope schema, data schema, the topic kind, and that the topic's county/device
+match the envelope (a kiosk may not speak for another; the broker
 ACL binds a kiosk's login to its own topics, this binds the content to the topic).
+The topic's shape is checked before, by ``wire.topics.parse_topic``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from station.db import DeviceState, Event
 from wire.events import EventContractError, SchemaBook, check
+from wire.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +34,6 @@ def _first_error(validate: Callable[[Any], Any], instance: Any, what: str) -> No
         check(validate, instance, what)
     except EventContractError as error:
         raise Rejected(str(error)[:300]) from None
-
-
-@dataclass(frozen=True)
-class Topic:
-    county: str
-    device: str
-    kind: str | None  # None for the state topic
-
-
-def parse_topic(topic: str, prefix: str) -> Topic:
-    if not topic.startswith(prefix + "/"):
-        raise Rejected(f"topic {topic!r} is not under {prefix!r}")
-    parts = topic[len(prefix) + 1 :].split("/")
-    if len(parts) == 4 and parts[2] == "evt":
-        return Topic(parts[0], parts[1], parts[3])
-    if len(parts) == 3 and parts[2] == "state":
-        return Topic(parts[0], parts[1], None)
-    raise Rejected(f"topic {topic!r} is neither .../evt/<kind> nor .../state")
 
 
 def _decode(payload: bytes) -> Any:

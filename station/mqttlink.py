@@ -10,6 +10,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from wire.topics import PREFIX
+
 #: Connecting to a county broker on the same LAN takes milliseconds; this is for a
 #: broker that is down or refusing, so the CLI says so instead of hanging.
 CONNECT_TIMEOUT_S = 10.0
@@ -28,7 +30,7 @@ class BrokerSettings:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
-    prefix: str = "agriqs/v1"
+    prefix: str = PREFIX
     client_id: str = ""
 
 
@@ -40,7 +42,7 @@ def add_broker_args(parser: Any) -> None:
     parser.add_argument("--ca", type=Path)
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key-file", dest="tls_key", type=Path, help="TLS client key")
-    parser.add_argument("--prefix", default="agriqs/v1")
+    parser.add_argument("--prefix", default=PREFIX)
 
 
 def settings_from_args(args: Any, client_id: str = "") -> BrokerSettings:

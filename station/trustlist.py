@@ -15,8 +15,8 @@ from pathlib import Path
 from station.db import Database
 from station.devices import bump_version, now_utc
 from station.mqttlink import BrokerSettings, connect, publish
-from wire.provisioning import trust_topic
 from wire.signing import SigningKey
+from wire.topics import trust_topic
 from wire.trust import TrustedKey, TrustList
 
 

@@ -11,14 +11,12 @@ from support.kiosk import request, row_counts
 from support.rapidtest import PRODUCER, service
 from support.reader import simulated_reader
 
-from kiosk.infra.outbox import EVENT_TOPICS
 from kiosk.services.kiosk import Kiosk
 from kiosk.services.rapidtest import SampleSlot
-from station.intake import parse_event, parse_topic
+from station.intake import parse_event
 from wire import events
 from wire.events import EventContractError, canonical_decimal, schema_book
-
-PREFIX = "agriqs/v1"
+from wire.topics import PREFIX, event_topic, parse_topic
 
 
 def collector_view(kiosk: Kiosk) -> list[dict]:
@@ -26,7 +24,7 @@ def collector_view(kiosk: Kiosk) -> list[dict]:
     rows = kiosk.store.conn.execute("SELECT kind, body FROM outbox ORDER BY seq").fetchall()
     out = []
     for kind, body in rows:
-        topic = parse_topic(f"{PREFIX}/330100/K001/{EVENT_TOPICS[kind]}", PREFIX)
+        topic = parse_topic(event_topic(PREFIX, "330100", "K001", kind), PREFIX)
         event = parse_event(schema_book(), topic, body.encode())
         out.append({"schema": event.schema, "data": event.data})
     return out

@@ -1,9 +1,10 @@
 """The provisioning wire contract shared by the kiosk agent and the county station.
 
-Pure: topics, message bodies, enrollment codes. It imports only ``wire.documents`` and
-``wire.signing``, so ``station/`` may use it without pulling in drivers (the layer
-contract forbids station -> drivers). Schemas: docs/schemas/command.json, reply.json,
-config.bundle.json, enroll.request.json, enroll.response.json.
+Pure: message bodies and enrollment codes (the topics are in ``wire.topics``). It
+imports only ``wire.documents`` and ``wire.signing``, so ``station/`` may use it without
+pulling in drivers (the layer contract forbids station -> drivers). Schemas:
+docs/schemas/command.json, reply.json, config.bundle.json, enroll.request.json,
+enroll.response.json.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from typing import Any
 
 from wire.documents import sign_document
 from wire.signing import SigningKey
-
-DEFAULT_PREFIX = "agriqs/v1"
 
 COMMAND_TYPE = "agriqs.command"
 REPLY_TYPE = "agriqs.reply"
@@ -61,39 +60,6 @@ CODE_PATTERN = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 #: MQTT client ids used for enrollment: random, and part of the enrollment topics
 #: (the broker ACL binds them with %c), so only the requester can read its response.
 ENROLL_CLIENT_PREFIX = "enroll-"
-
-
-def command_topic(prefix: str, county: str, device: str, name: str) -> str:
-    return f"{prefix}/{county}/{device}/cmd/{name}"
-
-
-def reply_topic(prefix: str, county: str, device: str, command_id: str) -> str:
-    """Replies go under the kiosk's own ``reply/`` subtree (the ACL lets it write there)."""
-    return f"{prefix}/{county}/{device}/reply/{command_id}"
-
-
-def reply_root(prefix: str, county: str, device: str) -> str:
-    return f"{prefix}/{county}/{device}/reply/"
-
-
-def config_topic(prefix: str, county: str, device: str) -> str:
-    return f"{prefix}/{county}/{device}/cfg"
-
-
-def trust_topic(prefix: str, county: str) -> str:
-    return f"{prefix}/{county}/trust"
-
-
-def state_topic(prefix: str, county: str, device: str) -> str:
-    return f"{prefix}/{county}/{device}/state"
-
-
-def enroll_request_topic(prefix: str, county: str, client_id: str) -> str:
-    return f"{prefix}/enroll/{county}/{client_id}/req"
-
-
-def enroll_response_topic(prefix: str, county: str, client_id: str) -> str:
-    return f"{prefix}/enroll/{county}/{client_id}/resp"
 
 
 def new_enroll_client_id() -> str:

@@ -16,15 +16,9 @@ from datetime import UTC, datetime
 
 from kiosk.infra.store import Store, StoreError
 from wire.events import Event, envelope
+from wire.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
-
-#: Topic suffix under ``{prefix}/{county}/{device}/`` for each event kind.
-EVENT_TOPICS = {
-    "certificate": "evt/certificate",
-    "rapidtest": "evt/rapidtest",
-    "alarm": "evt/alarm",
-}
 
 #: Rows fetched per read: the backlog may be far larger than memory, so it is paged.
 PAGE_SIZE = 500

@@ -38,8 +38,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk.config import KioskConfig
 from kiosk.infra.alarms import Alarms
-from kiosk.infra.outbox import EVENT_TOPICS, PAGE_SIZE, Outbox, OutboxRow
+from kiosk.infra.outbox import PAGE_SIZE, Outbox, OutboxRow
 from kiosk.infra.store import Store
+from wire.topics import PREFIX, event_topic, state_topic
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class UplinkSettings:
     tls: TlsSettings | None = None
     username: str | None = None
     password: str | None = None
-    topic_prefix: str = "agriqs/v1"
+    topic_prefix: str = PREFIX
     keepalive_s: int = 60
     #: The broker keeps this kiosk's session (and queued commands) this long offline.
     session_expiry_s: int = 7 * 24 * 3600
@@ -141,14 +142,6 @@ class UplinkStats:
 class _Inflight:
     seq: int | None  # None: the birth/offline state message, not an outbox row
     sent_at: float = field(default_factory=time.monotonic)
-
-
-def state_topic(prefix: str, county: str, device: str) -> str:
-    return f"{prefix}/{county}/{device}/state"
-
-
-def event_topic(prefix: str, county: str, device: str, kind: str) -> str:
-    return f"{prefix}/{county}/{device}/{EVENT_TOPICS[kind]}"
 
 
 def jittered_backoff(attempt: int, low: float, high: float) -> float:
@@ -707,7 +700,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ca", type=Path)
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
-    parser.add_argument("--prefix", default="agriqs/v1")
+    parser.add_argument("--prefix", default=PREFIX)
     parser.add_argument("--window", type=int, default=UplinkSettings.inflight_window)
     parser.add_argument("--reconnect-min", type=float, default=UplinkSettings.reconnect_min_s)
     parser.add_argument("--poll", type=float, default=UplinkSettings.poll_interval_s)

@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+#: A copy of wire.topics.PREFIX (this script runs without the project installed);
+#: tests/test_wire_topics.py checks they agree.
 PREFIX = "agriqs/v1"
 KIOSK_USER = re.compile(r"^[0-9]{6}/[A-Z][A-Z0-9]{1,7}$")
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9-]{2,40}$")
@@ -71,7 +73,7 @@ def parse_accounts(text: str) -> list[tuple[str, str, str | None]]:
 
 
 def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: str = PREFIX) -> str:
-    out = [base.rstrip().replace("agriqs/v1", prefix), ""]
+    out = [base.rstrip().replace(PREFIX, prefix), ""]
     for role, user, county in accounts:
         out.append(f"user {user}")
         if role == "kiosk":
