@@ -21,12 +21,9 @@ import logging
 import os
 import platform
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from kiosk.config import IDENTITY_FILE, SIGNING_KEY_FILE, KioskConfig, config_dir
 from kiosk.infra.audit import AuditLog
@@ -36,6 +33,7 @@ from provisioning.listener import TRUST_FILE
 from wire.clock import china_time
 from wire.documents import sign_document
 from wire.files import PRIVATE, atomic_write
+from wire.mqtt import BrokerError, Client, Message, close, connect, publish_and_wait
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
@@ -100,23 +98,19 @@ def _exchange(
     config: KioskConfig, client_id: str, county: str, request: dict[str, str], timeout_s: float
 ) -> dict[str, Any]:
     """Publish the request; return the first final answer (pending answers are logged)."""
-    settings = uplink_settings(config)
-    prefix = config.uplink.topic_prefix
+    # A clean session: a random client id must leave nothing behind on the broker.
+    broker = replace(uplink_settings(config).broker(client_id), session_expiry_s=None)
+    prefix = broker.prefix
 
     answers: list[dict[str, Any]] = []
     got = threading.Event()
     subscribed = threading.Event()
-    refused: list[str] = []
     pending: list[str] = []  # the county's request id while a technician must approve
 
-    def on_connect(client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            refused.append(f"broker refused the enrollment login: {rc}")
-            got.set()
-            return
+    def on_connect(client: Client, *_a: Any) -> None:
         client.subscribe(enroll_response_topic(prefix, county, client_id), qos=1)
 
-    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def on_message(_c: Client, _u: Any, msg: Message) -> None:
         try:
             answer = json.loads(msg.payload)
             status = json.loads(answer["body"]).get("status")
@@ -131,36 +125,28 @@ def _exchange(
         answers.append(answer)
         got.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls is not None:
-        client.tls_set(
-            ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
-            certfile=str(settings.tls.cert) if settings.tls.cert else None,
-            keyfile=str(settings.tls.key) if settings.tls.key else None,
-        )
-    client.on_connect = on_connect
-    client.on_message = on_message
-    client.on_subscribe = lambda *_a: subscribed.set()
     try:
-        client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
-    except OSError as error:
-        raise EnrollError(
-            f"cannot reach the county broker {settings.host}:{settings.port}: {error}"
-        ) from None
-    client.loop_start()
-    try:
-        if not subscribed.wait(min(timeout_s, 10.0)) and not refused:
-            raise EnrollError("the county broker did not accept the enrollment connection")
-        if refused:
-            raise EnrollError(refused[0])
-        info = client.publish(
-            enroll_request_topic(prefix, county, client_id), json.dumps(request), qos=1
+        client = connect(
+            broker,
+            timeout=min(timeout_s, 10.0),
+            on_connect=on_connect,
+            on_message=on_message,
+            on_subscribe=lambda *_a: subscribed.set(),
         )
-        info.wait_for_publish(timeout_s)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise EnrollError(f"enrollment request not sent: {mqtt.error_string(info.rc)}")
+    except BrokerError as error:
+        raise EnrollError(f"enrollment login: {error}") from None
+    try:
+        if not subscribed.wait(min(timeout_s, 10.0)):
+            raise EnrollError("the county broker did not accept the enrollment subscription")
+        try:
+            publish_and_wait(
+                client,
+                enroll_request_topic(prefix, county, client_id),
+                json.dumps(request),
+                timeout=timeout_s,
+            )
+        except BrokerError as error:
+            raise EnrollError(f"enrollment request not sent: {error}") from None
         if not got.wait(timeout_s):
             if pending:
                 raise EnrollError(
@@ -172,12 +158,9 @@ def _exchange(
                 f"no answer from the county within {timeout_s:.0f} s "
                 "(is the enrollment service running? awaiting approval?)"
             )
-        if refused:
-            raise EnrollError(refused[0])
         return answers[0]
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close(client)
 
 
 def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, Any]) -> Enrolled:

@@ -20,12 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from kiosk.config import KioskConfig
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
@@ -34,6 +28,7 @@ from provisioning.commands import CommandService
 from provisioning.configs import ConfigManager, ConfigRefused
 from provisioning.hardware import Hardware
 from wire.files import PUBLIC, atomic_write
+from wire.mqtt import Client, Message, ReasonCode, async_client, close, publish_properties
 from wire.topics import command_topic, config_topic, trust_topic
 from wire.trust import TrustListError, parse_trust_list
 
@@ -80,8 +75,8 @@ class ProvisioningListener:
         device = self.config.device
         self.county, self.device = device.county, device.device_id
         self.prefix = self.config.uplink.topic_prefix
-        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
-        self._client: mqtt.Client | None = None
+        self._queue: queue.Queue[Message | None] = queue.Queue()
+        self._client: Client | None = None
         self._worker: threading.Thread | None = None
         self._connected = threading.Event()
         self.stats = ListenerStats()
@@ -89,32 +84,11 @@ class ProvisioningListener:
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        settings = uplink_settings(self.config)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{self.county}-{self.device}-prov",
-            protocol=mqtt.MQTTv5,
-        )
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls is not None:
-            client.tls_set(
-                ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
-                certfile=str(settings.tls.cert) if settings.tls.cert else None,
-                keyfile=str(settings.tls.key) if settings.tls.key else None,
-            )
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = lambda _c, _u, msg: self._queue.put(msg)
-        client.reconnect_delay_set(settings.reconnect_min_s, int(settings.reconnect_max_s))
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = settings.session_expiry_s
-        client.connect_async(
-            settings.host,
-            settings.port,
-            keepalive=settings.keepalive_s,
-            clean_start=False,
-            properties=props,
+        client = async_client(
+            uplink_settings(self.config).broker(f"{self.county}-{self.device}-prov"),
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=lambda _c, _u, msg: self._queue.put(msg),
         )
         self._client = client
         self._worker = threading.Thread(target=self._run, name="provisioning", daemon=True)
@@ -127,8 +101,7 @@ class ProvisioningListener:
             return
         self._queue.put(None)
         worker.join(STOP_TIMEOUT_S)
-        client.disconnect()
-        client.loop_stop()
+        close(client)
         self._client = self._worker = None
 
     def wait_connected(self, timeout: float) -> bool:
@@ -143,7 +116,7 @@ class ProvisioningListener:
 
     # ---- paho callbacks (network thread) -------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.error("provisioning connection refused: %s", rc)
             return
@@ -191,9 +164,7 @@ class ProvisioningListener:
                     log.exception("provisioning message on %s failed", msg.topic)
                 self.stats.handled += 1
 
-    def _dispatch(
-        self, msg: mqtt.MQTTMessage, manager: ConfigManager, commands: CommandService
-    ) -> None:
+    def _dispatch(self, msg: Message, manager: ConfigManager, commands: CommandService) -> None:
         if not msg.payload:
             return  # a cleared retained message
         topic = msg.topic
@@ -207,9 +178,7 @@ class ProvisioningListener:
             response_topic = getattr(props, "ResponseTopic", None) if props else None
             correlation = getattr(props, "CorrelationData", None) if props else None
             reply = commands.handle(name, msg.payload, response_topic)
-            out = Properties(PacketTypes.PUBLISH)
-            if correlation is not None:
-                out.CorrelationData = correlation
+            out = publish_properties(correlation=correlation)
             assert self._client is not None
             info = self._client.publish(reply.topic, reply.payload, qos=QOS, properties=out)
             if reply.after is not None:

@@ -14,10 +14,12 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from station.db import Database
-from station.mqttlink import BrokerError, add_broker_args, settings_from_args
+from wire.mqtt import BrokerError, BrokerSettings, TlsSettings
 from wire.signing import KeyFileError, SigningKey
+from wire.topics import PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("station")
@@ -29,6 +31,31 @@ def _db(parser: argparse.ArgumentParser) -> None:
 
 def _key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", type=Path, required=True, help="county signing key (PEM, 0600)")
+
+
+def add_broker_args(parser: argparse.ArgumentParser) -> None:
+    """The county's provisioning login (account ``county-{county}``)."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--username", help="county-{county} account")
+    parser.add_argument("--password-file", type=Path)
+    parser.add_argument("--ca", type=Path)
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key-file", dest="tls_key", type=Path, help="TLS client key")
+    parser.add_argument("--prefix", default=PREFIX)
+
+
+def settings_from_args(args: Any, client_id: str = "") -> BrokerSettings:
+    password = args.password_file.read_text().strip() if args.password_file else None
+    return BrokerSettings(
+        host=args.host,
+        port=args.port,
+        username=args.username,
+        password=password,
+        tls=TlsSettings.from_files(args.ca, args.cert, args.tls_key),
+        client_id=client_id,
+        prefix=args.prefix,
+    )
 
 
 def _device(text: str, county: str | None) -> tuple[str, str]:

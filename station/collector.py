@@ -19,15 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from station.db import Database, DeviceState, Event, Quarantined
 from station.intake import Rejected, parse_event, parse_state
 from wire.events import schema_book
+from wire.mqtt import BrokerSettings, Client, Message, ReasonCode, TlsSettings, async_client
 from wire.topics import PREFIX, TopicError, event_filter, parse_topic, state_filter
 
 log = logging.getLogger(__name__)
@@ -66,6 +61,23 @@ class CollectorSettings:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
 
+    @property
+    def broker(self) -> BrokerSettings:
+        return BrokerSettings(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            tls=TlsSettings.from_files(self.ca, self.cert, self.key),
+            client_id=self.client_id,
+            prefix=self.topic_prefix,
+            keepalive_s=self.keepalive_s,
+            session_expiry_s=self.session_expiry_s,
+            reconnect_min_s=self.reconnect_min_s,
+            reconnect_max_s=self.reconnect_max_s,
+            receive_maximum=self.receive_maximum,
+        )
+
 
 @dataclass
 class CollectorStats:
@@ -100,7 +112,7 @@ class Collector:
         self._lock = threading.RLock()
         self._stats = CollectorStats()
         self._stats_lock = threading.Lock()
-        self._client: mqtt.Client | None = None
+        self._client: Client | None = None
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
         self._db_ready = threading.Event()
@@ -182,37 +194,16 @@ class Collector:
 
     # ---- MQTT (network thread) ---------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=mqtt.MQTTv5,
+    def _make_client(self) -> Client:
+        return async_client(
+            self.settings.broker,
             manual_ack=True,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=self._on_message,
         )
-        if s.ca or s.cert:
-            client.tls_set(
-                ca_certs=str(s.ca) if s.ca else None,
-                certfile=str(s.cert) if s.cert else None,
-                keyfile=str(s.key) if s.key else None,
-            )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = s.session_expiry_s
-        props.ReceiveMaximum = s.receive_maximum
-        client.connect_async(
-            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
-        )
-        return client
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
-    ) -> None:
+    def _on_connect(self, client: Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.error("broker refused the collector: %s", rc)
             return
@@ -224,12 +215,12 @@ class Collector:
         with self._stats_lock:
             self._stats.connected = True
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         with self._stats_lock:
             self._stats.connected = False
         log.warning("collector disconnected: %s", rc)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: Client, _u: Any, msg: Message) -> None:
         self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
 
     # ---- writer thread -------------------------------------------------------------------

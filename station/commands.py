@@ -18,12 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from station.db import Database
 from station.devices import now_utc
-from station.mqttlink import BrokerSettings, connect, publish
+from wire.mqtt import BrokerSettings, close, connect, publish_and_wait, publish_properties
 from wire.provisioning import COMMAND_DEFAULT_LIFETIME_S, make_command, reply_body
 from wire.signing import SigningKey
 from wire.topics import command_topic, reply_topic
@@ -59,8 +56,7 @@ class CommandClient:
         )
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        close(self._client)
 
     def __enter__(self) -> CommandClient:
         return self
@@ -97,11 +93,9 @@ class CommandClient:
         prefix = self.broker.prefix
         response = reply_topic(prefix, county, device, command_id)
         self._client.subscribe(response, qos=1)
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = response
-        props.CorrelationData = command_id.encode()
+        props = publish_properties(response_topic=response, correlation=command_id.encode())
         self._log_sent(command_id, county, device, name, args or {})
-        publish(
+        publish_and_wait(
             self._client,
             command_topic(prefix, county, device, name),
             json.dumps(document).encode(),

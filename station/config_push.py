@@ -14,7 +14,7 @@ from typing import Any
 
 from station.db import Database
 from station.devices import bump_version, devices_in, now_utc
-from station.mqttlink import BrokerSettings, connect, publish
+from wire.mqtt import BrokerSettings, close, connect, publish_and_wait
 from wire.provisioning import make_config_bundle
 from wire.signing import SigningKey
 from wire.topics import config_topic
@@ -53,8 +53,9 @@ def push(
     client = connect(broker)
     try:
         for name in devices:
-            publish(client, config_topic(broker.prefix, county, name), payload, retain=True)
+            publish_and_wait(
+                client, config_topic(broker.prefix, county, name), payload, retain=True
+            )
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close(client)
     return version, devices

@@ -30,14 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from station.db import Database
 from station.devices import next_device_id, now_utc, register_device
-from station.mqttlink import BrokerSettings, connect, publish
 from station.trustlist import build
 from wire.documents import SignatureError, open_document
 from wire.files import GROUP_READABLE, PRIVATE, atomic_write
+from wire.mqtt import BrokerSettings, Client, close, connect, publish_and_wait
 from wire.provisioning import (
     ENROLL_REQUEST_TYPE,
     ENROLL_RESPONSE_TYPE,
@@ -126,7 +124,7 @@ class EnrollmentService:
         self.accounts = accounts
         self.clock = clock
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self._client: mqtt.Client | None = None
+        self._client: Client | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self.subscribed = threading.Event()
@@ -134,7 +132,7 @@ class EnrollmentService:
     def start(self) -> None:
         requests = enroll_request_topic(self.broker.prefix, self.county, "+")
 
-        def on_connect(c: mqtt.Client, *_a: Any) -> None:
+        def on_connect(c: Client, *_a: Any) -> None:
             c.subscribe(requests, qos=1)
 
         self._client = connect(
@@ -152,8 +150,7 @@ class EnrollmentService:
         if self._worker:
             self._worker.join(10)
         if self._client:
-            self._client.disconnect()
-            self._client.loop_stop()
+            close(self._client)
 
     def __enter__(self) -> EnrollmentService:
         self.start()
@@ -324,7 +321,7 @@ class EnrollmentService:
                 "trust_list": trust,
             }
             assert self._client is not None
-            publish(
+            publish_and_wait(
                 self._client,
                 trust_topic(self.broker.prefix, self.county),
                 json.dumps(trust).encode(),
@@ -358,7 +355,7 @@ class EnrollmentService:
         if key_hex:
             answer["mac"] = mac_with_key(key_hex, text)
         assert self._client is not None
-        publish(
+        publish_and_wait(
             self._client,
             enroll_response_topic(self.broker.prefix, self.county, client_id),
             json.dumps(answer, ensure_ascii=False).encode(),

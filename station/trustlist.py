@@ -14,7 +14,7 @@ from pathlib import Path
 
 from station.db import Database
 from station.devices import bump_version, now_utc
-from station.mqttlink import BrokerSettings, connect, publish
+from wire.mqtt import BrokerSettings, close, connect, publish_and_wait
 from wire.signing import SigningKey
 from wire.topics import trust_topic
 from wire.trust import TrustedKey, TrustList
@@ -56,10 +56,9 @@ def publish_trust(db: Database, county: str, key: SigningKey, broker: BrokerSett
     document = signed_document(db, county, key)
     client = connect(broker)
     try:
-        publish(
+        publish_and_wait(
             client, trust_topic(broker.prefix, county), json.dumps(document).encode(), retain=True
         )
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close(client)
     return json.loads(document["body"])["version"]

@@ -18,7 +18,7 @@ from provisioning.hardware import HardwareDesk, HardwareDirect, HardwareRelay
 from provisioning.listener import ProvisioningListener
 from station.commands import CommandClient
 from station.db import Database
-from station.mqttlink import BrokerSettings
+from wire.mqtt import BrokerSettings
 from wire.provisioning import make_command
 from wire.signing import SigningKey
 

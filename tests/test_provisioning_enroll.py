@@ -21,7 +21,7 @@ from provisioning.enroll import EnrollError, enroll
 from station.db import Database
 from station.devices import fleet, make_code, now_utc
 from station.enroll import BrokerAccounts, EnrollmentService
-from station.mqttlink import BrokerSettings
+from wire.mqtt import BrokerSettings
 
 ACCOUNTS = """
 county     county-330100 330100

@@ -37,7 +37,7 @@ from station.collector import Collector
 from station.db import Database
 from station.devices import fleet, register_device
 from station.enroll import BrokerAccounts, EnrollmentService
-from station.mqttlink import BrokerSettings
+from wire.mqtt import BrokerSettings
 from wire.signing import SigningKey
 
 ROOT = Path(__file__).resolve().parents[1]

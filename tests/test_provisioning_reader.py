@@ -25,7 +25,7 @@ from station import cli as station_cli
 from station import commands as station_commands
 from station.commands import CommandClient
 from station.db import Database
-from station.mqttlink import BrokerSettings
+from wire.mqtt import BrokerSettings
 
 ACCOUNTS = """
 kiosk      330100/K001

@@ -19,7 +19,6 @@ import argparse
 import importlib.metadata
 import json
 import logging
-import random
 import signal
 import threading
 import time
@@ -30,23 +29,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from kiosk.config import KioskConfig
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.outbox import PAGE_SIZE, Outbox, OutboxRow
 from kiosk.infra.store import Store
+from wire.mqtt import (
+    PUBACK_FAILURE_MIN,
+    BrokerSettings,
+    Client,
+    ReasonCode,
+    TlsSettings,
+    Will,
+    async_client,
+    jittered_backoff,
+)
 from wire.topics import PREFIX, event_topic, state_topic
 
 log = logging.getLogger(__name__)
 
-#: PUBACK reason codes from 0x80 up are refusals (MQTT v5 §3.4.2.1); 0x10 "no
-#: matching subscribers" is still an acceptance.
-PUBACK_FAILURE_MIN = 0x80
 #: PUBACK 0x10 "No matching subscribers" is a success in MQTT v5, but for an event it
 #: means no collector has it: the broker dropped it. Mosquitto 2.0 does not restore
 #: shared subscriptions from persistence, so this is what a kiosk sees for the moments
@@ -75,17 +75,6 @@ BACKLOG_CHECK_S = 10.0
 PURGE_INTERVAL_S = 3600.0
 #: Grace for the final "offline" state message on a clean stop.
 STOP_PUBLISH_TIMEOUT_S = 2.0
-#: Session Expiry Interval must fit in four bytes (MQTT v5 §3.1.2.11.2).
-SESSION_EXPIRY_MAX_S = 0xFFFFFFFF
-
-
-@dataclass(frozen=True)
-class TlsSettings:
-    """CA to verify the broker; cert/key for client-certificate identity (optional)."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +106,22 @@ class UplinkSettings:
     #: Stable client id so the broker session survives restarts; default county-device.
     client_id: str | None = None
 
+    def broker(self, client_id: str) -> BrokerSettings:
+        """This kiosk's login; the uplink and the provisioning listener differ in client id."""
+        return BrokerSettings(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            tls=self.tls,
+            client_id=client_id,
+            prefix=self.topic_prefix,
+            keepalive_s=self.keepalive_s,
+            session_expiry_s=self.session_expiry_s,
+            reconnect_min_s=self.reconnect_min_s,
+            reconnect_max_s=self.reconnect_max_s,
+        )
+
 
 @dataclass(frozen=True)
 class Versions:
@@ -144,13 +149,6 @@ class _Inflight:
     sent_at: float = field(default_factory=time.monotonic)
 
 
-def jittered_backoff(attempt: int, low: float, high: float) -> float:
-    """Exponential backoff with "equal jitter", so a county's kiosks do not reconnect
-    in lockstep after the broker comes back."""
-    ceiling = min(high, low * (2 ** min(attempt, 30)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
 class Uplink:
     """The uplink service: ``start()``, ``stop()``, ``close()``; all idempotent."""
 
@@ -166,8 +164,8 @@ class Uplink:
     ) -> None:
         if settings.inflight_window < 1:
             raise ValueError("inflight_window must be at least 1")
-        if not 0 <= settings.session_expiry_s <= SESSION_EXPIRY_MAX_S:
-            raise ValueError("session_expiry_s out of range")
+        # Building it checks the session expiry.
+        self._broker = settings.broker(settings.client_id or f"{county}-{device_id}")
         self.settings = settings
         self.database = Path(database)
         self.county = county
@@ -189,10 +187,9 @@ class Uplink:
         self._idle = False
         self._notify_at = 1  # completions that wake the pump (raised while coalescing)
 
-        self._client: mqtt.Client | None = None
+        self._client: Client | None = None
         self._pump: threading.Thread | None = None
         self._closed = False
-        self._reconnect_attempt = 0
 
     # ---- public API -------------------------------------------------------------
 
@@ -280,42 +277,19 @@ class Uplink:
 
     # ---- MQTT client and callbacks (network thread) ------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id or f"{self.county}-{self.device_id}",
-            protocol=mqtt.MQTTv5,
+    def _make_client(self) -> Client:
+        return async_client(
+            self._broker,
+            will=Will(self._state_topic, self._state_payload("offline")),
+            max_inflight=self.settings.inflight_window + 1,  # + the state message
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_publish=self._on_publish,
         )
-        if s.tls is not None:
-            client.tls_set(
-                ca_certs=str(s.tls.ca) if s.tls.ca else None,
-                certfile=str(s.tls.cert) if s.tls.cert else None,
-                keyfile=str(s.tls.key) if s.tls.key else None,
-            )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        client.max_inflight_messages_set(s.inflight_window + 1)  # + the state message
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
-        client.will_set(self._state_topic, self._state_payload("offline"), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_publish = self._on_publish
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = s.session_expiry_s
-        client.connect_async(
-            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
-        )
-        return client
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
-    ) -> None:
+    def _on_connect(self, _c: Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
-            self._next_backoff(client)
             return
         log.info(
             "connected to %s:%s (session present: %s)",
@@ -323,8 +297,6 @@ class Uplink:
             self.settings.port,
             flags.session_present,
         )
-        self._reconnect_attempt = 0
-        client.reconnect_delay_set(self.settings.reconnect_min_s, self.settings.reconnect_max_s)  # type: ignore[arg-type]
         with self._cond:
             self._connected = True
             self._birth_due = True
@@ -332,9 +304,7 @@ class Uplink:
             self._stats.connects += 1
             self._cond.notify_all()
 
-    def _on_disconnect(
-        self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any
-    ) -> None:
+    def _on_disconnect(self, _c: Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         with self._cond:
             was = self._connected
             self._connected = False
@@ -342,21 +312,8 @@ class Uplink:
             self._cond.notify_all()
         if was:
             log.warning("disconnected from the broker: %s", rc)
-        self._next_backoff(client)
 
-    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
-        self._next_backoff(client)
-
-    def _next_backoff(self, client: mqtt.Client) -> None:
-        delay = jittered_backoff(
-            self._reconnect_attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s
-        )
-        self._reconnect_attempt += 1
-        client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
-
-    def _on_publish(
-        self, _c: mqtt.Client, _u: Any, mid: int, rc: ReasonCode, _p: Properties
-    ) -> None:
+    def _on_publish(self, _c: Client, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
         with self._cond:
             self._completions.append((mid, rc.value, str(rc)))
             # Waking the pump per PUBACK costs a context switch each; it asks for a batch.
@@ -655,11 +612,10 @@ def uplink_settings(config: KioskConfig) -> UplinkSettings:
             password = up.password_file.read_text("utf-8").strip()
         except OSError as error:
             raise AgentConfigError(f"uplink.password_file: {error}") from None
-    tls = TlsSettings(up.tls_ca, up.tls_cert, up.tls_key) if up.tls_ca or up.tls_cert else None
     return UplinkSettings(
         host=up.host,
         port=up.port,
-        tls=tls,
+        tls=TlsSettings.from_files(up.tls_ca, up.tls_cert, up.tls_key),
         username=up.username,
         password=password,
         topic_prefix=up.topic_prefix,
@@ -711,11 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run until SIGTERM/SIGINT; the composition root normally runs Uplink in-process."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    tls = TlsSettings(args.ca, args.cert, args.key) if args.ca or args.cert else None
     settings = UplinkSettings(
         host=args.host,
         port=args.port,
-        tls=tls,
+        tls=TlsSettings.from_files(args.ca, args.cert, args.key),
         username=args.username,
         password=args.password,
         topic_prefix=args.prefix,
