@@ -10,13 +10,7 @@ from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.uplink import collector_settings, enqueue_many, open_kiosk, wait_until
 
 from kiosk.infra.alarms import Alarms
-from kiosk.infra.uplink import (
-    BACKLOG_CLEAR_RATIO,
-    Uplink,
-    UplinkSettings,
-    check_backlog,
-    jittered_backoff,
-)
+from kiosk.infra.uplink import BACKLOG_CLEAR_RATIO, Uplink, UplinkSettings, check_backlog
 from station.collector import Collector
 from wire import events
 
@@ -69,13 +63,6 @@ def test_backlog_alarm_once_per_crossing(tmp_path):
     assert alarms(outbox)[-1] == ("alarm.cleared", "backlog")
     assert ledger.open() == [] and [a.code for a in ledger.history()] == ["backlog"]
     store.close()
-
-
-def test_backoff_is_jittered_and_capped():
-    delays = [jittered_backoff(n, 1.0, 60.0) for n in range(12)]
-    assert all(0.5 <= d <= 60.0 for d in delays)
-    assert max(delays[8:]) > 29.0
-    assert len({round(jittered_backoff(3, 1.0, 60.0), 6) for _ in range(20)}) > 1
 
 
 def test_idle_uplink_costs_no_cpu_and_wakes_at_once(tmp_path, broker_factory):  # noqa: F811

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.uplink import deploy_acl, enqueue_many, open_kiosk, wait_until
 
 from kiosk.infra.uplink import PUBACK_FAILURE_MIN, Uplink, UplinkSettings
+from wire.mqtt import BrokerError, BrokerSettings, close, connect, publish_and_wait
 
 NOT_AUTHORIZED = 0x87
 ACCOUNTS = """
@@ -128,3 +131,15 @@ def test_wrong_password_is_refused(tmp_path, broker_factory):  # noqa: F811
     finally:
         c.disconnect()
         c.loop_stop()
+    # The factory's clients log in the same way, and say why they could not.
+    kiosk = BrokerSettings(port=broker.port, username="330100/K001", client_id="k")
+    for wrong in (kiosk, replace(kiosk, password="guess")):
+        with pytest.raises(BrokerError, match="refused the connection: Not authorized"):
+            connect(wrong)
+    client = connect(replace(kiosk, password="pw-a"))
+    try:
+        publish_and_wait(client, "agriqs/v1/330100/K001/evt/alarm", b"{}")
+        with pytest.raises(BrokerError, match="reason 0x87"):
+            publish_and_wait(client, "agriqs/v1/330100/K002/evt/alarm", b"{}")
+    finally:
+        close(client)

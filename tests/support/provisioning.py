@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import IDENTITY_FILE, KioskConfig, config_dir, effective_config
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
+from provisioning.configs import ConfigManager
+from provisioning.hardware import HardwareDirect
+from provisioning.listener import ProvisioningListener
 from support.kiosk import configured
 from wire.signing import SigningKey
 
@@ -42,3 +47,16 @@ def enrolled_config(
     (folder / IDENTITY_FILE).write_text(json.dumps(identity, ensure_ascii=False))
     assert effective_config(base).device.device_id == device
     return base
+
+
+def headless_listener(config: KioskConfig) -> tuple[ProvisioningListener, Store]:
+    """A kiosk's provisioning listener without hardware; close the store after ``stop()``."""
+    store = Store(config.paths.database)
+    manager = ConfigManager(config, store, AuditLog(store, now), now)
+    listener = ProvisioningListener(
+        manager,
+        lambda _store: HardwareDirect(None, lambda: None),
+        now,
+        versions=lambda: {"software": "test", "config": manager.applied_version()},
+    )
+    return listener, store
