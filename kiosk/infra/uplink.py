@@ -410,7 +410,8 @@ class _Pump:
             timeout = min(timeout, self.refused_until - now + 0.001)
         with up._cond:
             idle = (
-                fed == 0
+                not up._woken  # a wake() during this cycle means rows this cycle missed
+                and fed == 0
                 and not self.buffer
                 and not self.maybe_more
                 and not self.rewind
