@@ -129,7 +129,7 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def _outcome(outcome: PrintOutcome) -> tuple[dict[str, Any], str, int]:
     cert = outcome.certificate
-    data = {
+    data: dict[str, Any] = {
         "number": cert.number,
         "qr_text": cert.qr_text,
         "status": cert.status.value,
@@ -168,9 +168,9 @@ def _verify(args: argparse.Namespace, kiosk: Any) -> int:
     anchors = [decode_public_key(a) for a in args.anchor] or None
     trust = kiosk.trust_list(args.trust, anchors)
     verdict = verify_qr_text(args.qr_text, trust, kiosk.clock())
-    fields = verdict.fields.__dict__ if verdict.fields else None
-    if fields:
-        fields = {**fields, "issued_at": verdict.fields.issued_at.isoformat()}
+    fields = None
+    if verdict.fields is not None:
+        fields = {**verdict.fields.__dict__, "issued_at": verdict.fields.issued_at.isoformat()}
     _emit(
         args,
         {"valid": verdict.valid, "reason": verdict.reason.value, "message": verdict.message,

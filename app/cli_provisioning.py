@@ -57,14 +57,15 @@ def run_command(args: argparse.Namespace, config: KioskConfig) -> int | None:
 def _config_show(args: argparse.Namespace, config: KioskConfig) -> int:
     effective = effective_config(config)
     version = managed_version(config.paths.data_dir)
-    data = {"config_version": version, "config": effective.model_dump(mode="json")}
+    config_data = effective.model_dump(mode="json")
+    data = {"config_version": version, "config": config_data}
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         device = effective.device
         print(f"device {device.county}/{device.device_id} ({device.township})")
         print(f"config version {version}")
-        for section, values in data["config"].items():
+        for section, values in config_data.items():
             print(f"[{section}] {json.dumps(values, ensure_ascii=False)}")
     return EXIT_OK
 

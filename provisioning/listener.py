@@ -168,16 +168,17 @@ class ProvisioningListener:
         if not msg.payload:
             return  # a cleared retained message
         topic = msg.topic
+        payload = bytes(msg.payload)
         if topic == config_topic(self.prefix, self.county, self.device):
-            self._config(msg.payload, manager)
+            self._config(payload, manager)
         elif topic == trust_topic(self.prefix, self.county):
-            self._trust(msg.payload, manager)
+            self._trust(payload, manager)
         elif "/cmd/" in topic:
             name = topic.rsplit("/", 1)[1]
             props = getattr(msg, "properties", None)
             response_topic = getattr(props, "ResponseTopic", None) if props else None
             correlation = getattr(props, "CorrelationData", None) if props else None
-            reply = commands.handle(name, msg.payload, response_topic)
+            reply = commands.handle(name, payload, response_topic)
             out = publish_properties(correlation=correlation)
             assert self._client is not None
             info = self._client.publish(reply.topic, reply.payload, qos=QOS, properties=out)

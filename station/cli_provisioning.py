@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from datetime import timedelta
@@ -189,7 +190,6 @@ def _devices(args: argparse.Namespace) -> int:
 
 def _enroll_service(args: argparse.Namespace) -> int:
     import shlex
-    import subprocess
 
     from station.enroll import BrokerAccounts, EnrollmentService
 
@@ -199,7 +199,7 @@ def _enroll_service(args: argparse.Namespace) -> int:
         args.accounts,
         args.acl,
         args.passwd,
-        reload=lambda: subprocess.run(command, check=True),
+        reload=lambda: _run_reload(command),
         prefix=args.prefix,
     )
     broker = settings_from_args(args, client_id=f"station-enroll-{args.county}")
@@ -358,3 +358,8 @@ def _trust(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     for add in (add_devices, add_cmd, add_config, add_trust):
         add(sub)
+
+
+def _run_reload(command: list[str]) -> None:
+    """Tell the broker to re-read its password file and ACL (e.g. systemctl reload)."""
+    subprocess.run(command, check=True)

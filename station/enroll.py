@@ -165,7 +165,7 @@ class EnrollmentService:
                 try:
                     item = self._queue.get(timeout=APPROVAL_POLL_S)
                 except queue.Empty:
-                    item = ()  # type: ignore[assignment]
+                    item = ()  # type: ignore[assignment]  # the empty tuple means: no request, tick
                 if item is None:
                     return
                 try:

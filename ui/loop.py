@@ -249,18 +249,18 @@ class App:
             self._last_input = time.monotonic()
             self._pressed = self._hit(event.pos)
             if self._pressed is not None:
-                self._pressed.pressed = True  # type: ignore[attr-defined]
+                self._pressed.pressed = True  # type: ignore[attr-defined]  # tappable widgets are Buttons
                 self.invalidate()
         elif event.type == pygame.MOUSEBUTTONUP and event.button == 1:
             self._last_input = time.monotonic()
             target, pressed = self._hit(event.pos), self._pressed
             self._pressed = None
             if pressed is not None:
-                pressed.pressed = False  # type: ignore[attr-defined]
+                pressed.pressed = False  # type: ignore[attr-defined]  # tappable widgets are Buttons
                 self.invalidate()
             if target is not None and target is pressed:
                 self.signal(BuzzerPattern.KEY)
-                target.on_tap()  # type: ignore[attr-defined]
+                target.on_tap()  # type: ignore[attr-defined]  # tappable widgets are Buttons
                 self.invalidate()
         elif event.type == UI_EVENT:
             self._message(event.kind, event.target, event.data)
@@ -325,7 +325,7 @@ class App:
         if self._pressed is not None:
             for widget in screen.widgets:
                 if widget.key == self._pressed.key and widget.tappable:
-                    widget.pressed = True  # type: ignore[attr-defined]
+                    widget.pressed = True  # type: ignore[attr-defined]  # tappable widgets are Buttons
                     self._pressed = widget
         self.surface.fill(theme.BACKGROUND)
         self.canvas = Canvas(self.surface, self.fonts, self.metrics)

@@ -76,6 +76,7 @@ def layout_problems(app: App) -> list[str]:
     app.step(0.0)
     problems = []
     area = app.surface.get_rect()
+    assert app.canvas is not None  # step() rendered a frame
     for record in app.canvas.texts:
         if not record.fits or not record.box.contains(record.rect):
             problems.append(f"text clipped in {record.widget}: {record.text!r}")

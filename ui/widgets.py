@@ -110,14 +110,14 @@ class Button(Widget):
     pressed: bool = False
 
     @property
-    def tappable(self) -> bool:  # type: ignore[override]
+    def tappable(self) -> bool:  # type: ignore[override]  # a property over the base's plain attribute
         return self.enabled and self.on_tap is not None
 
     def draw(self, canvas: Canvas) -> None:
         style = self.style if self.enabled else "disabled"
         bg, fg = theme.STYLES[style]
         if self.pressed:
-            bg = tuple(max(0, v - 40) for v in bg)
+            bg = (max(0, bg[0] - 40), max(0, bg[1] - 40), max(0, bg[2] - 40))
         pygame.draw.rect(canvas.surface, bg, self.rect, 0, 12)
         pygame.draw.rect(canvas.surface, theme.FRAME, self.rect, 2, 12)
         inner = self.rect.inflate(-16, -12)

@@ -90,7 +90,7 @@ def check(validate: Validator, instance: Any, what: str) -> None:
     try:
         validate(instance)
     except fastjsonschema.JsonSchemaValueException as error:
-        where = error.name.removeprefix("data").lstrip(".") or "(root)"
+        where = (error.name or "").removeprefix("data").lstrip(".") or "(root)"
         raise EventContractError(f"{what} invalid at {where}: {error.message}") from None
 
 

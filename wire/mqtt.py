@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paho.mqtt.client import Client, MQTTMessage, MQTTv5
+from paho.mqtt.client import Client as Client  # re-exported: callers never import paho
+from paho.mqtt.client import MQTTMessage, MQTTv5
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.reasoncodes import ReasonCode as ReasonCode  # re-exported
 
 from wire.topics import PREFIX
 
-#: Callers annotate with these (Client, Message, ReasonCode) instead of importing paho.
+#: Callers annotate with these instead of importing paho.
 Message = MQTTMessage
 Callback = Callable[..., None]
 
@@ -93,7 +94,7 @@ class Will:
 def jittered_backoff(attempt: int, low: float, high: float) -> float:
     """Exponential backoff with "equal jitter", so clients do not retry in lockstep."""
     ceiling = min(high, low * (2 ** min(attempt, 30)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
 def make_client(
@@ -130,7 +131,7 @@ def make_client(
         nonlocal attempt
         delay = jittered_backoff(attempt, s.reconnect_min_s, s.reconnect_max_s)
         attempt += 1
-        c.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+        c.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]  # paho types it int; floats work
 
     def connected(c: Client, u: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         nonlocal attempt
@@ -155,7 +156,7 @@ def make_client(
 
 
 def _connect_options(s: BrokerSettings) -> dict[str, Any]:
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
     if s.receive_maximum is not None:
         props.ReceiveMaximum = s.receive_maximum
     if s.session_expiry_s is None:
@@ -224,7 +225,7 @@ def publish_properties(
     *, response_topic: str | None = None, correlation: bytes | None = None
 ) -> Properties:
     """PUBLISH properties for MQTT v5 request/response."""
-    props = Properties(PacketTypes.PUBLISH)
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: untyped
     if response_topic is not None:
         props.ResponseTopic = response_topic
     if correlation is not None:
@@ -248,7 +249,7 @@ def publish_and_wait(
     """
     acks: dict[int, int] = {}
     done = threading.Event()
-    previous = client.on_publish
+    previous: Callable[..., None] | None = client.on_publish
 
     def on_publish(c: Client, u: Any, mid: int, rc: ReasonCode, p: Any) -> None:
         acks[mid] = rc.value

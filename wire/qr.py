@@ -170,7 +170,8 @@ def qr_version(text: str) -> int:
     symbol just to learn its version costs ~40 ms (mask evaluation) on this machine.
     """
     if not _ALPHANUMERIC.issuperset(text):
-        return segno.make_qr(text, error=QR_ERROR_LEVEL.lower(), boost_error=False).version
+        version = segno.make_qr(text, error=QR_ERROR_LEVEL.lower(), boost_error=False).version
+        return int(version)
     n = len(text)
     for version, codewords in enumerate(_DATA_CODEWORDS_M, start=1):
         count_bits = 9 if version <= 9 else 11 if version <= 26 else 13

@@ -78,9 +78,11 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _time(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
+def _optional_time(value: Any, name: str) -> datetime | None:
+    return None if value is None else _time(value, name)
+
+
+def _time(value: Any, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -105,8 +107,8 @@ def parse_trust_list(document: Any, anchors: list[bytes]) -> TrustList:
                 device_id=str(k["device_id"]),
                 public_key=decode_public_key(k["public_key"]),
                 valid_from=_time(k["valid_from"], "valid_from"),
-                valid_until=_time(k.get("valid_until"), "valid_until"),
-                revoked_at=_time(k.get("revoked_at"), "revoked_at"),
+                valid_until=_optional_time(k.get("valid_until"), "valid_until"),
+                revoked_at=_optional_time(k.get("revoked_at"), "revoked_at"),
             )
             for k in body["keys"]
         )
@@ -114,7 +116,7 @@ def parse_trust_list(document: Any, anchors: list[bytes]) -> TrustList:
             county=str(body["county"]),
             version=int(body["version"]),
             issued_at=_time(body["issued_at"], "issued_at"),
-            expires_at=_time(body.get("expires_at"), "expires_at"),
+            expires_at=_optional_time(body.get("expires_at"), "expires_at"),
             keys=keys,
         )
     except (KeyError, TypeError, ValueError) as error:

@@ -59,6 +59,7 @@ def raster_esc_star(image: Image.Image) -> bytes:
     img = image.convert("1")
     w, h = img.size
     px = img.load()
+    assert px is not None  # load() returns the pixel access of a loaded image
     out = [C.LINE_SPACING + bytes((24,))]
     for top in range(0, h, 24):
         data = bytearray()
@@ -185,8 +186,8 @@ class EscposEncoder(LabelEncoder):
         if (
             self.profile.native_text
             and all(isinstance(b, TextBlock) for b in blocks)
-            and len({(b.y, b.size) for b in blocks}) == 1  # type: ignore[union-attr]
-            and blocks[0].size in self.profile.native_text_sizes  # type: ignore[union-attr]
+            and len({(b.y, b.size) for b in blocks}) == 1  # type: ignore[union-attr]  # a text band holds TextBlocks
+            and blocks[0].size in self.profile.native_text_sizes  # type: ignore[union-attr]  # a text band holds TextBlocks
         ):
             return "text"
         return "raster"
@@ -202,13 +203,14 @@ class EscposEncoder(LabelEncoder):
             y = band.top
             kind = self._native_kind(band)
             if kind == "text":
-                out.append(native_text_line(band.blocks, modes))  # type: ignore[arg-type]
-                y += band.blocks[0].size  # type: ignore[union-attr]
+                out.append(native_text_line(band.blocks, modes))  # type: ignore[arg-type]  # a text band holds TextBlocks
+                y += band.blocks[0].size  # type: ignore[union-attr]  # a text band holds TextBlocks
             elif kind == "qr":
                 qr = band.blocks[0]
-                out.append(C.ABS_POSITION + C.u16(qr.x))  # type: ignore[union-attr]
-                out.append(native_qr(qr, self.profile.width))  # type: ignore[arg-type]
-                y += qr_height(qr)  # type: ignore[arg-type]
+                assert isinstance(qr, QrBlock)  # a "qr" band holds its one QR block
+                out.append(C.ABS_POSITION + C.u16(qr.x))
+                out.append(native_qr(qr, self.profile.width))
+                y += qr_height(qr)
             else:
                 if image is None:
                     image = render_label(document, self.font_path)

@@ -111,15 +111,14 @@ def method_from_dict(entry: Mapping[str, Any]) -> EnzymeMethod | StripMethod:
 
 
 def _range(ident: str, name: str, value: object) -> tuple[float, float]:
-    ok = (
+    if (
         isinstance(value, list | tuple)
         and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
         and value[0] < value[1]
-    )
-    if not ok:
-        raise MethodError(f"method {ident}: {name} must be [low, high] with low < high")
-    return float(value[0]), float(value[1])
+    ):
+        return float(value[0]), float(value[1])
+    raise MethodError(f"method {ident}: {name} must be [low, high] with low < high")
 
 
 def _check(method: Method) -> None:

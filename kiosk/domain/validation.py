@@ -90,7 +90,8 @@ def validate_request(
         )
     if request.unit in COUNT_UNITS and quantity != quantity.to_integral_value():
         raise InputError("quantity", "whole", f"按{request.unit}计数时数量必须是整数")
-    if quantity.as_tuple().exponent < -2:
+    exponent = quantity.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
         raise InputError("quantity", "decimals", "数量最多保留两位小数")
     origin = _text(request.origin, "origin", "产地", 2, MAX_ORIGIN_CHARS)
     basis = Basis(request.basis)

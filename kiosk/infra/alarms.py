@@ -108,4 +108,7 @@ class Alarms:
             f"FROM alarms {tail}",
             params or [],
         ).fetchall()
-        return [Alarm(*row[:5], json.loads(row[5]), row[6], row[7]) for row in rows]
+        return [
+            Alarm(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7])
+            for row in rows
+        ]

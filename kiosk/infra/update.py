@@ -306,7 +306,7 @@ class Updater:
 
     def healthy(self, version: str) -> bool:
         report = _read_json(self.health_path)
-        return bool(report) and report.get("version") == version
+        return report is not None and report.get("version") == version
 
     def recover(self) -> str | None:
         """Finish or undo an interrupted update; returns the version rolled back from."""
@@ -317,7 +317,7 @@ class Updater:
             return None
         new, old = pending.get("to"), pending.get("from")
         active = self.active_version()
-        if active == new and self.healthy(new):
+        if isinstance(new, str) and active == new and self.healthy(new):
             log.info("interrupted update to %s had reported healthy; keeping it", new)
             self.pending_path.unlink()
             return None

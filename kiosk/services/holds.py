@@ -63,6 +63,7 @@ class HoldRegistry:
                 "VALUES (?, ?, ?, ?, ?)",
                 [producer_key, product_code, reason, source, now],
             )
+            assert cursor.lastrowid is not None  # an INSERT into a rowid table
             hold = Hold(cursor.lastrowid, producer_key, product_code, reason, source, now)
             event = events.hold_placed(
                 hold_id=hold.id,

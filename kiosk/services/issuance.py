@@ -10,6 +10,7 @@ Never a second number for the same goods, never a label without a record.
 
 from __future__ import annotations
 
+import builtins
 import csv
 import json
 import logging
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import IO
+from typing import IO, Any
 
 from drivers.printer.base import LabelPrinter, PrinterError, PrinterFault, ProgressCallback
 from drivers.printer.document import LabelDocument
@@ -276,7 +277,7 @@ class IssuanceService:
         status: CertificateStatus | None = None,
         producer_key: str | None = None,
         limit: int | None = None,
-    ) -> list[Certificate]:
+    ) -> builtins.list[Certificate]:
         clauses, params = [], []
         if since:
             clauses.append("issued_at >= ?")
@@ -298,7 +299,7 @@ class IssuanceService:
             sql += f" LIMIT {int(limit)}"
         return self._query(sql, params)
 
-    def unprinted(self) -> list[Certificate]:
+    def unprinted(self) -> builtins.list[Certificate]:
         return self.list(status=CertificateStatus.ISSUED)
 
     def export_csv(self, out: IO[str], certificates: Iterable[Certificate]) -> int:
@@ -381,6 +382,7 @@ class IssuanceService:
             "VALUES (?, ?, ?, 'pending', ?)",
             [number, kind, copies, self.clock().isoformat()],
         )
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table
         return cursor.lastrowid
 
     def _print(
@@ -455,7 +457,7 @@ class IssuanceService:
             service_point=self.settings.service_point,
         )
 
-    def _query(self, sql: str, params: list) -> list[Certificate]:
+    def _query(self, sql: str, params: builtins.list[Any]) -> builtins.list[Certificate]:
         cursor = self.store.conn.execute(sql, params)
         columns = [d[0] for d in cursor.description]
         return [_from_row(dict(zip(columns, row, strict=True))) for row in cursor]

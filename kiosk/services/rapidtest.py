@@ -182,17 +182,17 @@ class RapidTestService(RapidTestRecords):
         readout = enzyme_readout(method, _curves(raw), run.temperatures_c, control_channel)
         readings = []
         for plan in planned:
-            ch = readout.channels[int(plan.channel)]
+            channel = readout.channels[int(plan.channel)]
             product = self.catalogue.products[plan.sample.product_code]
             detail = {
                 "control_channel": control_channel,
                 "control_delta_a": readout.control_delta_a,
-                "delta_a": ch.delta_a,
+                "delta_a": channel.delta_a,
                 "temperature_range": list(readout.temperature_range),
                 "interference": product.enzyme_interference,
             }
             readings.append(
-                (plan, ch.reading, ch.inhibition_percent, readout.invalid_reason, detail)
+                (plan, channel.reading, channel.inhibition_percent, readout.invalid_reason, detail)
             )
         return self._finish(method, run_key, started, raw, run.run_id, readings)
 

@@ -228,7 +228,10 @@ class RapidTestRecords:
         ).fetchone()
         if row is None:
             return None
-        return Sample(*row[:5], tuple(json.loads(row[5])), row[6], row[7])
+        sample_id, key, name, phone, product = row[:5]
+        return Sample(
+            sample_id, key, name, phone, product, tuple(json.loads(row[5])), row[6], row[7]
+        )
 
     def _insert_result(self, r: TestResult) -> None:
         self.store.conn.execute(
@@ -272,7 +275,7 @@ class RapidTestRecords:
             f"finished_at, detail_json FROM rapid_results {tail}",
             params,
         ).fetchall()
-        return [TestResult(*row[:17], detail=json.loads(row[17])) for row in rows]
+        return [_result(row) for row in rows]
 
     def referrals(self, state: str | None = "open") -> list[LabReferral]:
         """Lab referrals (open ones by default), oldest first."""
@@ -331,3 +334,17 @@ def _referral(r: Sequence[Any]) -> LabReferral:
         lab_methods=tuple(json.loads(r[5])), hold_id=r[6], sample_retained=bool(r[7]),
         referred_at=r[8], dispute_deadline=r[9], state=r[10],
     )  # fmt: skip
+
+
+_RESULT_COLUMNS = (
+    "test_id", "run_key", "sample_id", "method_id", "analyte", "portion", "channel", "value",
+    "unit", "reading", "verdict", "status", "reason", "advice", "retest_of", "started_at",
+    "finished_at",
+)  # fmt: skip
+
+
+def _result(row: Sequence[Any]) -> TestResult:
+    """A TestResult from a row of ``results_where``'s SELECT (the columns above, then
+    detail_json)."""
+    values = dict(zip(_RESULT_COLUMNS, row[:17], strict=True))
+    return TestResult(**values, detail=json.loads(row[17]))

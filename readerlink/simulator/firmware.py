@@ -254,10 +254,10 @@ class SimulatedMcu:
                 self.port.write(frame)
         elif is_sequenced(t):
             delivered, replies = self.arq.on_data(item)
-            for frame in replies:
-                self.port.write(frame)
-            for frame in delivered:
-                self._on_message(frame)
+            for reply in replies:
+                self.port.write(reply)
+            for message in delivered:
+                self._on_message(message)
 
     def _link_reset(self, payload: bytes) -> None:
         if len(payload) != 4:

@@ -46,6 +46,7 @@ def paste_bits(
 ) -> None:
     """Row-major, MSB-left bitmap; ``dark`` is the bit value that prints (1 ESC/POS, 0 TSPL)."""
     px = image.load()
+    assert px is not None  # load() returns the pixel access of a loaded image
     for row in range(height):
         for col in range(width_bytes * 8):
             bit = (data[row * width_bytes + col // 8] >> (7 - col % 8)) & 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -61,7 +61,7 @@ class EscposInterpreter:
         self.x = 0
         self.line: list[tuple[int, Image.Image | tuple[str, int, bool]]] = []
         self.line_height = 0
-        self.qr = {"module": 3, "level": "L", "data": b""}
+        self.qr: dict[str, Any] = {"module": 3, "level": "L", "data": b""}
 
     def _reset_page(self) -> None:
         self.page = Image.new("1", (self.device.profile.width, PAGE_CHUNK), 1)
@@ -168,6 +168,7 @@ class EscposInterpreter:
             self._need(buf, n)
             stripe = Image.new("1", (width, rows), 1)
             px = stripe.load()
+            assert px is not None  # load() returns the pixel access of a loaded image
             for col in range(width):
                 for r in range(rows):
                     byte = buf[5 + col * (rows // 8) + r // 8]
@@ -254,8 +255,8 @@ class EscposInterpreter:
             self.qr["data"] = body[3:]  # after m = '0'
         elif fn == C.QR_FN_PRINT:
             self._print_line(advance=0)
-            data = bytes(self.qr["data"]).decode("utf-8")  # type: ignore[arg-type]
-            module = int(self.qr["module"])  # type: ignore[arg-type]
+            data = bytes(self.qr["data"]).decode("utf-8")
+            module = int(self.qr["module"])
             self._ensure_rows(self.y + 200 * module)
             height = draw_qr(self.page, self.x, self.y, data, module, str(self.qr["level"]))
             self.label.qr_data.append(data)

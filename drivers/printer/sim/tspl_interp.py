@@ -107,19 +107,19 @@ class TsplInterpreter:
             self._clear()
         elif name == "TEXT":
             x, y, font, _rot, xm, _ym, content = args[:7]
-            size = T.SIZE_FOR_FONT.get(str(font), 24) * int(xm)  # type: ignore[arg-type]
+            size = T.SIZE_FOR_FONT.get(str(font), 24) * int(xm)
             draw_text(self.image, int(x), int(y), str(content), size, self.device.font_path)
             self.texts.append(str(content))
         elif name == "QRCODE":
             x, y, level, cell = args[:4]
             data = str(args[-1])
-            draw_qr(self.image, int(x), int(y), data, int(cell), level.decode())  # type: ignore[union-attr]
+            draw_qr(self.image, int(x), int(y), data, int(cell), level.decode())  # type: ignore[union-attr]  # TSPL args: bytes here
             self.qr_data.append(data)
         elif name == "BAR":
-            x, y, w, h = (int(v) for v in args[:4])  # type: ignore[arg-type]
-            ImageDraw.Draw(self.image).rectangle([x, y, x + w - 1, y + h - 1], fill=0)
+            left, top, w, h = (int(v) for v in args[:4])
+            ImageDraw.Draw(self.image).rectangle([left, top, left + w - 1, top + h - 1], fill=0)
         elif name == "PRINT":
-            copies = int(args[0]) * (int(args[1]) if len(args) > 1 else 1)  # type: ignore[arg-type]
+            copies = int(args[0]) * (int(args[1]) if len(args) > 1 else 1)
             for _ in range(copies):
                 label = PrintedLabel(
                     self.image.copy(), list(self.texts), list(self.qr_data), self.rasters

@@ -44,7 +44,7 @@ class NetworkTransport(Transport):
     def read(self, size: int, timeout_s: float) -> bytes:
         if not self._open:
             raise TransportError(f"{self.description} is not open")
-        sock: socket.socket = self._conn.device  # type: ignore[assignment]
+        sock: socket.socket = self._conn.device
         previous = sock.gettimeout()
         sock.settimeout(timeout_s if timeout_s > 0 else 0.0)
         try:

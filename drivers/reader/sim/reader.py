@@ -82,14 +82,18 @@ class SimulatorProcess:
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")])
         )
-        stderr = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        log_file = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                self.args, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env
+                self.args,
+                stdout=subprocess.PIPE,
+                stderr=log_file or subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
         finally:
-            if stderr is not subprocess.DEVNULL:
-                stderr.close()
+            if log_file is not None:
+                log_file.close()
         assert self._proc.stdout is not None
         ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
         line = self._proc.stdout.readline().decode(errors="replace").strip() if ready else ""
