@@ -1,7 +1,7 @@
 """Remote commands on the kiosk: verify, refuse or run once, reply, audit.
 
 A command is a ``wire.documents`` document signed by a county key (the kiosk's trust
-anchors) with the body of docs/schemas/command.json. Refused, each with a stable
+anchors) with the body of wire/schemas/provisioning/command.json. Refused, each with a stable
 code, a reason in the reply and an audit row: malformed, bad signature, another
 addressee, expired or not yet valid, a lifetime beyond a day, an unknown name, and a
 replay (the command id or its nonce was seen before: nothing runs a second time, and

@@ -2,7 +2,7 @@
 
 A bundle is ``wire.documents`` document whose body is
 ``{"type": "agriqs.config", "county", "target", "version", "issued_at", "settings"}``
-(docs/schemas/config.bundle.json). It is refused, with the reason audited, when the
+(wire/schemas/provisioning/config.bundle.json). It is refused, with the reason audited, when the
 signature is not the county's, it is addressed elsewhere, its version is not above
 the applied one, it touches identity keys, or the resulting config fails the schema.
 

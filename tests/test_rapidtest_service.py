@@ -59,7 +59,7 @@ def test_positive_retest_confirms_holds_alarms_refers_and_blocks_issuance(kiosk,
     with pytest.raises(RapidTestError, match="已确认阳性"):
         svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
 
-    sent = events(kiosk)  # every event validates against docs/schemas
+    sent = events(kiosk)  # every event validates against wire/schemas
     assert [e["schema"] for e in sent] == [
         "rapidtest.result", "rapidtest.result", "rapidtest.result", "hold.placed", "alarm.raised",
     ]  # fmt: skip

@@ -3,7 +3,7 @@
 Pure: message bodies and enrollment codes (the topics are in ``wire.topics``). It
 imports only ``wire.documents`` and ``wire.signing``, so ``station/`` may use it without
 pulling in drivers (the layer contract forbids station -> drivers). Schemas:
-docs/schemas/command.json, reply.json, config.bundle.json, enroll.request.json,
+wire/schemas/provisioning/command.json, reply.json, config.bundle.json, enroll.request.json,
 enroll.response.json.
 """
 
