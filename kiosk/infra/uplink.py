@@ -149,6 +149,26 @@ class _Inflight:
     sent_at: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Shared:
+    """What paho's network thread (callbacks), the pump thread and the public API share.
+    Every field is read and written with ``cond`` held; nothing else crosses threads."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    woken: bool = False
+    stopping: bool = False
+    connected: bool = False
+    birth_due: bool = False
+    completions: deque[tuple[int, int, str]] = field(default_factory=deque)
+    inflight: dict[int, _Inflight] = field(default_factory=dict)
+    #: PUBACKs that beat publish() returning their mid.
+    early: dict[int, tuple[int, str]] = field(default_factory=dict)
+    stats: UplinkStats = field(default_factory=UplinkStats)
+    idle: bool = False
+    #: Completions that wake the pump (raised while it coalesces acknowledgements).
+    notify_at: int = 1
+
+
 class Uplink:
     """The uplink service: ``start()``, ``stop()``, ``close()``; all idempotent."""
 
@@ -175,17 +195,7 @@ class Uplink:
         self._state_topic = state_topic(settings.topic_prefix, county, device_id)
 
         self._lock = threading.RLock()  # guards start/stop/close
-        self._cond = threading.Condition()  # guards everything below
-        self._woken = False
-        self._stopping = False
-        self._connected = False
-        self._birth_due = False
-        self._completions: deque[tuple[int, int, str]] = deque()
-        self._inflight: dict[int, _Inflight] = {}
-        self._early: dict[int, tuple[int, str]] = {}  # PUBACKs that beat publish()
-        self._stats = UplinkStats()
-        self._idle = False
-        self._notify_at = 1  # completions that wake the pump (raised while coalescing)
+        self._shared = _Shared()
 
         self._client: Client | None = None
         self._pump: threading.Thread | None = None
@@ -200,8 +210,8 @@ class Uplink:
                 raise RuntimeError("uplink is closed")
             if self._pump is not None:
                 return
-            with self._cond:
-                self._stopping = False
+            with self._shared.cond:
+                self._shared.stopping = False
             self._client = self._make_client()
             self._pump = threading.Thread(target=self._run_pump, name="uplink-pump", daemon=True)
             self._pump.start()
@@ -214,7 +224,7 @@ class Uplink:
                 return
             client, pump = self._client, self._pump
             assert client is not None
-            if self._connected:
+            if self._shared.connected:
                 try:
                     info = client.publish(
                         self._state_topic, self._state_payload("offline"), qos=1, retain=True
@@ -222,20 +232,20 @@ class Uplink:
                     info.wait_for_publish(STOP_PUBLISH_TIMEOUT_S)
                 except (RuntimeError, ValueError):
                     log.warning("could not publish the offline state", exc_info=True)
-            with self._cond:
-                self._stopping = True
-                self._cond.notify_all()
+            with self._shared.cond:
+                self._shared.stopping = True
+                self._shared.cond.notify_all()
             pump.join()
             client.disconnect()
             client.loop_stop()
             self._client = None
             self._pump = None
-            with self._cond:
-                self._connected = False
-                self._stats.connected = False
-                self._inflight.clear()
-                self._early.clear()
-                self._completions.clear()
+            with self._shared.cond:
+                self._shared.connected = False
+                self._shared.stats.connected = False
+                self._shared.inflight.clear()
+                self._shared.early.clear()
+                self._shared.completions.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -246,26 +256,28 @@ class Uplink:
 
     def wake(self) -> None:
         """New rows may be waiting (register with ``Outbox.add_listener``)."""
-        with self._cond:
-            self._woken = True
-            self._idle = False
-            self._cond.notify_all()
+        with self._shared.cond:
+            self._shared.woken = True
+            self._shared.idle = False
+            self._shared.cond.notify_all()
 
     def stats(self) -> UplinkStats:
-        with self._cond:
-            snapshot = UplinkStats(**vars(self._stats))
-            snapshot.inflight = len(self._inflight)
+        with self._shared.cond:
+            snapshot = UplinkStats(**vars(self._shared.stats))
+            snapshot.inflight = len(self._shared.inflight)
             return snapshot
 
     def wait_drained(self, timeout: float) -> bool:
         """Block until nothing is left to send or in flight (tests, benchmarks, shutdown)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while not (self._idle and not self._inflight and self._stats.backlog == 0):
+        with self._shared.cond:
+            while not (
+                self._shared.idle and not self._shared.inflight and self._shared.stats.backlog == 0
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._shared.cond.wait(remaining)
             return True
 
     def __enter__(self) -> Uplink:
@@ -297,28 +309,28 @@ class Uplink:
             self.settings.port,
             flags.session_present,
         )
-        with self._cond:
-            self._connected = True
-            self._birth_due = True
-            self._stats.connected = True
-            self._stats.connects += 1
-            self._cond.notify_all()
+        with self._shared.cond:
+            self._shared.connected = True
+            self._shared.birth_due = True
+            self._shared.stats.connected = True
+            self._shared.stats.connects += 1
+            self._shared.cond.notify_all()
 
     def _on_disconnect(self, _c: Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
-        with self._cond:
-            was = self._connected
-            self._connected = False
-            self._stats.connected = False
-            self._cond.notify_all()
+        with self._shared.cond:
+            was = self._shared.connected
+            self._shared.connected = False
+            self._shared.stats.connected = False
+            self._shared.cond.notify_all()
         if was:
             log.warning("disconnected from the broker: %s", rc)
 
     def _on_publish(self, _c: Client, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
-        with self._cond:
-            self._completions.append((mid, rc.value, str(rc)))
+        with self._shared.cond:
+            self._shared.completions.append((mid, rc.value, str(rc)))
             # Waking the pump per PUBACK costs a context switch each; it asks for a batch.
-            if len(self._completions) >= self._notify_at:
-                self._cond.notify_all()
+            if len(self._shared.completions) >= self._shared.notify_at:
+                self._shared.cond.notify_all()
 
     # ---- pump thread -------------------------------------------------------------
 
@@ -327,7 +339,16 @@ class Uplink:
             with Store(self.database) as store:
                 store.conn.execute(f"PRAGMA synchronous={BOOKKEEPING_SYNC}")
                 outbox = Outbox(store, self.county, self.device_id, self.clock)
-                _Pump(self, outbox, Alarms(store, outbox, self.clock)).run()
+                assert self._client is not None
+                link = _Link(
+                    self._client,
+                    self.county,
+                    self.device_id,
+                    self._state_topic,
+                    self._state_payload,
+                )
+                alarms = Alarms(store, outbox, self.clock)
+                _Pump(self._shared, link, self.settings, outbox, alarms).run()
         except Exception:
             log.exception("uplink pump crashed")
             raise
@@ -338,17 +359,37 @@ class Uplink:
                 "status": status,
                 "software_version": self.versions.software_version,
                 "config_version": self.versions.config_version,
-                "backlog": max(backlog if backlog is not None else self._stats.backlog, 0),
+                "backlog": max(backlog if backlog is not None else self._shared.stats.backlog, 0),
                 "time": self.clock().isoformat(),
             }
         ).encode()
 
 
+@dataclass(frozen=True)
+class _Link:
+    """What the pump publishes through: this start()'s client and the kiosk's identity."""
+
+    client: Client
+    county: str
+    device_id: str
+    state_topic: str
+    state_payload: Callable[..., bytes]
+
+
 class _Pump:
     """The pump thread's state; only this thread touches the outbox."""
 
-    def __init__(self, up: Uplink, outbox: Outbox, alarms: Alarms) -> None:
-        self.up = up
+    def __init__(
+        self,
+        shared: _Shared,
+        link: _Link,
+        settings: UplinkSettings,
+        outbox: Outbox,
+        alarms: Alarms,
+    ) -> None:
+        self.shared = shared
+        self.link = link
+        self.settings = settings
         self.outbox = outbox
         self.alarms = alarms
         self.buffer: deque[OutboxRow] = deque()
@@ -366,20 +407,20 @@ class _Pump:
         return self.outbox.store.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def run(self) -> None:
-        up = self.up
+        up = self.shared
         while True:
-            with up._cond:
-                if up._stopping:
+            with up.cond:
+                if up.stopping:
                     return
-                if up._woken:
-                    up._woken = False
+                if up.woken:
+                    up.woken = False
                     self.maybe_more = True
                     self.hot_until = time.monotonic() + HOT_WINDOW_S
-                completions = list(up._completions)
-                up._completions.clear()
-                connected = up._connected
-                birth_due = up._birth_due and connected
-                up._birth_due = False
+                completions = list(up.completions)
+                up.completions.clear()
+                connected = up.connected
+                birth_due = up.birth_due and connected
+                up.birth_due = False
             acked = self._complete(completions)
             if birth_due:
                 self._publish_state()
@@ -398,36 +439,36 @@ class _Pump:
         if not published and not acked:
             return
         self.outbox.record(sent=published, acked=acked)
-        with self.up._cond:
-            self.up._stats.published += len(published)
-            self.up._stats.acked += len(acked)
+        with self.shared.cond:
+            self.shared.stats.published += len(published)
+            self.shared.stats.acked += len(acked)
 
     def _sleep(self, fed: int) -> None:
-        up = self.up
+        up = self.shared
         now = time.monotonic()
-        timeout = HOT_POLL_S if now < self.hot_until else up.settings.poll_interval_s
+        timeout = HOT_POLL_S if now < self.hot_until else self.settings.poll_interval_s
         if self.refused_until > now:
             timeout = min(timeout, self.refused_until - now + 0.001)
-        with up._cond:
+        with up.cond:
             idle = (
-                not up._woken  # a wake() during this cycle means rows this cycle missed
+                not up.woken  # a wake() during this cycle means rows this cycle missed
                 and fed == 0
                 and not self.buffer
                 and not self.maybe_more
                 and not self.rewind
                 and self.refused_until <= now
             )
-            up._idle = idle
+            up.idle = idle
             if idle:
-                up._cond.notify_all()
-            if up._stopping or up._woken or (up._birth_due and up._connected):
+                up.cond.notify_all()
+            if up.stopping or up.woken or (up.birth_due and up.connected):
                 return
-            if fed and len(up._inflight) < up.settings.inflight_window:
+            if fed and len(up.inflight) < self.settings.inflight_window:
                 return  # window still open: keep feeding
-            if up._completions or up._inflight:
+            if up.completions or up.inflight:
                 self._coalesce_acks()
                 return
-            up._cond.wait(timeout)
+            up.cond.wait(timeout)
         version = self._data_version()
         if version != self.data_version:
             self.data_version = version
@@ -436,34 +477,34 @@ class _Pump:
     def _coalesce_acks(self) -> None:
         """Wait briefly for a quarter window of PUBACKs: one fsync then covers many rows.
 
-        Called with ``up._cond`` held.
+        Called with ``up.cond`` held.
         """
-        up = self.up
-        want = min(max(1, up.settings.inflight_window // 4), len(up._inflight) + len(up._early))
+        up = self.shared
+        want = min(max(1, self.settings.inflight_window // 4), len(up.inflight) + len(up.early))
         deadline = time.monotonic() + ACK_COALESCE_S
-        up._notify_at = want
+        up.notify_at = want
         try:
-            while len(up._completions) < want and not up._stopping and up._connected:
+            while len(up.completions) < want and not up.stopping and up.connected:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    if up._completions:
+                    if up.completions:
                         return
-                    up._notify_at = 1
-                    deadline = time.monotonic() + up.settings.poll_interval_s
-                    remaining = up.settings.poll_interval_s
-                up._cond.wait(remaining)
+                    up.notify_at = 1
+                    deadline = time.monotonic() + self.settings.poll_interval_s
+                    remaining = self.settings.poll_interval_s
+                up.cond.wait(remaining)
         finally:
-            up._notify_at = 1
+            up.notify_at = 1
 
     def _complete(self, completions: list[tuple[int, int, str]]) -> list[int]:
         """Seqs the broker accepted; a PUBACK may arrive before its mid is registered."""
-        up = self.up
+        up = self.shared
         acked: list[int] = []
-        with up._cond:
+        with up.cond:
             for mid, code, text in completions:
-                entry = up._inflight.pop(mid, None)
+                entry = up.inflight.pop(mid, None)
                 if entry is None:
-                    up._early[mid] = (code, text)
+                    up.early[mid] = (code, text)
                     continue
                 self._account(entry, code, text, acked)
         return acked
@@ -471,10 +512,10 @@ class _Pump:
     def _account(self, entry: _Inflight, code: int, text: str, acked: list[int]) -> None:
         if entry.seq is None:
             return
-        up = self.up
+        up = self.shared
         if code == PUBACK_NO_SUBSCRIBERS:
-            up._stats.undelivered += 1
-            low = up.settings.no_subscriber_retry_s
+            up.stats.undelivered += 1
+            low = self.settings.no_subscriber_retry_s
             self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
             if self.refusal_attempt == 1:
                 log.warning("no collector subscribed (PUBACK 0x10); holding events")
@@ -483,7 +524,7 @@ class _Pump:
             acked.append(entry.seq)
             self.refusal_attempt = 0
             return
-        up._stats.refused += 1
+        up.stats.refused += 1
         log.error("broker refused event seq %s: %s (0x%02x)", entry.seq, text, code)
         self.outbox.mark_refused(entry.seq, f"PUBACK 0x{code:02x} {text}")
         delay = jittered_backoff(self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S)
@@ -496,32 +537,32 @@ class _Pump:
         self.rewind = True
 
     def _register(self, mid: int, entry: _Inflight, acked: list[int]) -> None:
-        up = self.up
-        with up._cond:
-            early = up._early.pop(mid, None)
+        up = self.shared
+        with up.cond:
+            early = up.early.pop(mid, None)
             if early is None:
-                up._inflight[mid] = entry
+                up.inflight[mid] = entry
             else:
                 self._account(entry, *early, acked)
 
     def _feed(self, early_acked: list[int]) -> list[int]:
         """Publish rows until the window is full; returns their seqs."""
-        up = self.up
-        with up._cond:
-            if self.rewind and not up._inflight:
+        up = self.shared
+        with up.cond:
+            if self.rewind and not up.inflight:
                 # Restart from the lowest unacknowledged row once the pause is over.
                 self.rewind = False
                 self.buffer.clear()
                 self.last_read = 0
                 self.maybe_more = True
-            room = up.settings.inflight_window - len(up._inflight)
+            room = self.settings.inflight_window - len(up.inflight)
         if time.monotonic() < self.refused_until or self.rewind:
             return []
-        client = up._client
+        client = self.link.client
         assert client is not None
-        prefix = up.settings.topic_prefix
+        prefix = self.settings.topic_prefix
         published: list[int] = []
-        while room > 0 and not up._stopping and up._connected:
+        while room > 0 and not up.stopping and up.connected:
             room -= 1
             if not self.buffer:
                 if not self.maybe_more:
@@ -533,44 +574,44 @@ class _Pump:
                 self.buffer.extend(page)
                 self.last_read = page[-1].seq
             row = self.buffer.popleft()
-            topic = event_topic(prefix, up.county, up.device_id, row.kind)
+            topic = event_topic(prefix, self.link.county, self.link.device_id, row.kind)
             info = client.publish(topic, row.body.encode(), qos=1)
             self._register(info.mid, _Inflight(row.seq), early_acked)
             published.append(row.seq)
         return published
 
     def _publish_state(self) -> None:
-        up = self.up
-        client = up._client
+        up = self.shared
+        client = self.link.client
         assert client is not None
         backlog = self.outbox.backlog()
-        with up._cond:
-            up._stats.backlog = backlog
+        with up.cond:
+            up.stats.backlog = backlog
         info = client.publish(
-            up._state_topic, up._state_payload("online", backlog), qos=1, retain=True
+            self.link.state_topic, self.link.state_payload("online", backlog), qos=1, retain=True
         )
         acked: list[int] = []
         self._register(info.mid, _Inflight(None), acked)
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
-        up = self.up
+        up = self.shared
         if now >= self.next_purge:
             self.next_purge = now + PURGE_INTERVAL_S
-            cutoff = datetime.now(UTC) - timedelta(days=up.settings.retention_days)
+            cutoff = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
             purged = self.outbox.purge_acked(cutoff)
             if purged:
                 log.info("purged %d acknowledged outbox rows", purged)
-        with up._cond:
-            drained = not self.buffer and not self.maybe_more and not up._inflight
+        with up.cond:
+            drained = not self.buffer and not self.maybe_more and not up.inflight
         if now >= self.next_backlog_check or drained:
             self.next_backlog_check = now + BACKLOG_CHECK_S
             backlog = self.outbox.backlog()
-            if check_backlog(self.alarms, backlog, up.settings.backlog_alarm_threshold):
+            if check_backlog(self.alarms, backlog, self.settings.backlog_alarm_threshold):
                 self.maybe_more = True  # the alarm event itself waits to be sent
                 backlog = self.outbox.backlog()
-            with up._cond:
-                up._stats.backlog = backlog
+            with up.cond:
+                up.stats.backlog = backlog
 
 
 def check_backlog(alarms: Alarms, backlog: int, threshold: int) -> bool:
