@@ -23,8 +23,9 @@ from typing import Any
 
 import serial
 
+from readerlink.adapt import Plan, plan
 from readerlink.arq import ArqEndpoint, is_sequenced
-from readerlink.codec import CorruptFrame, Frame, FrameDecoder, encode_frame
+from readerlink.codec import MAX_PAYLOAD, CorruptFrame, Frame, FrameDecoder, encode_frame
 from readerlink.errors import (
     DeviceDisconnectedError,
     DeviceError,
@@ -36,6 +37,7 @@ from readerlink.errors import (
     ProtocolVersionError,
 )
 from readerlink.messages import (
+    MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     REQUEST_TYPES,
     EnzymeSample,
@@ -112,10 +114,20 @@ class ReaderLink:
         *,
         request_timeout: float = 5.0,
         reconnect_interval: float = RECONNECT_INTERVAL_S,
+        protocol_version: int = PROTOCOL_VERSION,
     ) -> None:
+        """`protocol_version` is the newest this host offers (an older reader is met
+        at its own version); 1 makes the host behave exactly as a version-1 host."""
         if not port:
             raise ValueError("a serial port path is required")
+        if not MIN_PROTOCOL_VERSION <= protocol_version <= PROTOCOL_VERSION:
+            raise ValueError(
+                f"protocol version {protocol_version} outside "
+                f"{MIN_PROTOCOL_VERSION}..{PROTOCOL_VERSION}"
+            )
         self.port = port
+        self.max_protocol = protocol_version
+        self._hello_version = protocol_version
         self.baudrate = baudrate
         self.request_timeout = request_timeout
         self.reconnect_interval = reconnect_interval
@@ -123,8 +135,8 @@ class ReaderLink:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._ser: serial.Serial | None = None
-        self._decoder = FrameDecoder()
-        self._arq = ArqEndpoint()
+        self._decoder = FrameDecoder(coded=protocol_version >= 2)
+        self._arq = ArqEndpoint(meter=self._decoder.meter, byte_time=10 / baudrate)
         self._state = LinkState.DISCONNECTED
         self._session = 0
         self._last_break: LinkError = DeviceDisconnectedError("not connected yet")
@@ -194,11 +206,32 @@ class ReaderLink:
     def boot_id(self) -> int | None:
         return self._boot_id
 
+    @property
+    def protocol_version(self) -> int | None:
+        """The version negotiated in the handshake; None before the first one."""
+        return self.hello.protocol_version if self.hello is not None else None
+
+    def frame_plan(self, max_payload: int = MAX_PAYLOAD) -> Plan:
+        """The payload size (and parity) that moves bulk data fastest on this line now.
+
+        Bulk senders (firmware chunks) size their messages by it: with a version-2
+        reader Reed–Solomon lets near-full frames through noise; a version-1 reader
+        gets smaller frames as the measured error rate rises.
+        """
+        with self._lock:
+            rate = self._arq.tx_error_rate
+            coded = self._arq.version >= 2
+        return plan(rate, coded, max_payload)
+
     def stats(self) -> dict[str, float]:
         """Counters for diagnostics and the benchmark."""
         with self._lock:
             rto = self._arq.rto
             return {
+                "protocol_version": self._arq.version,
+                "rx_byte_error_rate": self._decoder.meter.rate,
+                "tx_byte_error_rate": self._arq.tx_error_rate,
+                "corrected_bytes": self._decoder.corrected_bytes,
                 "frames": self._decoder.frames,
                 "crc_errors": self._decoder.crc_errors,
                 "garbage_bytes": self._decoder.garbage_bytes,
@@ -490,6 +523,9 @@ class ReaderLink:
             elif t == MsgType.NAK:
                 self._write(self._arq.on_nak(item.seq, now))
                 self._cond.notify_all()
+            elif t == MsgType.SACK:
+                self._write(self._arq.on_sack(item.seq, item.payload, now))
+                self._cond.notify_all()
             elif is_sequenced(t):
                 delivered, replies = self._arq.on_data(item)
                 self._write(replies)
@@ -511,12 +547,21 @@ class ReaderLink:
         self._boot_id = boot_id
         self._arq.reset()
         self._state = LinkState.HANDSHAKE
+        self._send_hello(self.max_protocol)
+
+    def _send_hello(self, version: int) -> None:
+        self._hello_version = version
         self._pending[0] = _Pending(MsgType.HELLO, self._on_hello)
-        self._arq.enqueue(MsgType.HELLO, pack_request(0, bytes((PROTOCOL_VERSION,))))
+        self._arq.enqueue(MsgType.HELLO, pack_request(0, bytes((version,))))
         self._pump(time.monotonic())
 
     def _on_hello(self, pending: _Pending) -> None:
         if pending.error is not None:
+            return
+        if pending.status == Status.VERSION_MISMATCH and self._hello_version > MIN_PROTOCOL_VERSION:
+            # A reader from before version 2 refuses anything but 1: meet it there.
+            log.info("reader refused protocol %d; offering 1", self._hello_version)
+            self._send_hello(MIN_PROTOCOL_VERSION)
             return
         if pending.status != Status.OK:
             err = ProtocolVersionError(
@@ -526,14 +571,15 @@ class ReaderLink:
             self._break(err, "resync", LinkState.FAILED)
             return
         hello = HelloReply.unpack(pending.body)
-        if hello.protocol_version != PROTOCOL_VERSION:
+        if hello.protocol_version != self._hello_version:
             err = ProtocolVersionError(
-                f"device speaks protocol {hello.protocol_version}, host {PROTOCOL_VERSION}"
+                f"device speaks protocol {hello.protocol_version}, host {self._hello_version}"
             )
             self._failure = err
             self._break(err, "resync", LinkState.FAILED)
             return
         self.hello = hello
+        self._arq.set_version(hello.protocol_version)
         self._state = LinkState.READY
         self._emit(LinkEvent("ready", hello, session=self._session))
         self._cond.notify_all()

@@ -12,7 +12,10 @@ from enum import IntEnum, IntFlag
 
 from readerlink.errors import PayloadError
 
-PROTOCOL_VERSION = 1
+# Version 2 adds SACK, Reed–Solomon coded frames and their adaptation (docs/protocol.md,
+# "Version 2"); a host offers 2 and falls back to 1 when an older reader refuses it.
+PROTOCOL_VERSION = 2
+MIN_PROTOCOL_VERSION = 1
 NO_RUN = 0xFFFF
 
 
@@ -25,6 +28,7 @@ class MsgType(IntEnum):
     LINK_RESET_ACK = 0x04
     BOOT = 0x05
     HEARTBEAT = 0x06
+    SACK = 0x07
     HELLO = 0x10
     HELLO_REPLY = 0x11
     SELF_TEST = 0x12

@@ -36,7 +36,7 @@ from drivers.reader import (
     TestReader,
 )
 from readerlink.firmware_image import SignedFirmware, build_test_image, sign_image
-from readerlink.messages import Status
+from readerlink.messages import PROTOCOL_VERSION, Status
 
 CAPABILITIES = {"enzyme_412nm", "strip", "fw_update", "temp_control"}
 BOOT_REASONS = {"power_on", "watchdog", "reset", "update", "rollback"}
@@ -59,7 +59,7 @@ def test_the_reader_is_a_test_reader_and_only_the_simulated_one_has_controls(rig
 def test_info_is_the_handshake(rig: ReaderRig) -> None:
     info = rig.reader.info()
     assert isinstance(info, ReaderInfo)
-    assert info.protocol_version == 1 and info.channels == 12
+    assert info.protocol_version == PROTOCOL_VERSION == 2 and info.channels == 12
     assert info.firmware_version and info.serial_number
     assert {"enzyme_412nm", "strip", "fw_update"} <= info.capabilities <= CAPABILITIES
     assert info.boot_reason in BOOT_REASONS and info.active_slot in (0, 1)

@@ -46,15 +46,18 @@ from readerlink.messages import (
 
 log = logging.getLogger(__name__)
 
-# Firmware bytes per FW_CHUNK frame: 240 + 4 offset bytes fill a frame to 254 of the
-# 255-byte payload limit, so 95 % of the line carries image bytes on a clean line.
+# Firmware bytes per FW_CHUNK frame at most: 240 + 4 offset bytes fill a frame to 254
+# of the 255-byte payload limit, so 95 % of the line carries image bytes on a clean line.
 FW_CHUNK_BYTES = 240
-# On a line where more than 2 % of frames arrive corrupt, 48-byte chunks (62-byte
-# frames) get through several times more often than full ones; at a 1e-3 bit-error
-# rate that is about four times the goodput (bench/bench_reader_link.py).
-FW_CHUNK_BYTES_NOISY = 48
-NOISY_LINE_ERROR_SHARE = 0.02
+# The least the adaptive size goes down to (a version-1 reader on a very noisy line).
+FW_CHUNK_BYTES_MIN = 12
 _LINK_LOSS = ("reset", "resync", "disconnected")
+
+
+def adaptive_chunk_bytes(link: ReaderLink) -> int:
+    """Image bytes for the next FW_CHUNK, from the link's plan for the line right now."""
+    payload = link.frame_plan(FW_CHUNK_BYTES + 4).payload
+    return max(FW_CHUNK_BYTES_MIN, min(FW_CHUNK_BYTES, payload - 4))
 
 
 def _info(hello: HelloReply) -> ReaderInfo:
@@ -90,7 +93,8 @@ class BridgeTestReader(TestReader):
 
     # -- simple requests ----------------------------------------------------
     def info(self) -> ReaderInfo:
-        body = self.link.request(MsgType.HELLO, bytes((PROTOCOL_VERSION,)))
+        version = self.link.protocol_version or PROTOCOL_VERSION
+        body = self.link.request(MsgType.HELLO, bytes((version,)))
         return _info(HelloReply.unpack(body))
 
     def self_test(self) -> SelfTestReport:
@@ -257,13 +261,13 @@ class BridgeTestReader(TestReader):
         *,
         chunk_bytes: int | None = None,
     ) -> ReaderInfo:
-        """See TestReader; smaller `chunk_bytes` get through a noisy line more often.
+        """See TestReader; a fixed `chunk_bytes` overrides the adaptive size.
 
-        By default the chunk size follows the CRC-error share the link has seen.
+        By default every chunk is sized by the link's plan for the error rate measured
+        at that moment (`ReaderLink.frame_plan`), so a line that gets noisier halfway
+        through gets smaller chunks, or more parity, from then on.
         """
-        if chunk_bytes is None:
-            chunk_bytes = self._chunk_for_line()
-        if not 1 <= chunk_bytes <= FW_CHUNK_BYTES:
+        if chunk_bytes is not None and not 1 <= chunk_bytes <= FW_CHUNK_BYTES:
             raise ValueError(f"chunk_bytes must be in 1..{FW_CHUNK_BYTES}")
         link = self.link
         old_boot = link.boot_id
@@ -272,11 +276,14 @@ class BridgeTestReader(TestReader):
         try:
             link.request(MsgType.FW_BEGIN, manifest.pack(), timeout=10)
             image = firmware.image
-            for offset in range(0, len(image), chunk_bytes):
-                data = image[offset : offset + chunk_bytes]
+            offset = 0
+            while offset < len(image):
+                size = chunk_bytes or self._chunk_for_line()
+                data = image[offset : offset + size]
                 link.send(MsgType.FW_CHUNK, struct.pack("<I", offset) + data, session, timeout=30)
+                offset += len(data)
                 if progress is not None:
-                    progress(offset + len(data), len(image))
+                    progress(offset, len(image))
             link.wait_acked(session, timeout=30)
             link.request(MsgType.FW_COMMIT, timeout=15)
         except DeviceError as exc:
@@ -297,11 +304,7 @@ class BridgeTestReader(TestReader):
         return _info(hello)
 
     def _chunk_for_line(self) -> int:
-        stats = self.link.stats()
-        seen = stats["frames"] + stats["crc_errors"]
-        if seen >= 20 and stats["crc_errors"] / seen > NOISY_LINE_ERROR_SHARE:
-            return FW_CHUNK_BYTES_NOISY
-        return FW_CHUNK_BYTES
+        return adaptive_chunk_bytes(self.link)
 
     def close(self) -> None:
         if self._closed:

@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from readerlink.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 from readerlink.simulator.control import ControlServer
 from readerlink.simulator.firmware import SimConfig, SimulatedMcu
 
@@ -58,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, Path]:
     p.add_argument("--cut-update-at", type=float, help="power cut at this fraction of an update")
     p.add_argument("--stall-every", type=float, help="stall the MCU every N wall seconds")
     p.add_argument("--stall-for", type=float, default=0.5, help="length of each stall, s")
+    p.add_argument(
+        "--protocol-version",
+        type=int,
+        default=PROTOCOL_VERSION,
+        choices=range(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION + 1),
+        help="newest link protocol the firmware speaks (1: a reader from before SACK and FEC)",
+    )
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     if a.baud <= 0 or a.time_scale <= 0:
@@ -85,12 +93,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, Path]:
         cut_update_at=a.cut_update_at,
         stall_every_s=a.stall_every,
         stall_s=a.stall_for,
+        protocol_version=a.protocol_version,
     )
     return config, control
 
 
 def main(argv: list[str] | None = None) -> int:
     config, control_path = parse_args(argv)
+    # The UART threads stand for interrupt handlers: let them preempt the MCU loop's
+    # Python work within half a millisecond, not the interpreter's default 5 ms.
+    sys.setswitchinterval(0.0005)
     mcu = SimulatedMcu(config)
     control = ControlServer(control_path, mcu.control)
     done = threading.Event()

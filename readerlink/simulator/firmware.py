@@ -17,11 +17,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from readerlink.adapt import ErrorMeter
 from readerlink.arq import ArqEndpoint, is_sequenced
 from readerlink.codec import CorruptFrame, Frame, FrameDecoder, encode_frame
 from readerlink.crc import crc32c
 from readerlink.errors import PayloadError
 from readerlink.messages import (
+    MIN_PROTOCOL_VERSION,
     NO_RUN,
     PROTOCOL_VERSION,
     BootReason,
@@ -79,6 +81,9 @@ class SimConfig:
     cut_update_at: float | None = None
     stall_every_s: float | None = None
     stall_s: float = 0.5
+    # The newest protocol version this firmware speaks: 1 is a reader from before SACK
+    # and coded frames, which refuses HELLO(2) and ignores coded frames as garbage.
+    protocol_version: int = PROTOCOL_VERSION
 
 
 @dataclass
@@ -139,9 +144,11 @@ class SimulatedMcu:
         self.boot_reason = override if override is not None else reason
         self.boot_id = int.from_bytes(os.urandom(4), "little")  # random, never seeded
         self.booted_at = time.monotonic()
-        self.arq = ArqEndpoint()
-        self.decoder = FrameDecoder()
+        meter = ErrorMeter()
+        self.arq = ArqEndpoint(meter=meter, byte_time=10 / self.cfg.baudrate)
+        self.decoder = FrameDecoder(coded=self.cfg.protocol_version >= 2, meter=meter)
         self.synced = False
+        self.negotiated = False
         self.run: _Run | None = None
         self.hung = not self.flash.bootloader.running.boots
         self._last_boot_notice = 0.0
@@ -252,6 +259,9 @@ class SimulatedMcu:
         elif t == MsgType.NAK:
             for frame in self.arq.on_nak(item.seq, now):
                 self.port.write(frame)
+        elif t == MsgType.SACK and self.cfg.protocol_version >= 2:
+            for frame in self.arq.on_sack(item.seq, item.payload, now):
+                self.port.write(frame)
         elif is_sequenced(t):
             delivered, replies = self.arq.on_data(item)
             for reply in replies:
@@ -266,6 +276,7 @@ class SimulatedMcu:
             log.info("link reset aborts run %d", self.run.run_id)
             self.run = None
         self.arq.reset()
+        self.negotiated = False
         self.synced = True
         self._raw(MsgType.LINK_RESET_ACK, payload + struct.pack("<I", self.boot_id))
 
@@ -314,8 +325,18 @@ class SimulatedMcu:
     # -- handlers -----------------------------------------------------------
     def _hello(self, body: bytes) -> tuple[Status, bytes]:
         host_version = int(Reader(body).one("B"))
-        if host_version != PROTOCOL_VERSION:
-            return Status.VERSION_MISMATCH, f"device speaks {PROTOCOL_VERSION}".encode()
+        newest = self.cfg.protocol_version
+        if not MIN_PROTOCOL_VERSION <= host_version <= newest:
+            if newest == MIN_PROTOCOL_VERSION:
+                return Status.VERSION_MISMATCH, f"device speaks {newest}".encode()
+            speaks = f"device speaks {MIN_PROTOCOL_VERSION}..{newest}"
+            return Status.VERSION_MISMATCH, speaks.encode()
+        # From the session's first HELLO reply on, the link runs the version asked for
+        # (SACK and coded frames for 2); the host switches when the reply arrives, and
+        # both ends take either meanwhile. A later HELLO (an info request) changes nothing.
+        if not self.negotiated:
+            self.negotiated = True
+            self.arq.set_version(host_version)
         self.flash.bootloader.confirm()
         optics = self.flash.optics
         cal = CalFlag(0)
@@ -333,7 +354,7 @@ class SimulatedMcu:
             | Capability.TEMP_CONTROL
         )
         reply = HelloReply(
-            PROTOCOL_VERSION,
+            host_version,
             self.flash.bootloader.running.version,
             self.cfg.serial_number,
             physics.CHANNELS,

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 BITS_PER_BYTE = 10
 PACE_SLICE_S = 0.002  # bytes are moved in slices of this much line time
+# A pacing loop that wakes late (a loaded machine, the GIL) catches up on at most this
+# much line time, so the simulated UART keeps its baud rate instead of drifting below
+# it, while a burst written to an idle line still arrives paced.
+MAX_LATE_S = 0.02
 
 
 class LineNoise:
@@ -148,26 +152,30 @@ class PtyPort:
         with self._tx_cond:
             self._tx.clear()
 
-    def _next_tx_slice(self) -> bytes | None:
+    def _next_tx_slice(self, limit: int) -> bytes | None:
         with self._tx_cond:
             while not self._tx and not self._stopping:
                 self._tx_cond.wait(0.1)
             if self._stopping:
                 return None
             head = self._tx.popleft()
-            if len(head) > self._slice:
-                self._tx.appendleft(head[self._slice :])
-                head = head[: self._slice]
+            if len(head) > limit:
+                self._tx.appendleft(head[limit:])
+                head = head[:limit]
             return head
+
+    def _late_bytes(self, clock: float, now: float) -> int:
+        """Bytes the line would have moved while this loop was late (bounded)."""
+        return int(min(MAX_LATE_S, max(0.0, now - clock)) / self._byte_time)
 
     def _tx_loop(self) -> None:
         clock = time.monotonic()
         while True:
-            chunk = self._next_tx_slice()
+            chunk = self._next_tx_slice(self._slice + self._late_bytes(clock, time.monotonic()))
             if chunk is None:
                 return
             now = time.monotonic()
-            clock = max(clock, now) + len(chunk) * self._byte_time
+            clock = max(clock, now - MAX_LATE_S) + len(chunk) * self._byte_time
             data = self.noise.apply(chunk)
             with self._lock:
                 fd = self._master if self._plugged else -1
@@ -192,7 +200,7 @@ class PtyPort:
                 ready, _, _ = select.select([fd], [], [], 0.05)
                 if not ready:
                     continue
-                data = os.read(fd, self._slice)
+                data = os.read(fd, self._slice + self._late_bytes(clock, time.monotonic()))
             except BlockingIOError:
                 continue
             except OSError as exc:  # closed under us by an unplug, or EIO
@@ -203,7 +211,7 @@ class PtyPort:
             if not data:
                 continue
             now = time.monotonic()
-            clock = max(clock, now) + len(data) * self._byte_time
+            clock = max(clock, now - MAX_LATE_S) + len(data) * self._byte_time
             delay = clock - now
             if delay > 0:
                 time.sleep(delay)
