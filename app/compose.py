@@ -7,14 +7,23 @@ process-wide state; services receive what they need through their constructors.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from drivers.fonts import find_cjk_font
 from drivers.indicators import Indicators
 from drivers.printer import TransportSettings, open_label_printer
-from drivers.printer.base import LabelPrinter
+from drivers.printer.base import (
+    LabelPrinter,
+    PrinterError,
+    PrinterFault,
+    PrinterStatus,
+    ProgressCallback,
+)
+from drivers.printer.document import LabelDocument
 from drivers.printer.profiles import get_profile
+from drivers.printer.transports import TransportError
 from drivers.reader import open_test_reader
 from drivers.reader.base import TestReader
 from drivers.scale import Scale
@@ -42,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: Demo PINs, set only under a simulation configuration that has none.
 DEMO_PINS = {"staff": "1234", "technician": "9876"}
+#: How often a printer that could not be opened is tried again.
+PRINTER_RETRY_S = 5.0
 
 
 def open_reader(config: KioskConfig) -> TestReader | None:
@@ -77,10 +88,76 @@ def open_inputs(
 
 
 def open_printer(config: KioskConfig) -> LabelPrinter:
+    """The configured printer; one that cannot be reached now is retried, not fatal.
+
+    A kiosk whose printer is unplugged at start must still start: the touch UI shows
+    its out-of-service page and recovers when the printer answers; the CLI records
+    a certificate and says it was not printed (exit 3).
+    """
     settings = TransportSettings(**config.printer.transport.model_dump())
-    return open_label_printer(
-        config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
-    )
+
+    def connect() -> LabelPrinter:
+        return open_label_printer(
+            config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
+        )
+
+    try:
+        return connect()
+    except TransportError as error:
+        log.error("printer not reachable at start (%s): will retry", error)
+        return ReconnectingPrinter(connect, error)
+
+
+class ReconnectingPrinter(LabelPrinter):
+    """A printer that could not be opened: offline until a retry opens it.
+
+    Each ``status()`` or ``print_label()`` tries to open the link again, at most every
+    ``retry_s``; once open, every call goes to the real printer.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], LabelPrinter],
+        error: Exception,
+        *,
+        retry_s: float = PRINTER_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect = connect
+        self.error: Exception = error
+        self.retry_s = retry_s
+        self._clock = clock
+        self._next_try = clock() + retry_s
+        self.inner: LabelPrinter | None = None
+        self._closed = False
+
+    def _printer(self) -> LabelPrinter | None:
+        if self.inner is None and not self._closed and self._clock() >= self._next_try:
+            self._next_try = self._clock() + self.retry_s
+            try:
+                self.inner = self._connect()
+            except TransportError as error:
+                self.error = error
+            else:
+                log.warning("printer reachable again")
+        return self.inner
+
+    def status(self) -> PrinterStatus:
+        inner = self._printer()
+        return inner.status() if inner is not None else PrinterStatus(online=False)
+
+    def print_label(
+        self, document: LabelDocument, copies: int = 1, progress: ProgressCallback | None = None
+    ) -> None:
+        inner = self._printer()
+        if inner is None:
+            raise PrinterError(PrinterFault.OFFLINE, f"printer not reachable: {self.error}", 0)
+        inner.print_label(document, copies, progress)
+
+    def close(self) -> None:
+        self._closed = True
+        if self.inner is not None:
+            self.inner.close()
 
 
 def open_kiosk(
@@ -89,15 +166,19 @@ def open_kiosk(
     printer: LabelPrinter | None = None,
     reader: TestReader | None = None,
     clock: Callable[[], datetime] = china_time,
+    worker: bool = False,
 ) -> Kiosk:
     """Open the store and build the services; the printer is opened here, the reader
     only when given (``attach_reader``): a simulated one is a child process, not
-    something every ``kiosk certificates`` call should start."""
+    something every ``kiosk certificates`` call should start.
+
+    ``worker``: a second bundle for a device worker thread over devices the first one
+    opened (its own connection; no integrity check or restore report again)."""
     data = config.paths.data_dir
     data.mkdir(parents=True, exist_ok=True)
     store = Store(config.paths.database)
     try:
-        problems = store.integrity_check(quick=True)
+        problems = [] if worker else store.integrity_check(quick=True)
         if problems:
             raise StoreError(f"database integrity check failed: {problems[:3]}")
         device = config.device
@@ -171,7 +252,11 @@ def open_kiosk(
         clock=clock,
         reader=reader,
     )
-    _report_restore(kiosk)
+    kiosk.open_worker = lambda: open_kiosk(
+        config, printer=kiosk.printer, reader=kiosk.reader, clock=clock, worker=True
+    )
+    if not worker:
+        _report_restore(kiosk)
     return kiosk
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -211,34 +211,76 @@ class HardwareDesk:
         self.hardware = hardware
 
     def serve_pending(self, limit: int = 1) -> int:
-        """Run up to ``limit`` pending requests; returns how many ran. Cheap when idle."""
+        """Run up to ``limit`` pending requests here; returns how many ran."""
         served = 0
         while served < limit:
-            with self.store.transaction():
-                row = self.store.conn.execute(
-                    "SELECT id, command_id, action, args FROM hardware_requests "
-                    "WHERE state = 'pending' AND deadline > ? ORDER BY id LIMIT 1",
-                    [time.time()],
-                ).fetchone()
-                if row is None:
-                    return served
-                self.store.conn.execute(
-                    "UPDATE hardware_requests SET state = 'taken' WHERE id = ?", [row[0]]
-                )
-            row_id, command_id, action, args = row
+            request = self.take()
+            if request is None:
+                return served
             try:
-                result = self.hardware.run(action, json.loads(args), command_id)
-                state, text = "done", json.dumps(result, ensure_ascii=False)
-            except HardwareError as error:
-                state, text = "failed", json.dumps({"error": str(error)}, ensure_ascii=False)
-            except Exception as error:  # the UI loop must survive any device failure
-                log.exception("hardware request %s failed", row_id)
-                state, text = "failed", json.dumps({"error": f"{type(error).__name__}: {error}"})
-            with self.store.transaction():
-                self.store.conn.execute(
-                    "UPDATE hardware_requests SET state = ?, result = ?, finished_at = ? "
-                    "WHERE id = ?",
-                    [state, text, _now(), row_id],
-                )
+                result = self.hardware.run(request.action, request.args, request.command_id)
+            except Exception as error:  # the loop must survive any device failure
+                self.answer(request, error=error)
+            else:
+                self.answer(request, result=result)
             served += 1
         return served
+
+    def take(self, actions: tuple[str, ...] | None = None) -> HardwareRequest | None:
+        """Mark the oldest pending request (of ``actions``) taken and return it; cheap.
+
+        The touch UI takes requests on its thread and runs each on the worker that owns
+        the device (ui/jobs.py), then ``answer``s it, so a flash never blocks the screen.
+        """
+        where = "state = 'pending' AND deadline > ?"
+        params: list[Any] = [time.time()]
+        if actions is not None:
+            where += f" AND action IN ({', '.join('?' * len(actions))})"
+            params.extend(actions)
+        with self.store.transaction():
+            row = self.store.conn.execute(
+                f"SELECT id, command_id, action, args FROM hardware_requests WHERE {where} "
+                "ORDER BY id LIMIT 1",
+                params,
+            ).fetchone()
+            if row is None:
+                return None
+            self.store.conn.execute(
+                "UPDATE hardware_requests SET state = 'taken' WHERE id = ?", [row[0]]
+            )
+        return HardwareRequest(row[0], row[1], row[2], json.loads(row[3]))
+
+    def answer(
+        self,
+        request: HardwareRequest,
+        *,
+        result: dict[str, Any] | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Write the outcome the agent is waiting for."""
+        if error is None:
+            state, text = "done", json.dumps(result or {}, ensure_ascii=False)
+        else:
+            if not isinstance(error, HardwareError):
+                log.error("hardware request %s failed: %r", request.id, error)
+            message = (
+                str(error)
+                if isinstance(error, HardwareError)
+                else (f"{type(error).__name__}: {error}")
+            )
+            state, text = "failed", json.dumps({"error": message}, ensure_ascii=False)
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE hardware_requests SET state = ?, result = ?, finished_at = ? WHERE id = ?",
+                [state, text, _now(), request.id],
+            )
+
+
+@dataclass(frozen=True)
+class HardwareRequest:
+    """One request the agent relayed: what to run, for which county command."""
+
+    id: int
+    command_id: str | None
+    action: str
+    args: dict[str, Any]

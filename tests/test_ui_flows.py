@@ -133,7 +133,9 @@ def test_paper_out_mid_print_is_shown_and_recovered(ui, farmer, kiosk) -> None:
 
 
 def test_registration_prints_a_card_that_identifies_next_time(ui, kiosk) -> None:
+    """Pinyin, the second way to enter a name (handwriting: test_ui_session.py)."""
     ui.tap("register")
+    ui.tap("use_pinyin")
     for letter in "WANG":
         ui.tap(f"letter_{letter}")
     ui.tap("char_王")
@@ -141,8 +143,7 @@ def test_registration_prints_a_card_that_identifies_next_time(ui, kiosk) -> None
         ui.tap(f"letter_{letter}")
     ui.tap("char_芳")
     ui.tap("ok")
-    ui.type_digits("13900001111")
-    ui.tap("ok")
+    ui.type_digits("13900001111")  # eleven digits: the pad goes on by itself
     ui.type_digits("1357")
     ui.tap("ok")
     ui.type_digits("1357")

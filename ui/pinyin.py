@@ -1,8 +1,9 @@
-"""A small pinyin input method for names: type a syllable, pick the character.
+"""A pinyin input method for names: type a syllable, pick the character.
 
-The table (ui/data/name_pinyin.txt) holds common surname and given-name characters,
-most common first, so an elderly user sees few candidates; make_name_pinyin.py
-rebuilds it from pypinyin at development time.
+The table (ui/data/name_pinyin.txt) holds all 8,105 characters of the 通用规范汉字表
+under every reading, characters common in names first, so 有, 长, 学, 胜, 利, 家 and
+素 can be entered and an elderly user still finds 王 first under "wang";
+make_name_pinyin.py rebuilds it (sources and licences in its docstring).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ TABLE = Path(__file__).with_name("data") / "name_pinyin.txt"
 def table(path: Path = TABLE) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in path.read_text("utf-8").splitlines():
-        if line.strip():
+        if line.strip() and not line.startswith("#"):
             syllable, chars = line.split()
             out[syllable] = chars
     return out
 
 
-def candidates(letters: str, limit: int = 12) -> list[str]:
+def candidates(letters: str, limit: int = 400) -> list[str]:
     """Characters for an exact syllable first, then for syllables it begins."""
     letters = letters.lower().strip()
     if not letters:

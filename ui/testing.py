@@ -40,6 +40,29 @@ class Driver:
         self.taps += 1
         self.settle()
 
+    def write(self, pad: str, strokes: list[list[tuple[float, float]]], box: float) -> None:
+        """Draw ``strokes`` (points in a ``box``-sized square) into the writing box ``pad``
+        with real SDL button and motion events, one stroke at a time."""
+        self.settle(1)
+        widget = self.app.find(pad)
+        if widget is None:
+            raise LookupError(f"no writing box {pad!r} on {type(self.app.top).__name__}")
+        r = widget.rect
+        for stroke in strokes:
+            points = [
+                (r.x + round(x * r.width / box), r.y + round(y * r.height / box)) for x, y in stroke
+            ]
+            events = [pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=points[0], button=1)]
+            events += [
+                pygame.event.Event(pygame.MOUSEMOTION, pos=p, rel=(0, 0), buttons=(1, 0, 0))
+                for p in points[1:]
+            ]
+            events.append(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=points[-1], button=1))
+            for event in events:
+                pygame.event.post(event)
+            self.settle(1)
+        self.settle()
+
     def type_digits(self, digits: str) -> None:
         for d in digits:
             self.tap(f"key_{d}")

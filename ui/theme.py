@@ -28,6 +28,14 @@ DISABLED = (200, 200, 200)
 FRAME = (90, 90, 90)
 TOP_BAR = (0, 48, 100)
 
+#: Alerts: (tint, ink) per style; the ink is both the words and the frame (contrast > 7:1).
+ALERTS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    "danger": ((253, 232, 232), (150, 0, 0)),
+    "warn": ((255, 243, 205), (92, 58, 0)),
+    "ok": ((226, 244, 232), (0, 90, 38)),
+    "plain": ((236, 240, 246), INK),
+}
+
 STYLES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "primary": (PRIMARY, WHITE),
     "plain": (PLAIN, INK),
@@ -36,7 +44,8 @@ STYLES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "warn": (WARN, INK),
     "danger": (DANGER, WHITE),
     "nav": (WHITE, PRIMARY),
-    "disabled": (DISABLED, (70, 70, 70)),
+    # Not available now: no fill, pale words; unmistakable beside a filled, framed key.
+    "disabled": (BACKGROUND, (160, 160, 160)),
     "text": (BACKGROUND, INK),
     "bar": (TOP_BAR, WHITE),
 }

@@ -16,6 +16,7 @@ import pygame
 from ui import theme
 from ui.icons import draw_icon
 from ui.text import Fonts, fit
+from ui.theme import MIN_TEXT_PX
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,11 @@ class Canvas:
         max_px: int,
         color: tuple[int, int, int],
         align: str = "center",
+        min_px: int = MIN_TEXT_PX,
     ) -> None:
-        size, lines, fits = fit(self.fonts, text, box.width, box.height, max_px)
+        size, lines, fits = fit(self.fonts, text, box.width, box.height, max_px, min_px)
         if not fits:
-            log.warning("text does not fit %s: %r", owner, text)
+            log.debug("text does not fit %s: %r", owner, text)
         font = self.fonts.get(size)
         line_h = font.get_linesize()
         total = pygame.Rect(box.x, box.y, 0, 0)
@@ -119,7 +121,8 @@ class Button(Widget):
         if self.pressed:
             bg = (max(0, bg[0] - 40), max(0, bg[1] - 40), max(0, bg[2] - 40))
         pygame.draw.rect(canvas.surface, bg, self.rect, 0, 12)
-        pygame.draw.rect(canvas.surface, theme.FRAME, self.rect, 2, 12)
+        frame = theme.FRAME if self.enabled else theme.DISABLED
+        pygame.draw.rect(canvas.surface, frame, self.rect, 2 if self.enabled else 1, 12)
         inner = self.rect.inflate(-16, -12)
         if self.icon and self.text:
             side = min(inner.height, inner.width // 3, canvas.metrics.target)
@@ -161,25 +164,62 @@ class Picture(Widget):
 
 @dataclass(eq=False)
 class Progress(Widget):
+    """Words above a bar: nothing covers the bar, so it is seen to move."""
+
     fraction: float = 0.0
     text: str = ""
 
     def draw(self, canvas: Canvas) -> None:
-        pygame.draw.rect(canvas.surface, theme.PLAIN, self.rect, 0, 10)
-        done = self.rect.copy()
-        done.width = round(self.rect.width * max(0.0, min(1.0, self.fraction)))
-        if done.width:
-            pygame.draw.rect(canvas.surface, theme.PRIMARY, done, 0, 10)
-        pygame.draw.rect(canvas.surface, theme.FRAME, self.rect, 2, 10)
+        bar = self.rect.copy()
         if self.text:
-            box = self.rect.inflate(-16, -8)
-            # ink on a white pill keeps the words readable over either colour
-            pill = pygame.Rect(0, 0, box.width * 2 // 3, box.height)
-            pill.center = box.center
-            pygame.draw.rect(canvas.surface, theme.WHITE, pill, 0, 8)
-            canvas.text(
-                self.key, self.text, pill.inflate(-8, -4), canvas.metrics.body_px, theme.INK
+            words_h = max(MIN_TEXT_PX + 8, self.rect.height * 11 // 20)
+            words = pygame.Rect(self.rect.x, self.rect.y, self.rect.width, words_h)
+            bar = pygame.Rect(
+                self.rect.x, words.bottom + 2, self.rect.width, self.rect.bottom - words.bottom - 2
             )
+            canvas.text(self.key, self.text, words, canvas.metrics.body_px, theme.INK)
+        pygame.draw.rect(canvas.surface, theme.PLAIN, bar, 0, 8)
+        done = bar.copy()
+        done.width = round(bar.width * max(0.0, min(1.0, self.fraction)))
+        if done.width:
+            pygame.draw.rect(canvas.surface, theme.PRIMARY, done, 0, 8)
+        pygame.draw.rect(canvas.surface, theme.FRAME, bar, 2, 8)
+
+
+@dataclass(eq=False)
+class Alert(Widget):
+    """A problem or a notice: tinted box, coloured frame, icon, words at least body size."""
+
+    text: str = ""
+    icon: str = "warning"
+    style: str = "danger"
+    #: Body-size words (an error under a keypad) instead of large ones (a whole page).
+    compact: bool = False
+
+    def draw(self, canvas: Canvas) -> None:
+        tint, ink = theme.ALERTS.get(self.style, theme.ALERTS["plain"])
+        pygame.draw.rect(canvas.surface, tint, self.rect, 0, 10)
+        pygame.draw.rect(canvas.surface, ink, self.rect, 3, 10)
+        inner = self.rect.inflate(-16, -12)
+        side = min(
+            inner.height, inner.width // 4, canvas.metrics.target * (1 if self.compact else 2)
+        )
+        icon_box = pygame.Rect(inner.x, inner.y + (inner.height - side) // 2, side, side)
+        if self.compact:
+            icon_box.y = inner.y
+        draw_icon(canvas.surface, self.icon, icon_box, ink)
+        box = pygame.Rect(icon_box.right + 10, inner.y, inner.right - icon_box.right - 10,
+                          inner.height)  # fmt: skip
+        m = canvas.metrics
+        canvas.text(
+            self.key,
+            self.text,
+            box,
+            m.body_px if self.compact else m.big_px,
+            ink,
+            "left",
+            min_px=m.body_px,
+        )
 
 
 @dataclass(eq=False)
@@ -189,6 +229,35 @@ class Icon(Widget):
 
     def draw(self, canvas: Canvas) -> None:
         draw_icon(canvas.surface, self.name, self.rect, self.color)
+
+
+@dataclass(eq=False)
+class WritingPad(Widget):
+    """A box to write one character in: a grid to guide the hand, the strokes in ink."""
+
+    strokes: list = field(default_factory=list)
+    active: bool = False
+    hint: str = ""
+
+    def draw(self, canvas: Canvas) -> None:
+        surface = canvas.surface
+        pygame.draw.rect(surface, theme.WHITE, self.rect, 0, 6)
+        guide = (200, 200, 200)
+        r = self.rect
+        pygame.draw.line(surface, guide, (r.centerx, r.top), (r.centerx, r.bottom), 1)
+        pygame.draw.line(surface, guide, (r.left, r.centery), (r.right, r.centery), 1)
+        frame = theme.PRIMARY if self.active else theme.FRAME
+        pygame.draw.rect(surface, frame, r, 4 if self.active else 2, 6)
+        if self.hint:
+            box = r.inflate(-16, -16)
+            canvas.text(self.key, self.hint, box, canvas.metrics.body_px, (120, 120, 120))
+        width = max(4, r.width // 40)
+        for stroke in self.strokes:
+            points = [(r.x + x, r.y + y) for x, y in stroke]
+            if len(points) > 1:
+                pygame.draw.lines(surface, theme.INK, False, points, width)
+            for point in points[:1] + points[-1:]:
+                pygame.draw.circle(surface, theme.INK, point, width // 2)
 
 
 @dataclass

@@ -5,7 +5,7 @@ its services; they never build a part themselves."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +55,10 @@ class Kiosk:
     indicators: Indicators | None = None
     scale: Scale | None = None
     reader: TestReader | None = None
+    #: Builds a second bundle over the same devices with its own database connection,
+    #: for a worker thread (SQLite connections belong to one thread); set by the
+    #: composition root. Closing that bundle's store is the worker's job, not close().
+    open_worker: Callable[[], Kiosk] | None = field(default=None, repr=False)
     _closed: bool = False
 
     def trust_list(self, path: Path | None = None, anchors: list[bytes] | None = None) -> TrustList:

@@ -23,6 +23,15 @@ class Screen:
     show_home = True
     #: While True the idle timeout does not send the screen home (a print in progress).
     busy = False
+    #: Part of the farmers' flow: the out-of-service page may take its place.
+    farmer = True
+    #: Whether an out-of-service cause sends this screen home (a print screen that is
+    #: explaining a paper-out keeps its "continue" instead).
+    yields_to_service = True
+    #: Whether being left alone warns and then clears the session.
+    idle_clears = True
+    #: Finger movements are delivered (a writing box); other screens never wake for them.
+    wants_motion = False
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -69,6 +78,11 @@ class Screen:
     def on_enter(self) -> None:
         if self.prompt:
             self.app.say(self.prompt)
+
+    def pointer(self, kind: str, pos: tuple[int, int]) -> bool:
+        """A touch going "down", "move" or "up" at ``pos``; True when the screen took it
+        (a writing box), False to let it be a tap."""
+        return False
 
     def on_scan(self, code: str) -> bool:
         """Handle a scan; False means this screen is not waiting for one (it is ignored)."""

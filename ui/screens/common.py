@@ -9,7 +9,7 @@ import pygame
 
 from ui import layout
 from ui.screens.base import Screen
-from ui.widgets import Button, Icon, Label, Page, Widget
+from ui.widgets import Alert, Button, Label, Page, Widget
 
 
 @dataclass
@@ -35,6 +35,7 @@ class MessageScreen(Screen):
         actions: list[Option] | None = None,
         prompt: str | None = "refused",
         show_back: bool = True,
+        speak: bool = False,
     ) -> None:
         super().__init__(app)
         self.title_key = title_key
@@ -44,24 +45,19 @@ class MessageScreen(Screen):
         self.actions = actions or []
         self.prompt = prompt
         self.show_back = show_back
+        #: Say the message itself after the prompt (every refusal in its own words).
+        self.speak = speak
+
+    def on_enter(self) -> None:
+        super().on_enter()
+        if self.speak:
+            self.app.speak(self.text)
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         heights = [1.0, m.target] if self.actions else [1.0]
         rows = layout.split_v(area, heights, m.gap)
-        side = min(rows[0].height, rows[0].width // 4)
-        icon_box = pygame.Rect(rows[0].x, rows[0].y, side, side)
-        colour = {"danger": (180, 0, 0), "ok": (0, 105, 45)}.get(self.style, (17, 17, 17))
-        text_box = pygame.Rect(
-            icon_box.right + m.gap,
-            rows[0].y,
-            rows[0].right - icon_box.right - m.gap,
-            rows[0].height,
-        )
-        out: list[Widget] = [
-            Icon("message_icon", icon_box.inflate(-m.gap, -m.gap), self.icon, colour),
-            Label("message", text_box, self.text, m.big_px, align="left"),
-        ]
+        out: list[Widget] = [Alert("message", rows[0], self.text, self.icon, style=self.style)]
         if self.actions:
             cells = layout.split_h(rows[1], [1.0] * len(self.actions), m.gap)
             for cell, opt in zip(cells, self.actions, strict=True):
@@ -86,6 +82,8 @@ class KeypadScreen(Screen):
         max_len: int = 11,
         prompt: str | None = "identify",
         title_values: dict | None = None,
+        auto_submit: bool = False,
+        skip: Option | None = None,
     ) -> None:
         super().__init__(app)
         self.title_key = title_key
@@ -95,6 +93,10 @@ class KeypadScreen(Screen):
         self.decimal = decimal
         self.max_len = max_len
         self.prompt = prompt
+        #: Go on by itself once ``max_len`` characters are in (an 11-digit phone number).
+        self.auto_submit = auto_submit
+        #: A way past this pad (registering without a PIN), shown beside OK.
+        self.skip = skip
         self.value = ""
         self.error = ""
 
@@ -109,6 +111,9 @@ class KeypadScreen(Screen):
             return
         elif len(self.value) < self.max_len:
             self.value += char
+            if self.auto_submit and len(self.value) == self.max_len:
+                self.submit()
+                return
         self.refresh()
 
     def submit(self) -> None:
@@ -116,6 +121,7 @@ class KeypadScreen(Screen):
         if error:
             self.error = error
             self.value = "" if self.mask else self.value
+            self.app.speak(error)
         self.refresh()
 
     def shown(self) -> str:
@@ -125,10 +131,23 @@ class KeypadScreen(Screen):
         """The left column under the display: the error and the OK button."""
         m = self.app.metrics
         rows = layout.split_v(area, [1.0, m.target], m.gap)
-        return [
-            Label("error", rows[0], self.error, m.body_px, align="left"),
-            Button("ok", rows[1], self.t("ok"), self.submit, "check", "ok"),
-        ]
+        out = [error_widget(rows[0], self.error)]
+        if self.skip is not None:
+            ok, skip = layout.split_h(rows[1], [1.0, 1.0], m.gap)
+            out.append(
+                Button(
+                    self.skip.key,
+                    skip,
+                    self.skip.text,
+                    self.skip.on_tap,
+                    self.skip.icon,
+                    self.skip.style,
+                )
+            )
+        else:
+            ok = rows[1]
+        out.append(Button("ok", ok, self.t("ok"), self.submit, "check", "ok"))
+        return out
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
@@ -156,8 +175,15 @@ class KeypadScreen(Screen):
         return out
 
 
+def error_widget(area: pygame.Rect, text: str) -> Widget:
+    """An error in red with an icon, as large as body text; nothing when there is none."""
+    if not text:
+        return Label("error", area, "")
+    return Alert("error", area, text, "warning", style="danger", compact=True)
+
+
 class ChoiceScreen(Screen):
-    """A few big tiles per page; a long list pages with 下一页."""
+    """Big tiles with pictures; a long list pages with 上一页 / 下一页 in a footer row."""
 
     def __init__(
         self,
@@ -183,33 +209,53 @@ class ChoiceScreen(Screen):
         self.page.index = (self.page.index + 1) % self.page.count
         self.refresh()
 
+    def previous_page(self) -> None:
+        self.page.index = (self.page.index - 1) % self.page.count
+        self.refresh()
+
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         out: list[Widget] = []
-        if self.footer:
-            area, foot = layout.split_v(area, [1.0, m.target], m.gap)
-            cells = layout.split_h(foot, [1.0] * len(self.footer), m.gap)
-            for cell, opt in zip(cells, self.footer, strict=True):
-                out.append(Button(opt.key, cell, opt.text, opt.on_tap, opt.icon, opt.style))
-        cols = 2 if area.width < 900 or self.max_cols == 2 else self.max_cols
+        cols = 2 if area.width < 640 or self.max_cols == 2 else self.max_cols
         rows = min(3, layout.rows_fit(area.height, m.target, m.gap))
-        per_page = rows * cols
-        if len(self.page.items) > per_page:
-            per_page -= 1  # the last tile turns the page
-        self.page.per_page = per_page
+        paged = len(self.page.items) > rows * cols
+        if paged:
+            rows = min(3, layout.rows_fit(area.height - m.target - m.gap, m.target, m.gap))
+        if self.footer or paged:
+            area, foot = layout.split_v(area, [1.0, m.target], m.gap)
+            parts = [1.0] * len(self.footer) + ([1.0, 1.0] if paged else [])
+            cells = layout.split_h(foot, parts, m.gap)
+            for cell, opt in zip(cells, self.footer, strict=False):
+                out.append(Button(opt.key, cell, opt.text, opt.on_tap, opt.icon, opt.style))
+            if paged:
+                self.page.per_page = rows * cols
+                self.page.index = min(self.page.index, self.page.count - 1)
+                where = f"{self.page.index + 1}/{self.page.count}"
+                out.append(
+                    Button(
+                        "previous_page",
+                        cells[-2],
+                        f"{self.t('previous')} {where}",
+                        self.previous_page,
+                        "back",
+                        "primary",
+                        enabled=self.page.index > 0,
+                    )
+                )
+                out.append(
+                    Button(
+                        "more",
+                        cells[-1],
+                        self.t("more"),
+                        self.next_page,
+                        "forward",
+                        "primary",
+                        enabled=self.page.index < self.page.count - 1,
+                    )
+                )
+        self.page.per_page = rows * cols
         self.page.index = min(self.page.index, self.page.count - 1)
         cells = layout.grid(area, rows, cols, m.gap)
         for cell, opt in zip(cells, self.page.visible(), strict=False):
             out.append(Button(opt.key, cell, opt.text, opt.on_tap, opt.icon, opt.style))
-        if self.page.count > 1:
-            out.append(
-                Button(
-                    "more",
-                    cells[-1],
-                    f"{self.t('more')} {self.page.index + 1}/{self.page.count}",
-                    self.next_page,
-                    "list",
-                    "primary",
-                )
-            )
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -17,31 +18,39 @@ from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.producers import Producer
 from kiosk.services.staff import LockedOut
 from ui import layout
+from ui.pictures import CATEGORY_PICTURES, product_picture
 from ui.screens.base import Screen
 from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
-from ui.widgets import Button, Icon, Label, Picture, Progress, Widget
+from ui.widgets import Alert, Button, Icon, Label, Picture, Progress, Widget
 
 log = logging.getLogger(__name__)
 
-CATEGORY_ICONS = {
-    "vegetable": "leaf",
-    "fruit": "apple",
-    "tea": "tea",
-    "livestock": "cow",
-    "egg": "egg",
-    "aquatic": "fish",
-}
 PLANT_CATEGORIES = {"vegetable", "fruit", "tea"}
+#: After the labels are printed the session ends by itself after this many seconds.
+DONE_COUNTDOWN_S = 20
 
 
 def refusal(app, error: Exception) -> None:
-    """Show why the kiosk will not go on, in the service's plain words."""
+    """Show why the kiosk will not go on, in the service's plain words, and say them."""
     if isinstance(error, IssuanceRefused):
-        app.push(MessageScreen(app, "refused_title", error.message))
+        app.push(MessageScreen(app, "refused_title", error.message, speak=True))
     elif isinstance(error, InputError):
-        app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
+        app.push(MessageScreen(app, "problem_title", error.message, style="warn", speak=True))
     else:
         raise error
+
+
+def print_expected_s(app, copies: int) -> float:
+    """How long printing ``copies`` labels normally takes on this kiosk's link.
+
+    A raster label is ~60 KB: 52.9 s at 9600 baud; USB, TCP and the simulator take
+    seconds. Past 1.5x this the job is reported overdue (an alarm), not waited on.
+    """
+    transport = app.kiosk.config.printer.transport
+    per_copy = 15.0
+    if transport.kind == "serial":
+        per_copy = max(per_copy, 600_000 / max(1, transport.baudrate) + 10)
+    return 10.0 + per_copy * copies
 
 
 def identified(app, producer: Producer) -> None:
@@ -193,7 +202,7 @@ class WelcomeScreen(Screen):
             product = self.app.kiosk.catalogue.products.get(last.product_code)
             name = self.app.i18n.name(last.product_name, product.name_en if product else "")
             text = self.t("repeat_last", product=name, quantity=last.quantity_text)
-            icon = CATEGORY_ICONS.get(product.category if product else "", "leaf")
+            icon = product_picture(product) if product else "leaf"
             out.append(Button("repeat", rows[0], text, self.repeat, icon, "ok", max_px=m.big_px))
         out.append(
             Button("new", rows[-1], self.t("new_certificate"), self.new, "plus", max_px=m.big_px)
@@ -225,8 +234,18 @@ def product_option(app, product: Product, on_pick, style: str = "plain") -> Opti
         f"product_{product.code}",
         app.i18n.name(product.name, product.name_en),
         lambda: on_pick(app, product),
-        CATEGORY_ICONS.get(product.category),
+        product_picture(product),
         style,
+    )
+
+
+def search_option(app, on_pick) -> Option:
+    return Option(
+        "search",
+        app.i18n.t("search"),
+        lambda: app.push(SearchScreen(app, on_pick)),
+        "search",
+        "primary",
     )
 
 
@@ -240,14 +259,10 @@ def product_screen(app, on_pick) -> ChoiceScreen:
                 f"category_{cat.code}",
                 app.i18n.name(cat.name, cat.name_en),
                 lambda c=cat.code: app.push(category_screen(app, c, on_pick)),
-                CATEGORY_ICONS.get(cat.code),
+                CATEGORY_PICTURES.get(cat.code),
             )
         )
-    options.append(
-        Option(
-            "search", t("search"), lambda: app.push(SearchScreen(app, on_pick)), "search", "primary"
-        )
-    )
+    options.append(search_option(app, on_pick))
     return ChoiceScreen(app, t("product_title"), options, prompt="product")
 
 
@@ -256,8 +271,17 @@ def category_screen(app, category: str, on_pick) -> ChoiceScreen:
     products = [
         p for p in app.kiosk.catalogue.products.values() if p.category == category and p.in_scope
     ]
-    options = [product_option(app, p, on_pick) for p in products]
-    return ChoiceScreen(app, app.i18n.name(cat.name, cat.name_en), options)
+    usual = {p.code for p in usual_products(app)}
+    products.sort(key=lambda p: p.code not in usual)  # stable: the catalogue's order after
+    options = [
+        product_option(app, p, on_pick, "ok" if p.code in usual else "plain") for p in products
+    ]
+    return ChoiceScreen(
+        app,
+        app.i18n.name(cat.name, cat.name_en),
+        options,
+        footer=[search_option(app, on_pick)],
+    )
 
 
 def choose_product(app, product: Product) -> None:
@@ -528,7 +552,7 @@ def basis_screen(app, test_id: str) -> ChoiceScreen:
 
 
 class ConfirmScreen(Screen):
-    """The real label, the commitment in large words (read aloud), copies, and 打印."""
+    """What is signed, in large words beside the real label; read aloud; copies; 打印."""
 
     title_key = "confirm_title"
     prompt = "confirm"
@@ -537,6 +561,7 @@ class ConfirmScreen(Screen):
         super().__init__(app)
         self.image: pygame.Surface | None = None
         self.commitment = ""
+        self.facts: list[tuple[str, str]] = []
 
     def on_enter(self) -> None:
         app = self.app
@@ -552,7 +577,20 @@ class ConfirmScreen(Screen):
         self.commitment = template.commitment_en if app.i18n.is_en else template.commitment
         label = render_label(document, app.font_path).convert("RGB")
         self.image = pygame.image.frombytes(label.tobytes(), label.size, "RGB")
+        session, t = app.session, self.t
+        product = app.i18n.name(session.product.name, session.product.name_en)
+        quantity = f"{format_quantity(session.quantity)}{session.unit}"
+        self.facts = [
+            ("fact_product", t("fact_product", value=product)),
+            ("fact_quantity", t("fact_quantity", value=quantity)),
+            ("fact_issuer", t("fact_issuer", value=session.producer.name)),
+            ("fact_basis", t("fact_basis", value=t(f"basis_short_{session.basis.value}"))),
+        ]
         super().on_enter()
+        # "青菜，12.5公斤，张秀英" before the commitment, never cut off by it.
+        app.speak(
+            t("confirm_spoken", product=product, quantity=quantity, name=session.producer.name)
+        )
         app.say("commitment")
 
     def copies(self, delta: int) -> None:
@@ -562,47 +600,66 @@ class ConfirmScreen(Screen):
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m, n = self.app.metrics, self.app.session.copies
-        left, right = layout.split_h(area, [1.1, 1.0], m.gap * 2)
+        left, right = layout.split_h(area, [0.9, 1.1], m.gap * 2)
+        pic, words = layout.split_v(left, [0.55, 0.45], m.gap)
         rows = layout.split_v(right, [1.0, m.target, m.target], m.gap)
+        facts = layout.split_v(rows[0], [1.0] * len(self.facts), 2) if self.facts else []
         counter = layout.split_h(rows[1], [1.0, 2.0, 1.0], m.gap)
-        return [
-            Picture("preview", left, self.image),
-            Label("commitment", rows[0], self.commitment, m.big_px, align="left", frame=True),
+        out: list[Widget] = [
+            Picture("preview", pic, self.image),
+            Label("commitment", words, self.commitment, m.body_px, align="left"),
+        ]
+        for cell, (key, text) in zip(facts, self.facts, strict=True):
+            out.append(Label(key, cell, text, m.big_px, align="left"))
+        out += [
             Button("fewer", counter[0], "", lambda: self.copies(-1), "minus", "plain"),
             Label("copies", counter[1], self.t("copies", n=n), m.big_px),
             Button("more_copies", counter[2], "", lambda: self.copies(1), "plus", "plain"),
             Button("print", rows[2], self.t("print"), self.print, "printer", "ok", max_px=m.big_px),
         ]
+        return out
 
     def print(self) -> None:
         request = self.app.session.request(self.app.kiosk.config.device.township)
-        issuance = self.app.kiosk.issuance
         self.app.push(
             PrintScreen(
-                self.app, lambda progress: issuance.issue(request, progress), request.copies
+                self.app,
+                lambda services, control: services.issuance.issue(request, control.progress),
+                request.copies,
             )
         )
 
 
 class PrintScreen(Screen):
-    """Copies with progress; a paper-out or open cover is explained and resumed here."""
+    """Copies with live progress; a paper-out or open cover is explained and resumed here.
 
-    title_key = "printing_wait"
+    The printing runs on the printer's worker: the screen keeps answering taps (the
+    speaker button says the prompt again) while a label crawls out at 9600 baud.
+    """
+
     prompt = "printing"
+    yields_to_service = False
 
-    def __init__(self, app, job, total: int, done_screen=None) -> None:
+    def __init__(self, app, job, total: int, done_screen=None, label: str = "print") -> None:
         super().__init__(app)
         self.job = job
+        self.label = label
         self.total = total
         self.done = 0
         self.outcome = None
         self.problem: str | None = None
+        self.problem_title = "printing_wait"
         self.done_screen = done_screen or (lambda: DoneScreen(app))
         self.busy = True
+        self.started = False
         self.show_back = self.show_home = False
 
+    def title(self) -> str:
+        return self.t(self.problem_title if self.problem else "printing_wait")
+
     def on_enter(self) -> None:
-        if self.outcome is None and not self.problem:
+        if not self.started:
+            self.started = True
             super().on_enter()
             self.start(self.job)
 
@@ -610,7 +667,13 @@ class PrintScreen(Screen):
         self.busy, self.problem = True, None
         self.show_back = self.show_home = False
         self.app.signal(light=LightState.BUSY)
-        self.app.run_job(self, job)
+        self.app.run_job(
+            self,
+            "printer",
+            job,
+            label=self.label,
+            expected_s=print_expected_s(self.app, self.total),
+        )
 
     def on_message(self, kind: str, data: dict) -> None:
         if kind == "progress":
@@ -619,13 +682,15 @@ class PrintScreen(Screen):
             self.failed(data["error"])
         elif kind == "job_done":
             outcome = data["result"]
-            self.outcome = outcome
+            self.outcome = outcome if outcome is not None else self.outcome
             if outcome is None or outcome.printed:
+                self.busy = False
                 self.app.signal(BuzzerPattern.ATTENTION, LightState.READY)
                 self.app.replace(self.done_screen())
                 return
             self.done = outcome.copies_done
             self.failed(outcome.error)
+        self.refresh()
 
     def failed(self, error: Exception) -> None:
         from drivers.printer.base import PrinterError
@@ -638,13 +703,17 @@ class PrintScreen(Screen):
                 error.fault.value, "offline"
             )
             self.problem = self.t(key, done=self.done)
-            self.app.say("paper_out")
+            self.problem_title = f"{key}_title"
+            self.app.say("paper_out" if key == "paper_out" else "refused")
+            self.app.speak(self.problem)
         elif isinstance(error, IssuanceRefused | InputError):
             self.app.stack.pop()
             refusal(self.app, error)
         else:
             log.error("print failed: %s", error)
-            self.problem = self.t("failed", error=error)
+            self.problem = self.t("failed_plain")
+            self.problem_title = "offline_title"
+            self.app.speak(self.problem)
 
     def resume(self) -> None:
         """Print what is missing: a reprint (marked 补打) of the same number."""
@@ -652,31 +721,40 @@ class PrintScreen(Screen):
         if self.outcome is not None:
             number = self.outcome.certificate.number
             already = self.done
-            issuance = self.app.kiosk.issuance
             self.total, self.done = remaining, 0
             log.info("resuming %s: %d printed, %d to go", number, already, remaining)
-            self.start(lambda progress: issuance.reprint(number, remaining, progress))
+            self.start(
+                lambda services, control: services.issuance.reprint(
+                    number, remaining, control.progress
+                )
+            )
         else:
             self.start(self.job)
+
+    def again(self) -> None:
+        self.app.say(self.prompt)
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         if self.problem:
             rows = layout.split_v(area, [1.0, m.target], m.gap)
-            side = min(rows[0].height, rows[0].width // 4)
-            icon = pygame.Rect(rows[0].x, rows[0].y, side, side)
-            text = pygame.Rect(
-                icon.right + m.gap, rows[0].y, rows[0].right - icon.right - m.gap, rows[0].height
-            )
             return [
-                Icon("problem_icon", icon.inflate(-m.gap, -m.gap), "warning", (180, 0, 0)),
-                Label("problem", text, self.problem, m.big_px, align="left"),
+                Alert("problem", rows[0], self.problem, "warning"),
                 Button("continue", rows[1], self.t("continue_print"), self.resume, "printer", "ok"),
             ]
         rows = layout.split_v(area, [1.0, m.target], m.gap * 2)
+        top = layout.split_h(rows[0], [3.0, 1.0], m.gap)
         shown = min(self.total, self.done + 1)
         return [
-            Icon("printer_icon", rows[0].inflate(-m.gap, -m.gap), "printer", (0, 66, 138)),
+            Icon("printer_icon", top[0].inflate(-m.gap, -m.gap), "printer", (0, 66, 138)),
+            Button(
+                "say_again",
+                pygame.Rect(top[1].x, top[1].bottom - m.target * 2, top[1].width, m.target * 2),
+                self.t("say_again"),
+                self.again,
+                "speaker",
+                "plain",
+            ),
             Progress(
                 "progress",
                 rows[1],
@@ -687,20 +765,49 @@ class PrintScreen(Screen):
 
 
 class DoneScreen(Screen):
-    """请取走标签: then another certificate for the same farmer, or home."""
+    """请取走标签; the session ends by itself after a short countdown (one person, one
+    session), unless the same farmer taps the big 继续开证."""
 
     title_key = "take_labels"
     prompt = "take_labels"
     show_back = False
+    countdown_s = DONE_COUNTDOWN_S
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.deadline = None
+        self.seconds = self.countdown_s
+        self.left = self.seconds
+
+    def on_enter(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+        super().on_enter()
+
+    def tick(self, now: float) -> float | None:
+        left = max(0, round(self.deadline - now)) if self.deadline else self.seconds
+        if left != self.left:
+            self.left = left
+            self.refresh()
+        if left <= 0:
+            log.info("labels printed: session ended")
+            self.app.go_home(greet=False)
+            return None
+        return now + 0.25
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
-        top, bottom = layout.split_v(area, [1.0, m.target], m.gap)
+        top, bottom = layout.split_v(area, [1.0, m.target * 1.5], m.gap)
         icon, words = layout.split_h(top, [1.0, 2.0], m.gap)
+        word_rows = layout.split_v(words, [1.0, 0.6], m.gap)
+        feet = layout.split_h(bottom, [2.0, 1.0], m.gap)
         return [
-            Icon("hand_icon", icon.inflate(-m.gap, -m.gap), "hand", (0, 105, 45)),
-            Label("take", words, self.t("take_labels"), m.big_px * 2 // 1),
-            Button("another", bottom, self.t("done_more"), self.another, "plus", "primary"),
+            Icon("hand_icon", icon.inflate(-m.gap, -m.gap), "hand", (0, 66, 138)),
+            Label("take", word_rows[0], self.t("take_labels"), m.big_px * 2),
+            Label("countdown", word_rows[1], self.t("session_ends", seconds=self.left), m.body_px),
+            Button(
+                "another", feet[0], self.t("done_more"), self.another, "plus", "ok", max_px=m.big_px
+            ),
+            Button("finish", feet[1], self.t("finish"), self.finish, "check", "plain"),
         ]
 
     def another(self) -> None:
@@ -708,3 +815,51 @@ class DoneScreen(Screen):
         self.app.go_home(greet=False)
         if producer is not None:
             identified(self.app, producer)
+
+    def finish(self) -> None:
+        self.app.go_home(greet=False)
+
+
+class IdleWarningScreen(Screen):
+    """Nobody has touched the screen for a while: say so, count down, then clear."""
+
+    title_key = "idle_title"
+    prompt = "idle_warning"
+    show_back = show_home = False
+
+    def __init__(self, app, deadline: float) -> None:
+        super().__init__(app)
+        self.deadline = deadline
+        self.left = 0
+
+    def tick(self, now: float) -> float | None:
+        left = max(0, round(self.deadline - now))
+        if left != self.left:
+            self.left = left
+            self.refresh()
+        return now + 0.25
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m = self.app.metrics
+        top, bottom = layout.split_v(area, [1.0, m.target * 1.5], m.gap)
+        feet = layout.split_h(bottom, [2.0, 1.0], m.gap)
+        return [
+            Alert("idle", top, self.t("idle_warning", seconds=self.left), "clock", style="warn"),
+            Button(
+                "still_here",
+                feet[0],
+                self.t("still_here"),
+                self.stay,
+                "check",
+                "ok",
+                max_px=m.big_px,
+            ),
+            Button("finish", feet[1], self.t("finish"), self.finish, "home", "plain"),
+        ]
+
+    def stay(self) -> None:
+        self.app.touch()
+        self.app.back()
+
+    def finish(self) -> None:
+        self.app.go_home(greet=False)

@@ -48,10 +48,14 @@ def open_staff(app, role: str = "staff") -> None:
         return None
 
     title = "staff_pin" if role == "staff" else "tech_pin"
-    app.push(KeypadScreen(app, title, entered, mask=True, max_len=8, prompt=None))
+    pad = KeypadScreen(app, title, entered, mask=True, max_len=8, prompt=None)
+    pad.farmer = False
+    app.push(pad)
 
 
 class StaffScreen(ChoiceScreen):
+    farmer = False
+
     def __init__(self, app) -> None:
         t = app.i18n.t
         options = [
@@ -84,6 +88,7 @@ class SampleScreen(Screen):
     """Scan a sample barcode (or print a new one), then its producer, product and inputs."""
 
     title_key = "sample_title"
+    farmer = False
 
     def __init__(self, app) -> None:
         super().__init__(app)
@@ -115,13 +120,13 @@ class SampleScreen(Screen):
                 TextBlock(232, 120, self.sample_id, 16),
             ),
         )
-        printer = self.app.kiosk.printer
         self.app.push(
             PrintScreen(
                 self.app,
-                lambda progress: printer.print_label(doc, 1, progress),
+                lambda services, control: services.printer.print_label(doc, 1, control.progress),
                 1,
                 done_screen=lambda: self,
+                label="sample barcode",
             )
         )
 
@@ -179,6 +184,7 @@ class SampleScreen(Screen):
 
 
 def method_screen(app) -> ChoiceScreen:
+    """The methods of the station's book (kiosk/data/methods.toml)."""
     methods = app.kiosk.rapid_tests.methods.methods.values()
     options = [
         Option(
@@ -189,7 +195,9 @@ def method_screen(app) -> ChoiceScreen:
         )
         for m in methods
     ]
-    return ChoiceScreen(app, app.i18n.t("method_title"), options, max_cols=2)
+    screen = ChoiceScreen(app, app.i18n.t("method_title"), options, max_cols=2)
+    screen.farmer = False
+    return screen
 
 
 def waiting_samples(app, method) -> list:
@@ -200,10 +208,20 @@ def waiting_samples(app, method) -> list:
 class AssignScreen(Screen):
     """Tap samples into reader channels (channel 0 is the enzyme control), then start."""
 
+    farmer = False
+
     def __init__(self, app, method, preset: list[str] | None = None) -> None:
         super().__init__(app)
         self.method = method
         self.samples = waiting_samples(app, method)
+        waiting = {x.sample_id for x in self.samples}
+        # A sample sent back for a re-test stays in the list, first.
+        for sample_id in reversed(preset or []):
+            if sample_id not in waiting:
+                try:
+                    self.samples.insert(0, app.kiosk.rapid_tests.sample(sample_id))
+                except (KeyError, RapidTestError):
+                    continue
         self.assigned: list[str] = [
             s for s in (preset or []) if s in {x.sample_id for x in self.samples}
         ]
@@ -212,6 +230,8 @@ class AssignScreen(Screen):
     def title(self) -> str:
         if not self.samples:
             return self.t("no_samples")
+        if self.method.kind == "strip":
+            return self.t("strip_apply")
         return self.t("assign_title", channel=len(self.assigned) + 1, control=0)
 
     def toggle(self, sample_id: str) -> None:
@@ -240,11 +260,16 @@ class AssignScreen(Screen):
                     style="selected" if chosen else "plain",
                 )
             )
+        start = (
+            self.t("strip_start")
+            if self.method.kind == "strip"
+            else self.t("run_start", n=len(self.assigned))
+        )
         out.append(
             Button(
                 "start",
                 bottom,
-                self.t("run_start", n=len(self.assigned)),
+                start,
                 self.start,
                 "flask",
                 "ok",
@@ -258,55 +283,117 @@ class AssignScreen(Screen):
 
 
 class RunScreen(Screen):
-    """A run in progress: countdown and a bar per channel; the verdicts follow."""
+    """A run in progress on the reader's worker: countdown and a bar per channel.
+
+    A strip's wait for its read window can be cancelled (nothing is recorded then);
+    an enzyme run cannot: the reader seam has no abort (drivers/reader/base.py).
+    """
 
     title_key = "run_title"
+    farmer = False
 
     def __init__(self, app, method, sample_ids: list[str]) -> None:
         super().__init__(app)
         self.method = method
         self.sample_ids = sample_ids
         self.elapsed, self.total = 0.0, 1.0
+        self.phase = "measuring"
         self.busy = True
+        self.job = None
         self.show_back = self.show_home = False
 
     def on_enter(self) -> None:
-        if self.elapsed:
+        if self.job is not None:
             return
-        rapid = self.app.kiosk.rapid_tests
-
         slots = [SampleSlot(s, i + 1) for i, s in enumerate(self.sample_ids)]
+        method = self.method
 
-        def job(progress) -> RunOutcome:
-            if self.method.kind == "enzyme":
-                return rapid.run_enzyme(self.method.id, slots, progress=progress)
-            return rapid.run_strip(self.method.id, self.sample_ids[0], progress=progress)
+        def work(services, control) -> RunOutcome:
+            rapid = services.rapid_tests
+            if method.kind == "enzyme":
+                return rapid.run_enzyme(method.id, slots, progress=control.progress)
+            return rapid.run_strip(method.id, self.sample_ids[0], progress=control.progress)
 
-        self.app.run_job(self, job)
+        self.job = self.app.run_job(
+            self,
+            "reader",
+            work,
+            label=f"rapid test {method.id}",
+            expected_s=self.expected_s(),
+            cancellable=method.kind == "strip",
+        )
+
+    def expected_s(self) -> float:
+        """The method's own length (device time scaled to wall time), plus handling."""
+        scale = getattr(self.app.kiosk.reader, "time_scale", 1.0) or 1.0
+        if self.method.kind == "enzyme":
+            return float(getattr(self.method, "duration_s", 180.0)) / scale + 30.0
+        window = getattr(self.method, "read_window_min", (15, 20))
+        return float(window[0]) * 60.0 + 60.0
 
     def on_message(self, kind: str, data: dict) -> None:
         if kind == "run_progress":
+            self.phase = data.get("phase", "measuring")
             self.elapsed, self.total = data["elapsed"], max(data["total"], 1e-6)
         elif kind == "job_done":
             outcome: RunOutcome = data["result"]
+            self.busy = False
             self.app.replace(ResultsScreen(self.app, list(outcome.results), self.method))
+            return
+        elif kind == "job_cancelled":
+            self.busy = False
+            self.app.replace(
+                MessageScreen(
+                    self.app,
+                    "done",
+                    self.t("run_cancelled"),
+                    icon="check",
+                    style="plain",
+                    prompt=None,
+                )
+            )
+            return
         elif kind == "job_failed":
+            self.busy = False
             error = data["error"]
-            text = getattr(error, "message", str(error))
-            self.app.replace(MessageScreen(self.app, "refused_title", text))
+            text = getattr(error, "message", None) or self.t("failed_plain")
+            self.app.replace(MessageScreen(self.app, "refused_title", text, speak=True))
+            return
+        self.refresh()
+
+    def cancel(self) -> None:
+        if self.job is not None and self.app.cancel_job(self.job):
+            self.refresh()
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         n = len(self.sample_ids)
+        waiting = self.phase == "waiting"
+        if waiting and self.job is not None and self.job.cancellable:
+            area, foot = layout.split_v(area, [1.0, m.target], m.gap)
+            cancelling = self.job.control is not None and self.job.control.cancel_requested.is_set()
+        else:
+            foot, cancelling = None, False
         rows = min(n + 1, layout.rows_fit(area.height, m.target, m.gap))
         cells = layout.split_v(area, [1.0] * rows, m.gap)
         left = max(0, round(self.total - self.elapsed))
         fraction = self.elapsed / self.total
-        out: list[Widget] = [
-            Progress("countdown", cells[0], fraction, self.t("run_left", seconds=left))
-        ]
+        words = self.t("run_waiting" if waiting else "run_left", seconds=left)
+        out: list[Widget] = [Progress("countdown", cells[0], fraction, words)]
         for i, (cell, sample) in enumerate(zip(cells[1:], self.sample_ids, strict=False)):
             out.append(Progress(f"channel_{i + 1}", cell, fraction, f"{i + 1}: {sample}"))
+        if foot is not None:
+            out.append(
+                Button(
+                    "cancel",
+                    foot,
+                    self.t("cancel"),
+                    self.cancel,
+                    "cross",
+                    "warn",
+                    enabled=not cancelling,
+                )
+            )
         return out
 
 
@@ -320,6 +407,7 @@ class ResultsScreen(Screen):
     """Verdicts in colour and in words; report labels; re-test where the rules ask for one."""
 
     title_key = "result_title"
+    farmer = False
 
     def __init__(self, app, results: list[TestResult], method=None) -> None:
         super().__init__(app)
@@ -343,21 +431,29 @@ class ResultsScreen(Screen):
                     style=VERDICT_STYLE.get(r.verdict, "plain"),
                 )
             )
-        retest = [r.sample_id for r in self.results if r.status == "retest_required"]
-        feet = layout.split_h(bottom, [1.0, 1.0] if retest and self.method else [1.0], m.gap)
+        retest = [r for r in self.results if r.status == "retest_required"]
+        feet = layout.split_h(bottom, [1.0, 1.0] if retest else [1.0], m.gap)
         out.append(Button("print_report", feet[0], self.t("print_report"), self.report, "printer"))
-        if retest and self.method:
+        if retest:
             out.append(
                 Button(
                     "retest",
                     feet[1],
                     self.t("retest"),
-                    lambda: self.app.replace(AssignScreen(self.app, self.method, retest)),
+                    lambda: self.retest(retest),
                     "flask",
                     "warn",
                 )
             )
         return out
+
+    def retest(self, results: list[TestResult]) -> None:
+        """The samples that need a second portion, straight into the method's run list."""
+        method = self.method
+        if method is None:
+            method = self.app.kiosk.rapid_tests.methods.get(results[0].method_id)
+        samples = [r.sample_id for r in results if r.method_id == method.id]
+        self.app.replace(AssignScreen(self.app, method, samples))
 
     def report(self) -> None:
         blocks: list = [TextBlock(16, 12, "快检报告", 32)]
@@ -367,19 +463,32 @@ class ResultsScreen(Screen):
             blocks.append(TextBlock(16, y, text, 24))
             y += 30
         doc = LabelDocument(480, 320, tuple(blocks))
-        printer = self.app.kiosk.printer
         self.app.push(
             PrintScreen(
                 self.app,
-                lambda progress: printer.print_label(doc, 1, progress),
+                lambda services, control: services.printer.print_label(doc, 1, control.progress),
                 1,
                 done_screen=lambda: self,
+                label="test report",
             )
         )
 
 
 class HoldsScreen(Screen):
+    """Open holds by producer name (the key only when the producer is not known here)."""
+
     title_key = "holds"
+    farmer = False
+
+    def who(self, producer_key: str) -> str:
+        producers = self.app.producers
+        try:
+            if producer_key.startswith("tel:"):
+                found = producers.by_phone(producer_key[4:])
+                return found[0].name if found else producer_key[4:]
+            return producers.get(producer_key).name
+        except KeyError:
+            return producer_key
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
@@ -397,7 +506,7 @@ class HoldsScreen(Screen):
                 Label(
                     f"hold_{i}",
                     cell,
-                    f"{hold.producer_key} {name}：{hold.reason}",
+                    f"{self.who(hold.producer_key)} {name}：{hold.reason}",
                     m.body_px,
                     style="danger",
                     align="left",

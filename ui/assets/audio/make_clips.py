@@ -1,6 +1,7 @@
 """Regenerate the spoken prompts with espeak-ng and sox (apt-get install espeak-ng sox).
 
-Clips are 8000 Hz, 8-bit mono WAV: a few kilobytes each, loadable by any SDL_mixer.
+Clips are 16000 Hz, 16-bit mono WAV: clear enough for an elderly listener over a kiosk's
+small speaker (8 kHz 8-bit was not), loadable by any SDL_mixer.
     .venv/bin/python ui/assets/audio/make_clips.py
 """
 
@@ -33,7 +34,21 @@ CLIPS = {
     "take_labels": ("打印好了，请取走标签。", "Done. Please take your labels."),
     "refused": ("现在不能开证，请看屏幕上的说明。", "Cannot issue now. Please read the screen."),
     "paper_out": ("标签纸用完了，请找工作人员。", "Out of labels. Please ask staff."),
+    "idle_warning": (
+        "好一会儿没有操作了。还要继续，请点我还在。",
+        "No touch for a while. To go on, tap I'm here.",
+    ),
+    "out_of_service": (
+        "本机暂停服务，请看屏幕上的说明，或者点呼叫工作人员。",
+        "This kiosk is out of service. Read the screen or tap Call staff.",
+    ),
+    "write_name": (
+        "请在框里写您的名字，一次写一个字。",
+        "Write your name in the box, one character at a time.",
+    ),
 }
+RATE_HZ = 16000
+BITS = 16
 
 
 def main() -> None:
@@ -47,7 +62,31 @@ def main() -> None:
                     check=True,
                 )
                 subprocess.run(
-                    ["sox", raw.name, "-r", "8000", "-b", "8", "-c", "1", str(out / f"{key}.wav")],
+                    [
+                        "sox",
+                        raw.name,
+                        "-r",
+                        str(RATE_HZ),
+                        "-b",
+                        str(BITS),
+                        "-c",
+                        "1",
+                        str(out / f"{key}.wav"),
+                        # no clipping; no dead air before or after the words
+                        "gain",
+                        "-n",
+                        "-1",
+                        "silence",
+                        "1",
+                        "0.05",
+                        "0.5%",
+                        "reverse",
+                        "silence",
+                        "1",
+                        "0.05",
+                        "0.5%",
+                        "reverse",
+                    ],
                     check=True,
                 )
 
