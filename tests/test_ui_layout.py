@@ -7,6 +7,7 @@ touch target at least 15 mm at the panel's DPI.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ from app.compose import hardware_desk
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.rapidtest import TestResult
 from ui.loop import App
-from ui.screens import common, farmer, register, staff, technician
+from ui.screens import common, farmer, register, service, simulation, staff, technician
 from ui.testing import Driver, layout_problems
 from ui.theme import PANEL_DPI
 
@@ -54,12 +55,13 @@ def _result(verdict: str, status: str, i: int) -> TestResult:
     )
 
 
-def _print_problem(app: App) -> farmer.PrintScreen:
+def _print_problem(app: App, fault: str = "paper_out") -> farmer.PrintScreen:
     from drivers.printer.base import PrinterError, PrinterFault
 
-    screen = farmer.PrintScreen(app, lambda progress: None, 3)
+    screen = farmer.PrintScreen(app, lambda services, control: None, 3)
+    screen.started = True  # show it as the job left it, without running one
     screen.done = 1
-    screen.failed(PrinterError(PrinterFault.PAPER_OUT, "paper out", 1))
+    screen.failed(PrinterError(PrinterFault(fault), fault, 1))
     return screen
 
 
@@ -118,19 +120,36 @@ SCREENS = {
     "technician": lambda app: app.push(technician.TechnicianScreen(app)),
     "scanner_test": lambda app: app.push(technician.ScannerTestScreen(app)),
     "logs": lambda app: app.push(technician.LogScreen(app)),
+    "name_pinyin": lambda app: _name(app, "pinyin"),
+    "out_of_service": lambda app: _out_of_service(app),
+    "idle_warning": lambda app: app.push(farmer.IdleWarningScreen(app, time.monotonic() + 12)),
+    "simulation": lambda app: app.push(simulation.SimulationScreen(app)),
+    "print_offline": lambda app: app.push(_print_problem(app, "offline")),
 }
 
 
+def _out_of_service(app: App) -> None:
+    from drivers.printer.base import PrinterStatus
+
+    app.printer_status, app.disk_free_mb = PrinterStatus(paper_out=True), 0
+    app.go_home(greet=False)
+    assert isinstance(app.top, service.OutOfServiceScreen)
+
+
 def _printing(app: App) -> farmer.PrintScreen:
-    screen = farmer.PrintScreen(app, lambda progress: None, 3)
-    screen.on_enter = lambda: None  # show it mid-job without running a job
+    screen = farmer.PrintScreen(app, lambda services, control: None, 3)
+    screen.started = True  # show it mid-job without running a job
     screen.done = 1
     return screen
 
 
-def _name(app: App) -> None:
+def _name(app: App, mode: str = "write") -> None:
     screen = register.NameScreen(app)
+    screen.mode = mode
     screen.name, screen.letters = "王", "zh"
+    if mode == "write":
+        screen.pads[0] = [[(20, 30), (120, 30)], [(70, 10), (70, 140)]]
+        screen.guesses = ["十", "丰", "干", "千", "午"]
     app.push(screen)
 
 
@@ -157,6 +176,8 @@ def test_every_screen_fits_at_every_size(apps, size) -> None:
     failures = {}
     try:
         for name, setup in SCREENS.items():
+            app.printer_status = app.disk_free_mb = None
+            app.printer_poll_s = app.health_poll_s = 3600.0
             app.go_home(greet=False)
             if app.i18n.is_en:
                 app.i18n.toggle()

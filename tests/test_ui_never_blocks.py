@@ -8,6 +8,7 @@ Unix datagram socket, the agent's hardware relay through SQLite.
 from __future__ import annotations
 
 import base64
+import itertools
 import socket
 import tempfile
 import threading
@@ -98,7 +99,7 @@ def serve_until(app: App, watchdog: Watchdog, done, timeout: float) -> float:
 
 def longest_gap(times: list[float], start: float, end: float) -> float:
     points = [start, *[t for t in times if start <= t <= end], end]
-    return max(b - a for a, b in zip(points, points[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(points))
 
 
 def test_watchdog_pinged_through_a_180_s_enzyme_run(kiosk, tmp_path, notify) -> None:

@@ -89,7 +89,7 @@ class SimulationScreen(Screen):
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
-        top, grid_area = layout.split_v(area, [m.body_px + 20, 1.0], m.gap)
+        top, grid_area = layout.split_v(area, [m.body_px * 2 + 4, 1.0], m.gap)
         device = self._device()
         reader = getattr(self.app.kiosk.reader, "controls", None)
         paper = "sim_paper_in" if device is not None and device.paper_out else "sim_paper_out"
