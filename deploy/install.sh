@@ -22,6 +22,8 @@ PACKAGES=(
     python3-venv              # the virtual environments in /opt/agriqs/venvs
     python3-cryptography      # this script checks the bundle signature before installing
     cage                      # Wayland kiosk compositor: one full-screen app, no desktop
+    libzinnia0 tegaki-zinnia-simplified-chinese  # handwritten names (ui/handwriting.py)
+    espeak-ng                 # refusals and the confirmation spoken in their own words
 )
 # Groups the units give the UI (SupplementaryGroups=); Pi OS has them, a bare tree may not.
 DEVICE_GROUPS=(video render input lp dialout gpio)

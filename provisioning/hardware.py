@@ -3,10 +3,11 @@
 On the Pi the UI process (``kiosk run``) holds the printer, scanner and reader open
 exclusively; the agent is another process. So the agent never opens them: it writes a
 row into ``hardware_requests`` (the shared SQLite database) and waits; the UI loop calls
-``HardwareDesk.serve_pending()`` between frames, runs the action on its own devices and
-writes the result. A row still pending at its deadline is marked ``expired`` by the
-agent (so a UI that starts later never acts on a stale request) and the command is
-answered "UI not running". A headless kiosk (no UI process) gives the agent a
+``HardwareDesk.take()`` between frames, runs the action on the worker thread that owns
+the device (ui/jobs.py) and ``answer()``s it (``serve_pending()`` does both in place).
+A row still pending at its deadline is marked ``expired`` by the agent (so a UI that
+starts later never acts on a stale request) and the command is answered "UI not
+running". A headless kiosk (no UI process) gives the agent a
 ``HardwareDirect`` instead and the actions run in the agent.
 """
 

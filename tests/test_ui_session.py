@@ -130,24 +130,43 @@ def test_full_disk_and_a_kiosk_wide_hold_take_the_kiosk_out_of_service(make_kios
 
 
 def test_printer_unreachable_at_start_is_retried_not_fatal(tmp_path) -> None:
+    """A serial printer whose port is missing at start: the kiosk opens, records and
+    says "not printed"; once the port appears (a real pty) it prints, and the UI leaves
+    its out-of-service page by itself."""
+    from drivers.printer.profiles import get_profile
+    from drivers.printer.sim.device import SimulatedPrinter
+    from drivers.printer.sim.servers import PtyPrinterServer
+
+    port = tmp_path / "ttyPRINTER"
     config = configured(
         tmp_path / "data",
         printer={
             "transport": configured(tmp_path / "x").printer.transport.model_copy(
-                update={"kind": "serial", "serial_port": str(tmp_path / "ttyNONE")}
+                update={"kind": "serial", "serial_port": str(port), "baudrate": 115200}
             )
         },
     )
     with open_kiosk(config) as kiosk:
         assert isinstance(kiosk.printer, ReconnectingPrinter)
+        kiosk.printer.retry_s = 0.1
         assert kiosk.printer.status().online is False
         outcome = kiosk.issuance.issue(request())  # recorded, not printed: reprint later
         assert not outcome.printed and outcome.error.fault.value == "offline"
         ui = make_app(kiosk)
+        device = SimulatedPrinter(get_profile("tspl-60x40"))
+        server = None
         try:
             ui.until(lambda: ui.on(OutOfServiceScreen))
+            server = PtyPrinterServer(device)
+            port.symlink_to(server.path)  # the printer is plugged in
+            ui.until(lambda: ui.on(HomeScreen), timeout=15)
+            number = outcome.certificate.number
+            assert kiosk.issuance.reprint(number).printed
+            assert device.label_count == 1
         finally:
             ui.app.close()
+            if server is not None:
+                server.close()
 
 
 def test_kiosk_run_without_its_printer_starts_and_stops_cleanly(tmp_path) -> None:
@@ -172,7 +191,7 @@ def test_kiosk_run_without_its_printer_starts_and_stops_cleanly(tmp_path) -> Non
     time.sleep(4)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
+    _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "printer not reachable at start" in err
 

@@ -114,3 +114,58 @@ def test_technician_status_test_print_and_scanner_test(ui, kiosk) -> None:
     ui.tap("back")
     ui.tap("logs")
     assert ui.texts()
+
+
+def test_a_positive_first_portion_offers_a_retest_that_keeps_the_sample(ui, kiosk, tmp_path):
+    """可疑/阳性 on a first portion: 复检 goes straight to the run list with the sample in
+    it (from the results list too, where no method was at hand); holds read by name."""
+    from ui.screens.staff import AssignScreen, HoldsScreen, RunScreen
+
+    farmer = ui.app.producers.register("张秀英", "13812345678", "示范村", "2580")
+    with simulated_reader(tmp_path / "reader") as reader:
+        kiosk.reader = kiosk.rapid_tests.reader = reader
+        reader.controls.load_enzyme_sample(1, inhibitor=0.9)
+        kiosk.rapid_tests.register_sample(
+            "S-9",
+            producer_name=farmer.name,
+            phone=farmer.phone,
+            producer_id=farmer.producer_id,
+            product_code="V001",
+            inputs_used=("organophosphate",),
+        )
+        method = kiosk.rapid_tests.methods.get("GBT5009199")
+        ui.app.push(RunScreen(ui.app, method, ["S-9"]))
+        ui.until(lambda: ui.on(ResultsScreen), timeout=30)
+        (first,) = ui.app.top.results
+        assert first.status == "retest_required"
+        ui.app.replace(ResultsScreen(ui.app, kiosk.rapid_tests.results(limit=5)))
+        ui.tap("retest")
+        assert ui.on(AssignScreen) and ui.app.top.assigned == ["S-9"]
+        ui.tap("start")
+        ui.until(lambda: ui.on(ResultsScreen), timeout=30)
+        (second,) = ui.app.top.results
+        assert second.portion == 2 and second.status == "confirmed"
+    ui.app.push(HoldsScreen(ui.app))
+    assert "张秀英 青菜" in " ".join(ui.texts())
+
+
+def test_strip_flow_says_apply_the_sample_then_start(ui, kiosk) -> None:
+    from ui.screens.staff import AssignScreen
+
+    farmer = ui.app.producers.register("张秀英", "13812345678", "示范村", "2580")
+    kiosk.rapid_tests.register_sample(
+        "S-7",
+        producer_name=farmer.name,
+        phone=farmer.phone,
+        producer_id=farmer.producer_id,
+        product_code="A001",
+        inputs_used=(),
+    )
+    strip = next(
+        m
+        for m in kiosk.rapid_tests.methods.methods.values()
+        if m.kind == "strip" and "aquatic" in m.matrices
+    )
+    ui.app.push(AssignScreen(ui.app, strip))
+    words = " ".join(ui.texts())
+    assert "把样品滴到试纸条上" in words and "已加样，开始计时" in words

@@ -37,9 +37,9 @@ def _tokens(text: str) -> list[str]:
     not start a line glued after it and an opening bracket glued before it."""
     out: list[str] = []
     for token in _TOKEN.findall(text):
-        if out and token[0] in _NO_LINE_START and not out[-1].isspace():
-            out[-1] += token
-        elif out and out[-1] and out[-1][-1] in _NO_LINE_END:
+        glue_after = out and token[0] in _NO_LINE_START and not out[-1].isspace()
+        glue_before = out and out[-1] and out[-1][-1] in _NO_LINE_END
+        if glue_after or glue_before:
             out[-1] += token
         else:
             out.append(token)
@@ -95,8 +95,7 @@ def fit(
         floor = max(min_px, round(size * SHRINK_FOR_ONE_LINE))
         for one in range(size, floor - 1, -2):
             font = fonts.get(one)
-            w, h = font.size(text)
-            if w <= width and font.get_linesize() <= height:
+            if font.size(text)[0] <= width and font.get_linesize() <= height:
                 return one, [text], True
     while True:
         font = fonts.get(size)
