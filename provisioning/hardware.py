@@ -238,12 +238,16 @@ class HardwareDesk:
         if actions is not None:
             where += f" AND action IN ({', '.join('?' * len(actions))})"
             params.extend(actions)
+        query = (
+            f"SELECT id, command_id, action, args FROM hardware_requests WHERE {where} "
+            "ORDER BY id LIMIT 1"
+        )
+        # A plain read first: when idle (nearly always) no write lock is asked for, so a
+        # worker's transaction never makes the screen wait.
+        if self.store.conn.execute(query, params).fetchone() is None:
+            return None
         with self.store.transaction():
-            row = self.store.conn.execute(
-                f"SELECT id, command_id, action, args FROM hardware_requests WHERE {where} "
-                "ORDER BY id LIMIT 1",
-                params,
-            ).fetchone()
+            row = self.store.conn.execute(query, params).fetchone()
             if row is None:
                 return None
             self.store.conn.execute(

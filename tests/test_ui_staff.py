@@ -124,7 +124,7 @@ def test_a_positive_first_portion_offers_a_retest_that_keeps_the_sample(ui, kios
     farmer = ui.app.producers.register("张秀英", "13812345678", "示范村", "2580")
     with simulated_reader(tmp_path / "reader") as reader:
         kiosk.reader = kiosk.rapid_tests.reader = reader
-        reader.controls.load_enzyme_sample(1, inhibitor=0.9)
+        reader.controls.load_enzyme_sample(1, inhibitor=2.0)  # ~75 % inhibition
         kiosk.rapid_tests.register_sample(
             "S-9",
             producer_name=farmer.name,

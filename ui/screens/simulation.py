@@ -77,7 +77,7 @@ class SimulationScreen(Screen):
         if controls is None:
             return
         for channel in range(1, 8):
-            controls.load_enzyme_sample(channel, inhibitor=0.9)
+            controls.load_enzyme_sample(channel, inhibitor=2.0)  # ~75 % inhibition
         controls.load_strip(ratio=0.2)
         self.done("sim_positive")
 
