@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.kiosk import configured
+from support.notify import NotifySocket
 from support.reader import public_hex, simulated_reader
 
 from app.compose import hardware_desk, open_kiosk
@@ -35,38 +34,6 @@ from ui.screens.staff import ResultsScreen, RunScreen
 from ui.testing import Driver
 
 VENDOR = Ed25519PrivateKey.generate()
-
-
-class NotifySocket:
-    """systemd's side of sd_notify: a datagram socket that timestamps what arrives."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.TemporaryDirectory(prefix="notify-")
-        self.path = str(Path(self.dir.name) / "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.1)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def pings(self) -> list[float]:
-        return [t for t, m in self.messages if "WATCHDOG=1" in m]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-        self.dir.cleanup()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 import pygame
 import pytest
 from support.kiosk import ARTIFACTS, configured, request
+from support.notify import NotifySocket
 
 from app.compose import ReconnectingPrinter, hardware_desk, open_kiosk, seed_demo_pins
 from ui.loop import IDLE_WARNING_S, App
@@ -170,7 +171,8 @@ def test_printer_unreachable_at_start_is_retried_not_fatal(tmp_path) -> None:
 
 
 def test_kiosk_run_without_its_printer_starts_and_stops_cleanly(tmp_path) -> None:
-    """`kiosk run` used to die with a traceback (and systemd restarted it in a loop)."""
+    """`kiosk run` used to die with a traceback (and systemd restarted it in a loop):
+    now it tells systemd it is ready, shows its page, and stops cleanly on SIGTERM."""
     config = tmp_path / "kiosk.toml"
     config.write_text(
         "[device]\nsimulation = true\n"
@@ -179,7 +181,9 @@ def test_kiosk_run_without_its_printer_starts_and_stops_cleanly(tmp_path) -> Non
         f'serial_port = "{tmp_path / "ttyNONE"}"\n'
         '[reader]\nkind = "none"\n[ui]\naudio = false\n'
     )
+    notify = NotifySocket()
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    env["NOTIFY_SOCKET"] = notify.path
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "--config", str(config), "run"],
         cwd=ROOT,
@@ -188,10 +192,16 @@ def test_kiosk_run_without_its_printer_starts_and_stops_cleanly(tmp_path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=20)
+    try:
+        ready = notify.wait_for("READY=1", 60)
+        assert ready and proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert notify.wait_for("STOPPING=1", 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "printer not reachable at start" in err
 
@@ -390,6 +400,12 @@ def test_vegetables_page_back_and_forth_and_search_stays_reachable(farmer, kiosk
         pages = ui.app.top.page.count
         assert pages <= 3  # 26 vegetables, 6 pages before
         ui.tap("search")
+        ui.tap("letter_J")  # 韭菜 豇豆 金针菇 鸡蛋 鲫鱼: more than three hits
+        ui.tap("all_hits")
+        keys = [w.key for w in ui.app.top.widgets if w.key.startswith("product_")]
+        assert len(keys) == 5 and "product_E001" in keys
+        ui.tap("back")
+        ui.tap("letter_del")
         ui.tap("letter_Q")
         ui.tap("letter_C")
         ui.tap("product_V001")

@@ -133,6 +133,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "failed": ("失败：{error}", "Failed: {error}"),
     "busy": ("请稍等", "Please wait"),
     "previous": ("上一页", "Previous"),
+    "all_hits": ("全部{n}个", "All {n}"),
     "fact_product": ("产品：{value}", "Product: {value}"),
     "fact_quantity": ("数量：{value}", "Quantity: {value}"),
     "fact_issuer": ("承诺人：{value}", "Issuer: {value}"),

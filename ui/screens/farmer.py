@@ -317,6 +317,10 @@ class SearchScreen(Screen):
         self.query = self.query[:-1] if char == "⌫" else (self.query + char)[:6]
         self.refresh()
 
+    def all_hits(self, found: list[Product]) -> None:
+        options = [product_option(self.app, p, self.on_pick) for p in found]
+        self.app.push(ChoiceScreen(self.app, self.t("search_title"), options))
+
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         top, board = layout.split_v(area, [0.25, 0.75], m.gap)
@@ -332,9 +336,21 @@ class SearchScreen(Screen):
                     self.t("no_match"),
                 )
             )
-        for cell, product in zip(heads[1:], found[:3], strict=False):
+        shown = found[:3] if len(found) <= 3 else found[:2]
+        for cell, product in zip(heads[1:], shown, strict=False):
             opt = product_option(self.app, product, self.on_pick, "ok")
             out.append(Button(opt.key, cell, opt.text, opt.on_tap, opt.icon, opt.style))
+        if len(found) > 3:  # the rest are one tap away, with their pictures
+            out.append(
+                Button(
+                    "all_hits",
+                    heads[3],
+                    self.t("all_hits", n=len(found)),
+                    lambda: self.all_hits(found),
+                    "list",
+                    "primary",
+                )
+            )
         keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "⌫"]
         for cell, char in zip(layout.grid(board, 3, 9, m.gap), keys, strict=True):
             text = self.t("clear") if char == "⌫" else char
