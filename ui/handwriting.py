@@ -72,7 +72,7 @@ class Recogniser:
 
     def __init__(self, lib: ctypes.CDLL, handle: int, model: Path) -> None:
         self._lib = lib
-        self._handle = handle
+        self._handle: int | None = handle
         self.model = model
         self._lock = threading.Lock()
 

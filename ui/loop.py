@@ -400,9 +400,7 @@ class App:
             self.kiosk.alarms.clear("job_overdue", subject=job.device)
         self._last_input = time.monotonic()  # the person was waiting, not idle
         if job.device == "printer" and job.label != "status":
-            # What the printer said before this job is stale: ask again now.
-            self.printer_status = None
-            self._next_printer_poll = 0.0
+            self.forget_printer_status()
         job.on_finish(event, payload)
 
     def _hit(self, pos: tuple[int, int]) -> Widget | None:
@@ -475,6 +473,12 @@ class App:
                 {"device": job.device, "job": job.label, "expected_s": job.expected_s},
                 subject=job.device,
             )
+
+    def forget_printer_status(self) -> None:
+        """What the printer said is stale (a job ran, a bench control changed it): it
+        counts as unknown until the worker asks again, which it does now."""
+        self.printer_status = None
+        self._next_printer_poll = 0.0
 
     def _poll_printer(self) -> None:
         """Ask the printer for its status on its own worker, only when it is idle."""

@@ -23,6 +23,18 @@ class FarmerSession:
     #: Filled by registration screens before the producer exists.
     draft: dict[str, str] = field(default_factory=dict)
 
+    def who(self) -> Producer:
+        """The identified producer (screens after identification only)."""
+        if self.producer is None:
+            raise RuntimeError("no producer identified in this session")
+        return self.producer
+
+    def what(self) -> Product:
+        """The chosen product (screens after the product was chosen only)."""
+        if self.product is None:
+            raise RuntimeError("no product chosen in this session")
+        return self.product
+
     def origin(self, township: str) -> str:
         """产地: the township and the producer's village, as the county registered them."""
         village = self.producer.village if self.producer else ""

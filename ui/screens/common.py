@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pygame
 
@@ -167,7 +168,7 @@ class KeypadScreen(Screen):
                     f"key_{char}" if char != "⌫" else "key_del",
                     cell,
                     text,
-                    lambda c=char: self.press(c),
+                    partial(self.press, char),
                     style="plain",
                     max_px=m.big_px,
                 )

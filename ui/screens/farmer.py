@@ -6,11 +6,13 @@ import logging
 import time
 from collections import Counter
 from decimal import Decimal
+from functools import partial
 
 import pygame
 
 from drivers.indicators import BuzzerPattern, LightState
 from drivers.printer.render import render_label
+from drivers.scale import Weight
 from kiosk.domain.catalogue import Product
 from kiosk.domain.model import Basis, CertificateRequest, format_quantity
 from kiosk.domain.validation import InputError, parse_quantity
@@ -186,10 +188,10 @@ class WelcomeScreen(Screen):
     show_back = False
 
     def title(self) -> str:
-        return self.t("hello", name=self.app.session.producer.name)
+        return self.t("hello", name=self.app.session.who().name)
 
     def last(self):
-        key = self.app.session.producer.issuer.producer_key
+        key = self.app.session.who().issuer.producer_key
         found = self.app.kiosk.issuance.list(producer_key=key, limit=1)
         return found[0] if found else None
 
@@ -258,12 +260,16 @@ def product_screen(app, on_pick) -> ChoiceScreen:
             Option(
                 f"category_{cat.code}",
                 app.i18n.name(cat.name, cat.name_en),
-                lambda c=cat.code: app.push(category_screen(app, c, on_pick)),
+                partial(open_category, app, cat.code, on_pick),
                 CATEGORY_PICTURES.get(cat.code),
             )
         )
     options.append(search_option(app, on_pick))
     return ChoiceScreen(app, t("product_title"), options, prompt="product")
+
+
+def open_category(app, category: str, on_pick) -> None:
+    app.push(category_screen(app, category, on_pick))
 
 
 def category_screen(app, category: str, on_pick) -> ChoiceScreen:
@@ -359,7 +365,7 @@ class SearchScreen(Screen):
                     f"letter_{char}" if char != "⌫" else "letter_del",
                     cell,
                     text,
-                    lambda c=char: self.type(c),
+                    partial(self.type, char),
                     style="plain",
                 )
             )
@@ -380,7 +386,7 @@ class QuantityScreen(KeypadScreen):
             prompt="quantity",
             title_values={"product": app.i18n.name(product.name, product.name_en)},
         )
-        self.weight = None
+        self.weight: Weight | None = None
         if app.session.quantity is not None:
             self.value = format_quantity(app.session.quantity)
 
@@ -391,8 +397,8 @@ class QuantityScreen(KeypadScreen):
         m, session = self.app.metrics, self.app.session
         scale = self.app.kiosk.scale is not None and session.unit in ("公斤", "斤")
         rows = layout.split_v(area, [m.target] * (3 + scale), m.gap)
-        units = list(session.product.units[:3])
-        if session.unit not in units:
+        units = list(session.what().units[:3])
+        if session.unit is not None and session.unit not in units:
             units[-1] = session.unit
         out: list[Widget] = []
         for cell, unit in zip(
@@ -403,7 +409,7 @@ class QuantityScreen(KeypadScreen):
                     f"unit_{unit}",
                     cell,
                     unit,
-                    lambda u=unit: self.unit(u),
+                    partial(self.unit, unit),
                     style="selected" if unit == session.unit else "plain",
                 )
             )
@@ -433,6 +439,8 @@ class QuantityScreen(KeypadScreen):
         self.refresh()
 
     def weight_text(self) -> str:
+        if self.weight is None:
+            return ""
         kg = self.weight.kilograms
         value = kg * 2 if self.app.session.unit == "斤" else kg
         return f"{format_quantity(value.quantize(Decimal('0.01')))}{self.app.session.unit}"
@@ -461,10 +469,10 @@ class QuantityScreen(KeypadScreen):
             session = self.app.session
             session.quantity = quantity
             probe = CertificateRequest(
-                issuer=session.producer.issuer,
-                product_code=session.product.code,
+                issuer=session.who().issuer,
+                product_code=session.what().code,
                 quantity=quantity,
-                unit=session.unit,
+                unit=session.unit or session.what().default_unit,
                 origin=session.origin(self.app.kiosk.config.device.township),
             )
             self.app.kiosk.issuance.check(probe)
@@ -473,7 +481,7 @@ class QuantityScreen(KeypadScreen):
         except IssuanceRefused as error:
             refusal(self.app, error)
             return None
-        self.app.push(InputsScreen(self.app, session.product, inputs_chosen))
+        self.app.push(InputsScreen(self.app, session.what(), inputs_chosen))
         return None
 
 
@@ -501,7 +509,7 @@ class InputsScreen(ChoiceScreen):
                 Option(
                     f"input_{code}",
                     self.app.i18n.name(item.name, item.name_en),
-                    lambda c=code: self.toggle(c),
+                    partial(self.toggle, code),
                     "spray" if self.kind == "pesticide" else "pill",
                     "selected" if code in self.chosen else "plain",
                 )
@@ -594,19 +602,18 @@ class ConfirmScreen(Screen):
         label = render_label(document, app.font_path).convert("RGB")
         self.image = pygame.image.frombytes(label.tobytes(), label.size, "RGB")
         session, t = app.session, self.t
-        product = app.i18n.name(session.product.name, session.product.name_en)
-        quantity = f"{format_quantity(session.quantity)}{session.unit}"
+        what = session.what()
+        product = app.i18n.name(what.name, what.name_en)
+        quantity = f"{format_quantity(session.quantity or Decimal(0))}{session.unit}"
         self.facts = [
             ("fact_product", t("fact_product", value=product)),
             ("fact_quantity", t("fact_quantity", value=quantity)),
-            ("fact_issuer", t("fact_issuer", value=session.producer.name)),
+            ("fact_issuer", t("fact_issuer", value=session.who().name)),
             ("fact_basis", t("fact_basis", value=t(f"basis_short_{session.basis.value}"))),
         ]
         super().on_enter()
         # "青菜，12.5公斤，张秀英" before the commitment, never cut off by it.
-        app.speak(
-            t("confirm_spoken", product=product, quantity=quantity, name=session.producer.name)
-        )
+        app.speak(t("confirm_spoken", product=product, quantity=quantity, name=session.who().name))
         app.say("commitment")
 
     def copies(self, delta: int) -> None:
@@ -791,7 +798,7 @@ class DoneScreen(Screen):
 
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.deadline = None
+        self.deadline: float | None = None
         self.seconds = self.countdown_s
         self.left = self.seconds
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from functools import partial
 
 import pygame
 
@@ -251,7 +252,7 @@ class NameScreen(Screen):
                     f"char_{char}",
                     cell,
                     char,
-                    lambda c=char: self.choose(c),
+                    partial(self.choose, char),
                     style="selected",
                     max_px=m.big_px,
                 )
@@ -295,7 +296,7 @@ class NameScreen(Screen):
                     f"char_{char}",
                     cell,
                     char,
-                    lambda c=char: self.pick(c),
+                    partial(self.pick, char),
                     style="selected",
                     max_px=m.big_px,
                 )
@@ -326,7 +327,7 @@ class NameScreen(Screen):
                         f"letter_{char}",
                         cell,
                         char,
-                        lambda c=char: self.type(c),
+                        partial(self.type, char),
                         style="plain",
                         enabled=char.lower() in allowed,
                     )
@@ -339,7 +340,7 @@ def village_screen(app) -> ChoiceScreen:
         Option(
             f"village_{v.code}",
             app.i18n.name(v.name, v.name_en),
-            lambda v=v: register(app, v.name),
+            partial(register, app, v.name),
             "home",
         )
         for v in load_villages()
@@ -380,4 +381,4 @@ class CardDoneScreen(Screen):
         ]
 
     def start(self) -> None:
-        identified(self.app, self.app.session.producer)
+        identified(self.app, self.app.session.who())

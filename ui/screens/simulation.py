@@ -32,8 +32,9 @@ class SimulationScreen(Screen):
 
     def _scan(self, code: str, what: str) -> None:
         scanner = self.app.kiosk.scanner
-        if hasattr(scanner, "scan"):
-            scanner.scan(code)  # typed through the real decoder path
+        scan = getattr(scanner, "scan", None)  # only the simulated scanner has the control
+        if scan is not None:
+            scan(code)  # typed through the real decoder path
         else:  # no simulated scanner attached (tests, headless): the loop's own path
             self.app.post("scan", None, code=code)
         self.done(what)
@@ -84,7 +85,7 @@ class SimulationScreen(Screen):
     def done(self, key: str) -> None:
         self.note = self.t("sim_note", what=self.t(key))
         log.warning("simulation: %s", self.t(key))
-        self.app._next_printer_poll = 0.0  # let the screens see the change now
+        self.app.forget_printer_status()
         self.refresh()
 
     def body(self, area: pygame.Rect) -> list[Widget]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Protocol
 
 import pygame
 
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock
 from kiosk.domain.validation import InputError
+from kiosk.services.producers import Producer
 from kiosk.services.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
 from kiosk.services.staff import LockedOut
 from ui import layout
+from ui.jobs import Job
 from ui.screens.base import Screen
 from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
 from ui.screens.farmer import InputsScreen, PrintScreen, locked_text, product_screen
@@ -93,7 +96,7 @@ class SampleScreen(Screen):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.sample_id: str | None = None
-        self.producer = None
+        self.producer: Producer | None = None
         self.message = ""
 
     def on_scan(self, code: str) -> bool:
@@ -146,13 +149,16 @@ class SampleScreen(Screen):
         self.app.push(product_screen(self.app, self.product_chosen))
 
     def product_chosen(self, app, product) -> None:
+        producer = self.producer
+        assert producer is not None  # the producer is chosen before the product
+
         def inputs(app, used: tuple[str, ...]) -> None:
             try:
                 app.kiosk.rapid_tests.register_sample(
                     self.sample_id,
-                    producer_name=self.producer.name,
-                    phone=self.producer.phone,
-                    producer_id=self.producer.producer_id,
+                    producer_name=producer.name,
+                    phone=producer.phone,
+                    producer_id=producer.producer_id,
                     product_code=product.code,
                     inputs_used=used,
                 )
@@ -160,7 +166,7 @@ class SampleScreen(Screen):
                 app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
                 return
             text = app.i18n.t(
-                "sample_saved", sample=self.sample_id, product=product.name, name=self.producer.name
+                "sample_saved", sample=self.sample_id, product=product.name, name=producer.name
             )
             app.unwind_to(StaffScreen)
             app.push(MessageScreen(app, "done", text, icon="check", style="ok", prompt=None))
@@ -183,6 +189,10 @@ class SampleScreen(Screen):
         ]
 
 
+def open_assign(app, method) -> None:
+    app.push(AssignScreen(app, method))
+
+
 def method_screen(app) -> ChoiceScreen:
     """The methods of the station's book (kiosk/data/methods.toml)."""
     methods = app.kiosk.rapid_tests.methods.methods.values()
@@ -190,7 +200,7 @@ def method_screen(app) -> ChoiceScreen:
         Option(
             f"method_{m.id}",
             app.i18n.name(m.name, m.name_en),
-            lambda m=m: app.push(AssignScreen(app, m)),
+            partial(open_assign, app, m),
             "flask",
         )
         for m in methods
@@ -256,7 +266,7 @@ class AssignScreen(Screen):
                     f"sample_{sample.sample_id}",
                     cell,
                     f"{tag}{sample.sample_id} {product.name}",
-                    lambda s=sample.sample_id: self.toggle(s),
+                    partial(self.toggle, sample.sample_id),
                     style="selected" if chosen else "plain",
                 )
             )
@@ -299,7 +309,7 @@ class RunScreen(Screen):
         self.elapsed, self.total = 0.0, 1.0
         self.phase = "measuring"
         self.busy = True
-        self.job = None
+        self.job: Job | None = None
         self.show_back = self.show_home = False
 
     def on_enter(self) -> None:
