@@ -160,7 +160,8 @@ class App:
             for name in DEVICES
         }
         self.jobs: list[Job] = []
-        self._recogniser: Recogniser | bool | None = False
+        self._recogniser: Recogniser | None = None
+        self._recogniser_tried = False
         if kiosk.scanner is not None:
             kiosk.scanner.start(self._scanned)
         if kiosk.indicators is not None:
@@ -228,9 +229,10 @@ class App:
 
     def recogniser(self) -> Recogniser | None:
         """The handwriting recogniser, opened on first use (None where not installed)."""
-        if self._recogniser is False:
+        if not self._recogniser_tried:
+            self._recogniser_tried = True
             self._recogniser = Recogniser.open()
-        return self._recogniser  # type: ignore[return-value]
+        return self._recogniser
 
     # -- services for screens ---------------------------------------------------------
 
@@ -660,8 +662,8 @@ class App:
         for worker in self.workers.values():
             worker.stop()
         self.audio.close()
-        if self._recogniser:
-            self._recogniser.close()  # type: ignore[union-attr]
+        if self._recogniser is not None:
+            self._recogniser.close()
         logging.getLogger().removeHandler(self.logs)
         pygame.display.quit()
 

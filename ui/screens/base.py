@@ -30,8 +30,12 @@ class Screen:
     yields_to_service = True
     #: Whether being left alone warns and then clears the session.
     idle_clears = True
-    #: Finger movements are delivered (a writing box); other screens never wake for them.
-    wants_motion = False
+
+    @property
+    def wants_motion(self) -> bool:
+        """Finger movements are delivered (a writing box); other screens never wake for
+        them."""
+        return False
 
     def __init__(self, app: App) -> None:
         self.app = app

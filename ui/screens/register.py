@@ -54,7 +54,7 @@ class NameScreen(Screen):
         self._drawing = False
 
     @property
-    def wants_motion(self) -> bool:  # type: ignore[override]
+    def wants_motion(self) -> bool:
         return self.mode == "write"
 
     def title(self) -> str:
