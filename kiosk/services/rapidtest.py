@@ -323,8 +323,10 @@ class RapidTestService(RapidTestRecords):
 
         worker = threading.Thread(target=work, name="rapidtest-run", daemon=True)
         scale = self.reader.time_scale if self.reader is not None else 1.0
+        progress("measuring", 0.0, total_s)  # the full time first, however late the thread runs
         started = time.monotonic()
         worker.start()
+        worker.join(self.settings.progress_tick_s)
         while worker.is_alive():
             elapsed = (time.monotonic() - started) * scale  # in device seconds
             progress("measuring", min(elapsed, total_s), total_s)
