@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from drivers.fonts import find_cjk_font
 from drivers.indicators import Indicators
@@ -45,6 +46,7 @@ from kiosk.services.staff import StaffAuth
 from provisioning.hardware import HardwareDesk, HardwareDirect
 from readerlink.errors import LinkError
 from wire.clock import china_time
+from wire.files import PRIVATE, atomic_write
 from wire.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,35 @@ class ReconnectingPrinter(LabelPrinter):
             self.inner.close()
 
 
+#: Records the boot on which the database last passed its integrity check.
+INTEGRITY_MARKER_FILE = "integrity-checked.boot"
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def check_integrity_once_per_boot(store: Store, marker: Path) -> None:
+    """SQLite's quick_check, once per boot rather than at every open.
+
+    Corruption comes from power loss and failing SD cards, both of which mean a new boot;
+    a restart of the UI or a CLI call within the same boot cannot introduce it. On a
+    kiosk holding two years of certificates the check reads the whole 0.5 GB file (about
+    13 s on a Pi's SD card), which every `kiosk` command and every UI start paid.
+    """
+    try:
+        boot = BOOT_ID_FILE.read_text("ascii").strip()
+    except OSError:
+        boot = ""  # not Linux: check at every open
+    try:
+        if boot and marker.read_text("ascii").strip() == boot:
+            return
+    except OSError:
+        pass
+    problems = store.integrity_check(quick=True)
+    if problems:
+        raise StoreError(f"database integrity check failed: {problems[:3]}")
+    if boot:
+        atomic_write(marker, boot.encode("ascii"), mode=PRIVATE)
+
+
 def open_kiosk(
     config: KioskConfig,
     *,
@@ -178,9 +209,8 @@ def open_kiosk(
     data.mkdir(parents=True, exist_ok=True)
     store = Store(config.paths.database)
     try:
-        problems = [] if worker else store.integrity_check(quick=True)
-        if problems:
-            raise StoreError(f"database integrity check failed: {problems[:3]}")
+        if not worker:
+            check_integrity_once_per_boot(store, data / INTEGRITY_MARKER_FILE)
         device = config.device
         outbox = Outbox(store, device.county, device.device_id, clock)
         alarms = Alarms(store, outbox, clock)

@@ -50,13 +50,26 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a certificate acknowledged to the farmer survives a pulled power cord.
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(conn)
-        self._closed = False
-        self._migrate()
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a certificate acknowledged to the farmer survives a pulled power cord.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.db = sqlite_utils.Database(conn)
+            self._closed = False
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            if isinstance(error, sqlite3.OperationalError):
+                raise  # locked, busy: a fault of the moment, not of the file
+            raise StoreError(
+                f"database {self.path} is damaged ({error}): restore the latest backup "
+                "(kiosk backup list, kiosk backup restore FILE)"
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -97,8 +110,8 @@ class Store:
     def integrity_check(self, *, quick: bool = False) -> list[str]:
         """Problems SQLite finds in the file; an empty list means healthy.
 
-        ``quick`` skips the index cross-checks: linear in the file size, fit for every
-        start of a Pi with two years of certificates; backups use the full check.
+        ``quick`` skips the index cross-checks (linear in the file size; the composition
+        root runs it once per boot); backups use the full check.
         """
         pragma = "quick_check" if quick else "integrity_check"
         rows = [r[0] for r in self.conn.execute(f"PRAGMA {pragma}")]
