@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from station import cli_provisioning
+from station import cli_provisioning, cli_web
 from station.collector import Collector, CollectorSettings
 from station.db import Database
 from station.report import SECTIONS, render_csv, render_text
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_collect(sub)
     _add_report(sub)
     cli_provisioning.register(sub)  # devices, cmd, config, trust
+    cli_web.register(sub)  # serve, accounts
     return parser
 
 

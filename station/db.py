@@ -123,7 +123,11 @@ class Database:
             path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)
             self.dialect = SQLITE
-            self.conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
+            # check_same_thread off: the web service's pool lends a connection to one
+            # worker thread at a time (station/web/store.py), never to two at once.
+            self.conn = sqlite3.connect(
+                path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
             _enable_wal(self.conn)
             # FULL: the broker is told "stored" only after the row would survive power loss.
             self.conn.execute("PRAGMA synchronous=FULL")

@@ -1,0 +1,1 @@
+"""The county web service (``station serve``): docs/station.md."""

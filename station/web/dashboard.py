@@ -1,0 +1,399 @@
+"""The regulators' dashboard: fleet, certificates, rapid tests, holds, market checks,
+alarms, drill-downs, exports, accounts and the audit log.
+
+Roles: viewer reads; officer also acknowledges alarms and exports; admin also manages
+accounts and markets and reads the audit log. Every officer action is audited in the
+transaction that performs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from station import queries
+from station.db import Database
+from station.web import auth
+from station.web.app import checked_form, error_page, render, requires, web
+from station.web.auth import Account, AccountError, Role
+from station.web.exports import to_csv, to_xlsx
+from station.web.store import transaction
+
+VIEW = requires(Role.VIEWER, Role.OFFICER, Role.ADMIN)
+OFFICER = requires(Role.OFFICER, Role.ADMIN)
+ADMIN = requires(Role.ADMIN)
+DEFAULT_DAYS = 30
+
+
+def _window(request: Request, days: int = DEFAULT_DAYS) -> queries.Window:
+    today = web(request).clock().date()
+    q = request.query_params
+    return queries.Window.parse(q.get("from"), q.get("to"), today, days)
+
+
+def _page(request: Request, name: str, context: dict[str, Any]) -> Response:
+    response = render(request, name, context)
+    response.headers["cache-control"] = "private, no-store"
+    return response
+
+
+def _bar(chart_id: str, title: str, labels: list, values: list, **extra: Any) -> dict:
+    return {"id": chart_id, "option": {
+        "title": {"text": title, "textStyle": {"fontSize": 14}},
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 48, "right": 16, "bottom": 40, "top": 40},
+        "xAxis": {"type": "category", "data": labels},
+        "yAxis": {"type": "value"},
+        "series": [{"type": extra.get("kind", "bar"), "data": values, "name": title}],
+        "animation": False,
+    }}  # fmt: skip
+
+
+# ---- overview ----------------------------------------------------------------------
+
+
+async def overview(request: Request) -> Response:
+    w = web(request)
+    window = _window(request)
+    today = w.clock().date().isoformat()
+
+    def load(db: Database) -> dict:
+        return {
+            "numbers": queries.overview(db, today),
+            "certs": queries.certificates_summary(db, window),
+            "alarms": w.alarms.open(db),
+        }
+
+    data = await w.db(load)
+    certs = data["certs"]
+    charts = [
+        _bar("chart-per-day", "每日开具", certs["days"], certs["per_day"], kind="line"),
+        _bar("chart-townships", "各乡镇开具", [t for t, _ in certs["townships"]],
+             [n for _, n in certs["townships"]]),
+    ]  # fmt: skip
+    return _page(request, "admin_overview.html", {**data, "window": window, "charts": charts})
+
+
+# ---- fleet -------------------------------------------------------------------------
+
+
+async def fleet(request: Request) -> Response:
+    w = web(request)
+    county = w.config.verify.county
+
+    def load(db: Database) -> list[dict]:
+        return queries.fleet(db, county, w.alarms.open(db))
+
+    kiosks = await w.db(load)
+    charts = []
+    points = {p.device: p for p in w.config.map.kiosks}
+    if points:
+        data = [
+            {"name": k["device"], "value": [points[k["device"]].lon, points[k["device"]].lat,
+                                            len(k["alarms"])]}
+            for k in kiosks if k["device"] in points
+        ]  # fmt: skip
+        charts.append({"id": "chart-map", "option": {
+            "title": {"text": "地图", "textStyle": {"fontSize": 14}},
+            "tooltip": {"trigger": "item"},
+            "xAxis": {"type": "value", "scale": True, "name": "经度"},
+            "yAxis": {"type": "value", "scale": True, "name": "纬度"},
+            "series": [{"type": "scatter", "data": data, "symbolSize": 16,
+                        "label": {"show": True, "formatter": "{b}", "position": "right"}}],
+            "animation": False,
+        }})  # fmt: skip
+    return _page(request, "admin_fleet.html", {"kiosks": kiosks, "charts": charts})
+
+
+async def kiosk_detail(request: Request) -> Response:
+    w = web(request)
+    county, device = w.config.verify.county, request.path_params["device"]
+
+    def load(db: Database) -> dict:
+        alarms = [a for a in w.alarms.open(db) if a.device == device]
+        rows = [k for k in queries.fleet(db, county, alarms) if k["device"] == device]
+        return {"kiosk": rows[0] if rows else None, "alarms": alarms,
+                "certificates": queries.kiosk_certificates(db, county, device)}  # fmt: skip
+
+    data = await w.db(load)
+    if data["kiosk"] is None:
+        return error_page(request, 404, "没有这个终端")
+    return _page(request, "admin_kiosk.html", data)
+
+
+# ---- certificates, tests, holds ----------------------------------------------------
+
+
+async def certificates(request: Request) -> Response:
+    w = web(request)
+    window = _window(request)
+    township = request.query_params.get("township") or None
+    search = (request.query_params.get("q") or "").strip()[:40]
+
+    def load(db: Database) -> dict:
+        return {
+            "summary": queries.certificates_summary(db, window, township),
+            "townships": queries.townships(db, w.config.verify.county),
+            "found": queries.find_certificates(db, w.config.verify.county, search)
+            if search
+            else None,
+        }
+
+    data = await w.db(load)
+    s = data["summary"]
+    charts = [
+        _bar("chart-per-day", "每日开具", s["days"], s["per_day"], kind="line"),
+        _bar("chart-products", "主要产品", [p for p, _ in s["products"]],
+             [n for _, n in s["products"]]),
+    ]  # fmt: skip
+    return _page(request, "admin_certificates.html",
+                 {**data, "window": window, "township": township, "q": search,
+                  "charts": charts})  # fmt: skip
+
+
+async def certificate_detail(request: Request) -> Response:
+    w = web(request)
+    number = request.path_params["number"]
+    detail = await w.db(queries.certificate_detail, w.config.verify.county, number)
+    if detail is None:
+        return error_page(request, 404, "查无此证")
+    return _page(
+        request,
+        "admin_certificate.html",
+        {
+            "number": number,
+            "d": detail,
+            "producer_link": "/admin/producer?key=" + quote(detail["data"]["producer_key"]),
+        },
+    )
+
+
+async def producer_detail(request: Request) -> Response:
+    w = web(request)
+    key = (request.query_params.get("key") or "").strip()[:128]
+    if not key:
+        return error_page(request, 404, "没有这个生产主体")
+    data = await w.db(queries.producer_detail, w.config.verify.county, key)
+    return _page(request, "admin_producer.html", {"key": key, **data})
+
+
+async def rapid_tests(request: Request) -> Response:
+    window = _window(request)
+    data = await web(request).db(queries.rapid_tests_summary, window)
+    charts = [
+        {"id": "chart-methods", "option": {
+            "title": {"text": "各方法检测", "textStyle": {"fontSize": 14}},
+            "tooltip": {"trigger": "axis"}, "legend": {"top": 20},
+            "grid": {"left": 48, "right": 16, "bottom": 40, "top": 56},
+            "xAxis": {"type": "category", "data": [m for m, _ in data["methods"]]},
+            "yAxis": {"type": "value"},
+            "series": [
+                {"type": "bar", "name": "检测次数", "data": [v[0] for _, v in data["methods"]]},
+                {"type": "bar", "name": "阳性", "data": [v[1] for _, v in data["methods"]]},
+            ],
+            "animation": False,
+        }},
+    ]  # fmt: skip
+    return _page(request, "admin_tests.html", {**data, "window": window, "charts": charts})
+
+
+async def holds(request: Request) -> Response:
+    rows = await web(request).db(queries.open_holds)
+    for r in rows:
+        r["link"] = "/admin/producer?key=" + quote(r["producer_key"])
+    return _page(request, "admin_holds.html", {"holds": rows})
+
+
+async def markets(request: Request) -> Response:
+    window = _window(request, 7)
+
+    def load(db: Database) -> dict:
+        return {
+            "stats": queries.market_stats(db, window),
+            "several": queries.certificates_at_several_markets(db, window),
+            "checkins": queries.recent_checkins(db, None, 50),
+            "uncertified": queries.recent_uncertified(db, None, 50),
+        }
+
+    data = await web(request).db(load)
+    per_day: dict[str, int] = {}
+    for s in data["stats"]:
+        per_day[s["day"]] = per_day.get(s["day"], 0) + s["checked"]
+    days = window.days()
+    charts = [_bar("chart-checkins", "查验数", days, [per_day.get(d, 0) for d in days])]
+    return _page(request, "admin_markets.html", {**data, "window": window, "charts": charts})
+
+
+# ---- alarms ------------------------------------------------------------------------
+
+
+async def alarms(request: Request) -> Response:
+    w = web(request)
+    items = await w.db(w.alarms.open)
+    return _page(request, "admin_alarms.html", {"alarms": items})
+
+
+async def acknowledge(request: Request) -> Response:
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    try:
+        device, seq = str(form.get("device", "")), int(str(form.get("seq", "")))
+    except ValueError:
+        return error_page(request, 400, "参数错误")
+    w = web(request)
+    county = w.config.verify.county
+
+    def ack(db: Database) -> None:
+        with transaction(db):
+            db.execute(
+                "INSERT INTO alarm_acks (county, device, seq, acked_by, acked_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [county, device, seq, account.username, w.clock().isoformat(timespec="seconds")],
+            )
+            auth.audit_row(db, account.username, "alarm_ack", f"{county}/{device}:{seq}")
+
+    await w.db(ack)
+    return RedirectResponse("/admin/alarms", status_code=303)
+
+
+# ---- exports -----------------------------------------------------------------------
+
+
+def _export_rows(db: Database, section: str, window: queries.Window) -> tuple[list, list]:
+    if section == "certificates":
+        return queries.certificates_export(db, window)
+    if section == "rapidtests":
+        rows = queries.rapid_tests_summary(db, window)["rows"]
+        head = ["乡镇", "方法", "产品代码", "检测次数", "阳性", "无效", "样品数", "确认阳性",
+                "阳性率(次)%", "阳性率(样品)%"]  # fmt: skip
+        keys = ["township", "method", "product_code", "runs", "positives", "invalid", "samples",
+                "confirmed", "run_rate", "sample_rate"]  # fmt: skip
+        return head, [[r[k] for k in keys] for r in rows]
+    if section == "holds":
+        rows = queries.open_holds(db, 100_000)
+        keys = ["county", "device", "township", "hold_id", "producer_key", "product_code",
+                "reason", "placed_at"]  # fmt: skip
+        return keys, [[r[k] for k in keys] for r in rows]
+    if section == "checkins":
+        head = ["市场", "日期", "查验数", "有效", "无效", "无证"]
+        rows = queries.market_stats(db, window)
+        return head, [[r["market"], r["day"], r["checked"], r["valid"], r["invalid"],
+                       r["without"]] for r in rows]  # fmt: skip
+    raise KeyError(section)
+
+
+EXPORTS = ("certificates", "rapidtests", "holds", "checkins")
+
+
+async def export(request: Request) -> Response:
+    account: Account = request.scope["account"]
+    section, fmt = request.path_params["section"], request.path_params["fmt"]
+    if section not in EXPORTS or fmt not in ("csv", "xlsx"):
+        return error_page(request, 404, "没有这种导出")
+    window = _window(request)
+    w = web(request)
+
+    def load(db: Database) -> tuple[list, list]:
+        result = _export_rows(db, section, window)
+        auth.audit(db, account.username, "export", section, format=fmt, first=window.first,
+                   last=window.last, rows=len(result[1]))  # fmt: skip
+        return result
+
+    head, rows = await w.db(load)
+    name = f"{section}-{window.first}-{window.last}.{fmt}"
+    if fmt == "csv":
+        body, media = to_csv(head, rows), "text/csv; charset=utf-8"
+    else:
+        body = to_xlsx(section, head, rows)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+# ---- accounts and audit ------------------------------------------------------------
+
+
+async def accounts(request: Request) -> Response:
+    def load(db: Database) -> dict:
+        return {"accounts": auth.list_accounts(db), "markets": auth.markets(db)}
+
+    data = await web(request).db(load)
+    return _page(request, "admin_accounts.html", {**data, "error": None, "roles": list(Role)})
+
+
+async def accounts_post(request: Request) -> Response:
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    w = web(request)
+    action = str(form.get("action", ""))
+
+    def change(db: Database) -> None:
+        if action == "add_market":
+            name = str(form.get("name", "")).strip()[:64]
+            auth.add_market(db, w.config.verify.county, name,
+                            str(form.get("township", "")).strip()[:64])  # fmt: skip
+            auth.audit(db, account.username, "market_add", name)
+        elif action == "add_account":
+            role = Role(str(form.get("role", "")))
+            market = str(form.get("market_id", "")).strip()
+            username = str(form.get("username", ""))
+            auth.add_account(db, w.authenticator.ph, username, str(form.get("password", "")),
+                             role, display_name=str(form.get("display_name", "")).strip()[:64],
+                             market_id=int(market) if market else None)  # fmt: skip
+            auth.audit(db, account.username, "account_add", username, role=role.value)
+        elif action in ("disable", "enable"):
+            username = str(form.get("username", ""))
+            if username == account.username:
+                raise AccountError("不能停用自己的账号")
+            auth.set_disabled(db, username, action == "disable")
+            auth.audit(db, account.username, f"account_{action}", username)
+        else:
+            raise AccountError("未知操作")
+
+    try:
+        await w.db(change)
+    except (AccountError, ValueError) as error:
+
+        def load(db: Database) -> dict:
+            return {"accounts": auth.list_accounts(db), "markets": auth.markets(db)}
+
+        data = await w.db(load)
+        response = render(request, "admin_accounts.html",
+                          {**data, "error": str(error), "roles": list(Role)}, 400)  # fmt: skip
+        return response
+    return RedirectResponse("/admin/accounts", status_code=303)
+
+
+async def audit_log(request: Request) -> Response:
+    rows = await web(request).db(auth.audit_entries, 300)
+    return _page(request, "admin_audit.html", {"rows": rows})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin/", VIEW(overview)),
+        Route("/admin/fleet", VIEW(fleet)),
+        Route("/admin/kiosk/{device}", VIEW(kiosk_detail)),
+        Route("/admin/certificates", VIEW(certificates)),
+        Route("/admin/certificate/{number}", VIEW(certificate_detail)),
+        Route("/admin/producer", VIEW(producer_detail)),
+        Route("/admin/tests", VIEW(rapid_tests)),
+        Route("/admin/holds", VIEW(holds)),
+        Route("/admin/markets", VIEW(markets)),
+        Route("/admin/alarms", VIEW(alarms), methods=["GET"]),
+        Route("/admin/alarms/ack", OFFICER(acknowledge), methods=["POST"]),
+        Route("/admin/export/{section}.{fmt}", OFFICER(export)),
+        Route("/admin/accounts", ADMIN(accounts), methods=["GET"]),
+        Route("/admin/accounts", ADMIN(accounts_post), methods=["POST"]),
+        Route("/admin/audit", ADMIN(audit_log)),
+    ]

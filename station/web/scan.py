@@ -1,0 +1,230 @@
+"""What the scan page says about one certificate: the signature, then the county's records.
+
+The order of the checks is the law's order of importance, and a status is one of:
+
+========================  ==========================================================
+``valid``                 有效: signature good, record at the county, not voided, held or old
+``not_uploaded``          签名有效，记录尚未上传: the kiosk has not reached the county yet
+``voided``                已作废: the issuing kiosk voided it
+``suspended``             该主体已暂停开证: a hold covers this producer and product
+``expired``               已过期: older than ``verify.valid_days``
+``bad_signature``         签名无效: altered, forged, or signed by a revoked key
+``unknown_kiosk``         未知开证点: no kiosk of the county by that name
+``malformed``             not a certificate QR at all
+========================  ==========================================================
+
+Holds come from ``HoldSource`` objects: today a kiosk's own holds (producer + product
+at that kiosk); county-wide holds and traces are further sources, added to the list
+without touching the decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from station.db import Database
+from wire.qr import CertificateFields
+from wire.verify import Reason, Verdict
+
+
+class Status(StrEnum):
+    VALID = "valid"
+    NOT_UPLOADED = "not_uploaded"
+    VOIDED = "voided"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KIOSK = "unknown_kiosk"
+    MALFORMED = "malformed"
+
+
+#: (headline, what it means, tone): tone picks the colour (ok, warn, bad).
+STATUS_TEXT: dict[Status, tuple[str, str, str]] = {
+    Status.VALID: ("有效", "签名核验通过，县级平台有开具记录，未作废、未暂停。", "ok"),
+    Status.NOT_UPLOADED: (
+        "签名有效，记录尚未上传",
+        "合格证由登记在册的开证点签发、内容未被改动；开证点的记录尚未上传到县级平台"
+        "（开证点离线时常见），上传后即可查到。",
+        "ok",
+    ),
+    Status.VOIDED: ("已作废", "开证点已将此合格证作废，不能再作为上市凭证。", "bad"),
+    Status.SUSPENDED: (
+        "该主体已暂停开证",
+        "该生产主体的这种产品因快速检测阳性等原因被暂停开证，请暂缓收购或上市，并联系监管部门。",
+        "bad",
+    ),
+    Status.EXPIRED: ("已过期", "合格证开具已超过有效期，请向生产主体索取新开具的合格证。", "warn"),
+    Status.BAD_SIGNATURE: (
+        "签名无效",
+        "二维码内容与开证点签名不符，可能被改动、伪造，或开证点密钥已注销。请勿采信。",
+        "bad",
+    ),
+    Status.UNKNOWN_KIOSK: (
+        "未知开证点",
+        "本县登记的开证点中没有开具此合格证的终端，无法核实真伪。",
+        "bad",
+    ),
+    Status.MALFORMED: ("无法识别", "这不是本县合格证的二维码，或二维码已损坏。", "bad"),
+}
+
+_SIGNATURE_STATUS = {
+    Reason.MALFORMED: Status.MALFORMED,
+    Reason.UNKNOWN_KIOSK: Status.UNKNOWN_KIOSK,
+    Reason.BAD_SIGNATURE: Status.BAD_SIGNATURE,
+    Reason.REVOKED: Status.BAD_SIGNATURE,
+    Reason.KEY_NOT_VALID_THEN: Status.BAD_SIGNATURE,
+    Reason.TRUST_LIST_EXPIRED: Status.UNKNOWN_KIOSK,
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """The county's copy of the certificate (``certificates``), when it has arrived."""
+
+    county: str
+    number: str
+    device: str
+    township: str
+    service_point: str
+    product_code: str
+    product_name: str
+    producer_key: str
+    issued_at: str
+
+
+@dataclass(frozen=True)
+class Void:
+    reason: str
+    voided_at: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    scope: str  # "kiosk" today; "county" and "trace" later
+    reason: str
+    placed_at: str
+
+
+class HoldSource(Protocol):
+    def holds_for(self, db: Database, record: Record) -> list[Hold]: ...
+
+
+class KioskHolds:
+    """Holds a kiosk placed on a producer + product after a confirmed positive,
+    not lifted since."""
+
+    def holds_for(self, db: Database, record: Record) -> list[Hold]:
+        rows = db.query(
+            "SELECT h.reason, h.placed_at FROM holds h WHERE h.county = ? AND h.device = ? "
+            "AND h.producer_key = ? AND h.product_code = ? AND NOT EXISTS (SELECT 1 FROM "
+            "hold_lifts l WHERE l.county = h.county AND l.device = h.device "
+            "AND l.hold_id = h.hold_id)",
+            [record.county, record.device, record.producer_key, record.product_code],
+        )
+        return [Hold("kiosk", r[0], r[1]) for r in rows]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    status: Status
+    verdict: Verdict
+    record: Record | None = None
+    void: Void | None = None
+    holds: tuple[Hold, ...] = field(default=())
+
+    @property
+    def fields(self) -> CertificateFields | None:
+        return self.verdict.fields
+
+    @property
+    def headline(self) -> str:
+        return STATUS_TEXT[self.status][0]
+
+    @property
+    def meaning(self) -> str:
+        return STATUS_TEXT[self.status][1]
+
+    @property
+    def tone(self) -> str:
+        return STATUS_TEXT[self.status][2]
+
+    @property
+    def accepted(self) -> bool:
+        """Whether a market may accept the produce on this certificate."""
+        return self.status in (Status.VALID, Status.NOT_UPLOADED)
+
+
+def lookup_record(db: Database, county: str, number: str) -> Record | None:
+    rows = db.query(
+        "SELECT county, number, device, township, service_point, product_code, product_name, "
+        "producer_key, issued_at FROM certificates WHERE county = ? AND number = ?",
+        [county, number],
+    )
+    return Record(*rows[0]) if rows else None
+
+
+def lookup_void(db: Database, county: str, number: str) -> Void | None:
+    rows = db.query(
+        "SELECT reason, voided_at FROM certificate_voids WHERE county = ? AND number = ?",
+        [county, number],
+    )
+    return Void(*rows[0]) if rows else None
+
+
+def decide(
+    verdict: Verdict,
+    record: Record | None,
+    void: Void | None,
+    holds: Sequence[Hold],
+    now: datetime,
+    valid_days: int,
+) -> Status:
+    """The status, from facts already gathered (pure: the tests drive it directly)."""
+    if not verdict.valid:
+        return _SIGNATURE_STATUS[verdict.reason]
+    if void is not None:
+        return Status.VOIDED
+    if holds:
+        return Status.SUSPENDED
+    assert verdict.fields is not None
+    if now - verdict.fields.issued_at > timedelta(days=valid_days):
+        return Status.EXPIRED
+    if record is None:
+        return Status.NOT_UPLOADED
+    return Status.VALID
+
+
+def scan(
+    db: Database,
+    verdict: Verdict,
+    now: datetime,
+    valid_days: int,
+    sources: Sequence[HoldSource] = (KioskHolds(),),
+) -> ScanResult:
+    """Gather the county's facts about a verified certificate and decide its status.
+
+    Records are looked up only for a good signature: a forged QR learns nothing of
+    the county's data, and costs no query."""
+    if not verdict.valid or verdict.fields is None:
+        return ScanResult(decide(verdict, None, None, (), now, valid_days), verdict)
+    f = verdict.fields
+    record = lookup_record(db, f.county, f.number)
+    void = lookup_void(db, f.county, f.number)
+    holds: list[Hold] = []
+    if record is not None:
+        for source in sources:
+            holds.extend(source.holds_for(db, record))
+    status = decide(verdict, record, void, holds, now, valid_days)
+    return ScanResult(status, verdict, record, void, tuple(holds))
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678: enough for a buyer to recognise the seller, not to call a stranger."""
+    digits = phone.strip()
+    if len(digits) >= 7:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return "*" * len(digits)
