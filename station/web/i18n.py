@@ -14,6 +14,7 @@ LANGUAGES = ("zh-CN", "en")
 EN: dict[str, str] = {
     "合格证查验": "Certificate check",
     "承诺达标合格证": "Commitment certificate",
+    "二维码所载内容（未经核实）": "What the QR says (not verified)",
     "产品": "Product",
     "数量": "Quantity",
     "产地": "Origin",
