@@ -187,8 +187,8 @@ async def rapid_tests(request: Request) -> Response:
     charts = [
         {"id": "chart-methods", "option": {
             "title": {"text": "各方法检测", "textStyle": {"fontSize": 14}},
-            "tooltip": {"trigger": "axis"}, "legend": {"top": 20},
-            "grid": {"left": 48, "right": 16, "bottom": 40, "top": 56},
+            "tooltip": {"trigger": "axis"}, "legend": {"bottom": 0},
+            "grid": {"left": 48, "right": 16, "bottom": 56, "top": 40},
             "xAxis": {"type": "category", "data": [m for m, _ in data["methods"]]},
             "yAxis": {"type": "value"},
             "series": [
