@@ -117,7 +117,7 @@ def test_every_dashboard_page_renders_with_its_charts(populated, browser) -> Non
 
 
 def test_the_figures_match_the_store(populated) -> None:
-    county, server, _clock = populated
+    _county, server, _clock = populated
     with httpx.Client(base_url=server.url) as client:
         login(client, "wang")
         page = client.get("/admin/certificates?from=2026-11-15&to=2026-11-28").text

@@ -145,8 +145,8 @@ def test_login_never_redirects_off_site(accounts) -> None:
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:x"):
         with httpx.Client(base_url=server.url) as client:
             token = csrf_of(client.get("/login").text)
-            response = client.post("/login", data={"csrf": token, "username": "o",
-                                                   "password": PASSWORD, "next": target})  # fmt: skip
+            form = {"csrf": token, "username": "o", "password": PASSWORD, "next": target}
+            response = client.post("/login", data=form)
             assert response.headers["location"] == "/admin/", target
 
 
@@ -185,8 +185,9 @@ def test_an_oversized_body_is_refused_before_it_is_read(accounts) -> None:
     _county, server = accounts
     with httpx.Client(base_url=server.url) as client:
         login(client, "i")
-        response = client.post("/market/uncertified", content=b"x" * (9 * 1024 * 1024),
-                                headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        form_type = {"content-type": "application/x-www-form-urlencoded"}
+        body = b"x" * (9 * 1024 * 1024)
+        response = client.post("/market/uncertified", content=body, headers=form_type)
     assert response.status_code == 413
 
 
