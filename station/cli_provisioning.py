@@ -104,6 +104,14 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     _db(listing)
     listing.add_argument("--county")
     listing.add_argument("--json", action="store_true")
+    reg = dsub.add_parser(
+        "register", help="trust a kiosk without enrollment (a lab bench, the simulation)"
+    )
+    _db(reg)
+    reg.add_argument("device", help="COUNTY/DEVICE")
+    reg.add_argument("--township", required=True)
+    reg.add_argument("--service-point", help="default: {township}农产品质量安全服务点")
+    reg.add_argument("--public-key", required=True, help="base64 Ed25519, from `kiosk keys`")
     show = dsub.add_parser("show", help="one kiosk in detail")
     _db(show)
     show.add_argument("device", help="COUNTY/DEVICE, or DEVICE with --county")
@@ -179,6 +187,8 @@ def _devices(args: argparse.Namespace) -> int:
                     f"{','.join(r['open_alarms']) or '-'}"
                 )
             return EXIT_OK
+        if action == "register":
+            return _register(db, args)
         county, device = _device(args.device, args.county)
         info = devices.show(db, county, device)
         if info is None:
@@ -186,6 +196,26 @@ def _devices(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return EXIT_OK
+
+
+def _register(db: Database, args: argparse.Namespace) -> int:
+    from station import devices
+    from wire.signing import decode_public_key
+
+    try:
+        county, device = _device(args.device, None)
+        decode_public_key(args.public_key)
+    except ValueError as error:
+        print(f"station devices register: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    point = args.service_point or f"{args.township}农产品质量安全服务点"
+    devices.register_device(
+        db, county, device, args.township, point, args.public_key, devices.now_utc()
+    )
+    if db.dialect.placeholder == "%s":  # PostgreSQL: statements run in a transaction
+        db.conn.commit()
+    print(f"{county}/{device} registered; its certificates verify on the county's pages")
+    return EXIT_OK
 
 
 def _enroll_service(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ reach them through ``request.app.state.web``. Database work runs on worker threa
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,10 +19,11 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import BaseLoader, Environment, FileSystemLoader, select_autoescape
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -38,7 +40,7 @@ from station.queries import AlarmBook
 from station.web import auth
 from station.web.auth import Account, Authenticator, Role
 from station.web.config import WebConfig
-from station.web.i18n import translator
+from station.web.i18n import LANGUAGES, translator
 from station.web.store import Pool
 from station.web.trust import TrustCache, registry_trust_list
 from wire.clock import china_time
@@ -63,7 +65,7 @@ class Web:
     trust: TrustCache
     alarms: AlarmBook
     authenticator: Authenticator
-    jinja: Environment
+    jinja: dict[str, Environment]
     clock: Callable[[], datetime]
     public_limiter: FixedWindowRateLimiter
     login_limiter: MovingWindowRateLimiter
@@ -109,15 +111,19 @@ def render(
     w = web(request)
     lang = language(request)
     account = request.scope.get("account")
-    page = w.jinja.get_template(name).render(
-        request=request,
-        _=translator(lang),
-        lang=lang,
-        account=account,
-        csrf=request.session.get("csrf", "") if "session" in request.scope else "",
-        Role=Role,
-        simulation=w.config.simulation,
-        **context,
+    page = (
+        w.jinja[lang]
+        .get_template(name)
+        .render(
+            request=request,
+            _=translator(lang),
+            lang=lang,
+            account=account,
+            csrf=request.session.get("csrf", "") if "session" in request.scope else "",
+            Role=Role,
+            simulation=w.config.simulation,
+            **context,
+        )
     )
     response = HTMLResponse(page, status_code=status_code)
     if request.query_params.get("lang") in ("en", "zh-CN"):
@@ -257,12 +263,34 @@ class BodyLimit:
 # ---- composition -------------------------------------------------------------------
 
 
-def make_jinja() -> Environment:
+#: ``{{ _("literal") }}`` in a template: translated once, when the template is loaded.
+_LITERAL_TEXT = re.compile(r'\{\{\s*_\("([^"\\{}]*)"\)\s*\}\}')
+
+
+class TranslatingLoader(BaseLoader):
+    """The templates with their literal UI text already in one language: a page then
+    calls no translation function per label (they were most of the scan page's
+    render time). Dynamic text (``_(result.headline)``) is still translated per call."""
+
+    def __init__(self, folder: Path, lang: str) -> None:
+        self._inner = FileSystemLoader(folder)
+        self._translate = translator(lang)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self._inner.get_source(environment, template)
+        text = _LITERAL_TEXT.sub(lambda m: str(escape(self._translate(m.group(1)))), source)
+        return text, filename, uptodate
+
+
+def make_jinja(lang: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(HERE / "templates"),
+        loader=TranslatingLoader(HERE / "templates", lang),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # package data: no stat() of the file on every page
     )
     env.globals["ROLE_NAMES"] = auth.ROLE_NAMES
     return env
@@ -287,7 +315,7 @@ def create_app(config: WebConfig, *, clock: Callable[[], datetime] = china_time)
         trust=TrustCache(load_trust, config.verify.trust_refresh_s),
         alarms=AlarmBook(),
         authenticator=Authenticator(ph),
-        jinja=make_jinja(),
+        jinja={lang: make_jinja(lang) for lang in LANGUAGES},
         clock=clock,
         public_limiter=FixedWindowRateLimiter(storage),
         login_limiter=MovingWindowRateLimiter(storage),

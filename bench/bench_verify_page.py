@@ -1,0 +1,296 @@
+"""The county web service under load: the public scan page, then the dashboard pages.
+
+Part 1, scan page: ``station serve`` (one uvicorn worker, its own process) over a
+SQLite county store holding N signed, uploaded certificates. A load generator in
+this process (asyncio, raw keep-alive HTTP/1.1 over loopback, so the client costs
+little next to the server) requests
+
+* ``/static/app.css``: the baseline, the same server doing no work;
+* ``/V/<payload>`` for certificates never scanned before (signature verified: Ed25519
+  plus three indexed lookups);
+* the same certificates again (the signature verdict cached: a label scanned twice).
+
+It prints p50/p95 latency and requests/s for each, and the ratio to the baseline.
+Goal (issue 15): p95 <= 20 ms and >= 1,000 verifications/s on one core.
+
+Part 2, dashboard: a store holding two years of a 50-kiosk county (3 million
+certificates, 500,000 rapid tests by default; ``--certificates`` to scale), each
+dashboard page requested ``--page-runs`` times by a logged-in officer: p50/p95 per
+page. Goal: every page <= 300 ms p95.
+
+    .venv/bin/python bench/bench_verify_page.py [--quick] [--skip-dashboard]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from support.web import COUNTY, NOW, County, free_port  # noqa: E402
+
+from station.db import Database  # noqa: E402
+from station.web import auth  # noqa: E402
+
+PASSWORD = "bench-password-1"
+
+
+def write_config(folder: Path, db: Path, port: int) -> Path:
+    path = folder / "station.toml"
+    path.write_text(
+        f"""
+simulation = true
+[server]
+host = "127.0.0.1"
+port = {port}
+[database]
+url = "{db}"
+[security]
+secret_key_file = "{folder / "web.key"}"
+cookie_secure = false
+public_requests_per_minute = 100000
+argon2_memory_kib = 8192
+[verify]
+county = "{COUNTY}"
+verify_urls = ["HTTP://127.0.0.1:8080/V/"]
+""",
+        "utf-8",
+    )
+    return path
+
+
+def start_server(config: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "station.cli", "serve", "--config", str(config)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the web service did not start")
+
+
+# ---- the load generator --------------------------------------------------------------
+
+
+async def _one_connection(
+    port: int, paths: list[str], cookie: str, latencies: list[float], statuses: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    extra = f"Cookie: {cookie}\r\n" if cookie else ""
+    try:
+        for path in paths:
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses.append(int(head.split(b" ", 2)[1]))
+    finally:
+        writer.close()
+
+
+def load(port: int, paths: list[str], connections: int, cookie: str = "") -> dict:
+    """Spread ``paths`` over ``connections`` keep-alive connections; time it all."""
+    latencies: list[float] = []
+    statuses: list[int] = []
+    shares = [paths[i::connections] for i in range(connections)]
+
+    async def run() -> None:
+        await asyncio.gather(*(
+            _one_connection(port, share, cookie, latencies, statuses) for share in shares
+        ))  # fmt: skip
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    bad = sum(1 for s in statuses if s != 200)
+    return {
+        "n": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "errors": bad,
+    }
+
+
+def show(name: str, r: dict, base: dict | None = None) -> None:
+    ratio = f"  ({r['rps'] / base['rps']:.2f}x baseline rps)" if base else ""
+    print(f"  {name:<34} {r['n']:>6} req  {r['rps']:>7.0f} req/s  p50 {r['p50']:6.2f} ms  "
+          f"p95 {r['p95']:6.2f} ms  non-200 {r['errors']}{ratio}")  # fmt: skip
+
+
+# ---- part 1: the scan page -----------------------------------------------------------
+
+
+def bench_scan(folder: Path, certificates: int, connections: int) -> None:
+    db_path = folder / "scan.db"
+    county = County(str(db_path))
+    county.kiosk("K001")
+    t = time.perf_counter()
+    payloads = []
+    for n in range(1, certificates + 1):
+        qr = county.certificate("K001", n, issued_at=datetime.now(NOW.tzinfo) - timedelta(hours=1))
+        payloads.append("/V/" + qr.rsplit("/", 1)[1])
+    county.close()
+    took = time.perf_counter() - t
+    print(f"scan page: {certificates} certificates signed and stored in {took:.1f} s; "
+          f"one uvicorn worker, {connections} connections")  # fmt: skip
+    port = free_port()
+    server = start_server(write_config(folder, db_path, port), port)
+    try:
+        load(port, ["/static/app.css"] * 500, connections)  # warm up
+        base = load(port, ["/static/app.css"] * certificates, connections)
+        show("static file (baseline)", base)
+        random.shuffle(payloads)
+        first = load(port, payloads, connections)
+        show("scan page, first scan", first, base)
+        again = load(port, payloads, connections)
+        show("scan page, scanned again (cached)", again, base)
+        single = load(port, payloads[: min(2000, len(payloads))], 1)
+        show("scan page, one connection", single, base)
+        p95_ok = "met" if first["p95"] <= 20 else "NOT met"
+        rps_ok = "met" if first["rps"] >= 1000 else "NOT met"
+        print(f"  goal p95 <= 20 ms: {p95_ok}; >= 1000 verifications/s: {rps_ok}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+# ---- part 2: the dashboard -------------------------------------------------------------
+
+
+def fill_county(db_path: Path, certificates: int, tests: int, kiosks: int = 50) -> None:
+    """Two years of a county, written straight into the projections the pages read."""
+    Database(db_path).close()  # the schema
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA synchronous=OFF")
+    rng = random.Random(15)
+    townships = [f"第{n}镇" for n in range(1, 16)]
+    products = [(f"V{n:03d}", f"蔬菜{n}") for n in range(1, 61)]
+    units = ["公斤"] * 8 + ["斤", "箱"]
+    start = date.today() - timedelta(days=730)
+    devices = [f"K{n:03d}" for n in range(1, kiosks + 1)]
+    conn.executemany(
+        "INSERT INTO devices VALUES (?, ?, ?, ?, ?)",
+        [(COUNTY, d, townships[i % 15], f"{townships[i % 15]}服务点", "2024-01-01")
+         for i, d in enumerate(devices)],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO device_state VALUES (?, ?, 'online', '0.1.0', '3', 0, ?)",
+        [(COUNTY, d, datetime.now().isoformat()) for d in devices],
+    )
+    batch = []
+    for n in range(certificates):
+        day = start + timedelta(days=n * 730 // certificates)
+        d = devices[n % kiosks]
+        product = products[rng.randrange(60)]
+        batch.append((COUNTY, f"{COUNTY}-{d}-{n:08d}", d, f"{d}:{n}", day.isoformat() + "T09:00",
+                      day.isoformat(), townships[(n % kiosks) % 15], "点", product[0], product[1],
+                      str(rng.randrange(1, 500)), rng.choice(units), "quality_control",
+                      f"tel:138{rng.randrange(20000):08d}"))  # fmt: skip
+        if len(batch) == 50_000:
+            conn.executemany("INSERT INTO certificates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            batch.clear()
+    conn.executemany("INSERT INTO certificates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+    verdicts = ["negative"] * 46 + ["positive", "invalid", "suspicious", "negative"]
+    rows = []
+    for n in range(tests):
+        day = start + timedelta(days=n * 730 // tests)
+        rows.append((COUNTY, devices[n % kiosks], f"T{n}", day.isoformat(),
+                     f"tel:138{rng.randrange(20000):08d}", products[rng.randrange(60)][0],
+                     ["GB/T5009.199", "胶体金", "酶抑制率法"][n % 3], "organophosphate",
+                     rng.choice(verdicts), None))  # fmt: skip
+    conn.executemany("INSERT INTO rapid_tests VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+
+
+PAGES = [
+    "/admin/", "/admin/fleet", "/admin/certificates", "/admin/tests", "/admin/holds",
+    "/admin/markets", "/admin/alarms", "/admin/kiosk/K007",
+    "/admin/certificates?q=330100-K007-0000", "/admin/producer?key=tel:13800000042",
+]  # fmt: skip
+
+
+def bench_dashboard(folder: Path, certificates: int, tests: int, runs: int) -> None:
+    db_path = folder / "county.db"
+    t = time.perf_counter()
+    fill_county(db_path, certificates, tests)
+    print(f"\ndashboard: {certificates:,} certificates and {tests:,} rapid tests over two years "
+          f"of 50 kiosks, filled in {time.perf_counter() - t:.0f} s "
+          f"({db_path.stat().st_size / 1e9:.2f} GB SQLite)")  # fmt: skip
+    with Database(db_path) as db:
+        auth.add_account(db, auth.hasher(8192, 1, 1), "bench", PASSWORD, auth.Role.OFFICER)
+    port = free_port()
+    server = start_server(write_config(folder, db_path, port), port)
+    try:
+        import httpx
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            page = client.get("/login").text
+            marker = 'name="csrf" value="'
+            token = page[page.index(marker) + len(marker) :].split('"', 1)[0]
+            client.post("/login", data={"csrf": token, "username": "bench",
+                                        "password": PASSWORD, "next": "/"})  # fmt: skip
+            cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        worst = 0.0
+        for path in PAGES:
+            load(port, [path], 1, cookie)  # first request (alarm book, caches) not counted
+            r = load(port, [path] * runs, 1, cookie)
+            worst = max(worst, r["p95"])
+            show(path, r)
+        print(f"  goal every page p95 <= 300 ms: {'met' if worst <= 300 else 'NOT met'} "
+              f"(worst {worst:.0f} ms)")  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scan-certificates", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--certificates", type=int, default=3_000_000)
+    parser.add_argument("--tests", type=int, default=500_000)
+    parser.add_argument("--page-runs", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--skip-dashboard", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.scan_certificates //= 5
+        args.certificates //= 10
+        args.tests //= 10
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+        bench_scan(Path(tmp), args.scan_certificates, args.connections)
+        if not args.skip_dashboard:
+            bench_dashboard(Path(tmp), args.certificates, args.tests, args.page_runs)
+
+
+if __name__ == "__main__":
+    main()
