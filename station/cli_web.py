@@ -11,8 +11,12 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from station.db import Database
+
+if TYPE_CHECKING:
+    from station.web.config import WebConfig
 
 log = logging.getLogger("station")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -65,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     acc.set_defaults(handler=_accounts)
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> WebConfig:
     from station.web.config import load_web_config
 
     return load_web_config(args.config, database=args.db)

@@ -129,6 +129,17 @@ def test_a_market_account_sees_only_its_own_market(county_web):  # noqa: F811
         assert "330100-K001-0000001" not in home.text
         assert west.get(f"/market/uncertified/{report}/photo").status_code == 404
         assert west.get("/admin/markets").status_code == 403
+        # The same certificate checked at a second market...
+        page = west.get("/V/" + qr.rsplit("/", 1)[1])
+        west.post("/V/" + qr.rsplit("/", 1)[1] + "/checkin", data={"csrf": csrf_of(page.text)})
+    add(server, "county", Role.VIEWER)
+    with httpx.Client(base_url=server.url) as county_staff:
+        login(county_staff, "county")
+        # ...is visible to the county, as is the first market's photo.
+        markets = county_staff.get("/admin/markets?from=2026-11-28&to=2026-11-28").text
+        several = markets[markets.index('id="several"') :]
+        assert "330100-K001-0000001" in several.split("</table>")[0]
+        assert county_staff.get(f"/market/uncertified/{report}/photo").status_code == 200
 
 
 def test_not_an_image_is_refused_in_plain_words(county_web):  # noqa: F811

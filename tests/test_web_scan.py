@@ -4,6 +4,7 @@ every status a label can have, the phone masked, the size budget, no script, JSO
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from wire.verify import Reason, Verdict
 PHONE_WIDTH = 390  # an iPhone 12-14 viewport
 
 
-def status_of(driver) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def status_of(driver: Any) -> tuple[str, str]:
     element = driver.find_element(By.ID, "status")
     return element.get_attribute("data-status"), element.find_element(By.TAG_NAME, "h1").text
 

@@ -79,10 +79,10 @@ def clean_photo(raw: bytes) -> bytes:
         with Image.open(io.BytesIO(raw)) as image:
             if image.width * image.height > PHOTO_MAX_PIXELS:
                 raise ValueError("照片像素过多")
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+            upright.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
             out = io.BytesIO()
-            image.save(out, "JPEG", quality=80)
+            upright.save(out, "JPEG", quality=80)
             return out.getvalue()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError):
         raise ValueError("上传的文件不是图片") from None

@@ -48,7 +48,7 @@ def registry_trust_list(db: Database, county: str, now: datetime) -> TrustList:
         [county],
     )
     keys = tuple(
-        TrustedKey(county, r[0], base64.b64decode(r[1]), _time(r[2]), None, _time(r[3]))  # type: ignore[arg-type]
+        TrustedKey(county, r[0], base64.b64decode(r[1]), _valid_from(r[2]), None, _time(r[3]))
         for r in rows
     )
     return TrustList(county, 0, now, None, keys)
@@ -75,6 +75,13 @@ class SodiumVerifier:
         except BadSignatureError:
             return False
         return True
+
+
+def _valid_from(text: str) -> datetime:
+    parsed = _time(text)
+    if parsed is None:
+        raise ValueError("a kiosk key without valid_from")
+    return parsed
 
 
 class TrustCache:
