@@ -267,6 +267,12 @@ def bench_dashboard(folder: Path, certificates: int, tests: int, runs: int) -> N
             show(path, r)
         print(f"  goal every page p95 <= 300 ms: {'met' if worst <= 300 else 'NOT met'} "
               f"(worst {worst:.0f} ms)")  # fmt: skip
+        today = date.today()
+        for days in (30, 365):
+            first = (today - timedelta(days=days - 1)).isoformat()
+            path = f"/admin/certificates?from={first}&to={today.isoformat()}"
+            load(port, [path], 1, cookie)
+            show(f"certificates, {days}-day window", load(port, [path] * 5, 1, cookie))
     finally:
         server.terminate()
         server.wait()

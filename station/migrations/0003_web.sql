@@ -64,9 +64,12 @@ CREATE TABLE IF NOT EXISTS web_audit (
     target   TEXT NOT NULL,
     detail   TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS certificates_day ON certificates (day, township);
+-- Covering: the dashboard's window aggregates read this index only, never the table.
+CREATE INDEX IF NOT EXISTS certificates_window ON certificates
+    (day, township, product_code, product_name, unit, quantity, producer_key);
 CREATE INDEX IF NOT EXISTS certificates_producer ON certificates (county, producer_key);
 CREATE INDEX IF NOT EXISTS certificates_device ON certificates (county, device, day);
 CREATE INDEX IF NOT EXISTS rapid_tests_day ON rapid_tests (day);
+CREATE INDEX IF NOT EXISTS rapid_tests_producer ON rapid_tests (county, producer_key);
 CREATE INDEX IF NOT EXISTS holds_subject ON holds (county, device, producer_key, product_code);
 CREATE INDEX IF NOT EXISTS events_schema ON events (schema_name, received_at);

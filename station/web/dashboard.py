@@ -26,7 +26,8 @@ from station.web.store import transaction
 VIEW = requires(Role.VIEWER, Role.OFFICER, Role.ADMIN)
 OFFICER = requires(Role.OFFICER, Role.ADMIN)
 ADMIN = requires(Role.ADMIN)
-DEFAULT_DAYS = 30
+#: The default window: the last week (a longer one is a choice on each page).
+DEFAULT_DAYS = 7
 
 
 def _window(request: Request, days: int = DEFAULT_DAYS) -> queries.Window:
