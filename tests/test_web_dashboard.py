@@ -21,6 +21,7 @@ from support.web import (  # noqa: F401  (fixtures)
     csrf_of,
     login,
     screenshot,
+    submit,
 )
 from support.web import add_account as add
 
@@ -135,7 +136,7 @@ def test_the_figures_match_the_store(populated) -> None:
 def test_an_officer_acknowledges_an_alarm_and_it_is_audited(populated, browser) -> None:  # noqa: F811
     _county, server, _clock = populated
     browser_login(browser, server, "wang", next_path="/admin/alarms")
-    browser.find_element(By.CSS_SELECTOR, "button.ack").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "button.ack").click)
     assert "已确认 (wang)" in browser.find_element(By.ID, "alarms").text
     with Database(server.config.database.url) as db:
         assert db.query("SELECT acked_by FROM alarm_acks") == [("wang",)]

@@ -18,6 +18,7 @@ from support.web import (  # noqa: F401  (fixtures)
     csrf_of,
     login,
     screenshot,
+    submit,
 )
 
 from station.db import Database
@@ -40,10 +41,10 @@ def test_inspector_checks_in_from_the_scan_page_and_sees_the_statistics(county_w
     button = browser.find_element(By.ID, "checkin")
     assert button.text == "登记查验"
     screenshot(browser, "scan-inspector-phone", width=PHONE)
-    button.click()
+    submit(browser, button.click)
     assert browser.find_element(By.ID, "checked").text == "已登记查验"
     browser.get(server.scan_url(voided))
-    browser.find_element(By.ID, "checkin").click()
+    submit(browser, browser.find_element(By.ID, "checkin").click)
     browser.get(server.url + "/market/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#stats tr")
     cells = [c.text for c in rows[1].find_elements(By.TAG_NAME, "td")]
@@ -67,7 +68,7 @@ def test_the_scan_desk_records_each_scan_without_a_tap(county_web, browser):  # 
         field = browser.find_element(By.ID, "code")
         # A keyboard-wedge scanner types the QR text and Enter, into the focused field.
         assert browser.switch_to.active_element == field
-        field.send_keys(code + Keys.ENTER)
+        submit(browser, lambda f=field, c=code: f.send_keys(c + Keys.ENTER))
         assert browser.find_element(By.ID, "status").get_attribute("data-status") == "valid"
     screenshot(browser, "market-desk", width=800)
     with Database(server.config.database.url) as db:
@@ -89,7 +90,7 @@ def test_uncertified_report_with_a_photo_loses_its_exif(county_web, browser, tmp
     browser.find_element(By.NAME, "quantity").send_keys("30公斤")
     browser.find_element(By.NAME, "supplier").send_keys("外地客商")
     browser.find_element(By.NAME, "photo").send_keys(str(photo))
-    browser.find_element(By.ID, "submit").click()
+    submit(browser, browser.find_element(By.ID, "submit").click)
     assert browser.find_element(By.ID, "saved").is_displayed()
     screenshot(browser, "market-uncertified-phone", width=PHONE)
     with Database(server.config.database.url) as db:

@@ -299,6 +299,20 @@ def screenshot(driver: Any, name: str, *, width: int = 1280, full: bool = True) 
     return path
 
 
+def submit(driver: Any, action: Callable[[], None], timeout: float = 15.0) -> None:
+    """Submit a form (``action`` clicks or types Enter) and wait for the next page to
+    have replaced this one: a click returns before the browser has navigated."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def browser_login(driver: Any, server: WebServer, username: str, next_path: str = "/") -> None:
     from selenium.webdriver.common.by import By
 
@@ -306,7 +320,7 @@ def browser_login(driver: Any, server: WebServer, username: str, next_path: str 
     driver.get(f"{server.url}/login?next={next_path}")
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
+    submit(driver, driver.find_element(By.ID, "login").click)
 
 
 @pytest.fixture
