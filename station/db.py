@@ -333,5 +333,14 @@ class Database:
     def __enter__(self) -> Database:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Leaving the block commits what ``execute`` wrote, on both dialects: SQLite
+        autocommits each statement, and PostgreSQL must not silently roll back."""
+        try:
+            if not self._closed and self.dialect is POSTGRES:
+                if exc_type is None:
+                    self.conn.commit()
+                else:
+                    self.conn.rollback()
+        finally:
+            self.close()

@@ -71,3 +71,15 @@ def test_a_store_newer_than_the_software_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaError, match="newer than this software"):
         Database(path)
+
+
+def test_a_cli_write_on_postgresql_is_kept_when_the_block_ends(pg_url: str, capsys) -> None:
+    """`station devices enroll-code --db postgresql://…` lost its code: the connection
+    closed without a commit."""
+    from station.cli import main
+
+    code = main(["devices", "enroll-code", "--county", "330100", "--township", "示范镇",
+                 "--db", pg_url])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with Database(pg_url) as db:
+        assert db.query("SELECT count(*) FROM enroll_codes")[0][0] == 1
