@@ -383,7 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"refused: {error.field}: {error.message}", file=sys.stderr)
         return EXIT_REFUSED
-    except (IssuanceRefused, OutOfScopeError) as error:
+    except IssuanceRefused as error:
+        print(f"refused: {error.message}", file=sys.stderr)
+        if error.message_en != error.message:
+            print(f"refused: {error.message_en}", file=sys.stderr)
+        return EXIT_REFUSED
+    except OutOfScopeError as error:
         print(f"refused: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except CertificateNotFound as error:

@@ -38,12 +38,31 @@ class Product:
     enzyme_interference: bool = False
 
 
+#: Legal status of an input class (inputs.toml ``status``).
+INPUT_STATUSES = ("allowed", "restricted", "banned")
+
+
 @dataclass(frozen=True)
 class InputClass:
     code: str
     kind: str  # "pesticide" or "vet_drug"
     name: str
     name_en: str
+    #: "allowed", "restricted" (限用) or "banned" (禁用): a banned class is never
+    #: offered as used, and declaring it refuses the certificate (docs/certificates.md).
+    status: str = "allowed"
+    #: The legal text that bans or restricts it.
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in INPUT_STATUSES:
+            raise ValueError(f"input {self.code}: status must be one of {INPUT_STATUSES}")
+        if self.status != "allowed" and not self.source:
+            raise ValueError(f"input {self.code}: a {self.status} input needs its legal source")
+
+    @property
+    def banned(self) -> bool:
+        return self.status == "banned"
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,16 @@ class Catalogue:
             products.append(Product(**entry))
         inputs = [InputClass(**i) for i in inputs_doc["input"]]
         return cls(categories, products, inputs)
+
+    def declarable_inputs(self, kind: str | None = None) -> list[InputClass]:
+        """The input classes a producer may declare as used (never a banned one)."""
+        return [
+            i for i in self.inputs.values() if not i.banned and (kind is None or i.kind == kind)
+        ]
+
+    def banned_inputs(self, codes: tuple[str, ...] | list[str]) -> list[InputClass]:
+        """The banned classes among ``codes`` (unknown codes are validation's business)."""
+        return [self.inputs[c] for c in codes if c in self.inputs and self.inputs[c].banned]
 
     def product_for_certificate(self, code: str) -> Product:
         """The product, or OutOfScopeError with the reason a certificate cannot name it."""

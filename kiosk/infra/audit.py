@@ -30,6 +30,7 @@ KINDS = (
     "certificate.issued",
     "certificate.voided",
     "certificate.reprinted",
+    "certificate.refused",
     "hold.placed",
     "hold.lifted",
     "login",

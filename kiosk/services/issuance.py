@@ -67,12 +67,17 @@ _ALARM_CODES = {
 
 
 class IssuanceRefused(Exception):
-    """The kiosk will not issue this certificate; ``message`` says why and what to do."""
+    """The kiosk will not issue this certificate; ``message`` says why and what to do
+    (zh-CN); ``message_en`` is the English for a kiosk switched to English, when given."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, message_en: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.message_en = message_en or message
+
+    def text(self, language: str = "zh-CN") -> str:
+        return self.message_en if language == "en" else self.message
 
 
 class CertificateNotFound(LookupError):
@@ -151,6 +156,7 @@ class IssuanceService:
         request = validate_request(
             request, self.catalogue, self.template(request.style), self.settings.copies_max
         )
+        self._refuse_banned_inputs(request)
         hold = self.holds.active(request.issuer.producer_key, request.product_code)
         if hold:
             product = self.catalogue.products[request.product_code].name
@@ -169,6 +175,41 @@ class IssuanceService:
                 "disk_full", "终端存储空间不足，暂时不能开证。请联系技术员清理或更换存储卡。"
             )
         return request
+
+    def _refuse_banned_inputs(self, request: CertificateRequest) -> None:
+        """A declared banned input: refuse, tell the county and audit it (the only
+        writes a refusal makes; no number is spent and nothing is printed)."""
+        banned = self.catalogue.banned_inputs(request.inputs_used)
+        if not banned:
+            return
+        product = self.catalogue.products[request.product_code]
+        names = "、".join(i.name for i in banned)
+        names_en = ", ".join(i.name_en for i in banned)
+        key = request.issuer.producer_key
+        detail = {
+            "producer_key": key,
+            "issuer_name": request.issuer.name,
+            "product_code": product.code,
+            "product_name": product.name,
+            "inputs": [i.code for i in banned],
+            "sources": sorted({i.source for i in banned}),
+        }
+        message = f"申报使用禁用投入品：{names}（{product.name}，{request.issuer.name}）"
+        with self.store.transaction():
+            self.alarms.raise_(
+                "banned_input_declared", "critical", message, detail,
+                subject=f"{key}/{product.code}",
+            )  # fmt: skip
+            self.audit.append("certificate.refused", {"reason": "banned_input", **detail})
+        log.warning("refused: banned input %s declared for %s by %s", names, product.code, key)
+        raise IssuanceRefused(
+            "banned_input",
+            f"{names}是国家禁用的药物，用过禁用药的{product.name}不能开具合格证，"
+            "也不能上市销售。本次没有开证，已报告乡镇监管站。",
+            f"{names_en} is banned by law. {product.name_en} treated with a banned "
+            "substance cannot carry a certificate or be sold. No certificate was issued; "
+            "the township supervision station has been informed.",
+        )
 
     # -- issuing ------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ DONE_COUNTDOWN_S = 20
 def refusal(app, error: Exception) -> None:
     """Show why the kiosk will not go on, in the service's plain words, and say them."""
     if isinstance(error, IssuanceRefused):
-        app.push(MessageScreen(app, "refused_title", error.message, speak=True))
+        text = error.text("en" if app.i18n.is_en else "zh-CN")
+        app.push(MessageScreen(app, "refused_title", text, speak=True))
     elif isinstance(error, InputError):
         app.push(MessageScreen(app, "problem_title", error.message, style="warn", speak=True))
     else:
@@ -502,9 +503,8 @@ class InputsScreen(ChoiceScreen):
 
     def options(self) -> list[Option]:
         out = []
-        for code, item in self.app.kiosk.catalogue.inputs.items():
-            if item.kind != self.kind:
-                continue
+        for item in self.app.kiosk.catalogue.declarable_inputs(self.kind):  # never a banned one
+            code = item.code
             out.append(
                 Option(
                     f"input_{code}",
