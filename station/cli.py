@@ -46,6 +46,12 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--client-id", default=d.client_id, help="stable per collector instance")
     p.add_argument("--batch-max", type=int, default=d.batch_max)
     p.add_argument("--batch-wait", type=float, default=d.batch_wait_s, help="seconds")
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=d.stop_timeout_s,
+        help="seconds SIGTERM waits for a writer stuck in the store (default %(default)s)",
+    )
     p.set_defaults(handler=_collect)
 
 
@@ -65,6 +71,7 @@ def _collect(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         batch_max=args.batch_max,
         batch_wait_s=args.batch_wait,
+        stop_timeout_s=args.stop_timeout,
     )
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

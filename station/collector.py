@@ -6,20 +6,38 @@ A collector killed before its commit never acknowledged those messages, so the
 broker redelivers them (to this client id when it returns with its persistent
 session, or to another member of the group). Redeliveries are absorbed by the
 unique constraints, so the database holds each event once.
+
+Nothing a sender puts in a message can stop or wedge the writer (docs/security.md):
+every message is parsed under a guard and anything unreadable is quarantined with the
+reason; a batch the store refuses is split until the message it refuses is isolated
+and quarantined; per-device budgets (a token bucket on every message, a cap on stored
+quarantine rows per hour) count a flood instead of storing it and raise one alarm per
+device; a lost store connection is reopened with backoff while nothing is acknowledged;
+and ``stop()`` returns within ``stop_timeout_s`` even if the store hangs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.db import Database, DeviceState, Event, Quarantined
+from station.db import (
+    Database,
+    DeviceState,
+    Event,
+    IntakeAlarm,
+    Quarantined,
+    StoreResult,
+    is_connection_fault,
+)
 from station.intake import Rejected, parse_event, parse_state
 from wire.events import schema_book
 from wire.mqtt import BrokerSettings, Client, Message, ReasonCode, TlsSettings, async_client
@@ -60,6 +78,26 @@ class CollectorSettings:
     receive_maximum: int = 1000
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    #: Per device, every message spends a token; the bucket holds ``rate_burst`` and
+    #: refills at ``rate_per_s``. 50,000 covers a month's backlog of a busy kiosk
+    #: (~600 events a day) after an outage; 5/s is ~700 busy days a day. Past it messages
+    #: are acknowledged and counted (alarm ``intake_rate``), not stored.
+    rate_per_s: float = 5.0
+    rate_burst: int = 50_000
+    #: Per device, at most this many quarantine rows per window; the rest are counted
+    #: (alarm ``intake_flood``). Junk costs the store 100 rows an hour, not 244 MB.
+    quarantine_cap: int = 100
+    quarantine_window_s: float = 3600.0
+    #: Devices whose budgets are kept in memory (the least recent are forgotten).
+    budget_devices: int = 20_000
+    #: QoS 0 messages (never limited by Receive Maximum) queued at most this many deep.
+    qos0_queue_max: int = 5_000
+    #: How long ``stop()`` waits for the writer; a writer stuck in the store is left
+    #: behind (it is a daemon, and nothing it holds was acknowledged).
+    stop_timeout_s: float = 10.0
+    #: Backoff while the store is unreachable.
+    store_retry_min_s: float = 0.5
+    store_retry_max_s: float = 10.0
 
     @property
     def broker(self) -> BrokerSettings:
@@ -79,6 +117,10 @@ class CollectorSettings:
         )
 
 
+#: Quarantine reasons kept in ``CollectorStats.reasons`` (the latest; the table has all).
+REASONS_KEPT = 50
+
+
 @dataclass
 class CollectorStats:
     received: int = 0
@@ -88,10 +130,69 @@ class CollectorStats:
     states: int = 0
     batches: int = 0
     connected: bool = False
+    #: Acknowledged but not stored: over a device's rate or quarantine cap, QoS 0 past
+    #: the queue bound, or refused even as a quarantine row. Counted in intake_alarms.
+    dropped: int = 0
+    #: Known event ids that arrived with another body (quarantined and alarmed).
+    conflicts: int = 0
+    #: Store faults (connection lost, locked) that made the writer reconnect and retry.
+    store_faults: int = 0
+    #: The latest REASONS_KEPT quarantine reasons.
     reasons: list[str] = field(default_factory=list)
 
 
 _STOP = object()
+_Msg = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, connection generation
+
+
+class _Budgets:
+    """Per-device token buckets and quarantine caps, bounded in memory (writer thread only)."""
+
+    def __init__(self, s: CollectorSettings) -> None:
+        self.s = s
+        # key -> [tokens, last refill, window start, quarantined in window]
+        self._devices: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+
+    def _entry(self, key: tuple[str, str], now: float) -> list[float]:
+        entry = self._devices.get(key)
+        if entry is None:
+            entry = [float(self.s.rate_burst), now, now, 0.0]
+            self._devices[key] = entry
+            while len(self._devices) > self.s.budget_devices:
+                self._devices.popitem(last=False)
+        else:
+            self._devices.move_to_end(key)
+        return entry
+
+    def admit(self, key: tuple[str, str], now: float) -> bool:
+        """Spend one token of ``key``'s bucket; False when it is empty."""
+        e = self._entry(key, now)
+        e[0] = min(float(self.s.rate_burst), e[0] + (now - e[1]) * self.s.rate_per_s)
+        e[1] = now
+        if e[0] < 1.0:
+            return False
+        e[0] -= 1.0
+        return True
+
+    def may_quarantine(self, key: tuple[str, str], now: float) -> bool:
+        e = self._entry(key, now)
+        if now - e[2] >= self.s.quarantine_window_s:
+            e[2], e[3] = now, 0.0
+        if e[3] >= self.s.quarantine_cap:
+            return False
+        e[3] += 1
+        return True
+
+
+@dataclass
+class _Parsed:
+    """One message's outcome before the commit."""
+
+    msg: _Msg
+    key: tuple[str, str]
+    event: Event | None = None
+    state: DeviceState | None = None
+    bad: Quarantined | None = None
 
 
 class Collector:
@@ -109,7 +210,14 @@ class Collector:
         self.schemas = schema_book()
         self.on_batch = on_batch
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._qos0_queued = 0
         self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._budgets = _Budgets(settings)
+        self._reasons: deque[str] = deque(maxlen=REASONS_KEPT)
+        # What the current batch's split refused (writer thread only).
+        self._refused: list[str] = []
+        self._unstorable = 0
         self._stats = CollectorStats()
         self._stats_lock = threading.Lock()
         self._client: Client | None = None
@@ -140,6 +248,7 @@ class Collector:
                 raise RuntimeError("collector is closed")
             if self._writer is not None:
                 return
+            self._stopping.clear()
             # Daemon: a process exit mid-batch loses nothing (no PUBACK went out for it).
             self._writer = threading.Thread(
                 target=self._run_writer, name="collector-writer", daemon=True
@@ -154,16 +263,24 @@ class Collector:
             self._client.loop_start()
 
     def stop(self) -> None:
-        """Disconnect; messages received but not committed stay unacknowledged."""
+        """Disconnect; messages received but not committed stay unacknowledged. Returns
+        within ``stop_timeout_s`` even if the writer is stuck in the store."""
         with self._lock:
             if self._writer is None:
                 return
             client, writer = self._client, self._writer
+            self._stopping.set()
             if client is not None:
                 client.disconnect()
                 client.loop_stop()
             self._queue.put(_STOP)
-            writer.join()
+            writer.join(self.settings.stop_timeout_s)
+            if writer.is_alive():
+                log.error("collector writer did not stop within %.0f s (stuck in the store); "
+                          "leaving it: nothing it holds was acknowledged",
+                          self.settings.stop_timeout_s)  # fmt: skip
+            self._queue = queue.Queue()
+            self._qos0_queued = 0
             self._client = None
             self._writer = None
             self._db_ready.clear()
@@ -178,7 +295,7 @@ class Collector:
 
     def stats(self) -> CollectorStats:
         with self._stats_lock:
-            return CollectorStats(**{**vars(self._stats), "reasons": list(self._stats.reasons)})
+            return CollectorStats(**{**vars(self._stats), "reasons": list(self._reasons)})
 
     @property
     def healthy(self) -> bool:
@@ -221,6 +338,15 @@ class Collector:
         log.warning("collector disconnected: %s", rc)
 
     def _on_message(self, _c: Client, _u: Any, msg: Message) -> None:
+        # QoS 1 is bounded by our Receive Maximum; QoS 0 is not, so a QoS 0 flood is cut
+        # at the queue (never blocking the network thread).
+        if msg.qos == 0:
+            if self._qos0_queued >= self.settings.qos0_queue_max:
+                with self._stats_lock:
+                    self._stats.received += 1
+                    self._stats.dropped += 1
+                return
+            self._qos0_queued += 1
         self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
 
     # ---- writer thread -------------------------------------------------------------------
@@ -239,17 +365,23 @@ class Collector:
                 batch, stop = self._next_batch()
                 if batch:
                     self._store(db, batch)
-                if stop:
+                if stop or self._stopping.is_set():
                     return
                 if time.monotonic() >= next_gap_report:
                     next_gap_report = time.monotonic() + GAP_REPORT_S
-                    for gap in db.gaps():
+                    try:
+                        gaps = db.gaps()
+                    except Exception as error:  # a report, never fatal
+                        log.warning("gap report failed: %s", error)
+                        gaps = []
+                    for gap in gaps:
                         log.warning("sequence gap %s/%s seq %d..%d", gap.county, gap.device,
                                     gap.first, gap.last)  # fmt: skip
         finally:
-            db.close()
+            with contextlib.suppress(Exception):  # closing a broken connection
+                db.close()
 
-    def _next_batch(self) -> tuple[list[tuple[str, bytes, int, int, int]], bool]:
+    def _next_batch(self) -> tuple[list[_Msg], bool]:
         first = self._queue.get()
         if first is _STOP:
             return [], True
@@ -261,48 +393,157 @@ class Collector:
             except queue.Empty:
                 break
             if item is _STOP:
-                return batch, True
+                self._queue.put(_STOP)
+                break
             batch.append(item)
+        qos0 = sum(1 for m in batch if m[3] == 0)
+        if qos0:
+            self._qos0_queued -= qos0
         return batch, False
 
-    def _store(self, db: Database, batch: list[tuple[str, bytes, int, int, int]]) -> None:
-        events: list[Event] = []
-        bad: list[Quarantined] = []
-        states: list[DeviceState] = []
-        for topic_name, payload, _mid, _qos, _gen in batch:
-            try:
-                topic = parse_topic(topic_name, self.settings.topic_prefix)
-                if topic.kind is None:
-                    states.append(parse_state(self.schemas, topic, payload))
-                else:
-                    events.append(parse_event(self.schemas, topic, payload))
-            except (Rejected, TopicError) as exc:
-                log.warning("quarantined message on %s: %s", topic_name, exc)
-                bad.append(Quarantined(topic_name, str(exc), payload))
-        while True:
-            try:
-                new = db.store_batch(events, bad, states)
-                break
-            except Exception:
-                # A locked or unreachable database: nothing was acknowledged, so nothing
-                # is lost; retry rather than drop the batch.
-                log.exception("storing a batch of %d failed; retrying", len(batch))
-                time.sleep(1.0)
+    def _parse(self, msg: _Msg) -> _Parsed:
+        """The message's outcome; never raises (a bug in a check quarantines the message)."""
+        topic_name, payload = msg[0], msg[1]
+        key = ("?", "?")
+        try:
+            topic = parse_topic(topic_name, self.settings.topic_prefix)
+            key = (topic.county, topic.device)
+            if topic.kind is None:
+                return _Parsed(msg, key, state=parse_state(self.schemas, topic, payload))
+            return _Parsed(msg, key, event=parse_event(self.schemas, topic, payload))
+        except (Rejected, TopicError) as exc:
+            reason = str(exc)
+        except Exception as exc:  # whatever a message does, the writer lives
+            log.exception("checking a message on %r failed", topic_name[:200])
+            reason = f"unreadable: {type(exc).__name__}"
+        return _Parsed(msg, key, bad=Quarantined(topic_name, reason, payload))
+
+    def _store(self, db: Database, batch: list[_Msg]) -> None:
+        now = time.monotonic()
+        items: list[_Parsed] = []
+        dropped: dict[tuple[str, str, str], int] = {}
+        for msg in batch:
+            key = _device_key(msg[0], self.settings.topic_prefix)
+            if not self._budgets.admit(key, now):
+                dropped[(*key, "intake_rate")] = dropped.get((*key, "intake_rate"), 0) + 1
+                continue
+            parsed = self._parse(msg)
+            if parsed.bad is not None and not self._budgets.may_quarantine(parsed.key, now):
+                k = (*parsed.key, "intake_flood")
+                dropped[k] = dropped.get(k, 0) + 1
+                continue
+            if parsed.bad is not None:
+                log.warning("quarantined message on %r: %s", msg[0][:200], parsed.bad.reason)
+            items.append(parsed)
+        alarms = [
+            IntakeAlarm(county, device, code, _ALARM_TEXT[code], count)
+            for (county, device, code), count in dropped.items()
+        ]
+        for a in alarms:
+            log.warning("%s/%s: %s (%d not stored in this batch)", a.county, a.device, a.message,
+                        a.count)  # fmt: skip
+        result = self._commit_with_retry(db, items, alarms)
+        if result is None:
+            return  # stopping with the store down: nothing acknowledged, all redelivered
         client = self._client
         if client is not None:
             with self._ack_lock:
                 for _topic, _payload, mid, qos, generation in batch:
                     if qos > 0 and generation == self._generation:
                         client.ack(mid, qos)
+        bad = [p.bad.reason for p in items if p.bad is not None]
         with self._stats_lock:
             st = self._stats
             st.received += len(batch)
-            st.stored += new
-            st.duplicates += len(events) - new
-            st.quarantined += len(bad)
-            st.states += len(states)
+            st.stored += result.new
+            st.duplicates += result.duplicates
+            st.conflicts += len(result.conflicts)
+            st.quarantined += len(bad) + len(result.conflicts) + len(self._refused)
+            st.dropped += sum(dropped.values()) + self._unstorable
+            st.states += sum(1 for p in items if p.state is not None)
             st.batches += 1
-            st.reasons.extend(q.reason for q in bad)
-            snapshot = CollectorStats(**{**vars(st), "reasons": list(st.reasons)})
+            self._reasons.extend(bad + self._refused)
+            snapshot = CollectorStats(**{**vars(st), "reasons": list(self._reasons)})
         if self.on_batch is not None:
             self.on_batch(snapshot)
+
+    def _commit_with_retry(
+        self, db: Database, items: list[_Parsed], alarms: list[IntakeAlarm]
+    ) -> StoreResult | None:
+        """Commit, reconnecting while the store is unreachable; None if asked to stop first."""
+        delay = self.settings.store_retry_min_s
+        while True:
+            # What the split below refused, for the stats (writer thread only).
+            self._refused = []
+            self._unstorable = 0
+            try:
+                return self._commit_split(db, items, alarms)
+            except Exception as error:  # every store fault is retried
+                with self._stats_lock:
+                    self._stats.store_faults += 1
+                if is_connection_fault(error):
+                    log.warning("county store unavailable (%s: %s); retrying in %.1f s",
+                                type(error).__name__, str(error).strip()[:200], delay)  # fmt: skip
+                else:
+                    log.exception("storing a batch of %d failed; retrying", len(items))
+            if self._stopping.wait(delay):
+                return None
+            delay = min(delay * 2, self.settings.store_retry_max_s)
+            try:
+                db.reconnect()
+            except Exception as error:  # still down: wait and try again
+                log.warning("county store still unavailable: %s", str(error).strip()[:200])
+
+    def _commit_split(
+        self, db: Database, items: list[_Parsed], alarms: list[IntakeAlarm]
+    ) -> StoreResult:
+        """Store ``items``; if the store refuses them for their data, halve until the one
+        it refuses is alone, and quarantine that one with the store's reason. Connection
+        faults are raised to the caller (retry the whole batch on a new connection)."""
+        try:
+            return db.store(
+                [p.event for p in items if p.event is not None],
+                [p.bad for p in items if p.bad is not None],
+                [p.state for p in items if p.state is not None],
+                alarms,
+            )
+        except Exception as error:
+            if is_connection_fault(error):
+                raise
+            refusal = error
+        if len(items) > 1:
+            half = len(items) // 2
+            first = self._commit_split(db, items[:half], alarms)
+            second = self._commit_split(db, items[half:], [])
+            first.new += second.new
+            first.duplicates += second.duplicates
+            first.conflicts += second.conflicts
+            return first
+        reason = f"store refused: {type(refusal).__name__}: {str(refusal).strip()[:200]}"
+        if items and items[0].bad is None:
+            msg = items[0].msg
+            log.warning("the store refused a message on %r: %s", msg[0][:200], reason)
+            self._refused.append(reason)
+            retry = _Parsed(msg, items[0].key, bad=Quarantined(msg[0], reason, msg[1]))
+            return self._commit_split(db, [retry], alarms)
+        # Even the quarantine row (or the alarms alone) was refused: count it and go on.
+        log.error("the store refused a quarantine row: %s", reason)
+        self._unstorable += len(items)
+        if items and alarms:
+            return self._commit_split(db, [], alarms)
+        return StoreResult()
+
+
+_ALARM_TEXT = {
+    "intake_rate": "over its message rate: messages counted, not stored",
+    "intake_flood": "over its quarantine cap: bad messages counted, not stored",
+}
+
+
+def _device_key(topic: str, prefix: str) -> tuple[str, str]:
+    """(county, device) named by the topic, cheaply; a topic outside the tree is one key."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        return ("?", "?")
+    parts = topic[len(head) :].split("/", 2)
+    return (parts[0][:16], parts[1][:32]) if len(parts) >= 2 else ("?", "?")

@@ -8,10 +8,13 @@ and is projected into small tables the reports read.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from station.migrate import migrate
 
 #: SQLite waits this long for another writer (a report, a second collector).
 SQLITE_BUSY_TIMEOUT_S = 30.0
+#: A PostgreSQL server that does not accept the connection within this is down.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,29 @@ class DeviceState:
 
 
 @dataclass(frozen=True)
+class IntakeAlarm:
+    """A condition of the county's intake about one device (a flood, a conflicting event):
+    stored once per (county, device, code) with a running count, so a flood makes one
+    alarm, not one row per message."""
+
+    county: str
+    device: str
+    code: str
+    message: str
+    count: int = 1
+
+
+@dataclass
+class StoreResult:
+    """What one committed batch did."""
+
+    new: int = 0
+    duplicates: int = 0
+    #: Events whose id was already stored with a different body (quarantined, alarmed).
+    conflicts: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Gap:
     """Missing seqs ``first..last`` (inclusive) of one device."""
 
@@ -81,6 +109,29 @@ POSTGRES = _Dialect("%s", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BY
 #: Quarantined payloads are kept up to this size (the reason names the full size);
 #: an attacker's megabytes should not fill the county disk.
 QUARANTINE_KEEP_BYTES = 4096
+
+
+#: Text that must not reach a text column as is: NUL (PostgreSQL refuses it), other
+#: controls and lone surrogates (not encodable).
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def safe_text(text: str, limit: int = 500) -> str:
+    """``text`` cut to ``limit`` with unsafe characters shown as escapes: quarantine
+    reasons and topics are stored whatever the sender put in them."""
+    return _UNSAFE_TEXT.sub(lambda m: ascii(m.group())[1:-1], text[:limit])
+
+
+def is_connection_fault(error: BaseException) -> bool:
+    """A fault of the store itself (connection lost, server restarting, database locked)
+    rather than of the data: the batch is retried on a new connection, never split."""
+    if isinstance(error, sqlite3.OperationalError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the postgres extra is installed in deployment
+        return False
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _now() -> str:
@@ -114,29 +165,41 @@ class Database:
 
     def __init__(self, url: str | Path) -> None:
         self.url = str(url)
-        if self.url.startswith(("postgresql://", "postgres://")):
-            import psycopg  # optional extra "postgres"
-
-            self.dialect = POSTGRES
-            self.conn: Any = psycopg.connect(self.url)
-        else:
-            path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.dialect = SQLITE
-            # check_same_thread off: the web service's pool lends a connection to one
-            # worker thread at a time (station/web/store.py), never to two at once.
-            self.conn = sqlite3.connect(
-                path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            _enable_wal(self.conn)
-            # FULL: the broker is told "stored" only after the row would survive power loss.
-            self.conn.execute("PRAGMA synchronous=FULL")
+        postgres = self.url.startswith(("postgresql://", "postgres://"))
+        self.dialect = POSTGRES if postgres else SQLITE
+        self.conn: Any = self._connect()
         self._closed = False
         try:
             self._create()
         except BaseException:
             self.conn.close()
             raise
+
+    def _connect(self) -> Any:
+        if self.dialect is POSTGRES:
+            import psycopg  # optional extra "postgres"
+
+            # A server that does not answer is a fault to retry, not a hang.
+            return psycopg.connect(self.url, connect_timeout=PG_CONNECT_TIMEOUT_S)
+        path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread off: the web service's pool lends a connection to one
+        # worker thread at a time (station/web/store.py), never to two at once.
+        conn = sqlite3.connect(
+            path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        _enable_wal(conn)
+        # FULL: the broker is told "stored" only after the row would survive power loss.
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one (after the server restarted or our
+        backend was terminated); raises like the first connect if the store is down."""
+        with contextlib.suppress(Exception):  # a broken connection may fail to close
+            self.conn.close()
+        self.conn = self._connect()
+        self._closed = False
 
     # ---- plumbing -----------------------------------------------------------------
 
@@ -154,11 +217,15 @@ class Database:
             self.conn.commit()
 
     def _rollback(self) -> None:
-        if self.dialect is SQLITE:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-        else:
-            self.conn.rollback()
+        try:
+            if self.dialect is SQLITE:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            else:
+                self.conn.rollback()
+        except Exception as error:  # the original fault is what counts
+            if not is_connection_fault(error):
+                raise
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one portable statement (``?`` placeholders); returns the cursor."""
@@ -202,13 +269,28 @@ class Database:
         quarantined: Sequence[Quarantined] = (),
         states: Sequence[DeviceState] = (),
     ) -> int:
-        """Store everything in one transaction and commit; returns how many events were new.
+        """Store everything in one transaction and commit; returns how many events were new."""
+        return self.store(events, quarantined, states).new
 
-        Duplicates (a redelivery, a resend after restart) are ignored by the unique
-        constraints, so calling this twice with the same events is harmless.
+    def store(
+        self,
+        events: Sequence[Event],
+        quarantined: Sequence[Quarantined] = (),
+        states: Sequence[DeviceState] = (),
+        alarms: Sequence[IntakeAlarm] = (),
+    ) -> StoreResult:
+        """Store everything in one transaction and commit.
+
+        A redelivery (same id, same body) is a duplicate and stores nothing, so calling
+        this twice with the same events is harmless. A known id with a *different* body
+        is a conflict: that message is quarantined and alarmed, never dropped (after a
+        kiosk database restore, say, the second body is a certificate the county must see).
         """
         received = _now()
+        result = StoreResult()
         new: list[Event] = []
+        quarantined = list(quarantined)
+        alarms = list(alarms)
         self._begin()
         try:
             for e in events:
@@ -221,15 +303,25 @@ class Database:
                 )  # fmt: skip
                 if cur.rowcount == 1:
                     new.append(e)
+                elif self._same_as_stored(e):
+                    result.duplicates += 1
+                else:
+                    result.conflicts.append(e)
+                    reason = f"conflict: event {e.event_id} is already stored with another body"
+                    quarantined.append(Quarantined(f"{e.county}/{e.device}", reason,
+                                                   e.body.encode("utf-8")))  # fmt: skip
+                    alarms.append(IntakeAlarm(e.county, e.device, "event_conflict",
+                                              f"{reason} (latest)"))  # fmt: skip
             self._project(new)
             self._executemany(
                 "INSERT INTO quarantine (received_at, topic, reason, size, payload) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [
-                    (received, q.topic, q.reason, len(q.payload), q.payload[:QUARANTINE_KEEP_BYTES])
+                    (received, safe_text(q.topic), safe_text(q.reason), len(q.payload),
+                     q.payload[:QUARANTINE_KEEP_BYTES])
                     for q in quarantined
                 ],
-            )
+            )  # fmt: skip
             self._executemany(
                 "INSERT INTO device_state (county, device, status, software_version, "
                 "config_version, backlog, state_time) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -244,11 +336,50 @@ class Database:
                     for s in states
                 ],
             )  # fmt: skip
+            self._record_alarms(alarms, received)
         except BaseException:
             self._rollback()
             raise
         self._commit()
-        return len(new)
+        result.new = len(new)
+        return result
+
+    def _same_as_stored(self, event: Event) -> bool:
+        row = self.execute(
+            "SELECT body FROM events WHERE county = ? AND event_id = ?",
+            [event.county, event.event_id],
+        ).fetchone()
+        if row is None:  # the (county, device, seq) key matched with another id
+            return False
+        try:
+            return bool(json.loads(row[0]) == json.loads(event.body))
+        except ValueError:
+            return False
+
+    def _record_alarms(self, alarms: Sequence[IntakeAlarm], now: str) -> None:
+        merged: dict[tuple[str, str, str], IntakeAlarm] = {}
+        for a in alarms:
+            key = (safe_text(a.county, 16), safe_text(a.device, 32), a.code)
+            known = merged.get(key)
+            count = a.count + (known.count if known else 0)
+            merged[key] = IntakeAlarm(*key, safe_text(a.message), count)
+        self._executemany(
+            "INSERT INTO intake_alarms (county, device, code, message, first_at, last_at, count) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (county, device, code) DO UPDATE SET "
+            "message = excluded.message, last_at = excluded.last_at, "
+            "count = intake_alarms.count + excluded.count",
+            [(a.county, a.device, a.code, a.message, now, now, a.count) for a in merged.values()],
+        )
+
+    def intake_alarms(self) -> list[tuple[str, str, str, str, str, str, int]]:
+        """(county, device, code, message, first_at, last_at, count), latest first."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]))
+            for r in self.query(
+                "SELECT county, device, code, message, first_at, last_at, count "
+                "FROM intake_alarms ORDER BY last_at DESC"
+            )
+        ]
 
     def _project(self, events: Sequence[Event]) -> None:
         """Copy what reports need into plain columns (portable: no JSON functions)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,18 @@ log = logging.getLogger(__name__)
 #: Largest accepted message: a certificate event is ~1 KiB; 64 KiB leaves room for
 #: alarm details while keeping a flood of junk from reaching the database.
 MAX_PAYLOAD_BYTES = 64 * 1024
+#: Deepest nesting accepted: an envelope is 4 levels deep. Checked before parsing, so
+#: 30,000 brackets within the size limit never reach the recursive parser.
+MAX_DEPTH = 16
+#: Integers beyond this cannot be stored in a 64-bit column or read exactly by a
+#: JavaScript page (2**53 - 1); the schemas bound every integer tighter still.
+MAX_INT = 2**53 - 1
+#: Characters no stored string may hold (any string, keys included): NUL (PostgreSQL
+#: text refuses it), other C0 controls but tab/LF/CR, DEL, and lone surrogates (not
+#: encodable: SQLite and psycopg refuse them).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class Rejected(ValueError):
@@ -36,15 +50,74 @@ def _first_error(validate: Callable[[Any], Any], instance: Any, what: str) -> No
         raise Rejected(str(error)[:300]) from None
 
 
+def _check_depth(payload: bytes) -> None:
+    """Refuse nesting deeper than MAX_DEPTH without recursion: strings are cut out, the
+    brackets left are counted. (json.loads would raise RecursionError, and a validator
+    walking a deep document could too.)"""
+    brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    if len(brackets) <= 2 * MAX_DEPTH:
+        return
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise Rejected(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > 16 or abs(value := int(text)) > MAX_INT:
+        raise Rejected(f"integer out of range: {text[:24]}")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise Rejected(f"number out of range: {text[:24]}")
+    return value
+
+
+def _parse_constant(text: str) -> float:
+    raise Rejected(f"not a JSON number: {text}")
+
+
+def _check_strings(doc: Any) -> None:
+    """Every string and key in the document is storable text (iterative: no recursion)."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if _FORBIDDEN.search(key):
+                    raise Rejected(f"forbidden character in key {ascii(key)[:60]}")
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and (bad := _FORBIDDEN.search(item)):
+            raise Rejected(f"forbidden character U+{ord(bad.group()):04X} in a string")
+
+
 def _decode(payload: bytes) -> Any:
+    """The parsed JSON document, or Rejected: size, depth, UTF-8, syntax, number range and
+    characters are checked here for every message, whatever its schema says."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Rejected(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    _check_depth(payload)
     try:
-        return json.loads(payload.decode("utf-8"))
+        doc = json.loads(
+            payload.decode("utf-8"),
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
     except UnicodeDecodeError as exc:
         raise Rejected(f"malformed: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise Rejected(f"malformed JSON: {exc.msg} at line {exc.lineno} col {exc.colno}") from None
+    except RecursionError:
+        raise Rejected(f"nested deeper than {MAX_DEPTH} levels") from None
+    _check_strings(doc)
+    return doc
 
 
 def parse_event(schemas: SchemaBook, topic: Topic, payload: bytes) -> Event:
