@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 import psycopg
-from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.postgres import PG_URL
 from support.uplink import collector_settings, wait_until
 
 from station.collector import REASONS_KEPT, Collector
 from station.db import Database
 
-from .intake_rig import T, envelope, good, publisher, store_url  # noqa: F401
+from .intake_rig import T, envelope, good
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +41,7 @@ def _refuse_seq_seven(url: str) -> None:
 
 
 def test_batch_refused_by_store_is_split_and_the_bad_message_isolated(
-    store_url, broker_factory, publisher  # noqa: F811
+    store_url, broker_factory, publisher
 ):
     _refuse_seq_seven(store_url)
     broker = broker_factory()
@@ -64,7 +63,7 @@ def test_batch_refused_by_store_is_split_and_the_bad_message_isolated(
 
 
 def test_known_event_id_with_another_body_is_a_conflict_not_a_duplicate(
-    store_url, broker_factory, publisher  # noqa: F811
+    store_url, broker_factory, publisher
 ):
     broker = broker_factory()
     first = good(5)
@@ -87,9 +86,7 @@ def test_known_event_id_with_another_body_is_a_conflict_not_a_duplicate(
         assert alarm[:3] == ("330100", "K001", "event_conflict") and alarm[6] == 1
 
 
-def test_junk_flood_is_counted_not_stored_with_one_alarm(
-    store_url, broker_factory, publisher  # noqa: F811
-):
+def test_junk_flood_is_counted_not_stored_with_one_alarm(store_url, broker_factory, publisher):
     broker = broker_factory()
     junk = 3000
     with Collector(collector_settings(broker.port), store_url) as collector:
@@ -112,7 +109,7 @@ def test_junk_flood_is_counted_not_stored_with_one_alarm(
 
 
 def test_valid_event_flood_past_the_rate_is_counted_with_one_alarm(
-    tmp_path, broker_factory, publisher  # noqa: F811
+    tmp_path, broker_factory, publisher
 ):
     broker = broker_factory()
     url = str(tmp_path / "station.db")
@@ -148,7 +145,7 @@ def _terminate(app: str) -> int:
 
 
 def test_terminated_postgres_backend_is_reconnected_and_nothing_is_lost(
-    pg_url, broker_factory, publisher  # noqa: F811
+    pg_url, broker_factory, publisher
 ):
     app = f"collector-{os.getpid()}-{time.monotonic_ns()}"
     url = f"{pg_url}&application_name={app}"
@@ -180,7 +177,7 @@ def _spawn(url: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
 
 
 def test_sigterm_is_honoured_while_the_writer_is_stuck_in_the_store(
-    pg_url, broker_factory, publisher  # noqa: F811
+    pg_url, broker_factory, publisher
 ):
     app = f"collector-{os.getpid()}-{time.monotonic_ns()}"
     url = f"{pg_url}&application_name={app}"
@@ -209,7 +206,7 @@ def test_sigterm_is_honoured_while_the_writer_is_stuck_in_the_store(
 
 
 def test_sigterm_is_honoured_while_the_store_connection_is_being_cut(
-    pg_url, broker_factory, publisher  # noqa: F811
+    pg_url, broker_factory, publisher
 ):
     app = f"collector-{os.getpid()}-{time.monotonic_ns()}"
     url = f"{pg_url}&application_name={app}"

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.uplink import collector_settings, wait_until
 
 from station.collector import Collector
 from station.db import Database
 
-from .intake_rig import STATE, T, envelope, good, publisher, store_url  # noqa: F401
+from .intake_rig import STATE, T, envelope, good
 
 DEEP = b"[" * 30_000 + b"]" * 30_000  # 60 KB: under the 64 KiB limit
 
@@ -41,7 +40,7 @@ POISON = {
                        .replace(b'"value": 12.5', b'"value": 1e400'), "number out of range"),
     "nan": (T + "rapidtest", _json(envelope("rapidtest.result", 5))
             .replace(b'"value": 12.5', b'"value": NaN'), "not a JSON number"),
-    "lone_surrogate": (T + "certificate", _with_data(reason="\ud800").replace(b"\\\\", b"\\"),
+    "lone_surrogate": (T + "certificate", _with_data(reason="\ud800"),
                        "U+D800"),
     "nul_in_string": (T + "certificate", _with_data(reason="a\u0000b"), "U+0000"),
     "nul_in_key": (T + "alarm", b'{"id":"K001:6","\\u0000":1}', "forbidden character in key"),
@@ -49,16 +48,16 @@ POISON = {
                                                       issuer_name="\u001b[2J")), "U+001B"),
     "bidi_override": (T + "certificate", _json(envelope("certificate.issued", 8,
                                                         issuer_name="abc\u202edef")), "pattern"),
-    "overlong_string": (T + "certificate", _with_data(reason="x" * 5000), "shorter than or equal to 1000"),
+    "overlong_string": (T + "certificate", _with_data(reason="x" * 5000),
+                        "shorter than or equal to 1000"),
     "copies_out_of_range": (T + "certificate", _json(envelope("certificate.printed", 10,
-                                                              copies=10**9)), "smaller than or equal to 1000"),
+                                                              copies=10**9)),
+                            "smaller than or equal to 1000"),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("attack", sorted(POISON))
-def test_poison_is_quarantined_and_intake_goes_on(
-    attack, store_url, broker_factory, publisher  # noqa: F811
-):
+def test_poison_is_quarantined_and_intake_goes_on(attack, store_url, broker_factory, publisher):
     topic, payload, reason = POISON[attack]
     assert len(payload) <= 64 * 1024
     broker = broker_factory()
@@ -79,7 +78,7 @@ def test_poison_is_quarantined_and_intake_goes_on(
 
 
 def test_retained_state_out_of_range_does_not_wedge_a_new_collector(
-    store_url, broker_factory, publisher  # noqa: F811
+    store_url, broker_factory, publisher
 ):
     broker = broker_factory()
     pub = publisher(broker.port)
