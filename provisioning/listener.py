@@ -22,14 +22,18 @@ from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.infra.audit import AuditLog
+from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import uplink_settings
+from kiosk.services.county_holds import CountyHolds
+from kiosk.services.holds import HoldRegistry
 from provisioning.commands import CommandService
 from provisioning.configs import ConfigManager, ConfigRefused
 from provisioning.hardware import Hardware
 from wire.files import PUBLIC, atomic_write
+from wire.holds import HoldListError, parse_hold_list
 from wire.mqtt import Client, Message, ReasonCode, async_client, close, publish_properties
-from wire.topics import command_topic, config_topic, trust_topic
+from wire.topics import command_topic, config_topic, holds_topic, trust_topic
 from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,7 @@ TRUST_FILE = "trust.json"
 class ListenerStats:
     connected: bool = False
     handled: int = 0
+    hold_lists: int = 0
 
 
 class ProvisioningListener:
@@ -79,6 +84,7 @@ class ProvisioningListener:
         self._client: Client | None = None
         self._worker: threading.Thread | None = None
         self._connected = threading.Event()
+        self._county_holds: CountyHolds | None = None  # made by the worker, on its store
         self.stats = ListenerStats()
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -125,6 +131,7 @@ class ProvisioningListener:
                 (command_topic(self.prefix, self.county, self.device, "+"), QOS),
                 (config_topic(self.prefix, self.county, self.device), QOS),
                 (trust_topic(self.prefix, self.county), QOS),
+                (holds_topic(self.prefix, self.county), QOS),
             ]
         )
         self.stats.connected = True
@@ -154,6 +161,10 @@ class ProvisioningListener:
                 versions=self.versions,
                 restart_agent=self.restart_agent,
             )
+            audit = AuditLog(store, self.clock)
+            outbox = Outbox(store, self.county, self.device, self.clock)
+            local = HoldRegistry(store, outbox, audit, self.clock)
+            self._county_holds = CountyHolds(store, audit, self.clock, self.device, local)
             while True:
                 msg = self._queue.get()
                 if msg is None:
@@ -173,6 +184,8 @@ class ProvisioningListener:
             self._config(payload, manager)
         elif topic == trust_topic(self.prefix, self.county):
             self._trust(payload, manager)
+        elif topic == holds_topic(self.prefix, self.county):
+            self._holds(payload, manager)
         elif "/cmd/" in topic:
             name = topic.rsplit("/", 1)[1]
             props = getattr(msg, "properties", None)
@@ -202,6 +215,18 @@ class ProvisioningListener:
             return
         if result.status == "applied" and self.on_config is not None:
             self.on_config(result.version)
+
+    def _holds(self, payload: bytes, manager: ConfigManager) -> None:
+        """The county's hold list: signed by a county anchor, for this county, newer."""
+        try:
+            hold_list = parse_hold_list(json.loads(payload), manager.anchors(), self.county)
+        except (HoldListError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            manager.audit.append("county_holds.refused", {"reason": str(error)[:300]})
+            log.error("county hold list refused: %s", error)
+            return
+        assert self._county_holds is not None  # set by _run before any message
+        if self._county_holds.apply(hold_list):
+            self.stats.hold_lists += 1
 
     def _trust(self, payload: bytes, manager: ConfigManager) -> None:
         """A newer county trust list replaces ``{data_dir}/trust.json`` atomically."""

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from station import cli_provisioning, cli_web
+from station import cli_enforcement, cli_provisioning, cli_web
 from station.collector import Collector, CollectorSettings
 from station.db import Database
 from station.report import SECTIONS, render_csv, render_text
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     cli_provisioning.register(sub)  # devices, cmd, config, trust
     cli_web.register(sub)  # serve, accounts
+    cli_enforcement.register(sub)  # holds
     return parser
 
 

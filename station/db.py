@@ -156,6 +156,15 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+def _source_numbers(data: dict[str, Any]) -> list[str]:
+    """The certificates a 样式二 certificate re-issues: one ``source_certificate`` (schema 1)
+    or a list ``source_certificates`` (a later schema), without repeats."""
+    found = list(data.get("source_certificates") or [])
+    if data.get("source_certificate"):
+        found.append(data["source_certificate"])
+    return list(dict.fromkeys(str(n) for n in found))
+
+
 #: The PostgreSQL advisory lock key that serialises migrations of the county store.
 SCHEMA_LOCK_KEY = 0x61677269
 
@@ -384,14 +393,18 @@ class Database:
     def _project(self, events: Sequence[Event]) -> None:
         """Copy what reports need into plain columns (portable: no JSON functions)."""
         certs, voids, tests, holds, lifts = [], [], [], [], []
+        sources: list[tuple[str, str, str]] = []
         for e in events:
             d = e.data
             if e.schema == "certificate.issued":
                 certs.append(
                     (e.county, d["number"], e.device, e.event_id, d["issued_at"],
                      d["issued_at"][:10], d["township"], d["service_point"], d["product_code"],
-                     d["product_name"], d["quantity"], d["unit"], d["basis"], d["producer_key"])
+                     d["product_name"], d["quantity"], d["unit"], d["basis"], d["producer_key"],
+                     d["issuer_name"], d["issuer_phone"], d["origin"],
+                     json.dumps(d["inputs_used"], ensure_ascii=False), d["test_ref"], d["style"])
                 )  # fmt: skip
+                sources.extend((e.county, d["number"], s) for s in _source_numbers(d))
             elif e.schema == "certificate.voided":
                 voids.append((e.county, d["number"], d["reason"], e.time))
             elif e.schema == "rapidtest.result":
@@ -408,9 +421,16 @@ class Database:
                 lifts.append((e.county, e.device, d["hold_id"], d["lifted_by"], e.time))
         self._executemany(
             "INSERT INTO certificates (county, number, device, event_id, issued_at, day, township, "
-            "service_point, product_code, product_name, quantity, unit, basis, producer_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "service_point, product_code, product_name, quantity, unit, basis, producer_key, "
+            "issuer_name, issuer_phone, origin, inputs_used, test_ref, style) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             certs,
+        )
+        self._executemany(
+            "INSERT INTO certificate_sources (county, number, source_number) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            sources,
         )
         self._executemany(
             "INSERT INTO certificate_voids (county, number, reason, voided_at) "

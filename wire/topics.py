@@ -60,6 +60,11 @@ def trust_topic(prefix: str, county: str) -> str:
     return f"{prefix}/{county}/trust"
 
 
+def holds_topic(prefix: str, county: str) -> str:
+    """The county's signed hold list (wire/holds.py), retained; every kiosk of it reads."""
+    return f"{prefix}/{county}/holds"
+
+
 def enroll_request_topic(prefix: str, county: str, client_id: str) -> str:
     return f"{prefix}/enroll/{county}/{client_id}/req"
 

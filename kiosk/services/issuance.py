@@ -40,6 +40,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
+from kiosk.services.county_holds import county_hold_for
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.labels import layout_certificate
 from wire import events
@@ -164,6 +165,14 @@ class IssuanceService:
                 "hold",
                 f"{product}因快检阳性被暂停开证（{hold.reason}）。"
                 "请联系乡镇监管站，县里解除暂停后才能开具。",
+            )
+        county_hold = county_hold_for(self.store, request.issuer, request.product_code)
+        if county_hold:
+            contact = county_hold.contact or "乡镇监管站"
+            raise IssuanceRefused(
+                "county_hold",
+                f"该主体已被县里暂停开证（{county_hold.reason}）。"
+                f"请联系{contact}，县里解除暂停后才能开具。",
             )
         if self.evidence and request.basis.needs_test:
             refusal = self.evidence(request)

@@ -8,6 +8,7 @@ transaction that performs it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from station import holds as county_holds
 from station import queries
 from station.db import Database
 from station.web import auth
@@ -22,10 +24,16 @@ from station.web.app import checked_form, error_page, render, requires, web
 from station.web.auth import Account, AccountError, Role
 from station.web.exports import to_csv, to_xlsx
 from station.web.store import transaction
+from wire.holds import IDENTIFIER_KINDS, identifier
 
 VIEW = requires(Role.VIEWER, Role.OFFICER, Role.ADMIN)
 OFFICER = requires(Role.OFFICER, Role.ADMIN)
 ADMIN = requires(Role.ADMIN)
+#: How the dashboard names identifier kinds and hold sources (wire/holds.py).
+KIND_LABELS = {"producer_id": "主体编号", "phone": "手机号", "platform_code": "主体码",
+               "id_number": "身份证号"}  # fmt: skip
+SOURCE_LABELS = {"kiosk_positive": "终端快检确认阳性", "official_sample": "监督抽检不合格",
+                 "officer": "执法人员决定"}  # fmt: skip
 #: The default window: the last week (a longer one is a choice on each page).
 DEFAULT_DAYS = 7
 
@@ -202,11 +210,80 @@ async def rapid_tests(request: Request) -> Response:
     return _page(request, "admin_tests.html", {**data, "window": window, "charts": charts})
 
 
-async def holds(request: Request) -> Response:
-    rows = await web(request).db(queries.open_holds)
-    for r in rows:
+async def holds(request: Request, error: str | None = None, status: int = 200) -> Response:
+    w = web(request)
+    county = w.config.verify.county
+
+    def load(db: Database) -> dict:
+        since = w.clock() - timedelta(days=county_holds.LIFTED_KEEP_DAYS)
+        return {
+            "holds": queries.open_holds(db),
+            "county_holds": county_holds.open_holds(db, county),
+            "lifted": county_holds.recently_lifted(db, county, since),
+            "published": county_holds.last_publication(db, county),
+        }
+
+    data = await w.db(load)
+    for r in data["holds"]:
         r["link"] = "/admin/producer?key=" + quote(r["producer_key"])
-    return _page(request, "admin_holds.html", {"holds": rows})
+    context = {**data, "error": error, "kinds": KIND_LABELS, "sources": SOURCE_LABELS}
+    response = render(request, "admin_holds.html", context, status)
+    response.headers["cache-control"] = "private, no-store"
+    return response
+
+
+async def hold_place(request: Request) -> Response:
+    """An officer's county-wide hold: names the producer by one identifier (the county
+    adds every other one it knows), a product or every product (*), and why."""
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    w = web(request)
+    county = w.config.verify.county
+    kind, value = str(form.get("kind", "")), str(form.get("value", "")).strip()
+    product = str(form.get("product_code", "")).strip()[:32]
+
+    def place(db: Database) -> str:
+        if kind not in IDENTIFIER_KINDS or not value or len(value) > 64:
+            raise county_holds.HoldError("请选择标识类型并填写标识")
+        with transaction(db):
+            hold_id = county_holds.place_hold(
+                db, county, identifiers=[identifier(kind, value)], product_code=product,
+                reason=str(form.get("reason", "")), source="officer",
+                placed_by=account.username, now=w.clock(),
+                contact=str(form.get("contact", "")).strip(),
+            )  # fmt: skip
+            auth.audit_row(db, account.username, "hold_place", hold_id,
+                           identifier=f"{kind}:{value}", product_code=product)  # fmt: skip
+        return hold_id
+
+    try:
+        await w.db(place)
+    except county_holds.HoldError as error:
+        return await holds(request, str(error), 400)
+    return RedirectResponse("/admin/holds", status_code=303)
+
+
+async def hold_lift(request: Request) -> Response:
+    """Lifting is the officer's decision, with a reason, audited with the lift."""
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    w = web(request)
+    county = w.config.verify.county
+    hold_id, reason = str(form.get("hold_id", "")), str(form.get("reason", ""))
+
+    def lift(db: Database) -> bool:
+        with transaction(db):
+            done = county_holds.lift_hold(db, county, hold_id, account.username, reason, w.clock())
+            if done:
+                auth.audit_row(db, account.username, "hold_lift", hold_id, reason=reason.strip())
+        return done
+
+    try:
+        if not await w.db(lift):
+            return await holds(request, "没有这条未解除的暂停", 404)
+    except county_holds.HoldError as error:
+        return await holds(request, str(error), 400)
+    return RedirectResponse("/admin/holds", status_code=303)
 
 
 async def markets(request: Request) -> Response:
@@ -389,7 +466,9 @@ def routes() -> list[Route]:
         Route("/admin/certificate/{number}", VIEW(certificate_detail)),
         Route("/admin/producer", VIEW(producer_detail)),
         Route("/admin/tests", VIEW(rapid_tests)),
-        Route("/admin/holds", VIEW(holds)),
+        Route("/admin/holds", VIEW(holds), methods=["GET"]),
+        Route("/admin/holds/place", OFFICER(hold_place), methods=["POST"]),
+        Route("/admin/holds/lift", OFFICER(hold_lift), methods=["POST"]),
         Route("/admin/markets", VIEW(markets)),
         Route("/admin/alarms", VIEW(alarms), methods=["GET"]),
         Route("/admin/alarms/ack", OFFICER(acknowledge), methods=["POST"]),

@@ -6,6 +6,7 @@ The order of the checks is the law's order of importance, and a status is one of
 ``valid``                 有效: signature good, record at the county, not voided, held or old
 ``not_uploaded``          签名有效，记录尚未上传: the kiosk has not reached the county yet
 ``voided``                已作废: the issuing kiosk voided it
+``traced``                该批次已被追溯: the certificate is in a county hold's trace
 ``suspended``             该主体已暂停开证: a hold covers this producer and product
 ``expired``               已过期: older than ``verify.valid_days``
 ``bad_signature``         签名无效: altered, forged, or signed by a revoked key
@@ -13,9 +14,9 @@ The order of the checks is the law's order of importance, and a status is one of
 ``malformed``             not a certificate QR at all
 ========================  ==========================================================
 
-Holds come from ``HoldSource`` objects: today a kiosk's own holds (producer + product
-at that kiosk); county-wide holds and traces are further sources, added to the list
-without touching the decision.
+Holds come from ``HoldSource`` objects: a kiosk's own holds (producer + product at
+that kiosk), and ``CountyHolds``: the county-wide holds naming the producer by any
+identifier, and the traces (scope ``trace``) that list this very certificate.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from station.db import Database
+from wire.holds import identifier, producer_key_identifiers
 from wire.qr import CertificateFields
 from wire.verify import Reason, Verdict
 
@@ -35,6 +37,7 @@ class Status(StrEnum):
     VALID = "valid"
     NOT_UPLOADED = "not_uploaded"
     VOIDED = "voided"
+    TRACED = "traced"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     BAD_SIGNATURE = "bad_signature"
@@ -52,6 +55,12 @@ STATUS_TEXT: dict[Status, tuple[str, str, str]] = {
         "ok",
     ),
     Status.VOIDED: ("已作废", "开证点已将此合格证作废，不能再作为上市凭证。", "bad"),
+    Status.TRACED: (
+        "该批次已被追溯",
+        "该批次产品所属主体已被县级监管部门暂停开证并追溯（抽检不合格或快检确认阳性），"
+        "请暂停销售、封存产品，并联系当地农业农村部门。",
+        "bad",
+    ),
     Status.SUSPENDED: (
         "该主体已暂停开证",
         "该生产主体的这种产品因快速检测阳性等原因被暂停开证，请暂缓收购或上市，并联系监管部门。",
@@ -104,7 +113,7 @@ class Void:
 
 @dataclass(frozen=True)
 class Hold:
-    scope: str  # "kiosk" today; "county" and "trace" later
+    scope: str  # "kiosk", "county" (county-wide, any identifier) or "trace" (this batch)
     reason: str
     placed_at: str
 
@@ -126,6 +135,41 @@ class KioskHolds:
             [record.county, record.device, record.producer_key, record.product_code],
         )
         return [Hold("kiosk", r[0], r[1]) for r in rows]
+
+
+class CountyHolds:
+    """County-wide holds (station/holds.py) on this producer and product, and the traces
+    that list this certificate."""
+
+    def holds_for(self, db: Database, record: Record) -> list[Hold]:
+        found = [
+            Hold("trace", r[0], r[1])
+            for r in db.query(
+                "SELECT c.reason, c.placed_at FROM trace_certificates t JOIN county_holds c "
+                "ON c.county = t.county AND c.hold_id = t.hold_id WHERE t.county = ? "
+                "AND t.number = ? AND c.lifted_at IS NULL",
+                [record.county, record.number],
+            )
+        ]
+        phone = db.query(
+            "SELECT issuer_phone FROM certificates WHERE county = ? AND number = ?",
+            [record.county, record.number],
+        )
+        ids = producer_key_identifiers(record.producer_key)
+        if phone and phone[0][0]:
+            ids.add(identifier("phone", phone[0][0]))
+        marks = ", ".join("?" for _ in ids)
+        found.extend(
+            Hold("county", r[0], r[1])
+            for r in db.query(
+                "SELECT DISTINCT c.reason, c.placed_at FROM county_holds c JOIN "
+                "county_hold_identifiers i ON i.county = c.county AND i.hold_id = c.hold_id "
+                f"WHERE c.county = ? AND c.lifted_at IS NULL AND i.identifier IN ({marks}) "
+                "AND c.product_code IN (?, '*')",
+                [record.county, *sorted(ids), record.product_code],
+            )
+        )
+        return found
 
 
 @dataclass(frozen=True)
@@ -188,6 +232,8 @@ def decide(
         return _SIGNATURE_STATUS[verdict.reason]
     if void is not None:
         return Status.VOIDED
+    if any(h.scope == "trace" for h in holds):
+        return Status.TRACED
     if holds:
         return Status.SUSPENDED
     assert verdict.fields is not None
@@ -203,7 +249,7 @@ def scan(
     verdict: Verdict,
     now: datetime,
     valid_days: int,
-    sources: Sequence[HoldSource] = (KioskHolds(),),
+    sources: Sequence[HoldSource] = (KioskHolds(), CountyHolds()),
 ) -> ScanResult:
     """Gather the county's facts about a verified certificate and decide its status.
 

@@ -78,6 +78,7 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
         out.append(f"user {user}")
         if role == "kiosk":
             out.append(f"topic read {prefix}/{county}/trust")
+            out.append(f"topic read {prefix}/{county}/holds")
         elif role == "collector":
             out.append(f"topic read {prefix}/{county}/+/evt/#")
             out.append(f"topic read {prefix}/{county}/+/state")
@@ -88,6 +89,7 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
             out.append(f"topic readwrite {prefix}/{county}/+/cmd/#")
             out.append(f"topic write {prefix}/{county}/+/cfg")
             out.append(f"topic write {prefix}/{county}/trust")
+            out.append(f"topic write {prefix}/{county}/holds")
             out.append(f"topic read {prefix}/{county}/+/state")
             # Provisioning: command replies, enrollment requests and answers.
             out.append(f"topic read {prefix}/{county}/+/reply/#")

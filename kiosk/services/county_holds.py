@@ -1,0 +1,159 @@
+"""County-wide holds on this kiosk: the county's signed hold list, applied and enforced.
+
+The agent's provisioning listener receives the list (``wire/holds.py``), checks the
+county's signature and county, and calls ``CountyHolds.apply``; a list whose version
+is not above the one applied is refused, so a replayed or delayed document never
+brings a lifted hold back or drops a new one. Issuance asks ``CountyHolds.matching``
+with every identifier it knows for the 承诺主体: the card or ledger id, the phone, and
+what the local producer registry links to them (主体码, ID number).
+
+A lifted hold that started as this kiosk's own (a confirmed positive here) also lifts
+the local hold, as the officer decided at the county.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from kiosk.domain.model import Issuer
+from kiosk.infra.audit import AuditLog
+from kiosk.infra.store import Store
+from kiosk.services.holds import HoldRegistry
+from wire.holds import ALL_PRODUCTS, HoldList, identifier, producer_key_identifiers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppliedHold:
+    hold_id: str
+    product_code: str
+    reason: str
+    source: str
+    placed_at: str
+    contact: str
+
+
+def _producer_columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(producers)")}
+
+
+def issuer_identifiers(store: Store, issuer: Issuer) -> set[str]:
+    """Every identifier of the 承诺主体 this kiosk can name (``wire.holds.identifier``)."""
+    found = set(producer_key_identifiers(issuer.producer_key))
+    if issuer.phone:
+        found.add(identifier("phone", issuer.phone))
+    if issuer.producer_id:
+        found.add(identifier("producer_id", issuer.producer_id))
+    columns = _producer_columns(store.conn)
+    linked = [c for c in ("platform_code", "id_number") if c in columns]
+    select = ", ".join(["producer_id", "phone", *linked])
+    rows = store.conn.execute(
+        f"SELECT {select} FROM producers WHERE producer_id = ? OR phone = ?",
+        [issuer.producer_id or "", issuer.phone or ""],
+    ).fetchall()
+    for row in rows:
+        found.add(identifier("producer_id", row[0]))
+        if row[1]:
+            found.add(identifier("phone", row[1]))
+        for kind, value in zip(linked, row[2:], strict=True):
+            if value:
+                found.add(identifier(kind, value))
+    return found
+
+
+class CountyHolds:
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+        device_id: str,
+        local: HoldRegistry | None = None,
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.device_id = device_id
+        self.local = local
+
+    def version(self) -> int:
+        row = self.store.conn.execute("SELECT version FROM county_hold_list").fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, hold_list: HoldList) -> bool:
+        """Replace the applied list with a newer one; False (and audited) when not newer."""
+        with self.store.transaction():
+            current = self.version()
+            if hold_list.version <= current:
+                self.audit.append(
+                    "county_holds.refused",
+                    {"version": hold_list.version, "reason": f"not newer than {current}"},
+                )
+                return False
+            conn = self.store.conn
+            conn.execute("DELETE FROM county_hold_identifiers")
+            conn.execute("DELETE FROM county_holds")
+            for h in hold_list.holds:
+                conn.execute(
+                    "INSERT INTO county_holds (hold_id, product_code, reason, source, "
+                    "placed_at, contact) VALUES (?, ?, ?, ?, ?, ?)",
+                    [h.hold_id, h.product_code, h.reason, h.source, h.placed_at, h.contact],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO county_hold_identifiers (hold_id, identifier) "
+                    "VALUES (?, ?)",
+                    [(h.hold_id, i) for i in h.identifiers],
+                )
+            conn.execute(
+                "INSERT INTO county_hold_list (id, version, issued_at, applied_at) "
+                "VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                "issued_at = excluded.issued_at, applied_at = excluded.applied_at",
+                [hold_list.version, hold_list.issued_at.isoformat(), self.clock().isoformat()],
+            )
+            lifted_here = []
+            if self.local is not None:
+                for lifted in hold_list.lifted:
+                    origin = lifted.origin
+                    mine = origin is not None and origin.device == self.device_id
+                    by = f"county:{lifted.lifted_by}"
+                    if mine and origin is not None and self.local.lift(origin.hold_id, by):
+                        lifted_here.append(origin.hold_id)
+            self.audit.append(
+                "county_holds.applied",
+                {
+                    "version": hold_list.version,
+                    "holds": [h.hold_id for h in hold_list.holds],
+                    "local_lifted": lifted_here,
+                },
+            )
+        log.info("county hold list %d applied: %d open", hold_list.version, len(hold_list.holds))
+        return True
+
+    def matching(self, issuer: Issuer, product_code: str) -> AppliedHold | None:
+        return county_hold_for(self.store, issuer, product_code)
+
+    def open_holds(self) -> list[AppliedHold]:
+        rows = self.store.conn.execute(
+            "SELECT hold_id, product_code, reason, source, placed_at, contact FROM county_holds "
+            "ORDER BY placed_at"
+        ).fetchall()
+        return [AppliedHold(*r) for r in rows]
+
+
+def county_hold_for(store: Store, issuer: Issuer, product_code: str) -> AppliedHold | None:
+    """The county hold that covers this 承诺主体 (by any identifier) and product, if any."""
+    ids = sorted(issuer_identifiers(store, issuer))
+    marks = ", ".join("?" for _ in ids)
+    row = store.conn.execute(
+        "SELECT h.hold_id, h.product_code, h.reason, h.source, h.placed_at, h.contact "
+        "FROM county_holds h JOIN county_hold_identifiers i ON i.hold_id = h.hold_id "
+        f"WHERE i.identifier IN ({marks}) AND h.product_code IN (?, ?) "
+        "ORDER BY h.placed_at LIMIT 1",
+        [*ids, product_code, ALL_PRODUCTS],
+    ).fetchone()
+    return AppliedHold(*row) if row else None
