@@ -10,6 +10,8 @@ import argparse
 import getpass
 import json
 import logging
+import os
+import pwd
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,7 +26,7 @@ from kiosk.domain.catalogue import OutOfScopeError
 from kiosk.domain.model import Basis, CertificateRequest, CertificateStatus, Issuer, Style
 from kiosk.domain.validation import InputError, parse_quantity
 from kiosk.services.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
-from kiosk.services.staff import ROLES, PinError, StaffAuth
+from kiosk.services.staff import ROLES, PinError
 from readerlink.errors import LinkError
 from wire.clock import CST
 from wire.signing import decode_public_key
@@ -108,10 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     cli_reader.add_commands(sub)
     cli_provisioning.add_commands(sub)
 
-    staff = sub.add_parser("staff", help="station staff and technician PINs")
+    staff = sub.add_parser("staff", help="staff and technician accounts (one per person)")
     staff_sub = staff.add_subparsers(dest="action", required=True)
-    set_pin = staff_sub.add_parser("set-pin", help="set a PIN, read from the terminal or stdin")
-    set_pin.add_argument("role", choices=ROLES)
+    add = staff_sub.add_parser("add", help="a new account; the PIN is read from the terminal")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    staff_sub.add_parser("set-pin", help="a new PIN, read from the terminal or stdin").add_argument(
+        "name"
+    )
+    staff_sub.add_parser("disable", help="the account can no longer log in").add_argument("name")
+    staff_sub.add_parser("enable", help="log in again with its PIN").add_argument("name")
+    staff_sub.add_parser("list").add_argument("--json", action="store_true")
 
     sub.add_parser("run", help="start the touchscreen kiosk")
 
@@ -187,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
         attach_reader,
         hardware_desk,
         open_kiosk,
-        seed_demo_pins,
+        seed_demo_accounts,
     )
 
     if args.command == "update":
@@ -238,19 +247,19 @@ def _run(args: argparse.Namespace) -> int:
             from kiosk.infra.watchdog import Watchdog
             from ui.loop import run as run_touch_ui  # pygame only in the process that shows it
 
-            seed_demo_pins(kiosk)
+            seed_demo_accounts(kiosk)
             return run_touch_ui(kiosk, hardware_desk(kiosk), Watchdog())
         if args.command == "reprint":
             data, text, code = _outcome(service.reprint(args.number, args.copies))
             _emit(args, {**data, "reprint": True}, text)
             return code
         if args.command == "void":
-            cert = service.void(args.number, args.reason)
+            cert = service.void(args.number, args.reason, by=cli_user())
             _emit(args, {"number": cert.number, "status": cert.status.value},
                   f"{cert.number}: voided")  # fmt: skip
             return EXIT_OK
         if args.command == "staff":
-            return _set_pin(args.role, kiosk)
+            return _staff(args, kiosk)
         if args.command == "keys":
             device = config.device
             key = kiosk.signer
@@ -291,22 +300,51 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
         return EXIT_REFUSED
 
 
-def _set_pin(role: str, kiosk: Any) -> int:
+def cli_user() -> str:
+    """Who runs a command, for the audit chain (the Unix account, not $USER)."""
+    return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+
+
+def _read_pin(prompt: str) -> str | None:
     """A PIN never travels on the command line, where `ps` and shell history would keep it."""
     if sys.stdin.isatty():
-        pin = getpass.getpass(f"new {role} PIN (4-8 digits): ")
+        pin = getpass.getpass(f"{prompt} (6-12 digits): ")
         if getpass.getpass("again: ") != pin:
             print("refused: the two PINs differ", file=sys.stderr)
-            return EXIT_REFUSED
-    else:
-        pin = sys.stdin.readline().strip()
+            return None
+        return pin
+    return sys.stdin.readline().strip()
+
+
+def _staff(args: argparse.Namespace, kiosk: Any) -> int:
+    staff = kiosk.staff
+    if args.action == "list":
+        members = staff.members(active_only=False)
+        _emit(
+            args,
+            {"accounts": [{"name": m.name, "role": m.role, "active": m.active,
+                           "source": m.source} for m in members]},
+            "\n".join(f"{m.name}\t{m.role}\t{'active' if m.active else 'disabled'}"
+                      for m in members) or "no accounts",
+        )  # fmt: skip
+        return EXIT_OK
     try:
-        StaffAuth(kiosk.store, kiosk.clock).set_pin(role, pin)
+        if args.action in ("add", "set-pin"):
+            pin = _read_pin(f"PIN for {args.name}")
+            if pin is None:
+                return EXIT_REFUSED
+            if args.action == "add":
+                staff.add(args.name, args.role, pin, by=cli_user())
+                print(f"{args.role} account {args.name} added")
+            else:
+                staff.set_pin(args.name, pin, by=cli_user())
+                print(f"PIN of {args.name} set")
+        else:
+            staff.set_active(args.name, args.action == "enable", by=cli_user())
+            print(f"{args.name} {args.action}d")
     except PinError as error:
-        print(f"refused: {error}", file=sys.stderr)
+        print(f"refused: {error.message}", file=sys.stderr)
         return EXIT_REFUSED
-    kiosk.audit.append("pin.changed", {"role": role, "by": "cli"})
-    print(f"{role} PIN set")
     return EXIT_OK
 
 

@@ -51,8 +51,8 @@ from wire.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
-#: Demo PINs, set only under a simulation configuration that has none.
-DEMO_PINS = {"staff": "1234", "technician": "9876"}
+#: Demo accounts (name: role, PIN), set only under the embedded simulation config.
+DEMO_ACCOUNTS = {"演示员": ("staff", "135790"), "演示技术员": ("technician", "975310")}
 #: How often a printer that could not be opened is tried again.
 PRINTER_RETRY_S = 5.0
 
@@ -278,7 +278,7 @@ def open_kiosk(
         issuance=issuance,
         rapid_tests=rapid_tests,
         producers=ProducerRegistry(store, clock, device.device_id),
-        staff=StaffAuth(store, clock),
+        staff=StaffAuth(store, clock, audit=audit, alarms=alarms),
         clock=clock,
         reader=reader,
     )
@@ -335,15 +335,20 @@ def hardware_desk(kiosk: Kiosk) -> HardwareDesk:
     )
 
 
-def seed_demo_pins(kiosk: Kiosk) -> None:
-    """The embedded simulation gets demo PINs so staff and technician modes can be tried;
-    a kiosk whose configuration is not a simulation never does."""
+def seed_demo_accounts(kiosk: Kiosk) -> None:
+    """The embedded simulation gets demo accounts so staff and technician modes can be
+    tried; a kiosk whose configuration is not a simulation never has one, and demo
+    accounts left from an earlier simulation run over the same data are disabled."""
     if not kiosk.config.device.simulation:
+        for member in kiosk.staff.members():
+            if member.source == "demo":
+                log.warning("not a simulation: demo account %s disabled", member.name)
+                kiosk.staff.set_active(member.name, False, by="compose")
         return
-    for role, pin in DEMO_PINS.items():
-        if not kiosk.staff.has_pin(role):
-            log.warning("simulation: %s PIN set to the demo PIN %s", role, pin)
-            kiosk.staff.set_pin(role, pin)
+    for name, (role, pin) in DEMO_ACCOUNTS.items():
+        if kiosk.staff.member(name) is None:
+            log.warning("simulation: demo %s account %s (PIN %s)", role, name, pin)
+            kiosk.staff.add(name, role, pin, by="simulation", source="demo")
 
 
 def _report_restore(kiosk: Kiosk) -> None:

@@ -32,7 +32,7 @@ class _Section(BaseModel):
 
 class DeviceConfig(_Section):
     #: Administrative division code of the county (6 digits, GB/T 2260).
-    county: Annotated[str, Field(pattern=r"^\d{6}$")] = "330100"
+    county: Annotated[str, Field(pattern=r"^[0-9]{6}$")] = "330100"
     #: Kiosk id unique within the county; part of every certificate number.
     device_id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = "K001"
     township: str = "示范镇"

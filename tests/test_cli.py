@@ -146,28 +146,30 @@ def test_backup_now_list_and_restore(data: Path) -> None:
     assert bad.returncode == 1 and "backup:" in bad.stderr
 
 
-def test_staff_pin_is_set_from_stdin_and_audited(data: Path) -> None:
-    set_pin = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
-        input="246810\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert set_pin.returncode == 0, set_pin.stderr
+def test_staff_accounts_from_the_cli_read_the_pin_from_stdin_and_are_audited(data: Path) -> None:
+    def staff(*args: str, pin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "--data-dir", str(data), "staff", *args],
+            input=pin + "\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    added = staff("add", "王芳", "--role", "staff", pin="246813")
+    assert added.returncode == 0, added.stderr
+    assert staff("set-pin", "王芳", pin="975312").returncode == 0
+    listed = json.loads(staff("list", "--json").stdout)
+    assert listed["accounts"] == [
+        {"name": "王芳", "role": "staff", "active": True, "source": "cli"}
+    ]
     from support.kiosk import configured
 
     from app.compose import open_kiosk
-    from kiosk.services.staff import StaffAuth
 
     with open_kiosk(configured(data)) as kiosk:
-        assert StaffAuth(kiosk.store, kiosk.clock).check("staff", "246810")
-        assert [e.kind for e in kiosk.audit.entries()] == ["pin.changed"]
-    weak = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "staff", "set-pin", "staff"],
-        input="12\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        assert kiosk.staff.login("王芳", "975312", "staff").name == "王芳"
+        entries = kiosk.audit.entries()
+        assert [e.kind for e in entries] == ["staff.added", "pin.changed", "login"]
+        assert entries[0].data["by"].startswith("cli:")
+    weak = staff("set-pin", "王芳", pin="1234")
     assert weak.returncode == 1 and "refused" in weak.stderr
+    assert staff("disable", "王芳").returncode == 0
+    assert json.loads(staff("list", "--json").stdout)["accounts"][0]["active"] is False

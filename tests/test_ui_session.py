@@ -18,7 +18,7 @@ import pytest
 from support.kiosk import ARTIFACTS, configured, request
 from support.notify import NotifySocket
 
-from app.compose import ReconnectingPrinter, hardware_desk, open_kiosk, seed_demo_pins
+from app.compose import ReconnectingPrinter, hardware_desk, open_kiosk, seed_demo_accounts
 from ui.loop import IDLE_WARNING_S, App
 from ui.screens.common import MessageScreen
 from ui.screens.farmer import (
@@ -47,7 +47,7 @@ def make_app(kiosk, size=(1024, 600), dpi=170.0, audio=False) -> Driver:
 
 @pytest.fixture
 def ui(kiosk):
-    seed_demo_pins(kiosk)
+    seed_demo_accounts(kiosk)
     driver = make_app(kiosk)
     yield driver
     driver.app.close()
@@ -98,7 +98,7 @@ def test_a_farmer_mid_flow_is_sent_to_the_page_and_staff_can_still_enter(ui, far
     ui.until(lambda: ui.on(OutOfServiceScreen))
     assert ui.app.session.producer is None
     ui.tap("technician")
-    ui.type_digits("9876")
+    ui.type_digits("975310")
     ui.tap("ok")
     from ui.screens.technician import TechnicianScreen
 
@@ -419,7 +419,7 @@ def test_vegetables_page_back_and_forth_and_search_stays_reachable(farmer, kiosk
 
 def test_simulation_panel_injects_through_the_simulators_own_controls(ui, kiosk) -> None:
     ui.tap("technician")
-    ui.type_digits("9876")
+    ui.type_digits("975310")
     ui.tap("ok")
     ui.tap("sim_panel")
     assert ui.on(SimulationScreen)
@@ -438,11 +438,11 @@ def test_simulation_panel_injects_through_the_simulators_own_controls(ui, kiosk)
 
 def test_simulation_panel_is_not_offered_on_a_real_kiosk(make_kiosk) -> None:
     kiosk = make_kiosk(device={"simulation": False})
-    kiosk.staff.set_pin("technician", "9876")
+    kiosk.staff.add("李工", "technician", "975310", by="test")
     ui = make_app(kiosk)
     try:
         ui.tap("technician")
-        ui.type_digits("9876")
+        ui.type_digits("975310")
         ui.tap("ok")
         assert ui.app.find("sim_panel") is None
     finally:

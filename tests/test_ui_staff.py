@@ -8,7 +8,7 @@ import pytest
 from support.kiosk import ARTIFACTS
 from support.reader import simulated_reader
 
-from app.compose import hardware_desk, seed_demo_pins
+from app.compose import hardware_desk, seed_demo_accounts
 from ui.loop import App
 from ui.screens.common import KeypadScreen, MessageScreen
 from ui.screens.farmer import ConfirmScreen
@@ -22,13 +22,16 @@ SHOTS = ARTIFACTS / "screens" / "flows"
 @pytest.fixture
 def ui(kiosk):
     app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
-    seed_demo_pins(kiosk)
+    seed_demo_accounts(kiosk)
     yield Driver(app)
     app.close()
 
 
 def login(ui: Driver, door: str, pin: str) -> None:
+    """Staff mode lists both demo accounts (a technician may do staff work): pick 演示员."""
     ui.tap(door)
+    if door == "staff":
+        ui.tap("account_1")
     ui.type_digits(pin)
     ui.tap("ok")
 
@@ -38,7 +41,7 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
     with simulated_reader(tmp_path / "reader") as reader:
         kiosk.reader = kiosk.rapid_tests.reader = reader
         reader.controls.load_enzyme_sample(1, inhibitor=0.0)
-        login(ui, "staff", "1234")
+        login(ui, "staff", "135790")
         assert ui.on(StaffScreen)
         ui.tap("register_sample")
         ui.scan("S-100")
@@ -57,6 +60,7 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
         ui.screenshot(SHOTS / "staff_results.png")
         (result,) = ui.app.top.results
         assert result.verdict == "negative" and result.status == "final"
+        assert result.tester == "演示员"  # the logged-in account names the tester
         words = " ".join(ui.texts())
         assert "阴性（合格）" in words  # words, not colour alone
         label = ui.app.find("result_0")
@@ -80,24 +84,27 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
 
 
 def test_wrong_staff_pins_lock_out(ui, kiosk) -> None:
-    login(ui, "staff", "0000")
+    login(ui, "staff", "000000")
     for _ in range(3):
-        ui.type_digits("0000")
+        ui.type_digits("000000")
         ui.tap("ok")
         assert "密码不对" in " ".join(ui.texts())
-    ui.type_digits("0000")
+    ui.type_digits("000000")
     ui.tap("ok")  # the fifth wrong PIN locks
-    ui.type_digits("1234")
+    ui.type_digits("135790")
     ui.tap("ok")  # even the right PIN is not tried now
     assert ui.on(KeypadScreen) and "错误次数太多" in " ".join(ui.texts())
     ui.app.staff.limiter.clock = lambda: kiosk.clock() + timedelta(minutes=11)
-    ui.type_digits("1234")
+    ui.type_digits("135790")
     ui.tap("ok")
-    assert ui.on(StaffScreen)
+    assert ui.on(StaffScreen) and ui.app.operator.name == "演示员"
+    assert [e.kind for e in kiosk.audit.entries()][-7:] == [*["login.failed"] * 6, "login"]
+    ui.tap("home")  # going home logs out
+    assert ui.app.operator is None and kiosk.audit.entries()[-1].kind == "logout"
 
 
 def test_technician_status_test_print_and_scanner_test(ui, kiosk) -> None:
-    login(ui, "technician", "9876")
+    login(ui, "technician", "975310")
     assert ui.on(TechnicianScreen)
     words = " ".join(ui.texts())
     # the simulated printer says it is one (behaviour meant to change with issue 12)

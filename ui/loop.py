@@ -24,6 +24,7 @@ from drivers.fonts import find_cjk_font
 from drivers.indicators import BuzzerPattern, LightState
 from drivers.printer.base import PrinterStatus
 from kiosk.services.kiosk import Kiosk
+from kiosk.services.staff import StaffMember
 from provisioning.hardware import HardwareDesk, HardwareError, HardwareRequest
 from ui import theme
 from ui.audio import Prompts
@@ -128,6 +129,10 @@ class App:
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self.session = FarmerSession()
+        #: The staff member logged in to staff or technician mode (None: nobody); going
+        #: home logs them out.
+        self.operator: StaffMember | None = None
+        self._operator_mode = ""
         self.stack: list[Screen] = []
         self.canvas: Canvas | None = None
         self.frame_times: list[float] = []
@@ -193,6 +198,7 @@ class App:
         """Clear the farmer's session and show the home (or the out-of-service) screen."""
         from ui.screens.farmer import HomeScreen
 
+        self.log_out()
         self.session = FarmerSession()
         self.stack = [HomeScreen(self)]
         problems = self.service_problems()
@@ -206,6 +212,16 @@ class App:
             self._enter()
         else:
             self.invalidate()
+
+    def log_in(self, member: StaffMember, mode: str) -> None:
+        """``member`` works the kiosk until the screen goes home (the service audited it)."""
+        self.log_out()
+        self.operator, self._operator_mode = member, mode
+
+    def log_out(self) -> None:
+        if self.operator is not None:
+            self.staff.logout(self.operator, self._operator_mode)
+            self.operator = None
 
     def unwind_to(self, kind: type) -> None:
         """Pop back to the nearest screen of ``kind`` (e.g. the staff menu)."""

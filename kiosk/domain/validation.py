@@ -16,8 +16,8 @@ from kiosk.domain.model import COUNT_UNITS, UNIT_MAXIMUM, Basis, CertificateRequ
 MAX_ISSUER_CHARS = 16
 MAX_ORIGIN_CHARS = 24
 MAX_REF_CHARS = 20
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]*$")
 
 
@@ -33,8 +33,28 @@ class InputError(ValueError):
         return f"{self.field}: {self.message}"
 
 
+#: Characters that draw nothing although Unicode calls them letters or symbols (braille
+#: blank, the Hangul fillers, the combining grapheme joiner, Khmer inherent vowels): a name
+#: made of them prints as a blank on the label and on the county's page.
+INVISIBLE = frozenset("\u2800\u3164\u115f\u1160\uffa0\u034f\u17b4\u17b5")
+
+
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for c in text)
+    """Control, format (zero-width, bidi overrides such as U+202E), surrogate, private-use,
+    line/paragraph separators, or an invisible letter."""
+    return any(
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") or c in INVISIBLE
+        for c in text
+    )
+
+
+def check_text(value: str, field: str, label: str, minimum: int, maximum: int) -> str:
+    """Free text checked like issuance fields: printable, visible, within its length.
+
+    Every command and screen that stores a person's words (names, void reasons, notes)
+    uses it, so no newline, ESC, bidi override or invisible name reaches the database,
+    a label or an export."""
+    return _text(value, field, label, minimum, maximum)
 
 
 def _text(value: str, field: str, label: str, minimum: int, maximum: int) -> str:

@@ -34,7 +34,7 @@ from kiosk.domain.model import (
     Style,
     format_quantity,
 )
-from kiosk.domain.validation import InputError, validate_request
+from kiosk.domain.validation import InputError, check_text, validate_request
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
@@ -286,10 +286,9 @@ class IssuanceService:
             self.audit.append("certificate.reprinted", dict(event.data))
         return self._print(cert, job, copies, reprint=True, progress=progress)
 
-    def void(self, number: str, reason: str) -> Certificate:
-        reason = (reason or "").strip()
-        if not reason or len(reason) > 100:
-            raise InputError("reason", "reason", "请填写作废原因（100字以内）")
+    def void(self, number: str, reason: str, *, by: str = "") -> Certificate:
+        """Void a certificate; ``by`` (the staff member or CLI user) goes to the audit chain."""
+        reason = check_text(reason or "", "reason", "作废原因", 1, 100)
         with self.store.transaction():
             cert = self.get(number)
             if cert.status is CertificateStatus.VOIDED:
@@ -301,7 +300,7 @@ class IssuanceService:
             )
             event = events.certificate_voided(number=number, reason=reason)
             self.outbox.enqueue(event)
-            self.audit.append("certificate.voided", dict(event.data))
+            self.audit.append("certificate.voided", {**event.data, "by": by})
         log.info("voided %s: %s", number, reason)
         return self.get(number)
 

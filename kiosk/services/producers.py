@@ -31,7 +31,7 @@ VILLAGES_FILE = Path(__file__).parents[1] / "data" / "villages.toml"
 #: The prefix of a producer card's QR: ``AQP1:{producer_id}``.
 CARD_PREFIX = "AQP1:"
 ROSTER_COUNTER = "producer_roster_version"
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
 MAX_NAME_CHARS = 16
 

@@ -144,8 +144,10 @@ class RapidTestService(RapidTestRecords):
         *,
         control_channel: int = 0,
         progress: RunProgress | None = None,
+        tester: str = "",
     ) -> RunOutcome:
-        """One enzyme-inhibition run: a control channel plus one channel per sample."""
+        """One enzyme-inhibition run: a control channel plus one channel per sample;
+        ``tester`` is the logged-in staff member's name, kept on the run and its results."""
         method = self._method(method_id, EnzymeMethod)
         if not slots:
             raise RapidTestError("no_samples", "请至少放入一个样品")
@@ -162,7 +164,7 @@ class RapidTestService(RapidTestRecords):
                 raise RapidTestError(
                     "channels", f"通道{ch}不存在（本读数仪为0–{info.channels - 1}）"
                 )
-        run_key, started = self._start_run(method, info, control_channel)
+        run_key, started = self._start_run(method, info, control_channel, tester)
         run: EnzymeRun = self._measure(
             run_key,
             lambda: reader.run_enzyme(
@@ -194,7 +196,7 @@ class RapidTestService(RapidTestRecords):
             readings.append(
                 (plan, channel.reading, channel.inhibition_percent, readout.invalid_reason, detail)
             )
-        return self._finish(method, run_key, started, raw, run.run_id, readings)
+        return self._finish(method, run_key, started, raw, run.run_id, readings, tester)
 
     def run_strip(
         self,
@@ -204,6 +206,7 @@ class RapidTestService(RapidTestRecords):
         portion: int | None = None,
         applied_at: datetime | None = None,
         progress: RunProgress | None = None,
+        tester: str = "",
     ) -> RunOutcome:
         """Read one strip; waits until the kit's read window opens after `applied_at`."""
         method = self._method(method_id, StripMethod)
@@ -212,7 +215,7 @@ class RapidTestService(RapidTestRecords):
         applied = applied_at or self.clock()
         self._wait_until(applied + timedelta(minutes=method.read_window_min[0]), applied, progress)
         info = self._reader_call(reader.info)
-        run_key, started = self._start_run(method, info, None)
+        run_key, started = self._start_run(method, info, None, tester)
         profile: StripProfile = self._measure(run_key, reader.read_strip, 0.0, progress)
         read_at = self.clock()
         read_after_min = (read_at - applied).total_seconds() / 60
@@ -228,7 +231,7 @@ class RapidTestService(RapidTestRecords):
         detail = {"t_height": out.t_height, "c_height": out.c_height,
                   "read_after_min": read_after_min}  # fmt: skip
         readings = [(plan, out.reading, out.ratio, out.invalid_reason, detail)]
-        return self._finish(method, run_key, started, raw, profile.run_id, readings)
+        return self._finish(method, run_key, started, raw, profile.run_id, readings, tester)
 
     def _method(self, method_id: str, kind: type) -> Any:
         try:
@@ -273,17 +276,19 @@ class RapidTestService(RapidTestRecords):
         except LinkError as error:
             raise ReaderFailure("reader", f"读数仪通信失败：{error}。请检查连接后重试") from error
 
-    def _start_run(self, method: Any, info: Any, control: int | None) -> tuple[str, str]:
+    def _start_run(
+        self, method: Any, info: Any, control: int | None, tester: str
+    ) -> tuple[str, str]:
         started = self.clock().isoformat()
         with self.store.transaction():
             seq = self.store.advance_counter("rapidtest_run_seq")
             run_key = f"{self.outbox.device_id}-R{seq:06d}"
             self.store.conn.execute(
                 "INSERT INTO rapid_runs (run_key, method_id, kind, method_json, reader_serial, "
-                "reader_firmware, control_channel, state, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                "reader_firmware, control_channel, state, started_at, tester) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                 [run_key, method.id, method.kind, json.dumps(method.as_dict(), ensure_ascii=False),
-                 info.serial_number, info.firmware_version, control, started],
+                 info.serial_number, info.firmware_version, control, started, tester],
             )  # fmt: skip
         log.info("rapid-test run %s (%s) started", run_key, method.id)
         return run_key, started
@@ -354,6 +359,7 @@ class RapidTestService(RapidTestRecords):
         raw: dict[str, Any],
         reader_run_id: int,
         readings: list[tuple[_Planned, str, float | None, str | None, dict[str, Any]]],
+        tester: str = "",
     ) -> RunOutcome:
         """Record the run's data, results, events and any hold/alarm/referral at once."""
         finished = self.clock()
@@ -386,6 +392,7 @@ class RapidTestService(RapidTestRecords):
                     started_at=started,
                     finished_at=finished.isoformat(),
                     detail=detail,
+                    tester=tester,
                 )
                 deadline = finished + self.settings.dispute_window
                 result = replace(result, advice=self._advice(method, result, deadline))

@@ -25,7 +25,7 @@ from kiosk.domain.rapidtest_cases import (
 )
 from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.domain.rapidtest_verdict import INVALID, NEGATIVE, POSITIVE, SUSPICIOUS
-from kiosk.domain.validation import InputError
+from kiosk.domain.validation import InputError, check_text
 from kiosk.infra.store import Store
 from kiosk.services.holds import Hold
 
@@ -38,7 +38,7 @@ DISPUTE_WINDOW = timedelta(hours=4)
 PROGRESS_TICK_S = 1.0
 
 _SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+_PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
 MAX_NAME_CHARS = 16
 MAX_NOTE_CHARS = 200
 VERDICT_ZH = {NEGATIVE: "阴性", SUSPICIOUS: "可疑", POSITIVE: "阳性", INVALID: "无效"}
@@ -107,6 +107,8 @@ class TestResult:
     started_at: str
     finished_at: str
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The staff member who ran the test (the logged-in account's name).
+    tester: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,14 +169,15 @@ class RapidTestRecords:
         producer_id: str | None = None,
         inputs_used: Sequence[str] = (),
         note: str = "",
+        registered_by: str = "",
     ) -> Sample:
-        """Record a sample; registering the same sample again with the same data is a no-op."""
+        """Record a sample; registering the same sample again with the same data is a no-op.
+
+        ``registered_by`` is the logged-in staff member's name."""
         sample_id = (sample_id or "").strip()
         if not _SAMPLE_ID.match(sample_id):
             raise InputError("sample_id", "sample_id", "样品编号只能含字母、数字和连字符，最多32位")
-        name = (producer_name or "").strip()
-        if not 1 <= len(name) <= MAX_NAME_CHARS:
-            raise InputError("producer_name", "name", f"请填写生产者名称（{MAX_NAME_CHARS}字以内）")
+        name = check_text(producer_name or "", "producer_name", "生产者名称", 1, MAX_NAME_CHARS)
         phone = (phone or "").strip().replace(" ", "")
         if not _PHONE.match(phone):
             raise InputError("phone", "phone", "联系电话格式不对：请输入11位手机号或带区号的座机号")
@@ -188,8 +191,7 @@ class RapidTestRecords:
             raise InputError(
                 "inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}"
             )
-        if len(note) > MAX_NOTE_CHARS:
-            raise InputError("note", "too_long", f"备注最多{MAX_NOTE_CHARS}字")
+        note = check_text(note or "", "note", "备注", 0, MAX_NOTE_CHARS)
         key = Issuer(name, phone, (producer_id or "").strip() or None).producer_key
         sample = Sample(
             sample_id, key, name, phone, product.code, inputs, note, self.clock().isoformat()
@@ -207,9 +209,10 @@ class RapidTestRecords:
                 return existing
             self.store.conn.execute(
                 "INSERT INTO rapid_samples (sample_id, producer_key, producer_name, phone, "
-                "product_code, inputs_used, note, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "product_code, inputs_used, note, registered_at, registered_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sample_id, key, name, phone, product.code, json.dumps(list(inputs)), note,
-                 sample.registered_at],
+                 sample.registered_at, registered_by],
             )  # fmt: skip
         log.info("sample %s registered (%s, %s)", sample_id, key, product.code)
         return sample
@@ -237,11 +240,11 @@ class RapidTestRecords:
         self.store.conn.execute(
             "INSERT INTO rapid_results (test_id, run_key, sample_id, method_id, analyte, portion, "
             "channel, value, unit, reading, verdict, status, reason, advice, detail_json, "
-            "retest_of, started_at, finished_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "retest_of, started_at, finished_at, tester) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [r.test_id, r.run_key, r.sample_id, r.method_id, r.analyte, r.portion, r.channel,
              r.value, r.unit, r.reading, r.verdict, r.status, r.reason, r.advice,
-             json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at],
+             json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at, r.tester],
         )  # fmt: skip
 
     def _history(self, sample_id: str, method_id: str) -> list[PriorResult]:
@@ -272,7 +275,7 @@ class RapidTestRecords:
         rows = self.store.conn.execute(
             "SELECT test_id, run_key, sample_id, method_id, analyte, portion, channel, value, "
             "unit, reading, verdict, status, reason, advice, retest_of, started_at, "
-            f"finished_at, detail_json FROM rapid_results {tail}",
+            f"finished_at, detail_json, tester FROM rapid_results {tail}",
             params,
         ).fetchall()
         return [_result(row) for row in rows]
@@ -347,4 +350,4 @@ def _result(row: Sequence[Any]) -> TestResult:
     """A TestResult from a row of ``results_where``'s SELECT (the columns above, then
     detail_json)."""
     values = dict(zip(_RESULT_COLUMNS, row[:17], strict=True))
-    return TestResult(**values, detail=json.loads(row[17]))
+    return TestResult(**values, detail=json.loads(row[17]), tester=row[18])

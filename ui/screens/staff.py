@@ -12,7 +12,7 @@ from drivers.printer.document import LabelDocument, QrBlock, TextBlock
 from kiosk.domain.validation import InputError
 from kiosk.services.producers import Producer
 from kiosk.services.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
-from kiosk.services.staff import LockedOut
+from kiosk.services.staff import LockedOut, LoginRefused, StaffMember
 from ui import layout
 from ui.jobs import Job
 from ui.screens.base import Screen
@@ -34,26 +34,58 @@ class RapidTests(Protocol):
     def results(self, sample_id: str | None = None, limit: int = 50) -> list[TestResult]: ...
 
 
-def open_staff(app, role: str = "staff") -> None:
-    """The PIN pad for a role; the right PIN opens its menu."""
+def open_staff(app, mode: str = "staff") -> None:
+    """Who are you (one tile per account that may open ``mode``), then that person's PIN;
+    the right PIN opens the mode's menu as that person (``app.operator``)."""
+    members = app.staff.members(mode)
+    if not members:
+        screen = MessageScreen(app, "staff" if mode == "staff" else "technician",
+                               app.i18n.t("no_pin_set"), style="warn")  # fmt: skip
+        screen.farmer = False
+        app.push(screen)
+        return
+    if len(members) == 1:
+        app.push(pin_pad(app, members[0], mode))
+        return
+    options = [
+        Option(f"account_{m.account_id}", m.name,
+               partial(lambda m: app.push(pin_pad(app, m, mode)), m), "person", "plain")
+        for m in members
+    ]  # fmt: skip
+    chooser = ChoiceScreen(app, app.i18n.t("who_title"), options, max_cols=3)
+    chooser.farmer = False
+    app.push(chooser)
+
+
+def pin_pad(app, member: StaffMember, mode: str) -> KeypadScreen:
+    """The PIN pad of one account; every try is audited by the staff service."""
     from ui.screens.technician import TechnicianScreen
 
     def entered(pin: str) -> str | None:
-        if not app.staff.has_pin(role):
-            return app.i18n.t("no_pin_set")
         try:
-            ok = app.staff.check(role, pin)
+            app.staff.login(member.name, pin, mode)
         except LockedOut as error:
             return locked_text(app, error)
-        if not ok:
-            return app.i18n.t("wrong_pin", left=app.staff.limiter.remaining(role))
-        app.replace(StaffScreen(app) if role == "staff" else TechnicianScreen(app))
+        except LoginRefused as refused:
+            if str(refused) == "no_account":
+                return app.i18n.t("no_pin_set")
+            return app.i18n.t("wrong_pin", left=refused.left)
+        app.log_in(member, mode)
+        app.unwind_to(type(app.stack[0]))
+        app.push(StaffScreen(app) if mode == "staff" else TechnicianScreen(app))
         return None
 
-    title = "staff_pin" if role == "staff" else "tech_pin"
-    pad = KeypadScreen(app, title, entered, mask=True, max_len=8, prompt=None)
+    title = "staff_pin" if mode == "staff" else "tech_pin"
+    pad = KeypadScreen(
+        app, title, entered, mask=True, max_len=12, prompt=None, title_values={"name": member.name}
+    )
     pad.farmer = False
-    app.push(pad)
+    return pad
+
+
+def operator_name(app) -> str:
+    """The logged-in staff member's name, for the records a screen makes."""
+    return app.operator.name if app.operator is not None else ""
 
 
 class StaffScreen(ChoiceScreen):
@@ -161,6 +193,7 @@ class SampleScreen(Screen):
                     producer_id=producer.producer_id,
                     product_code=product.code,
                     inputs_used=used,
+                    registered_by=operator_name(app),
                 )
             except (InputError, RapidTestError) as error:
                 app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
@@ -317,12 +350,15 @@ class RunScreen(Screen):
             return
         slots = [SampleSlot(s, i + 1) for i, s in enumerate(self.sample_ids)]
         method = self.method
+        tester = operator_name(self.app)
 
         def work(services, control) -> RunOutcome:
             rapid = services.rapid_tests
             if method.kind == "enzyme":
-                return rapid.run_enzyme(method.id, slots, progress=control.progress)
-            return rapid.run_strip(method.id, self.sample_ids[0], progress=control.progress)
+                return rapid.run_enzyme(method.id, slots, progress=control.progress, tester=tester)
+            return rapid.run_strip(
+                method.id, self.sample_ids[0], progress=control.progress, tester=tester
+            )
 
         self.job = self.app.run_job(
             self,

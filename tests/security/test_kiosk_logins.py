@@ -1,0 +1,168 @@
+"""Issue 11 item 7, kiosk: PINs and logins, attacked on a real kiosk database.
+
+Before the defence (main at aa4ea2d): a shared 4-digit role PIN was accepted, a second
+burst of guesses after a lock-out got the same 10 minutes, no login or failure reached
+the audit chain and the county heard nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from support.rapidtest import ShiftClock
+
+from app.compose import DEMO_ACCOUNTS, seed_demo_accounts
+from kiosk.services.staff import (
+    SCRYPT_N,
+    LockedOut,
+    LoginRefused,
+    PinError,
+    StaffAuth,
+    hash_pin,
+    verify_pin,
+)
+
+
+def staff_auth(kiosk, clock=None) -> StaffAuth:
+    return StaffAuth(
+        kiosk.store, clock or kiosk.clock, audit=kiosk.audit, alarms=kiosk.alarms,
+        max_failures=5, lockout=timedelta(minutes=10),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "pin", ["1234", "12345", "123456", "111111", "987654", "١٢٣٤٥٩٠", "１２３４５９０", "12 3459"]
+)
+def test_short_trivial_or_non_ascii_pins_are_refused(kiosk, pin) -> None:
+    with pytest.raises(PinError):
+        kiosk.staff.add("王芳", "staff", pin, by="test")
+    assert kiosk.staff.members() == []
+
+
+@pytest.mark.parametrize(
+    "name", ["\u2800\u2800", "\u3164\u3164", "王\u200b芳", "王芳\u202e", "王\n芳", "王\x1b芳"]
+)
+def test_invisible_or_control_names_are_refused(kiosk, name) -> None:
+    with pytest.raises(PinError):
+        kiosk.staff.add(name, "staff", "314159", by="test")
+
+
+def test_accounts_are_per_person_and_a_staff_pin_does_not_open_technician_mode(kiosk) -> None:
+    kiosk.staff.add("王芳", "staff", "314159", by="test")
+    kiosk.staff.add("李工", "technician", "271828", by="test")
+    assert kiosk.staff.login("王芳", "314159", "staff").name == "王芳"
+    with pytest.raises(LoginRefused):
+        kiosk.staff.login("王芳", "314159", "technician")  # a staff account, not a technician
+    with pytest.raises(LoginRefused):
+        kiosk.staff.login("李工", "314159", "staff")  # someone else's PIN
+    assert kiosk.staff.login("李工", "271828", "staff").role == "technician"
+    kiosk.staff.set_active("王芳", False, by="test")
+    with pytest.raises(LoginRefused):
+        kiosk.staff.login("王芳", "314159", "staff")
+
+
+def test_every_login_and_failure_is_in_the_audit_chain(kiosk) -> None:
+    kiosk.staff.add("王芳", "staff", "314159", by="test")
+    with pytest.raises(LoginRefused):
+        kiosk.staff.login("王芳", "000000", "staff")
+    with pytest.raises(LoginRefused):
+        kiosk.staff.login("没有这个人", "000000", "staff")
+    member = kiosk.staff.login("王芳", "314159", "staff")
+    kiosk.staff.logout(member, "staff")
+    kinds = [(e.kind, e.data.get("name"), e.data.get("reason")) for e in kiosk.audit.entries()]
+    assert kinds[-4:] == [
+        ("login.failed", "王芳", "wrong_pin"),
+        ("login.failed", "没有这个人", "no_account"),
+        ("login", "王芳", None),
+        ("logout", "王芳", None),
+    ]
+    assert kiosk.audit.verify().ok
+    assert all("314159" not in e.data.values() for e in kiosk.audit.entries())
+
+
+def test_lockouts_escalate_and_alarm_the_county(kiosk) -> None:
+    start = kiosk.clock()
+    clock = ShiftClock(lambda: start)
+    auth = staff_auth(kiosk, clock)
+    auth.add("王芳", "staff", "314159", by="test")
+
+    def burst() -> LockedOut:
+        for _ in range(4):
+            with pytest.raises(LoginRefused):
+                auth.login("王芳", "000000", "staff")
+        with pytest.raises(LockedOut) as locked:
+            auth.login("王芳", "000000", "staff")
+        return locked.value
+
+    first = burst()
+    assert first.until - clock() == timedelta(minutes=10)
+    with pytest.raises(LockedOut):
+        auth.login("王芳", "314159", "staff")  # the right PIN is not even tried
+    bodies = [json.loads(r.body) for r in kiosk.outbox.page()]
+    sent = [e for e in bodies if e["schema"].startswith("alarm.raised")]
+    assert [e["data"]["code"] for e in sent] == ["login_lockout"]
+    assert sent[0]["data"]["detail"]["name"] == "王芳"
+    clock.shift += timedelta(minutes=11)
+    second = burst()
+    assert second.until - clock() == timedelta(minutes=30)  # escalates: 10, 30, 90 ... 24 h
+    clock.shift += timedelta(minutes=31)
+    assert burst().until - clock() == timedelta(minutes=90)
+    alarms = [a for a in kiosk.alarms.open() if a.code == "login_lockout"]
+    assert len(alarms) == 3 and alarms[-1].severity == "critical"
+    clock.shift += timedelta(minutes=91)
+    auth.login("王芳", "314159", "staff")  # a success clears the alarms and the escalation
+    assert not [a for a in kiosk.alarms.open() if a.code == "login_lockout"]
+    assert auth.limiter.state("staff:1").lockouts == 0
+    assert auth.limiter.duration(10) == timedelta(hours=24)
+
+
+def test_lockout_survives_a_restart(make_kiosk, tmp_path) -> None:
+    kiosk = make_kiosk(data_dir=tmp_path / "d")
+    kiosk.staff.add("王芳", "staff", "314159", by="test")
+    for _ in range(4):
+        with pytest.raises(LoginRefused):
+            kiosk.staff.login("王芳", "000000", "staff")
+    with pytest.raises(LockedOut):
+        kiosk.staff.login("王芳", "000000", "staff")
+    kiosk.close()
+    again = make_kiosk(data_dir=tmp_path / "d")
+    with pytest.raises(LockedOut):
+        again.staff.login("王芳", "314159", "staff")
+
+
+def test_scrypt_cost_is_raised_and_old_hashes_are_upgraded_on_login(kiosk) -> None:
+    stored = hash_pin("314159")
+    assert stored.split("$")[1:4] == [str(SCRYPT_N), "8", "1"] and SCRYPT_N >= 2**16
+    started = time.perf_counter()
+    assert verify_pin("314159", stored)
+    assert time.perf_counter() - started > 0.05  # ~0.22 s here; 2**14 took ~0.05 s
+    # A doctored record cannot make a check take gigabytes.
+    assert not verify_pin("314159", stored.replace(f"${SCRYPT_N}$", f"${2**24}$", 1))
+    kiosk.staff.add("王芳", "staff", "314159", by="test")
+    salt = b"s" * 16
+    weak = hashlib.scrypt(b"314159", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    old = f"scrypt${2**14}$8$1${salt.hex()}${weak.hex()}"
+    kiosk.store.conn.execute("UPDATE staff_accounts SET pin_hash = ?", [old])
+    kiosk.staff.login("王芳", "314159", "staff")
+    upgraded = kiosk.store.conn.execute("SELECT pin_hash FROM staff_accounts").fetchone()[0]
+    assert upgraded.split("$")[1] == str(SCRYPT_N) and verify_pin("314159", upgraded)
+
+
+def test_demo_accounts_only_under_the_simulation_config(make_kiosk, tmp_path) -> None:
+    real = make_kiosk(data_dir=tmp_path / "real", device={"simulation": False})
+    seed_demo_accounts(real)
+    assert real.staff.members() == []
+    sim = make_kiosk(data_dir=tmp_path / "sim")
+    seed_demo_accounts(sim)
+    assert sorted(m.name for m in sim.staff.members()) == sorted(DEMO_ACCOUNTS)
+    sim.close()
+    # The same data opened with a real configuration: the demo accounts stop working.
+    reopened = make_kiosk(data_dir=tmp_path / "sim", device={"simulation": False})
+    seed_demo_accounts(reopened)
+    name, (role, pin) = next(iter(DEMO_ACCOUNTS.items()))
+    with pytest.raises(LoginRefused):
+        reopened.staff.login(name, pin, role)
