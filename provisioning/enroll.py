@@ -78,7 +78,7 @@ def enroll(
         county = code_text.strip().upper().split(":")[2]
 
     key = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
-    client_id = new_enroll_client_id()
+    client_id = new_enroll_client_id(config.uplink.username)
     body = {
         "type": ENROLL_REQUEST_TYPE,
         "code": code,

@@ -43,7 +43,11 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prefix", default=d.topic_prefix)
     p.add_argument("--group", default=d.group, help="shared-subscription group")
     p.add_argument("--county", default=d.county, help="one county code, or + for all")
-    p.add_argument("--client-id", default=d.client_id, help="stable per collector instance")
+    p.add_argument(
+        "--client-id",
+        help="stable per collector instance (default: the --username, which the broker "
+        f"requires with per-instance collector accounts; without a login {d.client_id})",
+    )
     p.add_argument("--batch-max", type=int, default=d.batch_max)
     p.add_argument("--batch-wait", type=float, default=d.batch_wait_s, help="seconds")
     p.add_argument(
@@ -68,7 +72,7 @@ def _collect(args: argparse.Namespace) -> int:
         topic_prefix=args.prefix,
         group=args.group,
         county=args.county,
-        client_id=args.client_id,
+        client_id=args.client_id or args.username or CollectorSettings.client_id,
         batch_max=args.batch_max,
         batch_wait_s=args.batch_wait,
         stop_timeout_s=args.stop_timeout,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import signal
 import subprocess
 import sys
@@ -47,7 +48,12 @@ def add_broker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: Any, client_id: str = "") -> BrokerSettings:
+    """Broker settings from the common options. With a login, the client id is
+    ``{username}-{purpose}`` (the broker's agriqs_clientid plugin accepts only ids that
+    start with the account name: docs/deploy/mosquitto/README.md)."""
     password = args.password_file.read_text().strip() if args.password_file else None
+    if args.username:
+        client_id = f"{args.username}-{client_id or secrets.token_hex(6)}"
     return BrokerSettings(
         host=args.host,
         port=args.port,
@@ -232,7 +238,9 @@ def _enroll_service(args: argparse.Namespace) -> int:
         reload=lambda: _run_reload(command),
         prefix=args.prefix,
     )
-    broker = settings_from_args(args, client_id=f"station-enroll-{args.county}")
+    # One enrollment service per county account: a stable id, its session kept.
+    purpose = "enroll-service" if args.username else f"station-enroll-{args.county}"
+    broker = settings_from_args(args, client_id=purpose)
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())

@@ -41,7 +41,8 @@ def county(tmp_path, broker_factory):  # noqa: F811
     acl = deploy_acl(tmp_path / "broker-files", ACCOUNTS)
     (tmp_path / "broker-files" / "accounts").write_text(ACCOUNTS)
     passwd = write_password_file(tmp_path / "broker-files" / "passwd", PASSWORDS)
-    broker = broker_factory(acl=acl, passwords=passwd)
+    # As deployed: the production ACL and the plugin binding client ids to accounts.
+    broker = broker_factory(acl=acl, passwords=passwd, bind_client_ids=True)
     accounts = BrokerAccounts(
         tmp_path / "broker-files" / "accounts",
         acl,
@@ -50,7 +51,11 @@ def county(tmp_path, broker_factory):  # noqa: F811
         reload=lambda: os.kill(broker._proc.pid, signal.SIGHUP),
     )
     settings = BrokerSettings(
-        "127.0.0.1", broker.port, "county-330100", "pw-county", client_id="station-enroll"
+        "127.0.0.1",
+        broker.port,
+        "county-330100",
+        "pw-county",
+        client_id="county-330100-enroll-service",
     )
     db_url = str(tmp_path / "station.db")
     with EnrollmentService(db_url, "330100", COUNTY_KEY, settings, accounts) as service:
@@ -113,7 +118,7 @@ def test_enrollment_end_to_end_and_the_new_credentials(tmp_path, county) -> None
 
     # The kiosk logs in with its own account and may publish its own events only.
     password = effective.uplink.password_file.read_text()
-    col, _, seen = connect(broker.port, "collector-330100", "pw-col", "col")
+    col, _, seen = connect(broker.port, "collector-330100", "pw-col", "collector-330100")
     col.subscribe("agriqs/v1/330100/+/evt/#", qos=1)
     time.sleep(0.2)
     k, acks, _ = connect(broker.port, "330100/K001", password, "330100-K001")
@@ -123,7 +128,7 @@ def test_enrollment_end_to_end_and_the_new_credentials(tmp_path, county) -> None
     assert puback(k, acks, "agriqs/v1/330100/K001/cfg") == NOT_AUTHORIZED
     assert puback(k, acks, "agriqs/v1/330100/trust") == NOT_AUTHORIZED
     # The enrollment account can do nothing but enroll.
-    e, eacks, _ = connect(broker.port, "enroll-330100", "pw-enroll", "enroll-x")
+    e, eacks, _ = connect(broker.port, "enroll-330100", "pw-enroll", "enroll-330100-x")
     assert puback(e, eacks, "agriqs/v1/330100/K001/evt/alarm") == NOT_AUTHORIZED
     assert puback(e, eacks, "agriqs/v1/enroll/330100/enroll-other/req") == NOT_AUTHORIZED
     for c in (k, e, col):

@@ -62,7 +62,12 @@ CODE_PATTERN = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 ENROLL_CLIENT_PREFIX = "enroll-"
 
 
-def new_enroll_client_id() -> str:
+def new_enroll_client_id(username: str | None = None) -> str:
+    """A fresh id for one enrollment connection. Under the county's enrollment account
+    ``enroll-{county}`` it is ``enroll-{county}-{random}``: the broker accepts only client
+    ids that start with the account's name (docs/deploy/mosquitto/README.md)."""
+    if username and re.fullmatch(r"enroll-[0-9]{6}", username):
+        return f"{username}-{secrets.token_hex(12)}"
     return ENROLL_CLIENT_PREFIX + secrets.token_hex(12)
 
 

@@ -19,11 +19,13 @@ Outside pytest, ``start_broker(workdir, ...)`` returns a ``Broker``; call ``clos
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,35 @@ def mosquitto_binary() -> str:
         f"{', '.join(MOSQUITTO_CANDIDATES)}); install it (apt-get install mosquitto "
         "mosquitto-clients): these tests need a real broker and are never skipped"
     )
+
+
+#: The broker plugin that binds client ids to accounts (deployed beside the ACL).
+PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "docs/deploy/mosquitto/agriqs_clientid.c"
+
+
+def identity_plugin() -> Path:
+    """docs/deploy/mosquitto/agriqs_clientid.c built as the deployment builds it, once
+    per source version (cached in the temp directory)."""
+    source = PLUGIN_SOURCE.read_bytes()
+    built = Path(tempfile.gettempdir()) / (
+        f"agriqs_clientid-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    )
+    if built.exists():
+        return built
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or not Path("/usr/include/mosquitto_broker.h").exists():
+        raise BrokerUnavailable(
+            "building the broker's client-id plugin needs a C compiler and the mosquitto "
+            "plugin headers: apt-get install gcc mosquitto-dev"
+        )
+    partial = built.with_suffix(f".{os.getpid()}.tmp")
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(partial),
+         str(PLUGIN_SOURCE)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    os.replace(partial, built)
+    return built
 
 
 def free_port() -> int:
@@ -160,12 +191,14 @@ def start_broker(
     persistence: bool = True,
     port: int | None = None,
     start: bool = True,
+    bind_client_ids: bool = False,
 ) -> Broker:
     """Write a config under ``workdir`` and (unless ``start=False``) start the broker.
 
     ``acl``: ACL text or a file path; ``passwords``: a ``user -> password`` map
     (hashed here) or an existing password file. Without passwords, anonymous
     clients are allowed (a test of something other than security).
+    ``bind_client_ids``: load the deployment's client-id plugin (agriqs_clientid).
     """
     mosquitto_binary()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -198,6 +231,8 @@ def start_broker(
         if not isinstance(acl, Path):
             acl_path.write_text(acl)
         lines.append(f"acl_file {acl_path}")
+    if bind_client_ids:
+        lines.append(f"plugin {identity_plugin()}")
     if extra_config:
         lines.append(extra_config)
     config_path = workdir / "mosquitto.conf"

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Generate the broker's ACL (and optionally its password file) from an account list.
 
-Why generated: one ``pattern`` line cannot express "read your own county's trust
-list" for a username of the form ``{county}/{device}``, so each kiosk gets a
-two-line block naming its county's trust topic. Everything else is in acl.base.
+Why generated: each kiosk's rights are written into its own ``user`` block with its
+topics in full (``pattern`` lines apply to every account, so a ``%u`` pattern would also
+let the enrollment, collector and county accounts publish under their own names where
+collectors listen). What every account shares is in acl.base.
 
 Accounts file, one per line (``#`` comments)::
 
     kiosk      330100/K001
-    collector  collector-330100 330100      # reads events and states of that county
-    collector  collector-all +              # a provincial collector
+    collector  collector-330100-1 330100    # one account per collector instance:
+    collector  collector-330100-2 330100    #   its client id must be its username
+    collector  collector-all-1 +            # a provincial collector
     county     county-330100 330100         # writes cmd/cfg/trust for its county
     enroll     enroll-330100 330100         # new kiosks of that county: enrollment only
 
@@ -22,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import secrets
 import shutil
@@ -69,6 +72,13 @@ def parse_accounts(text: str) -> list[tuple[str, str, str | None]]:
             raise AccountError(f"line {number}: duplicate username {user}")
         seen.add(user)
         accounts.append((role, user, county))
+    # A client id "name" or "name-..." belongs to account "name" (agriqs_clientid plugin):
+    # an account named "a-b" next to "a" would share ids with it.
+    owners = {user.replace("/", "-") for _, user, _ in accounts}
+    for owner in owners:
+        for i, char in enumerate(owner):
+            if char == "-" and owner[:i] in owners:
+                raise AccountError(f"account {owner} would share client ids with {owner[:i]}")
     return accounts
 
 
@@ -77,6 +87,14 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
     for role, user, county in accounts:
         out.append(f"user {user}")
         if role == "kiosk":
+            # Kiosk -> county: its events, retained birth/Will, command replies (the MQTT
+            # v5 ResponseTopic the station names lies here); county -> kiosk: commands,
+            # retained config bundle, the county's trust list.
+            out.append(f"topic write {prefix}/{user}/evt/#")
+            out.append(f"topic write {prefix}/{user}/state")
+            out.append(f"topic write {prefix}/{user}/reply/#")
+            out.append(f"topic read {prefix}/{user}/cmd/#")
+            out.append(f"topic read {prefix}/{user}/cfg")
             out.append(f"topic read {prefix}/{county}/trust")
             out.append(f"topic read {prefix}/{county}/holds")
         elif role == "collector":
@@ -99,13 +117,25 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
     return "\n".join(out)
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read: 0600 whatever the umask and even
+    over an existing file of another mode; a symlink planted at ``path`` is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_passwords(path: Path, passwords: dict[str, str]) -> None:
     """Hash with mosquitto_passwd (its format changes between versions; never by hand)."""
     tool = shutil.which("mosquitto_passwd")
     if tool is None:
         raise SystemExit("mosquitto_passwd not found (install the mosquitto package)")
     path.unlink(missing_ok=True)
-    path.touch(mode=0o600)
+    write_secret(path, "")
     for user, password in passwords.items():
         subprocess.run([tool, "-b", str(path), user, password], check=True)
 
@@ -131,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.secrets:
             parser.error("--passwords needs --secrets (where the generated passwords go)")
         generated = {user: secrets.token_urlsafe(PASSWORD_BYTES) for _, user, _ in accounts}
-        args.secrets.touch(mode=0o600)
-        args.secrets.write_text("".join(f"{u} {p}\n" for u, p in generated.items()))
+        write_secret(args.secrets, "".join(f"{u} {p}\n" for u, p in generated.items()))
         write_passwords(args.passwords, generated)
     return 0
 
