@@ -50,6 +50,8 @@ LIFTED_KEEP_DAYS = 60
 #: A trace covers the producer's certificates of the product issued this long before
 #: the hold (the Order's 7-day certificate validity is the default; configurable).
 TRACE_WINDOW_DAYS = 7
+#: 样式二 re-issues of traced certificates are followed this many steps.
+CHAIN_DEPTH = 5
 #: Identifiers of an open hold are widened (new certificates name new phones) this often.
 REFRESH_S = 30.0
 
@@ -152,6 +154,7 @@ def place_hold(
     origin: Origin | None = None,
     sample_id: int | None = None,
     trace_days: int = TRACE_WINDOW_DAYS,
+    trace_from: datetime | None = None,
 ) -> str:
     """Record a hold and its trace, inside the caller's transaction; returns the hold id."""
     if source not in SOURCES:
@@ -173,7 +176,8 @@ def place_hold(
          sample_id],
     )  # fmt: skip
     _add_identifiers(db, county, hold_id, ids)
-    trace(db, county, hold_id, ids, product_code, now - timedelta(days=trace_days), now)
+    first = trace_from or now - timedelta(days=trace_days)
+    trace(db, county, hold_id, ids, product_code, first, now)
     return hold_id
 
 
@@ -207,13 +211,25 @@ def trace(
          *([product_code] if product else []), first.date().isoformat(),
          last.date().isoformat()],
     )  # fmt: skip
-    for (number,) in rows:
+    numbers = {r[0] for r in rows}
+    frontier = set(numbers)
+    for _ in range(CHAIN_DEPTH):  # 样式二 re-issues of traced certificates are traced too
+        marks, params = _in("source_number", frontier)
+        frontier = {
+            r[0]
+            for r in db.query(
+                f"SELECT number FROM certificate_sources WHERE county = ? AND {marks}",
+                [county, *params],
+            )
+        } - numbers
+        numbers |= frontier
+    for number in sorted(numbers):
         db.execute(
             "INSERT INTO trace_certificates (county, hold_id, number) VALUES (?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             [county, hold_id, number],
         )
-    return len(rows)
+    return len(numbers)
 
 
 def lift_hold(

@@ -27,7 +27,7 @@ from station.web.app import create_app
 from station.web.auth import Role
 
 SAMPLE_PARAMS = {"device": "K001", "number": "330100-K001-0000001", "section": "holds",
-                 "fmt": "csv", "id": "1"}  # fmt: skip
+                 "fmt": "csv", "id": "1", "hold_id": "H000001"}  # fmt: skip
 ACCOUNTS = {
     Role.VIEWER: "v", Role.OFFICER: "o", Role.ADMIN: "a", Role.INSPECTOR: "i", Role.BUYER: "b",
 }  # fmt: skip

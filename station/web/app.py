@@ -297,7 +297,7 @@ def make_jinja(lang: str) -> Environment:
 
 
 def create_app(config: WebConfig, *, clock: Callable[[], datetime] = china_time) -> Starlette:
-    from station.web import dashboard, market, public
+    from station.web import dashboard, enforcement, market, public
 
     pool = Pool(config.database.url, config.database.pool_size)
     county = config.verify.county
@@ -329,6 +329,7 @@ def create_app(config: WebConfig, *, clock: Callable[[], datetime] = china_time)
         *public.routes(),
         *market.routes(),
         *dashboard.routes(),
+        *enforcement.routes(),
         Route("/healthz", health),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
