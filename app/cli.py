@@ -1,7 +1,9 @@
 """``kiosk``: the kiosk's command line (headless issuance, verification, records).
 
 Exit codes: 0 done; 1 refused or invalid (the message says why); 2 bad usage or
-configuration; 3 recorded but not printed (reprint or void it later).
+configuration; 3 recorded but not printed (reprint or void it later); 4 reader failure.
+Every error is one line on stderr (``wire/cli.py`` is the boundary); global options
+(``--config``, ``--data-dir``, ``-v``) go before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -14,22 +16,37 @@ import os
 import pwd
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from app import cli_provisioning, cli_reader
+from drivers.fonts import FontMissingError
 from drivers.printer.base import PrinterError
+from drivers.printer.profiles import UnknownProfileError
+from drivers.printer.transports import TransportError
 from kiosk.config import ConfigError, effective_config, load_config
 from kiosk.domain.catalogue import OutOfScopeError
 from kiosk.domain.model import Basis, CertificateRequest, CertificateStatus, Issuer, Style
 from kiosk.domain.validation import InputError, parse_quantity
+from kiosk.infra.store import StoreError
 from kiosk.services.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
 from kiosk.services.staff import ROLES, PinError
 from readerlink.errors import LinkError
+from wire.cli import (
+    CliError,
+    CliParser,
+    ErrorMap,
+    configure_logging,
+    day,
+    day_start,
+    output_file,
+    positive_int,
+    run_cli,
+    share_options,
+)
 from wire.clock import CST
-from wire.signing import decode_public_key
+from wire.signing import KeyFileError, decode_public_key
 from wire.trust import TrustListError
 from wire.verify import verify_qr_text
 
@@ -37,7 +54,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_PRINTED = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="kiosk", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="TOML configuration (default: simulation)")
     parser.add_argument("--data-dir", type=Path, help="override paths.data_dir")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
@@ -56,18 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--inputs", default="", help="comma-separated input classes used")
     issue.add_argument("--style", choices=[s.value for s in Style], default="style1")
     issue.add_argument("--source-certificate", help="样式二: the supplier's certificate number")
-    issue.add_argument("--copies", type=int, default=None)
+    issue.add_argument("--copies", type=positive_int, default=None)
     issue.add_argument("--json", action="store_true")
 
     verify = sub.add_parser("verify", help="verify a certificate QR text offline")
     verify.add_argument("qr_text")
     verify.add_argument("--trust", type=Path, help="signed trust list (JSON)")
-    verify.add_argument("--anchor", action="append", default=[], help="county public key (b64)")
+    verify.add_argument(
+        "--anchor", action="append", default=[], type=_anchor, help="county public key (b64)"
+    )
     verify.add_argument("--json", action="store_true")
 
     reprint = sub.add_parser("reprint", help="print a certificate again, marked 补打")
     reprint.add_argument("number")
-    reprint.add_argument("--copies", type=int, default=1)
+    reprint.add_argument("--copies", type=positive_int, default=1)
     reprint.add_argument("--json", action="store_true")
 
     void = sub.add_parser("void", help="void a certificate; its number is never reused")
@@ -79,16 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     certs_sub = certs.add_subparsers(dest="action")
     listing = certs_sub.add_parser("list")
     listing.add_argument("--status", choices=[s.value for s in CertificateStatus])
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50)
     listing.add_argument("--json", action="store_true")
     show = certs_sub.add_parser("show")
     show.add_argument("number")
-    show.add_argument("--png", type=Path, help="write the label image here")
+    show.add_argument("--png", type=output_file, help="write the label image here")
     show.add_argument("--json", action="store_true")
     export = certs_sub.add_parser("export", help="CSV of certificates issued in a period")
-    export.add_argument("--since", help="YYYY-MM-DD (China time)")
-    export.add_argument("--until", help="YYYY-MM-DD, exclusive")
-    export.add_argument("--out", type=Path, help="file (default: standard output)")
+    export.add_argument("--since", type=day, help="YYYY-MM-DD: from this day on (China time)")
+    export.add_argument(
+        "--until", type=day, help="YYYY-MM-DD, exclusive: up to the start of this day"
+    )
+    export.add_argument("--out", type=output_file, help="file (default: standard output)")
 
     backup = sub.add_parser("backup", help="online backups of the database (docs/deploy.md)")
     backup_sub = backup.add_subparsers(dest="action", required=True)
@@ -126,7 +147,15 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="this kiosk's certificate-signing public key")
     keys.add_argument("--json", action="store_true")
+    share_options(parser, ("config", "data_dir", "verbose"))
     return parser
+
+
+def _anchor(text: str) -> bytes:
+    try:
+        return decode_public_key(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a county public key ({error})") from None
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -158,12 +187,6 @@ def _outcome(outcome: PrintOutcome) -> tuple[dict[str, Any], str, int]:
     return data, f"{cert.number}: printed {outcome.copies_done} copies\n{cert.qr_text}", EXIT_OK
 
 
-def _date(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=CST)
-
-
 def _product_code(kiosk: Any, text: str) -> str:
     if text in kiosk.catalogue.products:
         return text
@@ -174,7 +197,7 @@ def _product_code(kiosk: Any, text: str) -> str:
 
 
 def _verify(args: argparse.Namespace, kiosk: Any) -> int:
-    anchors = [decode_public_key(a) for a in args.anchor] or None
+    anchors = list(args.anchor) or None
     trust = kiosk.trust_list(args.trust, anchors)
     verdict = verify_qr_text(args.qr_text, trust, kiosk.clock())
     fields = None
@@ -283,8 +306,11 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
                 print(f"error: {error}", file=sys.stderr)
             return EXIT_REFUSED if run.errors else EXIT_OK
         if args.action == "list":
-            for path in backup.list_backups(backup.local_dir(config)):
+            paths = backup.list_backups(backup.local_dir(config))
+            for path in paths:
                 print(backup.describe(backup.inspect_backup(path)))
+            if not paths:
+                print(f"no backups in {backup.local_dir(config)}")
             return EXIT_OK
         if args.action == "verify":
             print(backup.describe(backup.inspect_backup(args.file)))
@@ -362,7 +388,10 @@ def _certificates(args: argparse.Namespace, kiosk: Any) -> int:
         _emit(args, _summary(cert), _line(cert))
         return EXIT_OK
     if action == "export":
-        certs = service.list(since=_date(args.since), until=_date(args.until))
+        since, until = day_start(args.since, CST), day_start(args.until, CST)
+        if since and until and until <= since:
+            raise CliError(f"--until {args.until} is not after --since {args.since}")
+        certs = service.list(since=since, until=until)
         certs.reverse()
         if args.out:
             with open(args.out, "w", encoding="utf-8-sig", newline="") as out:
@@ -375,6 +404,9 @@ def _certificates(args: argparse.Namespace, kiosk: Any) -> int:
     certs = service.list(status=status, limit=getattr(args, "limit", 50))
     if getattr(args, "json", False):
         print(json.dumps([_summary(c) for c in certs], ensure_ascii=False, indent=2))
+    elif not certs:
+        which = f" {status.value}" if status else ""
+        print(f"no{which} certificates", file=sys.stderr)
     else:
         for cert in certs:
             print(_line(cert))
@@ -402,6 +434,30 @@ def _line(cert: Any) -> str:
     )
 
 
+def _refusal(error: BaseException) -> str:
+    """An issuance refusal in Chinese, and in English when the kiosk has a translation."""
+    zh = getattr(error, "message", str(error))
+    en = getattr(error, "message_en", zh)
+    return zh if en == zh else f"{zh} / {en}"
+
+
+#: Domain errors and the one line (prefix + message) and exit code each becomes.
+ERRORS: ErrorMap = [
+    (ConfigError, EXIT_USAGE, "configuration error: "),
+    (InputError, EXIT_REFUSED, "refused: "),
+    (IssuanceRefused, EXIT_REFUSED, lambda e: f"refused: {_refusal(e)}"),
+    ((OutOfScopeError, PinError), EXIT_REFUSED, "refused: "),
+    (CertificateNotFound, EXIT_REFUSED, "not found: "),
+    (TrustListError, EXIT_USAGE, "trust list: "),
+    (KeyFileError, EXIT_USAGE, "key file: "),
+    (PrinterError, EXIT_NOT_PRINTED, "printer: "),
+    (LinkError, cli_reader.EXIT_READER, "reader: "),
+    (StoreError, EXIT_REFUSED, "database: "),
+    ((FontMissingError, UnknownProfileError), EXIT_USAGE, "configuration error: "),
+    (TransportError, EXIT_NOT_PRINTED, "printer: "),
+]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -409,38 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.update_args = extra + args.update_args
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return _run(args)
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except InputError as error:
-        print(f"refused: {error.field}: {error.message}", file=sys.stderr)
-        return EXIT_REFUSED
-    except IssuanceRefused as error:
-        print(f"refused: {error.message}", file=sys.stderr)
-        if error.message_en != error.message:
-            print(f"refused: {error.message_en}", file=sys.stderr)
-        return EXIT_REFUSED
-    except OutOfScopeError as error:
-        print(f"refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except CertificateNotFound as error:
-        print(f"not found: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except TrustListError as error:
-        print(f"trust list: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except PrinterError as error:
-        print(f"printer: {error}", file=sys.stderr)
-        return EXIT_NOT_PRINTED
-    except LinkError as error:
-        print(f"reader: {error}", file=sys.stderr)
-        return cli_reader.EXIT_READER
+    service = args.command in ("agent", "run")
+    configure_logging("kiosk", verbose=args.verbose, service=service, level=logging.WARNING)
+    return run_cli("kiosk", lambda: _run(args), ERRORS, verbose=args.verbose)
 
 
 if __name__ == "__main__":

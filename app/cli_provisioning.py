@@ -101,6 +101,8 @@ def _audit(args: argparse.Namespace, config: KioskConfig) -> int:
         entries = log.entries(kind=args.kind, limit=args.limit)
         if args.json:
             print(json.dumps([e.__dict__ for e in entries], ensure_ascii=False, indent=2))
+        elif not entries:
+            print("no audit entries" + (f" of kind {args.kind}" if args.kind else ""))
         else:
             for e in entries:
                 print(f"{e.seq:>6}  {e.at}  {e.kind:<22} {json.dumps(e.data, ensure_ascii=False)}")

@@ -241,7 +241,8 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
         _emit(args, out, data, text)
         return EXIT_OK
     results = service.results(args.sample, limit=args.limit)
-    _emit(args, out, [asdict(r) for r in results], "\n".join(_line(r) for r in results))
+    text = "\n".join(_line(r) for r in results) or "no rapid-test results"
+    _emit(args, out, [asdict(r) for r in results], text)
     return EXIT_OK
 
 

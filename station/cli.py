@@ -2,6 +2,8 @@
 
 Each subcommand lives in a ``_add_<name>`` function that registers its parser and
 handler; provisioning's commands register through ``station/cli_provisioning.py``.
+Every error is one line on stderr with exit code 1 (refused, failed) or 2 (bad usage
+or configuration); ``wire/cli.py`` is the boundary.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -16,7 +19,13 @@ from pathlib import Path
 from station import cli_enforcement, cli_provisioning, cli_web
 from station.collector import Collector, CollectorSettings
 from station.db import Database
+from station.migrate import SchemaError
 from station.report import SECTIONS, render_csv, render_text
+from station.web.auth import AccountError
+from station.web.config import WebConfigError
+from wire.cli import CliError, CliParser, ErrorMap, configure_logging, run_cli
+from wire.mqtt import BrokerError
+from wire.signing import KeyFileError
 
 DEFAULT_DATABASE = "station.db"
 
@@ -97,6 +106,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="certificates, rapid tests, open holds")
     _database_arg(p)
+    cli_provisioning.must_exist(p)
     p.add_argument("--csv", action="store_true", help="CSV instead of a table")
     p.add_argument(
         "--section",
@@ -116,8 +126,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="station", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = CliParser(prog="station", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_collect(sub)
     _add_report(sub)
@@ -127,14 +137,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Long-running services log to stderr (the journal under systemd); the rest keep it
+#: for their one line.
+SERVICES = ("collect", "serve")
+
+#: Errors below the handlers and the one line (prefix + message) and exit code of each.
+ERRORS: ErrorMap = [
+    (KeyFileError, 2, "county key: "),
+    (WebConfigError, 2, "configuration error: "),
+    (BrokerError, 1, "broker: "),
+    (SchemaError, 1, "database: "),
+    (sqlite3.Error, 1, "database: "),
+    (AccountError, 1, "refused: "),
+]
+
+
+def check_database(args: argparse.Namespace) -> None:
+    """A command that reads the county store refuses a missing SQLite file (a typo in
+    ``--db`` would otherwise make an empty store and report zeros) unless ``--create``."""
+    url = getattr(args, "db", None)
+    if not url or not getattr(args, "db_must_exist", False) or getattr(args, "create", False):
+        return
+    if "://" in url or Path(url).is_file():
+        return
+    raise CliError(f"--db {url}: no such database (check the path; --create starts a new one)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return args.handler(args)
+    service = args.command in SERVICES or getattr(args, "devices_action", "") == "enroll-service"
+    configure_logging("station", verbose=args.verbose, service=service)
+
+    def body() -> int:
+        check_database(args)
+        return int(args.handler(args))
+
+    return run_cli("station", body, ERRORS, verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from station.db import Database
+from wire.cli import CliError
 from wire.mqtt import BrokerError, BrokerSettings, TlsSettings
+from wire.provisioning import COMMAND_NAMES
 from wire.signing import KeyFileError, SigningKey
 from wire.topics import PREFIX
 
@@ -27,8 +29,19 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("station")
 
 
-def _db(parser: argparse.ArgumentParser) -> None:
+def _db(parser: argparse.ArgumentParser, *, create: bool = False) -> None:
+    """``--db``; ``create``: this command may start a new store (the others refuse one
+    that does not exist unless given ``--create``)."""
     parser.add_argument("--db", default="station.db", help="SQLite path or postgresql:// URL")
+    if not create:
+        must_exist(parser)
+
+
+def must_exist(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--create", action="store_true", help="start a new database if --db does not exist"
+    )
+    parser.set_defaults(db_must_exist=True)
 
 
 def _key(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +91,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("devices", help="enroll kiosks; the fleet view")
     dsub = p.add_subparsers(dest="devices_action", required=True)
     code = dsub.add_parser("enroll-code", help="a one-time enrollment code (and its QR)")
-    _db(code)
+    _db(code, create=True)
     code.add_argument("--county", required=True)
     code.add_argument("--township", required=True)
     code.add_argument("--service-point", help="default: {township}农产品质量安全服务点")
@@ -88,7 +101,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     code.add_argument("--qr-png", type=Path, help="also write the QR as a PNG")
     code.add_argument("--json", action="store_true")
     svc = dsub.add_parser("enroll-service", help="answer enrollment requests (runs until stopped)")
-    _db(svc)
+    _db(svc, create=True)
     _key(svc)
     svc.add_argument("--county", required=True)
     add_broker_args(svc)
@@ -113,7 +126,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     reg = dsub.add_parser(
         "register", help="trust a kiosk without enrollment (a lab bench, the simulation)"
     )
-    _db(reg)
+    _db(reg, create=True)
     reg.add_argument("device", help="COUNTY/DEVICE")
     reg.add_argument("--township", required=True)
     reg.add_argument("--service-point", help="default: {township}农产品质量安全服务点")
@@ -172,13 +185,19 @@ def _devices(args: argparse.Namespace) -> int:
             print(f"request {args.request_id} {action}d; the enrollment service answers it")
             return EXIT_OK
         if action == "pending":
-            for r in devices.pending_requests(db):
+            requests = devices.pending_requests(db)
+            for r in requests:
                 print(f"{r['id']}  {r['county']}  {r['hostname']}  {r['received_at']}")
+            if not requests:
+                print("no enrollment requests waiting for approval")
             return EXIT_OK
         if action == "list":
             rows = devices.fleet(db, args.county)
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False, indent=2))
+                return EXIT_OK
+            if not rows:
+                print("no kiosks registered" + (f" in county {args.county}" if args.county else ""))
                 return EXIT_OK
             print(
                 f"{'device':<12} {'township':<10} {'status':<10} {'last seen':<26} "
@@ -253,7 +272,7 @@ def _load_key(path: Path) -> SigningKey:
     try:
         return SigningKey.load(path)
     except (OSError, KeyFileError) as error:
-        raise SystemExit(f"county key: {error}") from None
+        raise CliError(f"county key: {error}", EXIT_USAGE) from None
 
 
 def add_cmd(sub: argparse._SubParsersAction) -> None:
@@ -277,6 +296,8 @@ def add_cmd(sub: argparse._SubParsersAction) -> None:
 def _cmd(args: argparse.Namespace) -> int:
     from station import commands
 
+    if args.name not in COMMAND_NAMES:
+        raise CliError(f"unknown command {args.name!r}; one of {', '.join(COMMAND_NAMES)}")
     try:
         county, device = _device(args.device, args.county)
         cmd_args = commands.parse_args(args.args)

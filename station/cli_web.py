@@ -146,7 +146,10 @@ def _accounts(args: argparse.Namespace) -> int:
                 auth.add_market(db, config.verify.county, args.name, args.township)
                 auth.audit(db, "cli", "market_add", args.name)
             else:
-                for a in auth.list_accounts(db):
+                accounts = auth.list_accounts(db)
+                if not accounts:
+                    print("no web accounts yet: station accounts add NAME --role admin")
+                for a in accounts:
                     state = " (disabled)" if a.disabled else ""
                     print(f"{a.username}\t{a.role.value}\t{a.market_name or '-'}\t"
                           f"{a.display_name}{state}")  # fmt: skip

@@ -83,7 +83,7 @@ def test_reset_mid_run_exits_with_reader_error(station) -> None:
         "--phone", "13812345678", "--product", "V001")  # fmt: skip
     station.reader.controls.reset_mid_run(0.5)
     code, _ = cli(station, "test", "run", "--method", "GBT5009199", "--sample", "S-9")
-    assert code == EXIT_READER and cli(station, "test", "list")[1] == ""
+    assert code == EXIT_READER and cli(station, "test", "list")[1] == "no rapid-test results\n"
 
 
 def test_flash_signed_image_and_refuse_a_tampered_one(station, tmp_path) -> None:

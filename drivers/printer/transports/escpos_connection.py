@@ -59,7 +59,10 @@ class NetworkTransport(Transport):
     def close(self) -> None:
         if self._open:
             self._open = False
-            self._conn.close()
+            try:
+                self._conn.close()
+            except OSError as exc:  # the flush of a failed write: already reported
+                log.warning("%s: close failed: %s", self.description, exc)
 
 
 class FileTransport(Transport):
@@ -97,4 +100,7 @@ class FileTransport(Transport):
     def close(self) -> None:
         if self._open:
             self._open = False
-            self._conn.close()
+            try:
+                self._conn.close()
+            except OSError as exc:  # the flush of a failed write: already reported
+                log.warning("%s: close failed: %s", self.description, exc)

@@ -1,0 +1,333 @@
+"""A newcomer walks the README's command tables with right and wrong inputs.
+
+Every wrong input must end in exactly one line on stderr that names the option, file
+or key, with the documented exit code (2 for usage and configuration, 1 refused, 3
+recorded but not printed), and never a traceback. The commands run through their real
+``main(argv)``; the cases that depend on the process itself (a closed pipe, stderr
+being the only thing printed) run the real program as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import cli as kiosk_cli
+from station import cli as station_cli
+from wire import cli as boundary
+from wire.signing import SigningKey
+
+ISSUE = [
+    "issue", "--issuer", "张秀英", "--phone", "13812345678", "--product", "青菜",
+    "--quantity", "2", "--origin", "浙江省杭州市示范镇示范村",
+]  # fmt: skip
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def kiosk(capsys: pytest.CaptureFixture[str], data: Path, *argv: str) -> tuple[int, str, str]:
+    code = kiosk_cli.main(["--data-dir", str(data), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def station(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = station_cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_usage(capsys: pytest.CaptureFixture[str], main: object, argv: list[str]) -> tuple[int, str]:
+    """argparse refusals leave through SystemExit; the code and the one line are the point."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)  # type: ignore[operator]  # kiosk_cli.main or station_cli.main
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+# ---- kiosk: wrong inputs -----------------------------------------------------------------
+
+USAGE_CASES = [
+    (["certificates", "export", "--since", "2026/12/01"], "--since"),
+    (["certificates", "export", "--since", "20261201"], "--since"),
+    (["certificates", "export", "--since", "2026-13-01"], "--since"),
+    (["certificates", "export", "--until", "tomorrow"], "--until"),
+    (["certificates", "export", "--out", "{tmp}/missing/x.csv"], "missing"),
+    (["certificates", "show", "330100-K001-0000001", "--png", "{tmp}/missing/l.png"], "missing"),
+    (["certificates", "list", "--limit", "0"], "--limit"),
+    (["certificates", "list", "--status", "lost"], "--status"),
+    (["verify", "HTTPS://X/V/ABC", "--anchor", "AAAA"], "--anchor"),
+    ([*ISSUE, "--copies", "0"], "--copies"),
+    ([*ISSUE, "--copies", "two"], "--copies"),
+    (["reprint", "330100-K001-0000001", "--copies", "0"], "--copies"),
+    (["void", "330100-K001-0000001"], "--reason"),
+    (["frobnicate"], "frobnicate"),
+    (["certificates", "list", "--colour"], "--colour"),
+]
+
+
+@pytest.mark.parametrize(("argv", "named"), USAGE_CASES, ids=lambda v: " ".join(v)[:60])
+def test_kiosk_usage_errors_are_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], named: str
+) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, err = run_usage(capsys, kiosk_cli.main, ["--data-dir", str(tmp_path / "d"), *argv])
+    assert code == 2
+    assert named in one_line(err)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_kiosk_config_errors_name_the_file_or_key(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.toml"
+    for argv in (
+        ["--config", str(missing), "certificates"],
+        ["certificates", "--config", str(missing)],  # global options after the subcommand
+    ):
+        code, _, err = kiosk(capsys, data, *argv)
+        assert code == 2 and str(missing) in one_line(err)
+
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[printer]\nprofil = "tspl-60x40"\n', "utf-8")
+    code, _, err = kiosk(capsys, data, "certificates", "--config", str(typo))
+    assert code == 2 and "printer.profil" in one_line(err)
+
+    profile = tmp_path / "profile.toml"
+    profile.write_text('[printer]\nprofile = "escpos-58"\n', "utf-8")
+    code, _, err = kiosk(capsys, data, "--config", str(profile), *ISSUE)
+    assert code == 2 and "escpos-58" in one_line(err)
+
+
+def test_kiosk_refusals_are_one_line_exit_1(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    code, _, err = kiosk(capsys, data, *ISSUE[:6], "菠萝蜜", *ISSUE[7:])
+    assert code == 1 and "product" in one_line(err)
+    code, _, err = kiosk(capsys, data, "reprint", "330100-K001-0000042")
+    assert code == 1 and "330100-K001-0000042" in one_line(err)
+    code, _, err = kiosk(capsys, data, "certificates", "show", "330100-K001-0000042")
+    assert code == 1 and "330100-K001-0000042" in one_line(err)
+    code, _, err = kiosk(capsys, data, "backup", "verify", str(tmp_path / "none.db"))
+    assert code == 1 and "none.db" in one_line(err)
+    code, _, err = kiosk(capsys, data, "config", "apply", str(tmp_path / "bundle.json"))
+    assert code == 2 and "bundle.json" in one_line(err)
+    code, _, err = kiosk(capsys, data, "holds", "lift", "7", "--by", "李")
+    assert code == 1 and "7" in one_line(err)
+
+
+def test_empty_lists_say_so(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    for argv, words in (
+        (["certificates"], "no certificates"),
+        (["certificates", "list", "--status", "voided"], "no voided certificates"),
+        (["test", "list"], "no rapid-test results"),
+        (["holds"], "no open holds"),
+        (["backup", "list"], "no backups"),
+    ):
+        code, out, err = kiosk(capsys, data, *argv)
+        assert code == 0, err
+        assert words in out + err, argv
+    code, out, _ = kiosk(capsys, data, "certificates", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_global_options_before_or_after_the_subcommand(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    code, out, err = kiosk(capsys, data, *ISSUE, "--json")
+    assert code == 0, err
+    number = json.loads(out)["number"]
+    code, out, _ = (
+        kiosk_cli.main(["certificates", "list", "--data-dir", str(data)]),
+        *(capsys.readouterr()),
+    )
+    assert code == 0 and number in out
+    code = kiosk_cli.main(["certificates", "show", number, "--json", "--data-dir", str(data)])
+    assert code == 0 and json.loads(capsys.readouterr().out)["number"] == number
+
+
+def test_export_until_is_exclusive(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    from datetime import timedelta
+
+    from wire.clock import china_time
+
+    code, _, err = kiosk(capsys, data, *ISSUE)
+    assert code == 0, err
+    today = china_time().date()
+    tomorrow = today + timedelta(days=1)
+    code, out, _ = kiosk(capsys, data, "certificates", "export", "--until", today.isoformat())
+    assert code == 0 and len(out.splitlines()) == 1  # the header only: today is excluded
+    code, out, _ = kiosk(capsys, data, "certificates", "export", "--since", today.isoformat(),
+                         "--until", tomorrow.isoformat())  # fmt: skip
+    assert code == 0 and len(out.splitlines()) == 2 and "青菜" in out
+    code, _, err = kiosk(capsys, data, "certificates", "export", "--since",
+                         tomorrow.isoformat(), "--until", today.isoformat())  # fmt: skip
+    assert code == 2 and "--until" in one_line(err)
+
+
+def test_file_printer_write_failure_is_recorded_not_printed(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "full.toml"
+    config.write_text(
+        '[printer.transport]\nkind = "file"\ndevice_file = "/dev/full"\n', encoding="utf-8"
+    )
+    code, out, err = kiosk(capsys, data, "--config", str(config), *ISSUE)
+    assert code == 3
+    assert "recorded, NOT printed" in out and "No space left" in out
+    assert err == ""  # the printer's warnings go to the journal, not the operator's screen
+
+
+# ---- kiosk: the process itself ------------------------------------------------------------
+
+
+def test_piping_into_head_exits_quietly(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path), "test", "methods"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader went away before the first line, as `| head -0` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == boundary.EXIT_BROKEN_PIPE
+    assert err == ""
+
+
+def test_unexpected_error_is_one_line_and_the_traceback_is_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(boundary, "JOURNAL_SOCKET", tmp_path / "no-journal")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+    def broken() -> int:
+        raise KeyError("phone of 张秀英")
+
+    code = boundary.run_cli("kiosk", broken)
+    line = one_line(capsys.readouterr().err)
+    assert code == 1 and "internal error: KeyError" in line
+    log = tmp_path / "state" / "agriqs" / "kiosk-errors.log"
+    assert str(log) in line
+    assert "Traceback" in log.read_text("utf-8") and "def broken" not in line
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_unexpected_error_goes_to_the_journal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    path = tmp_path / "journal.socket"
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(str(path))
+    monkeypatch.setattr(boundary, "JOURNAL_SOCKET", path)
+    try:
+        code = boundary.run_cli("station", lambda: 1 // 0)
+        datagram = journal.recv(65536)
+    finally:
+        journal.close()
+    line = one_line(capsys.readouterr().err)
+    assert code == 1 and "journalctl -t station" in line
+    assert b"SYSLOG_IDENTIFIER=station\n" in datagram and b"ZeroDivisionError" in datagram
+
+
+# ---- station ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def county(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "county.pem"
+    SigningKey.generate().save(key)
+    db = tmp_path / "station.db"
+    assert station_cli.main(["devices", "register", "330100/K001", "--township", "示范镇",
+                             "--public-key", SigningKey.generate().public_b64,
+                             "--db", str(db)]) == 0  # fmt: skip
+    return key, db
+
+
+def test_station_wrong_inputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, county: tuple[Path, Path]
+) -> None:
+    key, db = county
+    capsys.readouterr()
+    code, _, err = station(capsys, "cmd", "330100/K001", "bogus", "--key", str(key),
+                             "--db", str(db))  # fmt: skip
+    assert code == 2 and "bogus" in one_line(err) and "diagnostics" in err
+    code, _, err = station(capsys, "cmd", "330100/K001", "diagnostics", "--key",
+                           str(tmp_path / "nokey.pem"), "--db", str(db))  # fmt: skip
+    assert code == 2 and "nokey.pem" in one_line(err)
+    code, _, err = station(capsys, "trust", "show", "--county", "330100", "--key",
+                           str(tmp_path / "nokey.pem"), "--db", str(db))  # fmt: skip
+    assert code == 2 and "nokey.pem" in one_line(err)
+    code, _, err = station(capsys, "devices", "show", "330100/K009", "--db", str(db))
+    assert code == 1 and "K009" in one_line(err)
+    code, _, err = station(capsys, "config", "push", "--county", "330100", "--key", str(key),
+                           "--db", str(db), str(tmp_path / "none.toml"))  # fmt: skip
+    assert code == 2 and "none.toml" in one_line(err)
+
+
+def test_station_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_usage(capsys, station_cli.main, ["frobnicate"])
+    assert code == 2 and "frobnicate" in one_line(err)
+    code, err = run_usage(capsys, station_cli.main, ["report", "--section", "everything"])
+    assert code == 2 and "--section" in one_line(err)
+
+
+def test_station_report_refuses_a_missing_database(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo.db"
+    code, out, err = station(capsys, "report", "--db", str(typo))
+    assert code == 2 and str(typo) in one_line(err) and "--create" in err
+    assert not typo.exists() and out == ""
+    for argv in (
+        ["devices", "list"],
+        ["devices", "pending"],
+        ["trust", "show", "--county", "330100", "--key", "k.pem"],
+    ):
+        code, _, err = station(capsys, *argv, "--db", str(typo))
+        assert code == 2 and str(typo) in one_line(err)
+    assert not typo.exists()
+    code, out, _ = station(capsys, "report", "--db", str(typo), "--create")
+    assert code == 0 and "certificates" in out and typo.exists()
+
+
+def test_station_empty_lists_say_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    code, out, _ = station(capsys, "devices", "list", "--db", str(db), "--create")
+    assert code == 0 and "no kiosks registered" in out
+    code, out, _ = station(capsys, "devices", "pending", "--db", str(db))
+    assert code == 0 and "no enrollment requests" in out
+
+
+def test_cli_error_output_is_one_line_from_a_real_process(tmp_path: Path) -> None:
+    """The installed programs, not only main(): nothing else reaches stderr."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    for argv in (
+        [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path), "certificates",
+         "export", "--since", "2026/12/01"],
+        [sys.executable, "-m", "station.cli", "report", "--db", str(tmp_path / "typo.db")],
+    ):  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 2
+        one_line(done.stderr)
+    config = tmp_path / "full.toml"
+    config.write_text('[printer.transport]\nkind = "file"\ndevice_file = "/dev/full"\n', "utf-8")
+    argv = [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path), "--config", str(config)]
+    done = subprocess.run([*argv, *ISSUE], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 3 and "recorded, NOT printed" in done.stdout
+    assert done.stderr == ""
