@@ -215,6 +215,7 @@ class Collector:
         self._stopping = threading.Event()
         self._budgets = _Budgets(settings)
         self._reasons: deque[str] = deque(maxlen=REASONS_KEPT)
+        self._alarm_logged: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         # What the current batch's split refused (writer thread only).
         self._refused: list[str] = []
         self._unstorable = 0
@@ -440,8 +441,13 @@ class Collector:
             for (county, device, code), count in dropped.items()
         ]
         for a in alarms:
-            log.warning("%s/%s: %s (%d not stored in this batch)", a.county, a.device, a.message,
-                        a.count)  # fmt: skip
+            # Once per device and condition per window, not once per batch of a flood.
+            said = self._alarm_logged.get((a.county, a.device, a.code))
+            if said is None or now - said >= self.settings.quarantine_window_s:
+                self._alarm_logged[(a.county, a.device, a.code)] = now
+                while len(self._alarm_logged) > self.settings.budget_devices:
+                    self._alarm_logged.popitem(last=False)
+                log.warning("%s/%s: %s (counted in intake_alarms)", a.county, a.device, a.message)
         result = self._commit_with_retry(db, items, alarms)
         if result is None:
             return  # stopping with the store down: nothing acknowledged, all redelivered
