@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from station import holds as county_holds
-from station import sampling
+from station import ledger, sampling
 from station import trace as tracing
 from station.db import Database
 from station.web import auth
@@ -192,6 +192,7 @@ def routes() -> list[Route]:
         Route("/admin/trace", VIEW(trace_page), methods=["GET"]),
         Route("/admin/trace/export.{fmt}", OFFICER(trace_export), methods=["GET"]),
         *notice_routes(),
+        *ledger_routes(),
     ]
 
 
@@ -282,4 +283,83 @@ def notice_routes() -> list[Route]:
     return [
         Route("/admin/notice/{hold_id}", OFFICER(notice_create), methods=["POST"]),
         Route("/admin/notices/{number}", VIEW(notice_page), methods=["GET"]),
+    ]
+
+
+# ---- the producer ledger ---------------------------------------------------------------
+
+
+def masked(text: str) -> str:
+    """ID numbers are personal data: the ledger shows the first 6 and last 4 digits."""
+    kind, _, value = text.partition(":")
+    if kind == "id_number" and len(value) > 10:
+        return f"{kind}:{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+    return text
+
+
+async def ledger_page(
+    request: Request, errors: list[str] | None = None, status: int = 200, notice: str = ""
+) -> Response:
+    w = web(request)
+    county = w.config.verify.county
+    search = (request.query_params.get("q") or "").strip()[:64]
+
+    def load(db: Database) -> dict[str, Any]:
+        return {"producers": ledger.producers(db, county, search),
+                "duplicates": ledger.duplicates(db, county)}  # fmt: skip
+
+    data = await w.db(load)
+    context = {**data, "q": search, "errors": errors or [], "notice": notice, "mask": masked,
+               "kinds": ledger.KINDS}  # fmt: skip
+    return _page(request, "admin_ledger.html", context, status)
+
+
+async def ledger_post(request: Request) -> Response:
+    """Sync from certificates, import a roster, or merge two records (officer, audited)."""
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    w = web(request)
+    county = w.config.verify.county
+    action = str(form.get("action", ""))
+    now = w.clock()
+    rows: list[dict[str, str]] = []
+    source = "national" if form.get("source") == "national" else "roster"
+    if action == "import":
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return await ledger_page(request, ["请选择CSV文件"], 400)
+        rows, errors = ledger.parse_roster(await upload.read(MAX_UPLOAD_BYTES))
+        if errors:
+            return await ledger_page(request, errors, 400)
+
+    def change(db: Database) -> str:
+        with transaction(db):
+            if action == "sync":
+                added = ledger.sync_from_certificates(db, county, now)
+                auth.audit_row(db, account.username, "ledger_sync", county, added=added)
+                return f"从合格证新增{added}个主体"
+            if action == "import":
+                added = ledger.import_roster(db, county, rows, source, now)
+                auth.audit_row(db, account.username, "ledger_import", source, added=added,
+                               rows=len(rows))  # fmt: skip
+                return f"导入{len(rows)}行，新增{added}个主体"
+            if action == "merge":
+                survivor = str(form.get("survivor", ""))[:16]
+                merged = str(form.get("merged", ""))[:16]
+                ledger.merge(db, county, survivor, merged)
+                auth.audit_row(db, account.username, "ledger_merge", survivor, merged=merged)
+                return f"{merged} 已并入 {survivor}"
+        raise ledger.LedgerError("未知操作")
+
+    try:
+        notice = await w.db(change)
+    except ledger.LedgerError as error:
+        return await ledger_page(request, [str(error)], 400)
+    return await ledger_page(request, notice=notice)
+
+
+def ledger_routes() -> list[Route]:
+    return [
+        Route("/admin/ledger", VIEW(ledger_page), methods=["GET"]),
+        Route("/admin/ledger", OFFICER(ledger_post), methods=["POST"]),
     ]
