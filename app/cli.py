@@ -26,7 +26,7 @@ from drivers.printer.base import PrinterError
 from drivers.printer.profiles import UnknownProfileError
 from drivers.printer.transports import TransportError
 from kiosk.config import ConfigError, effective_config, load_config
-from kiosk.domain.catalogue import OutOfScopeError
+from kiosk.domain.catalogue import OutOfScopeError, ProductNotFound
 from kiosk.domain.model import Basis, CertificateRequest, CertificateStatus, Issuer, Style
 from kiosk.domain.validation import InputError, parse_quantity
 from kiosk.infra.store import StoreError
@@ -188,12 +188,11 @@ def _outcome(outcome: PrintOutcome) -> tuple[dict[str, Any], str, int]:
 
 
 def _product_code(kiosk: Any, text: str) -> str:
-    if text in kiosk.catalogue.products:
-        return text
-    by_name = [p.code for p in kiosk.catalogue.products.values() if p.name == text]
-    if not by_name:
-        raise InputError("product", "unknown", f"产品目录中没有“{text}”")
-    return by_name[0]
+    """A product typed as code, name, pinyin, initials or English; refusals suggest."""
+    try:
+        return str(kiosk.catalogue.find(text).code)
+    except ProductNotFound as error:
+        raise InputError("product", "unknown", error.message) from None
 
 
 def _verify(args: argparse.Namespace, kiosk: Any) -> int:
@@ -250,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
                 issuer=Issuer(args.issuer, args.phone, args.producer_id),
                 product_code=product,
                 quantity=parse_quantity(args.quantity),
-                unit=args.unit or kiosk.catalogue.products[product].default_unit,
+                unit=kiosk.catalogue.unit_for(kiosk.catalogue.products[product], args.unit),
                 origin=args.origin,
                 basis=Basis(args.basis),
                 style=Style(args.style),

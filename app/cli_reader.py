@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from kiosk.domain.catalogue import ProductNotFound
 from kiosk.domain.validation import InputError
 from kiosk.services.rapidtest import (
     RapidTestError,
@@ -225,7 +226,7 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
             producer_name=args.producer,
             phone=args.phone,
             producer_id=args.producer_id,
-            product_code=args.product,
+            product_code=_product_code(kiosk, args.product),
             inputs_used=[x for x in args.inputs.split(",") if x.strip()],
             note=args.note,
         )
@@ -244,6 +245,14 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
     text = "\n".join(_line(r) for r in results) or "no rapid-test results"
     _emit(args, out, [asdict(r) for r in results], text)
     return EXIT_OK
+
+
+def _product_code(kiosk: Any, text: str) -> str:
+    """Code, name, pinyin, initials or English name; a refusal names the nearest."""
+    try:
+        return str(kiosk.catalogue.find(text).code)
+    except ProductNotFound as error:
+        raise InputError("product", "unknown", error.message) from None
 
 
 def _test_run(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:

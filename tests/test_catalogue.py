@@ -2,7 +2,13 @@ import pytest
 from pypinyin import Style as PinyinStyle
 from pypinyin import lazy_pinyin
 
-from kiosk.domain.catalogue import Catalogue, OutOfScopeError, load_templates, template_for
+from kiosk.domain.catalogue import (
+    Catalogue,
+    OutOfScopeError,
+    ProductNotFound,
+    load_templates,
+    template_for,
+)
 from kiosk.domain.model import Basis, Style
 
 SCOPE = {"vegetable", "fruit", "tea", "livestock", "egg", "aquatic"}
@@ -51,3 +57,35 @@ def test_templates_are_complete_and_selectable() -> None:
     assert template_for(templates, "2020", Style.PRODUCER).basis_text["self_test"] == "自我检测"
     with pytest.raises(OutOfScopeError):
         template_for(templates, "2020", Style.BUYER)
+
+
+@pytest.mark.parametrize("typed", ["V001", "v001", "青菜", " 青菜 ", "qingcai", "Qing Cai",
+                                   "Bok choy", "BOK CHOY", "ｖ００１"])  # fmt: skip
+def test_find_by_code_name_pinyin_english_trimmed(typed: str) -> None:
+    assert Catalogue.load().find(typed).code == "V001"
+
+
+def test_find_refuses_with_the_nearest_products() -> None:
+    catalogue = Catalogue.load()
+    with pytest.raises(ProductNotFound) as refused:
+        catalogue.find("qingca")
+    assert refused.value.suggestions[0].code == "V001"
+    assert "青菜 (V001)" in refused.value.message
+    with pytest.raises(ProductNotFound) as refused:
+        catalogue.find("白菜")
+    assert [p.name for p in refused.value.suggestions] == ["大白菜"]
+    with pytest.raises(ProductNotFound) as refused:  # 青菜 and 芹菜 are both QC
+        catalogue.find("qc")
+    assert refused.value.ambiguous
+    assert {p.code for p in refused.value.suggestions} == {"V001", "V004"}
+    assert catalogue.find("fq").name == "番茄"  # unique initials are enough
+
+
+UNITS = [("千克", "公斤"), ("kg", "公斤"), ("KG", "公斤"), (" 公斤", "公斤"), ("斤", "斤")]
+
+
+@pytest.mark.parametrize(("typed", "unit"), UNITS)
+def test_unit_aliases_map_to_the_catalogue_units(typed: str, unit: str) -> None:
+    catalogue = Catalogue.load()
+    assert catalogue.unit_for(catalogue.products["V001"], typed) == unit
+    assert catalogue.unit_for(catalogue.products["V001"], None) == "公斤"

@@ -192,6 +192,39 @@ def test_file_printer_write_failure_is_recorded_not_printed(
     assert err == ""  # the printer's warnings go to the journal, not the operator's screen
 
 
+# ---- kiosk: finding a product ---------------------------------------------------------
+
+
+def test_product_by_pinyin_english_code_and_trimmed_name_with_unit_aliases(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    base = [a for a in ISSUE if a not in ("--product", "青菜")]
+    for product, unit in (("qingcai", "千克"), ("Bok choy", "kg"), ("v001", None),
+                          (" 青菜", "公斤")):  # fmt: skip
+        argv = [*base, "--product", product, "--json"] + (["--unit", unit] if unit else [])
+        code, out, err = kiosk(capsys, data, *argv)
+        assert code == 0, err
+        number = json.loads(out)["number"]
+        code, out, _ = kiosk(capsys, data, "certificates", "show", number, "--json")
+        shown = json.loads(out)
+        assert shown["product"] == "青菜" and shown["unit"] == "公斤", product
+
+
+def test_unknown_product_suggests_the_nearest(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    base = [a for a in ISSUE if a not in ("--product", "青菜")]
+    code, _, err = kiosk(capsys, data, *base, "--product", "qingca")
+    line = one_line(err)
+    assert code == 1 and "product" in line and "青菜 (V001)" in line
+    code, _, err = kiosk(capsys, data, *base, "--product", "qc")
+    line = one_line(err)
+    assert code == 1 and "青菜 (V001)" in line and "芹菜 (V004)" in line
+    code, _, err = kiosk(capsys, data, "test", "register", "--sample", "S1", "--producer",
+                         "张秀英", "--phone", "13812345678", "--product", "bok choy")  # fmt: skip
+    assert code == 0, err
+
+
 # ---- kiosk: the process itself ------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,50 @@ DATA_DIR = Path(__file__).parents[1] / "data"
 
 class OutOfScopeError(ValueError):
     """The product may not carry a certificate; the message says why in plain words."""
+
+
+class ProductNotFound(LookupError):
+    """No product, or more than one, answers to what was typed; ``suggestions`` are the
+    nearest in-scope products (best first) for the refusal to offer."""
+
+    def __init__(self, text: str, suggestions: list[Product], ambiguous: bool = False) -> None:
+        self.text = text
+        self.suggestions = suggestions
+        self.ambiguous = ambiguous
+        names = "、".join(f"{p.name} ({p.code})" for p in suggestions)
+        if ambiguous:
+            message = f"“{text}”可指多个产品：{names}，请用名称或编码"
+        elif suggestions:
+            message = f"产品目录中没有“{text}”；您是不是要找：{names}"
+        else:
+            message = f"产品目录中没有“{text}”"
+        super().__init__(message)
+        self.message = message
+
+
+#: Other ways to write a catalogue unit: 千克 and kg are 公斤 on the certificate.
+UNIT_ALIASES = {
+    "千克": "公斤",
+    "kg": "公斤",
+    "kgs": "公斤",
+    "公斤": "公斤",
+    "市斤": "斤",
+    "jin": "斤",
+    "t": "吨",
+    "公吨": "吨",
+}
+
+
+def canonical_unit(text: str) -> str:
+    """The catalogue's spelling of a unit (千克, kg, KG -> 公斤); others unchanged."""
+    key = unicodedata.normalize("NFKC", text).strip()
+    return UNIT_ALIASES.get(key.casefold(), key)
+
+
+def _key(text: str) -> str:
+    """Lookup form: full-width folded, case folded, spaces and hyphens dropped."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in folded if not c.isspace() and c not in "-_'·")
 
 
 @dataclass(frozen=True)
@@ -132,6 +178,47 @@ class Catalogue:
         if not product.in_scope:
             raise OutOfScopeError(f"{product.name}：{product.refusal}")
         return product
+
+    def _keys(self, product: Product) -> tuple[str, ...]:
+        return tuple(
+            _key(k)
+            for k in (product.code, product.name, product.pinyin, product.initials, product.name_en)
+            if k
+        )
+
+    def find(self, text: str) -> Product:
+        """The one product whose code, name, pinyin, pinyin initials or English name is
+        ``text`` (spaces, case and full-width forms ignored), or ProductNotFound with
+        the nearest products. An out-of-scope product is found (its refusal says why)."""
+        key = _key(text)
+        if not key:
+            raise ProductNotFound(text.strip(), [])
+        exact = [p for p in self.products.values() if key in self._keys(p)]
+        # A code or a name is unique; initials (QC: 青菜 and 芹菜) may not be.
+        strong = [p for p in exact if key in (_key(p.code), _key(p.name))]
+        if len(strong) == 1:
+            return strong[0]
+        if len(exact) == 1:
+            return exact[0]
+        if exact:
+            raise ProductNotFound(text.strip(), exact, ambiguous=True)
+        raise ProductNotFound(text.strip(), self.suggest(text))
+
+    def suggest(self, text: str, limit: int = 3) -> list[Product]:
+        """In-scope products nearest to ``text``: prefixes first, then close spellings."""
+        key = _key(text)
+        in_scope = [p for p in self.products.values() if p.in_scope]
+        found = [p for p in in_scope if key and any(k.startswith(key) for k in self._keys(p))]
+        by_key = {k: p for p in in_scope for k in self._keys(p)}
+        for close in difflib.get_close_matches(key, list(by_key), n=limit * 3, cutoff=0.6):
+            found.append(by_key[close])
+        return list(dict.fromkeys(found))[:limit]
+
+    def unit_for(self, product: Product, text: str | None) -> str:
+        """The catalogue's unit for what was typed (default: the product's own)."""
+        if text is None or not text.strip():
+            return product.default_unit
+        return canonical_unit(text)
 
     def search(self, query: str) -> list[Product]:
         """In-scope products whose name, pinyin or pinyin initials start with ``query``."""
