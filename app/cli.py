@@ -9,6 +9,7 @@ Every error is one line on stderr (``wire/cli.py`` is the boundary); global opti
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import logging
@@ -117,9 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     now.add_argument("--no-usb", action="store_true")
     backup_sub.add_parser("list")
     backup_sub.add_parser("verify").add_argument("file", type=Path)
-    backup_sub.add_parser("restore", help="stop the kiosk services first").add_argument(
-        "file", type=Path
-    )
+    restore = backup_sub.add_parser("restore", help="stop the kiosk services first")
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--from-other-device", action="store_true",
+        help="accept a backup signed by another kiosk's key (the county is told)",
+    )  # fmt: skip
+    restore.add_argument(
+        "--recovery-key", type=Path,
+        help="the county's private recovery key: puts back the PIN hashes of a USB copy",
+    )  # fmt: skip
+    backup_sub.add_parser(
+        "recovery-key", help="make the county's recovery key pair: private key to FILE"
+    ).add_argument("private_file", type=Path)
 
     update = sub.add_parser("update", help="software update from a signed bundle")
     update.add_argument(
@@ -235,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
         return run_agent(config)
     if args.command == "backup":
         # Before open_kiosk: a restore refuses while anyone has the database open.
-        return _backup(args, config)
+        return _backup(args, effective_config(config))
     config = effective_config(config)
     with open_kiosk(config) as kiosk:
         if args.command in cli_reader.COMMANDS:
@@ -314,7 +325,18 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
         if args.action == "verify":
             print(backup.describe(backup.inspect_backup(args.file)))
             return EXIT_OK
-        result = backup.restore_backup(args.file, config.paths.data_dir)
+        if args.action == "recovery-key":
+            from wire.sealed import new_recovery_key
+
+            public = new_recovery_key(args.private_file)
+            print(base64.b64encode(public).decode("ascii"))
+            print(f"private key written to {args.private_file}: keep it at the county, "
+                  "put the line above in [backup] recovery_key", file=sys.stderr)  # fmt: skip
+            return EXIT_OK
+        result = backup.restore_backup(
+            args.file, config.paths.data_dir, allow_foreign=args.from_other_device,
+            recovery_key=args.recovery_key,
+        )  # fmt: skip
         print(
             f"restored from {result.restored_from}; previous database kept in "
             f"{result.set_aside}; numbers continue above {result.floor}"

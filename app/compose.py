@@ -287,6 +287,7 @@ def open_kiosk(
     )
     if not worker:
         _report_restore(kiosk)
+        _report_backup_restored(kiosk)
     return kiosk
 
 
@@ -349,6 +350,29 @@ def seed_demo_accounts(kiosk: Kiosk) -> None:
         if kiosk.staff.member(name) is None:
             log.warning("simulation: demo %s account %s (PIN %s)", role, name, pin)
             kiosk.staff.add(name, role, pin, by="simulation", source="demo")
+
+
+def _report_backup_restored(kiosk: Kiosk) -> None:
+    """``kiosk backup restore`` left a report of what it changed: tell the county (alarm
+    ``backup_restored``) and the audit chain, once, then drop the report."""
+    from kiosk.infra import backup
+
+    data_dir = kiosk.config.paths.data_dir
+    report = backup.pending_restore_report(data_dir)
+    if report is None:
+        return
+    lifted = report.get("holds_lifted") or []
+    message = (
+        f"已从备份{report.get('backup', '?')}恢复数据库"
+        + ("（来自另一台设备）" if report.get("foreign") else "")
+        + (f"，解除了{len(lifted)}项暂停" if lifted else "")
+    )
+    with kiosk.store.transaction():
+        kiosk.alarms.raise_("backup_restored", "critical", message, report,
+                            subject=str(report.get("backup", "")))  # fmt: skip
+        kiosk.audit.append("backup.restored", report)
+    backup.clear_restore_report(data_dir)
+    log.error("database was restored from a backup: %s", report)
 
 
 def _report_restore(kiosk: Kiosk) -> None:

@@ -12,8 +12,9 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wire.sealed import decode_recovery_key
 from wire.topics import PREFIX
 
 DEFAULT_CONFIG = Path(__file__).with_name("data") / "simulation.toml"
@@ -173,6 +174,20 @@ class UiConfig(_Section):
     audio: bool = True
 
 
+class BackupConfig(_Section):
+    #: The county's recovery public key (base64, 32 raw X25519 bytes, made with
+    #: ``kiosk backup recovery-key``): PIN hashes in USB copies are sealed to it. Without
+    #: one, USB copies carry no PIN hashes at all.
+    recovery_key: str | None = None
+
+    @field_validator("recovery_key")
+    @classmethod
+    def _recovery_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_recovery_key(value)
+        return value
+
+
 class FontConfig(_Section):
     #: A CJK font file; empty means search the usual system locations.
     cjk: Path | None = None
@@ -190,6 +205,7 @@ class KioskConfig(_Section):
     uplink: UplinkConfig = UplinkConfig()
     ui: UiConfig = UiConfig()
     fonts: FontConfig = FontConfig()
+    backup: BackupConfig = BackupConfig()
 
 
 def _describe(error: ValidationError) -> str:

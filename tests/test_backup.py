@@ -14,10 +14,11 @@ from support.kiosk import request
 from support.printers import CountingPrinter
 
 from app.compose import open_kiosk
-from kiosk.config import load_config
+from kiosk.config import SIGNING_KEY_FILE, load_config
 from kiosk.infra import backup
 from kiosk.infra.store import Store
 from kiosk.services.kiosk import Kiosk
+from wire.signing import SigningKey
 
 
 def open_counting_kiosk(data_dir: Path) -> Kiosk:
@@ -74,6 +75,7 @@ def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
     data = tmp_path / "data"
     with Store(data / backup.DATABASE_FILE) as store:
         store.conn.execute("CREATE TABLE burst (id INTEGER PRIMARY KEY, pad TEXT)")
+    SigningKey.generate().save(data / "keys" / SIGNING_KEY_FILE)  # backups are signed
     stop = threading.Event()
     written = [0]
 
@@ -99,7 +101,7 @@ def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
         info = backup.inspect_backup(path)  # checksums and PRAGMA integrity_check
         assert info.schema_version >= 1
         restore_dir = tmp_path / f"r-{path.name}"
-        backup.restore_backup(path, restore_dir)
+        backup.restore_backup(path, restore_dir, allow_foreign=True)  # another data dir
         conn = sqlite3.connect(restore_dir / backup.DATABASE_FILE)
         rows = conn.execute("SELECT count(*), max(id) FROM burst").fetchone()
         conn.close()
@@ -195,5 +197,5 @@ def test_backup_from_newer_software_is_not_restored(tmp_path: Path):
     conn.close()
     newer = backup.create_backup(data, tmp_path / "b")
     with pytest.raises(backup.BackupError, match="newer than this software"):
-        backup.restore_backup(newer, tmp_path / "other")
+        backup.restore_backup(newer, tmp_path / "other", allow_foreign=True)
     assert not (tmp_path / "other" / backup.DATABASE_FILE).exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,58 @@ KINDS = (
     "enrollment",
     "keys.rotated",
 )
+
+
+#: The triggers that make the log append-only (first made by migration 0005). A restore
+#: recreates them: a backup whose database had them dropped must not stay writable.
+TRIGGERS = {
+    "audit_log_no_update": "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    "audit_log_no_delete": "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+}
+
+
+def ensure_triggers(conn: sqlite3.Connection) -> list[str]:
+    """Drop every trigger on ``audit_log`` and create the two canonical ones; returns
+    the names of triggers that were missing or different (empty when all was well)."""
+    found = dict(
+        conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
+        ).fetchall()
+    )
+    changed = sorted(
+        {n for n in TRIGGERS if " ".join(str(found.get(n, "")).split()) != TRIGGERS[n]}
+        | (set(found) - set(TRIGGERS))
+    )
+    with conn:
+        for name in found:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        for sql in TRIGGERS.values():
+            conn.execute(sql)
+    return changed
+
+
+def verify_chain(conn: sqlite3.Connection) -> ChainReport:
+    """Walk the whole chain of a database; the first row whose link or hash is wrong is
+    reported."""
+    prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    cursor = conn.execute("SELECT seq, at, kind, data, prev_hash, hash FROM audit_log ORDER BY seq")
+    for seq, at, kind, data, prev_hash, digest in cursor:
+        count += 1
+        if seq != expected_seq:
+            return ChainReport(False, count, prev, seq, f"row {expected_seq} is missing")
+        if prev_hash != prev:
+            return ChainReport(False, count, prev, seq, f"row {seq} does not link to row {seq - 1}")
+        if entry_hash(prev, seq, at, kind, data) != digest:
+            return ChainReport(
+                False, count, prev, seq, f"row {seq} was altered (hash does not match)"
+            )
+        prev = digest
+        expected_seq += 1
+    return ChainReport(True, count, prev)
 
 
 class AuditError(RuntimeError):
@@ -129,24 +182,4 @@ class AuditLog:
 
     def verify(self) -> ChainReport:
         """Walk the whole chain; the first row whose link or hash is wrong is reported."""
-        prev = GENESIS_HASH
-        expected_seq = 1
-        count = 0
-        cursor = self.store.conn.execute(
-            "SELECT seq, at, kind, data, prev_hash, hash FROM audit_log ORDER BY seq"
-        )
-        for seq, at, kind, data, prev_hash, digest in cursor:
-            count += 1
-            if seq != expected_seq:
-                return ChainReport(False, count, prev, seq, f"row {expected_seq} is missing")
-            if prev_hash != prev:
-                return ChainReport(
-                    False, count, prev, seq, f"row {seq} does not link to row {seq - 1}"
-                )
-            if entry_hash(prev, seq, at, kind, data) != digest:
-                return ChainReport(
-                    False, count, prev, seq, f"row {seq} was altered (hash does not match)"
-                )
-            prev = digest
-            expected_seq += 1
-        return ChainReport(True, count, prev)
+        return verify_chain(self.store.conn)
