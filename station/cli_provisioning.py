@@ -386,6 +386,14 @@ def add_trust(sub: argparse._SubParsersAction) -> None:
     _db(show)
     _key(show)
     show.add_argument("--county", required=True)
+    for sp in (pub, show):
+        sp.add_argument(
+            "--valid-days",
+            type=float,
+            default=30.0,
+            help="the list expires this long after signing (default %(default)s; "
+            "publish daily: docs/deploy/station/agriqs-station-trust.timer)",
+        )
     p.set_defaults(handler=_trust)
 
 
@@ -403,11 +411,14 @@ def _trust(args: argparse.Namespace) -> int:
     key = _load_key(args.key)
     with Database(args.db) as db:
         if args.trust_action == "show":
-            print(json.dumps(trustlist.signed_document(db, args.county, key), indent=2))
+            document = trustlist.signed_document(db, args.county, key, args.valid_days)
+            print(json.dumps(document, indent=2))
             return EXIT_OK
         try:
-            version = trustlist.publish_trust(db, args.county, key, settings_from_args(args))
-        except BrokerError as error:
+            version = trustlist.publish_trust(
+                db, args.county, key, settings_from_args(args), args.valid_days
+            )
+        except (BrokerError, ValueError) as error:
             print(f"station trust: {error}", file=sys.stderr)
             return EXIT_FAILED
     print(f"trust list version {version} published for {args.county}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from station.db import Database
@@ -19,14 +19,25 @@ from wire.signing import SigningKey
 from wire.topics import trust_topic
 from wire.trust import TrustedKey, TrustList
 
+#: A published list expires after this many days unless ``--valid-days`` says otherwise:
+#: a verifier that has not heard from the county for that long says so rather than
+#: trusting revoked keys forever. ``station trust publish`` runs daily
+#: (docs/deploy/station/agriqs-station-trust.timer), far inside it.
+DEFAULT_VALID_DAYS = 30
+
 
 def load_county_key(path: Path) -> SigningKey:
     """The county signing key (0600 PEM); ``station trust new-key`` makes one."""
     return SigningKey.load(path)
 
 
-def build(db: Database, county: str, now: datetime | None = None) -> TrustList:
-    """A new version of the county's list from the registry (bumps the version)."""
+def build(
+    db: Database, county: str, now: datetime | None = None, valid_days: float = DEFAULT_VALID_DAYS
+) -> TrustList:
+    """A new version of the county's list from the registry (bumps the version); it
+    expires ``valid_days`` after ``now``."""
+    if not 0 < valid_days <= 366:
+        raise ValueError(f"a trust list is valid 0 < days <= 366, not {valid_days}")
     now = now or now_utc()
     rows = db.query(
         "SELECT device_id, public_key, valid_from, revoked_at FROM device_keys "
@@ -44,16 +55,25 @@ def build(db: Database, county: str, now: datetime | None = None) -> TrustList:
         )
         for r in rows
     )
-    return TrustList(county, bump_version(db, county, "trust"), now, None, keys)
+    expires = now + timedelta(days=valid_days)
+    return TrustList(county, bump_version(db, county, "trust"), now, expires, keys)
 
 
-def signed_document(db: Database, county: str, key: SigningKey) -> dict[str, str]:
-    return build(db, county).sign(key)
+def signed_document(
+    db: Database, county: str, key: SigningKey, valid_days: float = DEFAULT_VALID_DAYS
+) -> dict[str, str]:
+    return build(db, county, valid_days=valid_days).sign(key)
 
 
-def publish_trust(db: Database, county: str, key: SigningKey, broker: BrokerSettings) -> int:
+def publish_trust(
+    db: Database,
+    county: str,
+    key: SigningKey,
+    broker: BrokerSettings,
+    valid_days: float = DEFAULT_VALID_DAYS,
+) -> int:
     """Sign and publish (retained) a fresh list; returns its version."""
-    document = signed_document(db, county, key)
+    document = signed_document(db, county, key, valid_days)
     client = connect(broker)
     try:
         publish_and_wait(

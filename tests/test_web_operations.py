@@ -76,9 +76,10 @@ def _verify_root(tmp_path: Path, units: list[Path]) -> Path:
 def test_the_county_units_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: apt-get install systemd"
-    units = sorted(UNITS.glob("*.service"))
+    units = sorted([*UNITS.glob("*.service"), *UNITS.glob("*.timer")])
     assert {u.name for u in units} == {
         "agriqs-station-web.service", "agriqs-station-collect.service",
+        "agriqs-station-trust.service", "agriqs-station-trust.timer",
     }  # fmt: skip
     root = _verify_root(tmp_path, units)
     result = subprocess.run(

@@ -144,11 +144,17 @@ def split_qr_text(text: str) -> tuple[str, bytes, bytes]:
     url, token = text[: cut + 1], text[cut + 1 :]
     if not token:
         raise PayloadError("not a certificate QR: no payload after the URL")
+    if "=" in token:
+        raise PayloadError("payload is not canonical base32 (padding)")
     padded = token + "=" * (-len(token) % 8)
     try:
         raw = base64.b32decode(padded, casefold=False)
     except (binascii.Error, ValueError):
         raise PayloadError("payload is not base32") from None
+    # One text per payload: the unused bits of the last character must be zero, or a
+    # changed last character (a different QR text) would verify as the same certificate.
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != token:
+        raise PayloadError("payload is not canonical base32")
     if len(raw) <= SIGNATURE_SIZE:
         raise PayloadError("payload too short to carry a signature")
     return url, raw[:-SIGNATURE_SIZE], raw[-SIGNATURE_SIZE:]

@@ -42,6 +42,10 @@ class TrustList:
     keys: tuple[TrustedKey, ...] = field(default=())
 
     def find(self, county: str, device_id: str) -> list[TrustedKey]:
+        """Keys of that kiosk, if it is of this list's county: a county's list vouches for
+        its own kiosks only, whatever keys it carries."""
+        if county != self.county:
+            return []
         return [k for k in self.keys if k.county == county and k.device_id == device_id]
 
     def expired(self, now: datetime) -> bool:
@@ -112,7 +116,7 @@ def parse_trust_list(document: Any, anchors: list[bytes]) -> TrustList:
             )
             for k in body["keys"]
         )
-        return TrustList(
+        trust = TrustList(
             county=str(body["county"]),
             version=int(body["version"]),
             issued_at=_time(body["issued_at"], "issued_at"),
@@ -121,6 +125,13 @@ def parse_trust_list(document: Any, anchors: list[bytes]) -> TrustList:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise TrustListError(f"trust list malformed: {error}") from None
+    foreign = sorted({k.county for k in trust.keys} - {trust.county})
+    if foreign:
+        # County 999999's key signed a list naming a 330100 kiosk: refused whole.
+        raise TrustListError(
+            f"trust list of county {trust.county} names keys of county {', '.join(foreign)}"
+        )
+    return trust
 
 
 def load_trust_list(path: Path, anchors: list[bytes]) -> TrustList:
