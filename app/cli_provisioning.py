@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app import cli_enroll
-from kiosk.config import KioskConfig, effective_config, managed_version
+from kiosk.config import KioskConfig, effective_config, managed_version, simulated_parts
 
 COMMANDS = ("enroll", "config", "audit")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -58,13 +58,21 @@ def _config_show(args: argparse.Namespace, config: KioskConfig) -> int:
     effective = effective_config(config)
     version = managed_version(config.paths.data_dir)
     config_data = effective.model_dump(mode="json")
-    data = {"config_version": version, "config": config_data}
+    simulated = simulated_parts(effective)
+    data = {
+        "config_version": version,
+        "simulation": effective.device.simulation,
+        "simulated_parts": simulated,
+        "config": config_data,
+    }
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         device = effective.device
         print(f"device {device.county}/{device.device_id} ({device.township})")
         print(f"config version {version}")
+        if effective.device.simulation:
+            print(f"SIMULATION (演示): simulated {', '.join(simulated) or 'nothing'}")
         for section, values in config_data.items():
             print(f"[{section}] {json.dumps(values, ensure_ascii=False)}")
     return EXIT_OK

@@ -29,7 +29,7 @@ from drivers.reader import open_test_reader
 from drivers.reader.base import TestReader
 from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
-from kiosk.config import COUNTER_FLOOR_FILE, SIGNING_KEY_FILE, KioskConfig
+from kiosk.config import COUNTER_FLOOR_FILE, SIGNING_KEY_FILE, KioskConfig, check_startable
 from kiosk.domain.catalogue import Catalogue, load_templates
 from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.infra.alarms import Alarms
@@ -96,6 +96,8 @@ def open_printer(config: KioskConfig) -> LabelPrinter:
     its out-of-service page and recovers when the printer answers; the CLI records
     a certificate and says it was not printed (exit 3).
     """
+    if config.printer.transport.kind == "none":
+        return NoPrinter()
     settings = TransportSettings(**config.printer.transport.model_dump())
 
     def connect() -> LabelPrinter:
@@ -108,6 +110,23 @@ def open_printer(config: KioskConfig) -> LabelPrinter:
     except TransportError as error:
         log.error("printer not reachable at start (%s): will retry", error)
         return ReconnectingPrinter(connect, error)
+
+
+class NoPrinter(LabelPrinter):
+    """The kiosk has no printer configured (``[printer.transport]`` left out or
+    ``kind = "none"``): always offline, so the touch UI shows its out-of-service page
+    and issuing is refused before a number is spent. Never a simulated printer."""
+
+    def status(self) -> PrinterStatus:
+        return PrinterStatus(online=False)
+
+    def print_label(
+        self, document: LabelDocument, copies: int = 1, progress: ProgressCallback | None = None
+    ) -> None:
+        raise PrinterError(PrinterFault.OFFLINE, "no printer configured ([printer.transport])", 0)
+
+    def close(self) -> None:
+        pass
 
 
 class ReconnectingPrinter(LabelPrinter):
@@ -205,6 +224,8 @@ def open_kiosk(
 
     ``worker``: a second bundle for a device worker thread over devices the first one
     opened (its own connection; no integrity check or restore report again)."""
+    if not worker:
+        check_startable(config)  # ConfigError naming the key, before anything is opened
     data = config.paths.data_dir
     data.mkdir(parents=True, exist_ok=True)
     store = Store(config.paths.database)
@@ -259,6 +280,7 @@ def open_kiosk(
             copies_max=config.certificate.copies_max,
             language=config.ui.language,
             min_free_bytes=config.paths.min_free_mb * 1024 * 1024,
+            demo=config.device.simulation,
         ),
         clock=clock,
         evidence=rapid_tests.evidence,

@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from wire.sealed import decode_recovery_key
 from wire.topics import PREFIX
@@ -25,6 +32,17 @@ COUNTER_FLOOR_FILE = "certificate-counter.floor"
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the offending key."""
+
+
+#: Paper sizes in dots (203 dpi): width, and height for die-cut labels (None: a roll).
+#: The label layouts (kiosk/services/labels.py) and the profile check share this table.
+PAPER_SIZES: dict[str, tuple[int, int | None]] = {
+    "label-60x40": (480, 320),
+    "roll-80": (576, None),
+    "roll-58": (384, None),
+}
+#: The verify URL of the documentation: a kiosk outside simulation must name its county's.
+PLACEHOLDER_VERIFY_HOSTS = ("EXAMPLE.GOV.CN", "EXAMPLE.COM", "EXAMPLE.ORG", "EXAMPLE")
 
 
 class _Section(BaseModel):
@@ -76,7 +94,9 @@ class CertificateConfig(_Section):
 class PrinterTransport(_Section):
     """Maps 1:1 onto drivers.printer.TransportSettings."""
 
-    kind: Literal["simulated", "usb", "serial", "network", "file"] = "simulated"
+    #: "none" (the default, a section left out): no printer; the kiosk stays out of
+    #: service. "simulated" only under ``[device] simulation = true``.
+    kind: Literal["none", "simulated", "usb", "serial", "network", "file"] = "none"
     #: USB vendor and product id (hex strings such as "0x0416").
     usb_vendor: str | None = None
     usb_product: str | None = None
@@ -101,7 +121,7 @@ class PrinterConfig(_Section):
 
 
 class ScannerConfig(_Section):
-    kind: Literal["none", "simulated", "evdev", "serial"] = "simulated"
+    kind: Literal["none", "simulated", "evdev", "serial"] = "none"
     #: evdev: a /dev/input/by-id/...-event-kbd path or the device name; serial: the port.
     device: str | None = None
     baudrate: int = 9600
@@ -110,7 +130,7 @@ class ScannerConfig(_Section):
 class IndicatorsConfig(_Section):
     """GPIO parts of the cabinet; BCM pin numbers (drivers/indicators/pins.py)."""
 
-    kind: Literal["none", "simulated", "gpio"] = "simulated"
+    kind: Literal["none", "simulated", "gpio"] = "none"
     light_kind: Literal["rgb", "tower"] = "rgb"
     light_red: int = 17
     light_green: int = 27
@@ -133,7 +153,7 @@ class ScaleConfig(_Section):
 class ReaderConfig(_Section):
     """The rapid-test reader (drivers.reader.open_test_reader)."""
 
-    kind: Literal["none", "simulated", "serial"] = "simulated"
+    kind: Literal["none", "simulated", "serial"] = "none"
     #: Prefer the stable /dev/agriqs-reader or /dev/serial/by-id/... link.
     port: str | None = None
     baudrate: Annotated[int, Field(gt=0)] = 115200
@@ -194,6 +214,8 @@ class FontConfig(_Section):
 
 
 class KioskConfig(_Section):
+    """A section left out means no such device (``kind = "none"``), never a simulated one."""
+
     device: DeviceConfig = DeviceConfig()
     paths: PathsConfig = PathsConfig()
     certificate: CertificateConfig = CertificateConfig()
@@ -207,6 +229,114 @@ class KioskConfig(_Section):
     fonts: FontConfig = FontConfig()
     backup: BackupConfig = BackupConfig()
 
+    @model_validator(mode="after")
+    def _parts_fit(self) -> KioskConfig:
+        problem = parts_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def simulated_parts(config: KioskConfig) -> list[str]:
+    """The dotted keys of every simulated device (the UI, ``config show``, diagnostics)."""
+    kinds = {
+        "printer.transport.kind": config.printer.transport.kind,
+        "reader.kind": config.reader.kind,
+        "scanner.kind": config.scanner.kind,
+        "indicators.kind": config.indicators.kind,
+        "scale.kind": config.scale.kind,
+    }
+    return [key for key, kind in kinds.items() if kind == "simulated"]
+
+
+def parts_problem(config: KioskConfig) -> str | None:
+    """What cannot work in the device sections, naming the key; None when all fits.
+
+    Checked when the file is read, so a kiosk refuses to start rather than find out
+    after a farmer's number was spent (a profile that does not fit its paper used to
+    raise at the first print)."""
+    from drivers.printer.profiles import UnknownProfileError, get_profile
+
+    simulated = simulated_parts(config)
+    if simulated and not config.device.simulation:
+        return (
+            f"{simulated[0]}: simulated devices exist only in a simulation "
+            "([device] simulation = true); name the real device or leave the section out"
+        )
+    t = config.printer.transport
+    needed: dict[str, list[tuple[str, str | None]]] = {
+        "usb": [("usb_vendor", t.usb_vendor), ("usb_product", t.usb_product)],
+        "serial": [("serial_port", t.serial_port)],
+        "network": [("host", t.host)],
+        "file": [("device_file", t.device_file)],
+    }
+    for key, value in needed.get(t.kind, []):
+        if not value:
+            return f"printer.transport.{key}: required for a {t.kind} printer"
+    for key, value in (("usb_vendor", t.usb_vendor), ("usb_product", t.usb_product)):
+        if t.kind == "usb" and value is not None:
+            try:
+                int(value, 16)
+            except ValueError:
+                return f"printer.transport.{key}: {value!r} is not a hex USB id (e.g. 0x0483)"
+    if config.reader.kind == "serial" and not config.reader.port:
+        return "reader.port: required for a serial reader"
+    if config.scanner.kind in ("evdev", "serial") and not config.scanner.device:
+        return f"scanner.device: required for a {config.scanner.kind} scanner"
+    if config.scale.kind == "serial" and not config.scale.port:
+        return "scale.port: required for a serial scale"
+    try:
+        profile = get_profile(config.printer.profile)
+    except UnknownProfileError as error:
+        return f"printer.profile: {error}"
+    width, height = PAPER_SIZES[config.printer.paper]
+    if profile.width != width or (profile.height is None) != (height is None):
+        kind = "roll" if height is None else "label"
+        return (
+            f"printer.profile: {profile.name} prints {profile.width} dots "
+            f"{'on rolls' if profile.height is None else 'on labels'}, but printer.paper "
+            f"{config.printer.paper} is a {width}-dot {kind}: choose a matching profile or paper"
+        )
+    if height is not None and profile.height is not None and profile.height < height:
+        return f"printer.profile: {profile.name} labels are shorter than {config.printer.paper}"
+    if config.fonts.cjk is not None and not config.fonts.cjk.is_file():
+        return f"fonts.cjk: file not found: {config.fonts.cjk}"
+    return None
+
+
+def startup_problem(config: KioskConfig) -> str | None:
+    """What stops this configuration from issuing certificates (the composition root
+    asks before opening anything); None when it may. Enrollment does not ask: a kiosk
+    image is enrolled before its county's settings are in."""
+    problem = parts_problem(config)
+    if problem:
+        return problem
+    if config.device.simulation:
+        if config.device.county.endswith("00"):
+            return None
+        return (
+            "device.county: a simulation uses a prefecture-level code ending in 00 (no "
+            "county has one), so its certificate numbers can never be a real county's"
+        )
+    url = config.certificate.verify_url.upper()
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    if any(host == p or host.endswith("." + p) for p in PLACEHOLDER_VERIFY_HOSTS):
+        return (
+            f"certificate.verify_url: {config.certificate.verify_url} is the documentation's "
+            "placeholder; set the county's verify page (it is printed in every QR code)"
+        )
+    trust = config.certificate.trust_list
+    if trust is not None and not trust.is_file():
+        return f"certificate.trust_list: file not found: {trust}"
+    return None
+
+
+def check_startable(config: KioskConfig) -> None:
+    """ConfigError naming the key when ``startup_problem`` finds one."""
+    problem = startup_problem(config)
+    if problem:
+        raise ConfigError(problem)
+
 
 def _describe(error: ValidationError) -> str:
     lines = []
@@ -214,6 +344,8 @@ def _describe(error: ValidationError) -> str:
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
+        elif not item["loc"] and item["type"] == "value_error":
+            lines.append(str(item["msg"]).removeprefix("Value error, "))  # names its key
         else:
             lines.append(f"{key}: {item['msg']}")
     return "; ".join(lines)

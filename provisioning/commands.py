@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import SIGNING_KEY_FILE, KioskConfig
+from kiosk.config import SIGNING_KEY_FILE, KioskConfig, simulated_parts
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
@@ -318,6 +318,8 @@ class CommandService:
         usage = shutil.disk_usage(data_dir)
         result: dict[str, Any] = {
             "versions": self.versions(),
+            "simulation": self.config.device.simulation,
+            "simulated_parts": simulated_parts(self.config),
             "disk": {"free_mb": usage.free // 2**20, "total_mb": usage.total // 2**20},
             "backlog": self.outbox.backlog(),
             "alarms": self._open_alarms(),

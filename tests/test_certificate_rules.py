@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from support.kiosk import request, row_counts
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
+from support.printer_decode import tspl_texts
 from support.uplink import collector_settings, wait_until
 
 from app.compose import hardware_desk
+from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
+from drivers.printer.document import LabelDocument
+from kiosk.config import ConfigError, check_startable, load_config, parse_config, simulated_parts
 from kiosk.domain.model import Issuer
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.uplink import Uplink, UplinkSettings
@@ -26,7 +30,7 @@ from station.collector import Collector
 from station.db import Database
 from ui.loop import App
 from ui.screens.common import MessageScreen
-from ui.screens.farmer import InputsScreen, QuantityScreen
+from ui.screens.farmer import InputsScreen, QuantityScreen, WelcomeScreen
 from ui.testing import Driver
 
 BANNED_CODES = {"malachite_green", "nitrofuran", "sedative", "fipronil", "beta_agonist",
@@ -149,3 +153,195 @@ def test_cli_refusal_reaches_a_real_collector(tmp_path: Path, broker_factory) ->
     detail = alarm["data"]["detail"]
     assert detail["producer_key"] == "tel:13912345678" and detail["product_code"] == "E001"
     assert detail["product_name"] == "鸡蛋" and detail["issuer_name"] == "王建国"
+
+
+# ---- 7. production-safe configuration ---------------------------------------------
+
+EXAMPLE = Path(__file__).parents[1] / "docs" / "deploy" / "kiosk.example.toml"
+COUNTY_URL = 'verify_url = "HTTPS://QS.BZ.NCP.CN/V/"'
+
+
+def example_with_file_printer(tmp_path: Path, device_file: Path, *, url: bool = True) -> Path:
+    """The deployment example as a technician leaves it, with the printer on a device file."""
+    text = EXAMPLE.read_text("utf-8")
+    start = text.index("[printer.transport]")
+    end = text.index("\n[", start + 1)
+    text = (
+        text[:start]
+        + f'[printer.transport]\nkind = "file"\ndevice_file = "{device_file}"\n'
+        + text[end:]
+    )
+    if url:
+        text = text.replace('verify_url = "HTTPS://QS.EXAMPLE.GOV.CN/V/"', COUNTY_URL)
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+def test_absent_sections_mean_no_device_and_simulation_must_be_asked_for() -> None:
+    config = parse_config({})
+    assert config.printer.transport.kind == "none"
+    assert (config.reader.kind, config.scanner.kind, config.indicators.kind) == ("none",) * 3
+    assert simulated_parts(config) == []
+    with pytest.raises(ConfigError, match=r"^reader\.kind: simulated devices exist only"):
+        parse_config({"reader": {"kind": "simulated"}})
+    assert parse_config({"device": {"simulation": True}, "reader": {"kind": "simulated"}})
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"printer": {"transport": {"kind": "usb"}}}, "printer.transport.usb_vendor"),
+        ({"printer": {"transport": {"kind": "usb", "usb_vendor": "zz", "usb_product": "1"}}},
+         "printer.transport.usb_vendor"),
+        ({"printer": {"transport": {"kind": "serial"}}}, "printer.transport.serial_port"),
+        ({"printer": {"transport": {"kind": "network"}}}, "printer.transport.host"),
+        ({"printer": {"profile": "tspl-99"}}, "printer.profile: unknown printer profile"),
+        ({"printer": {"profile": "escpos-80-native", "paper": "label-60x40"}}, "printer.profile"),
+        ({"printer": {"profile": "escpos-58-raster", "paper": "roll-80"}}, "printer.profile"),
+        ({"printer": {"profile": "tspl-60x40", "paper": "roll-58"}}, "printer.profile"),
+        ({"reader": {"kind": "serial"}}, "reader.port"),
+        ({"scanner": {"kind": "evdev"}}, "scanner.device"),
+        ({"fonts": {"cjk": "/nonexistent/font.ttf"}}, "fonts.cjk"),
+    ],
+)  # fmt: skip
+def test_what_can_be_checked_at_load_is_checked_and_names_the_key(
+    document: dict, named: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(document)
+    assert str(error.value).startswith(named), error.value
+
+
+def test_a_mismatched_profile_is_refused_at_start_by_the_cli(tmp_path: Path) -> None:
+    config = example_with_file_printer(tmp_path, tmp_path / "lp0")
+    text = config.read_text("utf-8")
+    text = text.replace('profile = "tspl-60x40"', 'profile = "escpos-58-raster"')
+    config.write_text(text, "utf-8")
+    started = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--config", str(config), "--data-dir",
+         str(tmp_path / "data"), "certificates"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert started.returncode == 2
+    assert "configuration error: printer.profile: escpos-58-raster" in started.stderr
+    assert not (tmp_path / "data" / "kiosk.db").exists()  # refused before anything opened
+
+
+def test_the_example_config_starts_with_no_simulated_part_and_prints_to_the_file(
+    tmp_path: Path,
+) -> None:
+    lp = tmp_path / "lp0"
+    lp.write_bytes(b"")
+    data = tmp_path / "data"
+    placeholder = example_with_file_printer(tmp_path, lp, url=False)
+    cli = [sys.executable, "-m", "app.cli", "--config", str(placeholder), "--data-dir", str(data)]
+    refused = subprocess.run([*cli, "certificates"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "certificate.verify_url" in refused.stderr
+    assert "placeholder" in refused.stderr
+
+    config_path = example_with_file_printer(tmp_path, lp)
+    config = load_config(config_path, data_dir=data)
+    assert simulated_parts(config) == [] and not config.device.simulation
+    assert (config.reader.kind, config.scanner.kind, config.indicators.kind) == (
+        "serial", "evdev", "gpio",
+    )  # fmt: skip
+    issued = subprocess.run(
+        [*cli, "issue", "--issuer", "巴中市巴州区清江镇绿源蔬菜专业合作社"[:16], "--phone",
+         "13912345678", "--product", "青菜", "--quantity", "30", "--origin", "巴州区清江镇",
+         "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    result = json.loads(issued.stdout)
+    assert result["printed"] and result["number"] == "511902-K001-0000001"
+    assert result["qr_text"].startswith("HTTPS://QS.BZ.NCP.CN/V/")
+    sent = lp.read_bytes()
+    assert b"SIZE 60 mm" in sent and result["number"].encode() in sent
+    assert "演示".encode("gb18030") not in sent  # a real kiosk's label
+
+
+def test_a_simulated_kiosk_says_so_on_every_label_and_its_numbers_are_not_a_countys(
+    kiosk: Kiosk,
+) -> None:
+    assert kiosk.config.device.simulation and kiosk.config.device.county.endswith("00")
+    outcome = kiosk.issuance.issue(request())
+    texts = tspl_texts(bytes(kiosk.printer.simulated_device.received))
+    assert any("【演示】" in t for t in texts), texts
+    doc = kiosk.issuance.layout(outcome.certificate)
+    assert any("【演示】" in getattr(b, "text", "") for b in doc.blocks)
+    real_county = kiosk.config.device.model_copy(update={"county": "511902"})
+    with pytest.raises(ConfigError, match=r"device\.county: a simulation uses"):
+        check_startable(kiosk.config.model_copy(update={"device": real_county}))
+
+
+# ---- 8. printing truth ------------------------------------------------------------
+
+
+class ExplodingPrinter(LabelPrinter):
+    """A driver that fails with something other than PrinterError mid-job."""
+
+    def status(self) -> PrinterStatus:
+        return PrinterStatus()
+
+    def print_label(
+        self, document: LabelDocument, copies: int = 1, progress: ProgressCallback | None = None
+    ) -> None:
+        raise UnicodeEncodeError("gb18030", "\udc80", 0, 1, "a driver bug")
+
+    def close(self) -> None:
+        pass
+
+
+def test_any_error_while_printing_ends_the_job_failed_with_an_alarm(
+    make_kiosk, tmp_path: Path
+) -> None:
+    kiosk = make_kiosk()
+    kiosk.issuance.printer = ExplodingPrinter()
+    outcome = kiosk.issuance.issue(request())
+    assert not outcome.printed and outcome.error is not None and outcome.copies_done == 0
+    states = kiosk.store.conn.execute("SELECT state, error FROM print_jobs").fetchall()
+    assert [s for s, _ in states] == ["failed"] and "UnicodeEncodeError" in states[0][1]
+    assert kiosk.alarms.is_open("print_failed")
+    assert kiosk.issuance.unprinted() == [outcome.certificate]
+
+
+def test_a_first_print_that_never_came_out_is_not_marked_reprinted(kiosk: Kiosk) -> None:
+    device = kiosk.printer.simulated_device
+    device.run_out_of_paper_after(0)
+    failed = kiosk.issuance.issue(request(copies=2))
+    assert failed.copies_done == 0
+    device.load_paper()
+    resumed = kiosk.issuance.reprint(failed.certificate.number, copies=2)
+    assert resumed.printed
+    assert not any("补打" in t for t in tspl_texts(bytes(device.received)))
+    device.received.clear()
+    again = kiosk.issuance.reprint(failed.certificate.number)  # now one was printed: 补打
+    assert again.printed and any("补打" in t for t in tspl_texts(bytes(device.received)))
+
+
+def test_the_touch_ui_asks_the_printer_before_the_flow_starts(kiosk: Kiosk) -> None:
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
+    ui = Driver(app)
+    try:
+        farmer = app.producers.register("张秀英", "13812345678", "示范村", "2580")
+        ui.scan(farmer.card_code)
+        assert ui.on(WelcomeScreen)
+        app._next_printer_poll = float("inf")  # the paper ends between two idle polls
+        ui.until(lambda: not app.jobs)
+        kiosk.printer.simulated_device.load_paper(0)
+        ui.tap("new")
+        assert ui.on(MessageScreen) and "缺纸" in " ".join(ui.texts())
+        assert kiosk.issuance.list() == [] and kiosk.alarms.is_open("paper_out")
+    finally:
+        app.close()
+
+
+def test_config_show_says_what_is_simulated(tmp_path: Path) -> None:
+    shown = kiosk_cli(tmp_path / "data", "config", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["simulation"] is True
+    assert "printer.transport.kind" in data["simulated_parts"]
+    text = kiosk_cli(tmp_path / "data", "config", "show").stdout
+    assert "SIMULATION (演示)" in text

@@ -99,7 +99,7 @@ def test_alarms_are_raised_once_and_cleared_once(kiosk: Kiosk) -> None:
 
 def test_a_successful_print_clears_the_printer_alarms(kiosk: Kiosk) -> None:
     device = kiosk.printer.simulated_device
-    device.load_paper(0)  # an empty holder
+    device.run_out_of_paper_after(0)  # runs out on the first label
     failed = kiosk.issuance.issue(request())
     assert failed.error is not None and kiosk.alarms.is_open("paper_out")
     device.load_paper()

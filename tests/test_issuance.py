@@ -123,12 +123,20 @@ def test_paper_out_mid_job_leaves_a_recorded_unprinted_certificate(kiosk: Kiosk)
     assert kiosk.issuance.list() == [again.certificate]
 
 
-def test_printer_offline_at_start(kiosk: Kiosk) -> None:
+def test_printer_offline_at_start_refuses_before_a_number_is_spent(kiosk: Kiosk) -> None:
     kiosk.printer.simulated_device.go_offline()
-    outcome = kiosk.issuance.issue(request())
-    assert outcome.error is not None and outcome.error.fault.value == "offline"
-    assert outcome.copies_done == 0
-    assert kiosk.issuance.unprinted() == [outcome.certificate]
+    before = row_counts(kiosk)
+    floor = kiosk.numbers.read_floor()
+    with pytest.raises(IssuanceRefused) as refused:
+        kiosk.issuance.issue(request())
+    assert refused.value.code == "printer_not_ready" and "没有占用证号" in refused.value.message
+    assert "no number was used" in refused.value.message_en
+    assert kiosk.issuance.list() == [] and kiosk.numbers.read_floor() == floor
+    assert row_counts(kiosk)["certificates"] == before["certificates"]
+    assert kiosk.alarms.is_open("printer_offline")  # the county hears of it all the same
+    kiosk.printer.simulated_device.go_online()
+    assert kiosk.issuance.printer_ready() is None
+    assert kiosk.issuance.issue(request()).certificate.number.endswith("0000001")
 
 
 def test_void_keeps_the_number_and_refuses_reprint(kiosk: Kiosk) -> None:

@@ -123,7 +123,8 @@ def kiosk_toml(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "kiosk.toml"
     path.write_text(
         f'[uplink]\nhost = "127.0.0.1"\nport = {port}\nusername = "enroll-330100"\n'
-        f'password_file = "{pw}"\n',
+        f'password_file = "{pw}"\n'
+        '[certificate]\nverify_url = "HTTPS://QS.COUNTY.NCP.CN/V/"\n',
         "utf-8",
     )
     return path

@@ -19,6 +19,7 @@ from support.kiosk import ARTIFACTS, configured, request
 from support.notify import NotifySocket
 
 from app.compose import ReconnectingPrinter, hardware_desk, open_kiosk, seed_demo_accounts
+from kiosk.services.issuance import IssuanceRefused
 from ui.loop import IDLE_WARNING_S, App
 from ui.screens.common import MessageScreen
 from ui.screens.farmer import (
@@ -151,8 +152,8 @@ def test_printer_unreachable_at_start_is_retried_not_fatal(tmp_path) -> None:
         assert isinstance(kiosk.printer, ReconnectingPrinter)
         kiosk.printer.retry_s = 0.1
         assert kiosk.printer.status().online is False
-        outcome = kiosk.issuance.issue(request())  # recorded, not printed: reprint later
-        assert not outcome.printed and outcome.error.fault.value == "offline"
+        with pytest.raises(IssuanceRefused, match="没有占用证号"):  # no number spent
+            kiosk.issuance.issue(request())
         ui = make_app(kiosk)
         device = SimulatedPrinter(get_profile("tspl-60x40"))
         server = None
@@ -161,8 +162,8 @@ def test_printer_unreachable_at_start_is_retried_not_fatal(tmp_path) -> None:
             server = PtyPrinterServer(device)
             port.symlink_to(server.path)  # the printer is plugged in
             ui.until(lambda: ui.on(HomeScreen), timeout=15)
-            number = outcome.certificate.number
-            assert kiosk.issuance.reprint(number).printed
+            outcome = kiosk.issuance.issue(request())
+            assert outcome.printed and outcome.certificate.number.endswith("0000001")
             assert device.label_count == 1
         finally:
             ui.app.close()
@@ -436,8 +437,14 @@ def test_simulation_panel_injects_through_the_simulators_own_controls(ui, kiosk)
     assert ui.app.session.producer.name == "张秀英"
 
 
-def test_simulation_panel_is_not_offered_on_a_real_kiosk(make_kiosk) -> None:
-    kiosk = make_kiosk(device={"simulation": False})
+def test_simulation_panel_is_not_offered_on_a_real_kiosk(tmp_path) -> None:
+    none = {"kind": "none"}
+    sim = configured(tmp_path / "data")
+    config = configured(
+        tmp_path / "data", device={"simulation": False}, reader=none, scanner=none,
+        indicators=none, printer={"transport": sim.printer.transport.model_copy(update=none)},
+    )  # fmt: skip
+    kiosk = open_kiosk(config)
     kiosk.staff.add("李工", "technician", "975310", by="test")
     ui = make_app(kiosk)
     try:
@@ -447,6 +454,7 @@ def test_simulation_panel_is_not_offered_on_a_real_kiosk(make_kiosk) -> None:
         assert ui.app.find("sim_panel") is None
     finally:
         ui.app.close()
+        kiosk.close()
 
 
 # -- a real X server -----------------------------------------------------------------------

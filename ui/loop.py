@@ -417,7 +417,7 @@ class App:
         if job.overdue:
             self.kiosk.alarms.clear("job_overdue", subject=job.device)
         self._last_input = time.monotonic()  # the person was waiting, not idle
-        if job.device == "printer" and job.label != "status":
+        if job.device == "printer" and job.label not in ("status", "ready"):
             self.forget_printer_status()
         job.on_finish(event, payload)
 

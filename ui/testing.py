@@ -25,9 +25,19 @@ class Driver:
         for _ in range(rounds):
             self.app.step(0.0)
 
+    def await_printer_check(self, timeout: float = 10.0) -> None:
+        """Let the printer check that starts a farmer's flow answer (it runs on the
+        printer's worker, as on the kiosk), so the next tap finds its screen."""
+        deadline = time.monotonic() + timeout
+        while any(job.label == "ready" for job in self.app.jobs):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the printer check did not answer")
+            self.app.step(0.02)
+
     def tap(self, key: str) -> None:
         """Press and release the finger on the widget named ``key``."""
         self.settle(1)
+        self.await_printer_check()
         widget = self.app.find(key)
         if widget is None:
             keys = [w.key for w in self.app.top.widgets]
@@ -80,10 +90,12 @@ class Driver:
         self.settle()
 
     def on(self, kind: type) -> bool:
+        self.await_printer_check()
         return isinstance(self.app.top, kind)
 
     def texts(self) -> list[str]:
         self.settle(1)
+        self.await_printer_check()
         return [r.text for r in self.app.canvas.texts] if self.app.canvas else []
 
     def screenshot(self, path: Path) -> None:

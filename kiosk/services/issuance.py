@@ -22,7 +22,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from drivers.printer.base import LabelPrinter, PrinterError, PrinterFault, ProgressCallback
+from drivers.printer.base import (
+    LabelPrinter,
+    PrinterError,
+    PrinterFault,
+    PrinterStatus,
+    ProgressCallback,
+)
 from drivers.printer.document import LabelDocument
 from kiosk.domain.catalogue import Catalogue, Template, template_for
 from kiosk.domain.model import (
@@ -65,6 +71,24 @@ _ALARM_CODES = {
     PrinterFault.OFFLINE: "printer_offline",
     PrinterFault.ERROR: "printer_offline",
 }
+#: Raised when printing ended in an error that is not a printer fault (a bug, a
+#: layout that did not fit, a driver crash): the job is failed, never left pending.
+PRINT_FAILED_ALARM = "print_failed"
+
+_NOT_READY = {
+    PrinterFault.PAPER_OUT: (
+        "打印机缺纸", "The printer is out of paper",
+    ),
+    PrinterFault.COVER_OPEN: (
+        "打印机盖子没有合上", "The printer cover is open",
+    ),
+    PrinterFault.OFFLINE: (
+        "打印机没有连接", "The printer is not connected",
+    ),
+    PrinterFault.ERROR: (
+        "打印机故障", "The printer reports a fault",
+    ),
+}  # fmt: skip
 
 
 class IssuanceRefused(Exception):
@@ -97,6 +121,8 @@ class IssuanceSettings:
     copies_max: int = 20
     language: str = "zh-CN"
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
+    #: A simulated kiosk: every label says 演示 (docs/certificates.md).
+    demo: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,6 +246,31 @@ class IssuanceService:
             "the township supervision station has been informed.",
         )
 
+    def printer_ready(self) -> IssuanceRefused | None:
+        """Ask the printer now; the refusal to show when it cannot print, else None.
+
+        The touch UI asks (on the printer's worker) when a farmer starts, and ``issue``
+        asks again before a number is spent, so a printer that is out of paper costs a
+        farmer nothing. A fault raises its alarm, as a failed job would. A printer that
+        cannot report its status (a device file, some serial links) counts as ready;
+        its failures surface while printing."""
+        try:
+            status = self.printer.status()
+        except Exception as error:  # a driver that raises where it should report
+            log.warning("printer status failed: %s", error)
+            status = PrinterStatus(online=False)
+        fault = status.fault if status.known else None
+        if fault is None:
+            return None
+        zh, en = _NOT_READY[fault]
+        self.alarms.raise_(_ALARM_CODES[fault], "warning", zh, {"before": "issue"})
+        return IssuanceRefused(
+            "printer_not_ready",
+            f"{zh}，暂时不能开证（没有占用证号）。请联系工作人员处理后再开。",
+            f"{en}: no certificate can be issued now (no number was used). "
+            "Please ask the staff, then try again.",
+        )
+
     # -- issuing ------------------------------------------------------------------
 
     def preview(self, request: CertificateRequest) -> tuple[Certificate, LabelDocument]:
@@ -247,6 +298,9 @@ class IssuanceService:
         if qr_version(probe.qr_text) > MAX_QR_VERSION:
             raise InputError("origin", "too_long", "填写的信息太长，二维码放不下：请缩短产地或名称")
         self.layout(probe)  # raises if the label cannot hold it
+        not_ready = self.printer_ready()
+        if not_ready is not None:
+            raise not_ready
         try:
             with self.store.transaction():
                 seq, number = self.numbers.next()
@@ -267,7 +321,10 @@ class IssuanceService:
     def reprint(
         self, number: str, copies: int = 1, progress: ProgressCallback | None = None
     ) -> PrintOutcome:
-        """Print again, marked 补打; the number stays the same."""
+        """Print again, marked 补打 when a copy was printed before; the number stays.
+
+        A first print that failed before any copy came out is not a 补打: its label
+        must not say so."""
         cert = self.get(number)
         if cert.status is CertificateStatus.VOIDED:
             raise IssuanceRefused("voided", f"合格证 {number} 已作废，不能补打")
@@ -284,7 +341,7 @@ class IssuanceService:
             )
             self.outbox.enqueue(event)
             self.audit.append("certificate.reprinted", dict(event.data))
-        return self._print(cert, job, copies, reprint=True, progress=progress)
+        return self._print(cert, job, copies, reprint=cert.print_count > 0, progress=progress)
 
     def void(self, number: str, reason: str, *, by: str = "") -> Certificate:
         """Void a certificate; ``by`` (the staff member or CLI user) goes to the audit chain."""
@@ -307,7 +364,12 @@ class IssuanceService:
     def layout(self, cert: Certificate, *, reprint: bool = False) -> LabelDocument:
         template = self.templates[cert.template_id]
         return layout_certificate(
-            cert, template, self.settings.paper, language=self.settings.language, reprint=reprint
+            cert,
+            template,
+            self.settings.paper,
+            language=self.settings.language,
+            reprint=reprint,
+            demo=self.settings.demo,
         )
 
     # -- queries ------------------------------------------------------------------
@@ -443,9 +505,16 @@ class IssuanceService:
         reprint: bool,
         progress: ProgressCallback | None,
     ) -> PrintOutcome:
-        document = self.layout(cert, reprint=reprint)
+        done = [0]
+
+        def counted(copies_done: int, total: int) -> None:
+            done[0] = copies_done
+            if progress is not None:
+                progress(copies_done, total)
+
         try:
-            self.printer.print_label(document, copies, progress)
+            document = self.layout(cert, reprint=reprint)
+            self.printer.print_label(document, copies, counted)
         except PrinterError as error:
             log.warning(
                 "print of %s failed after %d copies: %s", cert.number, error.copies_done, error
@@ -460,12 +529,25 @@ class IssuanceService:
                     {"certificate": cert.number, "copies_done": error.copies_done},
                 )
             return PrintOutcome(self.get(cert.number), copies, error.copies_done, error)
+        except Exception as error:  # anything else: the job ends failed, never pending
+            log.exception("print of %s failed after %d copies", cert.number, done[0])
+            failure = PrinterError(PrinterFault.ERROR, f"打印出错：{error}", done[0])
+            with self.store.transaction():
+                self._finish_job(job, "failed", done[0], f"{type(error).__name__}: {error}")
+                self._count_printed(cert.number, done[0], mark_printed=False)
+                self.alarms.raise_(
+                    PRINT_FAILED_ALARM,
+                    "critical",
+                    f"打印出错：{type(error).__name__}: {error}",
+                    {"certificate": cert.number, "copies_done": done[0]},
+                )
+            return PrintOutcome(self.get(cert.number), copies, done[0], failure)
         with self.store.transaction():
             self._finish_job(job, "done", copies, None)
             self._count_printed(cert.number, copies, mark_printed=True)
             self.outbox.enqueue(events.certificate_printed(number=cert.number, copies=copies))
-            for code in sorted(set(_ALARM_CODES.values())):  # the printer works again
-                self.alarms.clear(code)
+            for code in (*sorted(set(_ALARM_CODES.values())), PRINT_FAILED_ALARM):
+                self.alarms.clear(code)  # the printer works again
         return PrintOutcome(self.get(cert.number), copies, copies)
 
     def _finish_job(self, job: int, state: str, done: int, error: str | None) -> None:

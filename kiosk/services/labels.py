@@ -17,6 +17,7 @@ from drivers.printer.document import (
     text_width,
     wrap_text,
 )
+from kiosk.config import PAPER_SIZES
 from kiosk.domain.catalogue import Template
 from kiosk.domain.model import Certificate
 from wire.clock import CST
@@ -37,11 +38,10 @@ class Paper:
     height: int | None  # None: a roll, the label is as long as its content
 
 
-PAPERS = {
-    "label-60x40": Paper("label-60x40", 480, 320),
-    "roll-80": Paper("roll-80", 576, None),
-    "roll-58": Paper("roll-58", 384, None),
-}
+PAPERS = {name: Paper(name, width, height) for name, (width, height) in PAPER_SIZES.items()}
+#: A simulated kiosk's labels say so in their title: a demonstration is never mistaken
+#: for a real certificate (docs/certificates.md).
+DEMO_MARK = {"zh-CN": "【演示】", "en": "[DEMO] "}
 
 
 def _module_for(version: int, minimum_dots: int = MIN_QR_DOTS) -> int:
@@ -97,15 +97,17 @@ def layout_certificate(
     *,
     language: str = "zh-CN",
     reprint: bool = False,
+    demo: bool = False,
 ) -> LabelDocument:
     paper = PAPERS[paper_name]
     if paper.height is not None:
-        return _layout_label(cert, template, paper, language, reprint)
-    return _layout_roll(cert, template, paper, language, reprint)
+        return _layout_label(cert, template, paper, language, reprint, demo)
+    return _layout_roll(cert, template, paper, language, reprint, demo)
 
 
-def _title(template: Template, language: str) -> str:
-    return template.labels_en["title"] if language == "en" else template.title
+def _title(template: Template, language: str, demo: bool = False) -> str:
+    title = template.labels_en["title"] if language == "en" else template.title
+    return DEMO_MARK["en" if language == "en" else "zh-CN"] + title if demo else title
 
 
 def _commitment(template: Template, language: str) -> str:
@@ -113,7 +115,7 @@ def _commitment(template: Template, language: str) -> str:
 
 
 def _layout_label(
-    cert: Certificate, template: Template, paper: Paper, language: str, reprint: bool
+    cert: Certificate, template: Template, paper: Paper, language: str, reprint: bool, demo: bool
 ) -> LabelDocument:
     """60×40 mm: fields left, QR right, commitment below, the number large at the foot."""
     assert paper.height is not None
@@ -126,7 +128,7 @@ def _layout_label(
     blocks: list = []
     sep = ": " if language == "en" else "："
     left_width = qr_x - quiet - MARGIN
-    title = _title(template, language)
+    title = _title(template, language, demo)
     title_size = next((s for s in (32, 24) if text_width(title, s) <= left_width), 16)
     blocks.append(TextBlock(MARGIN, MARGIN, title, title_size, bold=True))
     y = MARGIN + title_size + 4
@@ -161,14 +163,14 @@ def _layout_label(
 
 
 def _layout_roll(
-    cert: Certificate, template: Template, paper: Paper, language: str, reprint: bool
+    cert: Certificate, template: Template, paper: Paper, language: str, reprint: bool, demo: bool
 ) -> LabelDocument:
     """Rolls: one column; title, number, fields, commitment, QR centred, then a feed margin."""
     width = paper.width - 2 * MARGIN
     sep = ": " if language == "en" else "："
     blocks: list = []
     y = MARGIN
-    title = _title(template, language)
+    title = _title(template, language, demo)
     size = 48 if text_width(title, 48) <= width else 24
     for line in wrap_text(title, size, width):
         blocks.append(TextBlock((paper.width - text_width(line, size)) // 2, y, line, size, True))

@@ -81,6 +81,13 @@ class HomeScreen(Screen):
     show_back = show_home = False
     prompt = "welcome"
 
+    def title(self) -> str:
+        """A simulated kiosk says so where every farmer starts (and on every label)."""
+        title = self.t(self.title_key)
+        if self.app.kiosk.config.device.simulation:
+            return self.t("demo_title", title=title)
+        return title
+
     def body(self, area: pygame.Rect) -> list[Widget]:
         m, app = self.app.metrics, self.app
         main, foot = layout.split_v(area, [1.0, m.target], m.gap)
@@ -183,10 +190,46 @@ class PhoneScreen(KeypadScreen):
         return True
 
 
+def when_printer_ready(app, screen: WelcomeScreen, then) -> None:
+    """Ask the printer (on its worker: the loop never waits) before a farmer's flow
+    starts; go on with ``then()`` when it can print, else say why. ``issue`` asks again
+    before a number is spent."""
+    if getattr(screen, "asking_printer", False):
+        return  # a second tap while the printer is asked
+
+    def done(kind: str, data: dict) -> None:
+        screen.asking_printer = False
+        if app.top is not screen:
+            return  # the farmer left (or the kiosk went out of service) meanwhile
+        if kind == "job_done" and data.get("result") is None:
+            then()
+        elif kind == "job_done":
+            refusal(app, data["result"])
+        else:
+            log.error("printer status before the flow failed: %s", data.get("error"))
+            app.push(MessageScreen(app, "refused_title", app.i18n.t("failed_plain")))
+
+    screen.asking_printer = True
+    app.run_job(
+        None,
+        "printer",
+        lambda services, control: services.issuance.printer_ready(),
+        label=PRINTER_READY_JOB,
+        expected_s=10.0,
+        on_finish=done,
+    )
+
+
+#: The job label of the printer check at the start of a farmer's flow.
+PRINTER_READY_JOB = "ready"
+
+
 class WelcomeScreen(Screen):
-    """After identification: repeat the last certificate in one tap, or start a new one."""
+    """After identification: repeat the last certificate in one tap, or start a new one
+    (either only once the printer said it can print)."""
 
     show_back = False
+    asking_printer = False
 
     def title(self) -> str:
         return self.t("hello", name=self.app.session.who().name)
@@ -213,12 +256,18 @@ class WelcomeScreen(Screen):
         return out
 
     def repeat(self) -> None:
+        when_printer_ready(self.app, self, self._repeat)
+
+    def _repeat(self) -> None:
         last = self.last()
         product = self.app.kiosk.catalogue.products[last.product_code]
         self.app.session.repeat(last, product)
         self.app.push(ConfirmScreen(self.app))
 
     def new(self) -> None:
+        when_printer_ready(self.app, self, self._new)
+
+    def _new(self) -> None:
         self.app.push(product_screen(self.app, choose_product))
 
 
