@@ -39,6 +39,7 @@ from kiosk.config import (
     config_dir,
     protected_keys_in,
     read_layer,
+    startup_problem,
 )
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
@@ -86,6 +87,11 @@ def default_health_check(config: KioskConfig) -> str | None:
         get_profile(config.printer.profile)
     except (KeyError, ValueError) as error:
         return f"printer.profile: {error}"
+    problem = startup_problem(config)  # what would stop the kiosk from issuing
+    if problem:
+        return problem
+    if config.uplink.tls_ca is not None and not config.uplink.tls_ca.is_file():
+        return f"uplink.tls_ca: file not found: {config.uplink.tls_ca}"  # cut off the county
     try:
         uplink_settings(config)
     except AgentConfigError as error:

@@ -75,13 +75,18 @@ def test_refused_bundles_change_nothing_and_are_audited(manager, document, code)
 def test_failed_health_check_rolls_back(manager, tmp_path) -> None:
     manager.apply_document(bundle(1, {"ui": {"idle_timeout_s": 120}}))
     before = manager.path.read_bytes()
-    # Valid for the schema, but the kiosk cannot run with it: no such printer profile.
-    result = manager.apply_document(bundle(2, {"printer": {"profile": "no-such-printer"}}))
-    assert result.status == "rolled_back" and "printer.profile" in result.reason
+    # What the schema can check is refused before anything is written.
+    with pytest.raises(ConfigRefused, match=r"printer\.profile"):
+        manager.apply_document(bundle(2, {"printer": {"profile": "no-such-printer"}}))
+    assert manager.path.read_bytes() == before
+    # Valid for the schema, but the kiosk cannot run with it: the county CA is missing.
+    missing_ca = {"uplink": {"tls_ca": "/nonexistent/county-ca.pem"}}
+    result = manager.apply_document(bundle(2, missing_ca))
+    assert result.status == "rolled_back" and "uplink.tls_ca" in result.reason
     assert manager.path.read_bytes() == before and manager.applied_version() == 1
     assert audited(manager, "config.rolled_back")[0]["version"] == 2
     with pytest.raises(ConfigRefused, match="already failed"):  # the retained copy again
-        manager.apply_document(bundle(2, {"printer": {"profile": "no-such-printer"}}))
+        manager.apply_document(bundle(2, missing_ca))
     assert manager.apply_document(bundle(3, {"ui": {"idle_timeout_s": 60}})).status == "applied"
 
 
