@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from station import grading
 from station import holds as county_holds
 from station.cli_provisioning import add_broker_args, settings_from_args
 from station.db import Database
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--county", required=True)
     run.add_argument("--signing-key", type=Path, required=True, help="county key (PEM, 0600)")
     run.add_argument("--interval", type=float, default=0.5, help="seconds between rounds")
+    run.add_argument("--grading-rules", type=Path, help="TOML with a [grading] table")
+    run.add_argument("--grade-interval", type=float, default=10.0, help="seconds")
     add_broker_args(run)
     listing = hsub.add_parser("list", help="open county-wide holds")
     listing.add_argument("--db", default="station.db")
@@ -59,10 +62,16 @@ def _holds(args: argparse.Namespace) -> int:
         except (OSError, KeyFileError) as error:
             print(f"station holds run: {error}", file=sys.stderr)
             return 2
+        try:
+            rules = grading.load_rules(args.grading_rules)
+        except (OSError, ValueError) as error:
+            print(f"station holds run: {error}", file=sys.stderr)
+            return 2
         broker = settings_from_args(args, client_id=f"county-{args.county}-holds")
         publisher = county_holds.HoldPublisher(
-            args.db, args.county, key, broker, china_time, interval_s=args.interval
-        )
+            args.db, args.county, key, broker, china_time, interval_s=args.interval,
+            rules=rules, grade_interval_s=args.grade_interval,
+        )  # fmt: skip
         done = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: done.set())

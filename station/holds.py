@@ -25,13 +25,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from station import grading
 from station.db import Database
 from station.devices import bump_version
+from station.grading import GradingRules
 from station.web.store import transaction
 from wire.holds import (
     ALL_PRODUCTS,
     SOURCES,
     CountyHold,
+    Grade,
     HoldList,
     LiftedHold,
     Origin,
@@ -351,8 +354,10 @@ def get_hold(db: Database, county: str, hold_id: str) -> HoldRow | None:
     return found[0] if found else None
 
 
-def build_list(db: Database, county: str, now: datetime, version: int = 0) -> HoldList:
-    """The hold list as it stands (``version`` 0: not yet numbered)."""
+def build_list(
+    db: Database, county: str, now: datetime, version: int = 0, grades: tuple[Grade, ...] = ()
+) -> HoldList:
+    """The hold list as it stands (``version`` 0: not yet numbered), with ``grades``."""
 
     def origin(row: HoldRow) -> Origin | None:
         if row.origin_device is None or row.origin_hold_id is None:
@@ -377,7 +382,7 @@ def build_list(db: Database, county: str, now: datetime, version: int = 0) -> Ho
         LiftedHold(h.hold_id, h.lifted_at or "", h.lifted_by or "", origin(h))
         for h in recently_lifted(db, county, now - timedelta(days=LIFTED_KEEP_DAYS))
     )
-    return HoldList(county, version, now, holds, lifted)
+    return HoldList(county, version, now, holds, lifted, grades)
 
 
 def digest(hold_list: HoldList) -> str:
@@ -422,6 +427,8 @@ class HoldPublisher:
         clock: Callable[[], datetime],
         *,
         interval_s: float = 0.5,
+        rules: GradingRules | None = None,
+        grade_interval_s: float = 10.0,
     ) -> None:
         self.db_url = db_url
         self.county = county
@@ -435,6 +442,10 @@ class HoldPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refreshed = 0.0
+        self.rules = rules or GradingRules()
+        self.grade_interval_s = grade_interval_s
+        self._graded = float("-inf")
+        self._grades: tuple[Grade, ...] = ()
 
     def _database(self) -> Database:
         if self._db is None:
@@ -456,14 +467,20 @@ class HoldPublisher:
         if time.monotonic() - self._refreshed > REFRESH_S:
             refresh_identifiers(db, self.county)
             self._refreshed = time.monotonic()
-        current = build_list(db, self.county, now)
+        if time.monotonic() - self._graded >= self.grade_interval_s:
+            rows = grading.compute(db, self.county, self.rules, now)
+            self._grades = grading.pushed(rows, self.rules)
+            self._graded = time.monotonic()
+        current = build_list(db, self.county, now, grades=self._grades)
         wanted = digest(current)
         last = last_publication(db, self.county)
         if last is not None and last[1] == wanted:
             return None
         with transaction(db):
             version = bump_version(db, self.county, "holds")
-        hold_list = HoldList(self.county, version, now, current.holds, current.lifted)
+        hold_list = HoldList(
+            self.county, version, now, current.holds, current.lifted, current.grades
+        )
         payload = json.dumps(hold_list.sign(self.key), ensure_ascii=False).encode("utf-8")
         publish_and_wait(
             self._mqtt(), holds_topic(self.broker.prefix, self.county), payload, retain=True

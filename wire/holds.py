@@ -29,6 +29,10 @@ IDENTIFIER_KINDS = ("producer_id", "phone", "platform_code", "id_number")
 ALL_PRODUCTS = "*"
 #: Where a hold came from.
 SOURCES = ("kiosk_positive", "official_sample", "officer")
+#: Kiosk policy by grade (docs/enforcement.md): green is never listed (all bases);
+#: yellow: 质量安全控制符合要求 only with a negative test in the last ``test_days``;
+#: red: only a same-day 自行检测 or 委托检测; untrusted (失信): refused, with whom to call.
+GRADES = ("yellow", "red", "untrusted")
 
 
 class HoldListError(ValueError):
@@ -102,18 +106,40 @@ def _origin_body(origin: Origin | None) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class Grade:
+    """A producer's risk grade or credit state that changes what a kiosk offers."""
+
+    identifiers: tuple[str, ...]
+    grade: str
+    reason: str
+    contact: str = ""
+    test_days: int = 7
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "identifiers": sorted(self.identifiers),
+            "grade": self.grade,
+            "reason": self.reason,
+            "contact": self.contact,
+            "test_days": self.test_days,
+        }
+
+
+@dataclass(frozen=True)
 class HoldList:
     county: str
     version: int
     issued_at: datetime
     holds: tuple[CountyHold, ...] = field(default=())
     lifted: tuple[LiftedHold, ...] = field(default=())
+    grades: tuple[Grade, ...] = field(default=())
 
     def content(self) -> dict[str, Any]:
         """What the list says, without version and time (equal content: nothing to send)."""
         return {
             "holds": [h.to_body() for h in sorted(self.holds, key=lambda h: h.hold_id)],
             "lifted": [x.to_body() for x in sorted(self.lifted, key=lambda x: x.hold_id)],
+            "grades": sorted((g.to_body() for g in self.grades), key=lambda g: g["identifiers"]),
         }
 
     def to_body(self) -> dict[str, Any]:
@@ -206,8 +232,27 @@ def parse_hold_list(document: Any, anchors: list[bytes], county: str) -> HoldLis
             )
             for x in body["lifted"]
         )
+        grades = tuple(_grade(g) for g in body.get("grades", []))
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, HoldListError):
             raise
         raise HoldListError(f"hold list malformed: {error!r}") from None
-    return HoldList(str(body["county"]), version, issued_at, holds, lifted)
+    return HoldList(str(body["county"]), version, issued_at, holds, lifted, grades)
+
+
+def _grade(value: Any) -> Grade:
+    if not isinstance(value, Mapping):
+        raise HoldListError(f"grade: expected an object, got {value!r}")
+    grade = value.get("grade")
+    if grade not in GRADES:
+        raise HoldListError(f"grade: one of {GRADES}, not {grade!r}")
+    days = value.get("test_days", 7)
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
+        raise HoldListError(f"grade.test_days: 0..365, not {days!r}")
+    return Grade(
+        identifiers=_identifiers(value.get("identifiers")),
+        grade=str(grade),
+        reason=_text(value.get("reason"), "grade.reason"),
+        contact=_text(value.get("contact", ""), "grade.contact", empty=True),
+        test_days=days,
+    )

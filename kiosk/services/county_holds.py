@@ -17,9 +17,9 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from kiosk.domain.model import Issuer
+from kiosk.domain.model import Basis, CertificateRequest, Issuer
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.services.holds import HoldRegistry
@@ -98,6 +98,19 @@ class CountyHolds:
             conn = self.store.conn
             conn.execute("DELETE FROM county_hold_identifiers")
             conn.execute("DELETE FROM county_holds")
+            conn.execute("DELETE FROM county_grade_identifiers")
+            conn.execute("DELETE FROM county_grades")
+            for g in hold_list.grades:
+                cursor = conn.execute(
+                    "INSERT INTO county_grades (grade, reason, contact, test_days) "
+                    "VALUES (?, ?, ?, ?)",
+                    [g.grade, g.reason, g.contact, g.test_days],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO county_grade_identifiers (grade_id, identifier) "
+                    "VALUES (?, ?)",
+                    [(cursor.lastrowid, i) for i in g.identifiers],
+                )
             for h in hold_list.holds:
                 conn.execute(
                     "INSERT INTO county_holds (hold_id, product_code, reason, source, "
@@ -128,6 +141,7 @@ class CountyHolds:
                 {
                     "version": hold_list.version,
                     "holds": [h.hold_id for h in hold_list.holds],
+                    "grades": len(hold_list.grades),
                     "local_lifted": lifted_here,
                 },
             )
@@ -157,3 +171,85 @@ def county_hold_for(store: Store, issuer: Issuer, product_code: str) -> AppliedH
         [*ids, product_code, ALL_PRODUCTS],
     ).fetchone()
     return AppliedHold(*row) if row else None
+
+
+# ---- grades: what bases a producer may use here ------------------------------------------
+
+#: Worst first: the grade that applies when identifiers match several.
+_SEVERITY = {"untrusted": 3, "red": 2, "yellow": 1}
+
+
+@dataclass(frozen=True)
+class AppliedGrade:
+    grade: str
+    reason: str
+    contact: str
+    test_days: int
+
+
+def county_grade_for(store: Store, issuer: Issuer) -> AppliedGrade | None:
+    """The worst county grade naming this 承诺主体 by any identifier (None: green)."""
+    ids = sorted(issuer_identifiers(store, issuer))
+    marks = ", ".join("?" for _ in ids)
+    rows = store.conn.execute(
+        "SELECT g.grade, g.reason, g.contact, g.test_days FROM county_grades g "
+        "JOIN county_grade_identifiers i ON i.grade_id = g.id "
+        f"WHERE i.identifier IN ({marks})",
+        ids,
+    ).fetchall()
+    if not rows:
+        return None
+    return AppliedGrade(*max(rows, key=lambda r: _SEVERITY.get(r[0], 0)))
+
+
+def _recent_negative(store: Store, producer_key: str, since: datetime) -> bool:
+    row = store.conn.execute(
+        "SELECT 1 FROM rapid_results r JOIN rapid_samples s ON s.sample_id = r.sample_id "
+        "WHERE s.producer_key = ? AND r.verdict = 'negative' AND r.status = 'final' "
+        "AND r.finished_at >= ? LIMIT 1",
+        [producer_key, since.isoformat()],
+    ).fetchone()
+    return row is not None
+
+
+def offered_bases(store: Store, issuer: Issuer, now: datetime) -> set[Basis]:
+    """The bases the touch screen offers this 承诺主体 under the county's grade."""
+    grade = county_grade_for(store, issuer)
+    if grade is None:
+        return set(Basis)
+    if grade.grade == "untrusted":
+        return set()
+    if grade.grade == "red":
+        return {Basis.SELF_TEST, Basis.COMMISSIONED_TEST}
+    since = now - timedelta(days=grade.test_days)
+    if _recent_negative(store, issuer.producer_key, since):
+        return set(Basis)
+    return {Basis.SELF_TEST, Basis.COMMISSIONED_TEST}
+
+
+def grade_refusal(
+    store: Store, request: CertificateRequest, now: datetime, *, basis_chosen: bool = True
+) -> str | None:
+    """Why the county's grade refuses this request, in plain words; None if it allows it
+    (before a basis is chosen only 失信 refuses)."""
+    grade = county_grade_for(store, request.issuer)
+    if grade is None:
+        return None
+    contact = grade.contact or "县农业农村局"
+    if grade.grade == "untrusted":
+        return f"该主体已被列入失信名单（{grade.reason}），暂不能开证。请联系{contact}。"
+    if not basis_chosen:
+        return None
+    if request.basis not in offered_bases(store, request.issuer, now):
+        if grade.grade == "red":
+            return (f"该主体风险等级为红色（{grade.reason}），只能凭当天自行检测或委托检测"
+                    f"合格开证。请联系{contact}。")  # fmt: skip
+        return (f"该主体风险等级为黄色（{grade.reason}），凭质量安全控制符合要求开证须"
+                f"{grade.test_days}天内有本站快检合格记录，请先检测。")  # fmt: skip
+    if grade.grade == "red" and request.basis is Basis.SELF_TEST:
+        row = store.conn.execute(
+            "SELECT finished_at FROM rapid_results WHERE test_id = ?", [request.test_ref or ""]
+        ).fetchone()
+        if row is None or datetime.fromisoformat(row[0]).date() != now.date():
+            return f"该主体风险等级为红色（{grade.reason}），自行检测须为当天的检测。"
+    return None

@@ -46,7 +46,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
-from kiosk.services.county_holds import county_hold_for
+from kiosk.services.county_holds import county_hold_for, grade_refusal, offered_bases
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.labels import layout_certificate
 from wire import events
@@ -175,11 +175,20 @@ class IssuanceService:
 
     # -- checks --------------------------------------------------------------------
 
+    def offered_bases(self, issuer: Issuer) -> set[Basis]:
+        """The bases the screen offers this 承诺主体 (the county's grade may narrow them)."""
+        return offered_bases(self.store, issuer, self.clock())
+
     def template(self, style: Style) -> Template:
         return template_for(self.templates, self.settings.template_edition, style)
 
-    def check(self, request: CertificateRequest) -> CertificateRequest:
-        """Everything that can refuse a request, without writing anything."""
+    def check(
+        self, request: CertificateRequest, *, basis_chosen: bool = True
+    ) -> CertificateRequest:
+        """Everything that can refuse a request, without writing anything.
+
+        ``basis_chosen=False``: a probe before the farmer picked a basis (the screens ask
+        early whether a hold or a grade refuses this producer at all)."""
         request = validate_request(
             request, self.catalogue, self.template(request.style), self.settings.copies_max
         )
@@ -200,6 +209,9 @@ class IssuanceService:
                 f"该主体已被县里暂停开证（{county_hold.reason}）。"
                 f"请联系{contact}，县里解除暂停后才能开具。",
             )
+        graded = grade_refusal(self.store, request, self.clock(), basis_chosen=basis_chosen)
+        if graded:
+            raise IssuanceRefused("county_grade", graded)
         if self.evidence and request.basis.needs_test:
             refusal = self.evidence(request)
             if refusal:

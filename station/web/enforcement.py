@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from station import grading, ledger, sampling
 from station import holds as county_holds
-from station import ledger, sampling
 from station import trace as tracing
 from station.db import Database
 from station.web import auth
@@ -193,6 +193,7 @@ def routes() -> list[Route]:
         Route("/admin/trace/export.{fmt}", OFFICER(trace_export), methods=["GET"]),
         *notice_routes(),
         *ledger_routes(),
+        *grade_routes(),
     ]
 
 
@@ -362,4 +363,69 @@ def ledger_routes() -> list[Route]:
     return [
         Route("/admin/ledger", VIEW(ledger_page), methods=["GET"]),
         Route("/admin/ledger", OFFICER(ledger_post), methods=["POST"]),
+    ]
+
+
+# ---- grades and credit ------------------------------------------------------------------
+
+
+async def grades_page(
+    request: Request, errors: list[str] | None = None, status: int = 200
+) -> Response:
+    w = web(request)
+    county = w.config.verify.county
+
+    def load(db: Database) -> dict[str, Any]:
+        changes = db.query(
+            "SELECT producer_id, old_grade, new_grade, causes, changed_at FROM grade_changes "
+            "WHERE county = ? ORDER BY id DESC LIMIT 100",
+            [county],
+        )
+        credit = db.query(
+            "SELECT producer_id, kind, grade, reason, starts_at, expires_at, created_by FROM "
+            "credit_events WHERE county = ? ORDER BY id DESC LIMIT 100",
+            [county],
+        )
+        return {"grades": grading.stored(db, county), "changes": changes, "credit": credit}
+
+    data = await w.db(load)
+    context = {**data, "errors": errors or [], "rules": grading.rules_table(grading.GradingRules()),
+               "kinds": grading.CREDIT_KINDS}  # fmt: skip
+    return _page(request, "admin_grades.html", context, status)
+
+
+async def credit_add(request: Request) -> Response:
+    account: Account = request.scope["account"]
+    form = await checked_form(request)
+    w = web(request)
+    now = w.clock()
+    try:
+        days = int(str(form.get("days") or "0"))
+    except ValueError:
+        return await grades_page(request, ["有效天数应为整数"], 400)
+    expires = now + timedelta(days=days) if days > 0 else None
+
+    def add(db: Database) -> None:
+        with transaction(db):
+            grading.add_credit_event(
+                db, w.config.verify.county, producer_id=str(form.get("producer_id", ""))[:16],
+                kind=str(form.get("kind", "")), grade=str(form.get("grade", "")) or None,
+                reason=str(form.get("reason", "")), expires_at=expires, by=account.username,
+                now=now,
+            )  # fmt: skip
+            target = str(form.get("producer_id", ""))
+            kind, reason = str(form.get("kind", "")), str(form.get("reason", ""))
+            auth.audit_row(db, account.username, "credit_add", target, kind=kind, reason=reason)
+
+    try:
+        await w.db(add)
+    except grading.GradingError as error:
+        return await grades_page(request, [str(error)], 400)
+    return RedirectResponse("/admin/grades", status_code=303)
+
+
+def grade_routes() -> list[Route]:
+    return [
+        Route("/admin/grades", VIEW(grades_page), methods=["GET"]),
+        Route("/admin/grades/credit", OFFICER(credit_add), methods=["POST"]),
     ]

@@ -351,7 +351,7 @@ def choose_product(app, product: Product) -> None:
         origin=session.origin(app.kiosk.config.device.township),
     )
     try:
-        app.kiosk.issuance.check(probe)
+        app.kiosk.issuance.check(probe, basis_chosen=False)
     except (IssuanceRefused, InputError) as error:
         refusal(app, error)
         return
@@ -525,7 +525,7 @@ class QuantityScreen(KeypadScreen):
                 unit=session.unit or session.what().default_unit,
                 origin=session.origin(self.app.kiosk.config.device.township),
             )
-            self.app.kiosk.issuance.check(probe)
+            self.app.kiosk.issuance.check(probe, basis_chosen=False)
         except InputError as error:
             return error.message
         except IssuanceRefused as error:
@@ -586,6 +586,18 @@ def inputs_chosen(app, inputs: tuple[str, ...]) -> None:
     session.inputs = inputs
     session.basis, session.test_ref = Basis.QUALITY_CONTROL, None
     test = passing_test(app)
+    request = session.request(app.kiosk.config.device.township)
+    if Basis.QUALITY_CONTROL not in app.kiosk.issuance.offered_bases(request.issuer):
+        # The county's grade (yellow without a recent test, red) takes 质量安全控制 away.
+        if test is None:
+            try:
+                app.kiosk.issuance.check(request)  # refused, in the grade's own words
+            except (IssuanceRefused, InputError) as error:
+                refusal(app, error)
+                return
+        session.basis, session.test_ref = Basis.SELF_TEST, test
+        app.push(ConfirmScreen(app))
+        return
     if test is None:
         app.push(ConfirmScreen(app))
     else:
