@@ -7,6 +7,7 @@ error reply / timeout, 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import secrets
@@ -20,6 +21,7 @@ from typing import Any
 
 from station.db import Database
 from wire.cli import CliError
+from wire.files import PRIVATE, atomic_write
 from wire.mqtt import BrokerError, BrokerSettings, TlsSettings
 from wire.provisioning import COMMAND_NAMES
 from wire.signing import KeyFileError, SigningKey
@@ -159,7 +161,10 @@ def _devices(args: argparse.Namespace) -> int:
             if args.qr_png:
                 import segno
 
-                segno.make(code.qr_text, error="m").save(args.qr_png, scale=8)
+                # The code enrolls a kiosk: a secret until used, so 0600 like a key.
+                png = io.BytesIO()
+                segno.make(code.qr_text, error="m").save(png, kind="png", scale=8)
+                atomic_write(args.qr_png, png.getvalue(), mode=PRIVATE)
             if args.json:
                 print(
                     json.dumps(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from station.migrate import migrate
+from wire.files import fsync_dir
 
 #: SQLite waits this long for another writer (a report, a second collector).
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -140,6 +142,33 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: The county store holds personal data (names, phones): the service user only, or its
+#: group when an administrator chose 0640. SQLite gives its -wal and -shm files the
+#: database file's mode.
+STORE_MODE = 0o600
+
+
+def _private_store_file(path: Path) -> None:
+    """Create the SQLite file 0600 whatever the umask (sqlite3 would create it 0644 under
+    the usual umask 022), and take away any "other" or group-write bits a store, its WAL
+    or shared-memory file already has."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, STORE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, STORE_MODE)
+        finally:
+            os.close(fd)
+        fsync_dir(path.parent)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o027:
+                os.chmod(file, mode & 0o640)
+
+
 def _enable_wal(conn: sqlite3.Connection) -> None:
     """Switch to WAL once. The switch needs an exclusive lock, and SQLite answers
     "database is locked" at once, without its busy handler, while another process (the
@@ -192,6 +221,7 @@ class Database:
             return psycopg.connect(self.url, connect_timeout=PG_CONNECT_TIMEOUT_S)
         path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private_store_file(path)
         # check_same_thread off: the web service's pool lends a connection to one
         # worker thread at a time (station/web/store.py), never to two at once.
         conn = sqlite3.connect(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import queue
 import secrets
 import shutil
@@ -83,10 +84,15 @@ class BrokerAccounts:
         if tool is None:
             raise RuntimeError("mosquitto_passwd not found (package mosquitto)")
         if not self.passwords.exists():
-            self.passwords.touch(mode=0o600)
+            atomic_write(self.passwords, b"", mode=PRIVATE)
         subprocess.run(
             [tool, "-b", str(self.passwords), username, password], check=True, capture_output=True
         )
+        # Hashes of every broker account: never world-readable, whatever the umask or
+        # what mosquitto_passwd left (the broker's group may keep read access).
+        mode = self.passwords.stat().st_mode & 0o777
+        if mode & 0o037:
+            os.chmod(self.passwords, mode & 0o640)
         if self.reload is not None:
             self.reload()
         return password

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from station.db import Database
+from station.spreadsheet import inert
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,14 @@ def render_text(tables: Sequence[Table]) -> str:
 
 
 def render_csv(tables: Sequence[Table]) -> str:
-    """One CSV block per table, each headed by a ``# title`` line."""
+    """One CSV block per table, each headed by a ``# title`` line; text cells a
+    spreadsheet would run as a formula are made inert (``station/spreadsheet.py``)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # CRLF rows (RFC 4180): with "\n" alone the csv module leaves a CR inside a cell
+    # unquoted, and that CR starts a new row in a spreadsheet.
+    writer = csv.writer(buf, lineterminator="\r\n")
     for table in tables:
         buf.write(f"# {table.title}\n")
         writer.writerow(table.columns)
-        writer.writerows(table.rows)
+        writer.writerows([inert(v) for v in row] for row in table.rows)
     return buf.getvalue()

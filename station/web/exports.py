@@ -17,14 +17,9 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from station.spreadsheet import FORMULA_STARTS, inert
 
-
-def inert(value: Any) -> Any:
-    """The value, with a leading ``'`` when it is text a spreadsheet would evaluate."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+__all__ = ["FORMULA_STARTS", "inert", "to_csv", "to_xlsx"]
 
 
 def to_csv(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
