@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from station import grading
+from station import grading, sharing
 from station import holds as county_holds
 from station.cli_provisioning import add_broker_args, settings_from_args
 from station.db import Database
@@ -51,6 +51,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     lift.add_argument("--by", required=True)
     lift.add_argument("--reason", required=True)
     p.set_defaults(handler=_holds)
+    _add_share(sub)
+
+
+def _add_share(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("share", help="share records with other departments (docs/enforcement.md)")
+    ssub = p.add_subparsers(dest="share_action", required=True)
+    run = ssub.add_parser("run", help="stage and push to the endpoint until stopped")
+    export = ssub.add_parser("export", help="write staged records (JSON Lines or CSV)")
+    state = ssub.add_parser("status", help="pending / sent / dead counts")
+    requeue = ssub.add_parser("requeue", help="send the dead letter again")
+    for q in (run, export, state, requeue):
+        q.add_argument("--db", default="station.db")
+        q.add_argument("--county", required=True)
+    run.add_argument("--endpoint", required=True, help="https:// URL of the receiver")
+    run.add_argument("--token-file", type=Path, help="bearer token (file, 0600)")
+    run.add_argument("--interval", type=float, default=5.0)
+    export.add_argument("--section", choices=sharing.SECTIONS)
+    export.add_argument("--after", type=int, default=0, help="watermark: outbox id")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.set_defaults(handler=_share)
+
+
+def _share(args: argparse.Namespace) -> int:
+    if args.share_action == "run":
+        token = args.token_file.read_text().strip() if args.token_file else None
+        try:
+            settings = sharing.PushSettings(args.endpoint, token=token)
+        except sharing.ShareError as error:
+            print(f"station share run: {error}", file=sys.stderr)
+            return 2
+        exporter = sharing.Exporter(args.db, args.county, settings, china_time, args.interval)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: exporter.stop())
+        exporter.run()
+        return 0
+    with Database(args.db) as db:
+        if args.share_action == "export":
+            sharing.stage(db, args.county, china_time())
+            lines = sharing.export_lines(db, args.county, args.section, args.after)
+            sys.stdout.write(sharing.to_csv(lines) if args.format == "csv" else
+                             "".join(line + "\n" for line in lines))  # fmt: skip
+        elif args.share_action == "status":
+            print(json.dumps(sharing.status(db, args.county)))
+        else:
+            print(sharing.requeue_dead(db, args.county, china_time()))
+    return 0
 
 
 def _holds(args: argparse.Namespace) -> int:
