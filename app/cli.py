@@ -41,6 +41,7 @@ from wire.cli import (
     configure_logging,
     day,
     day_start,
+    input_file,
     output_file,
     positive_int,
     run_cli,
@@ -132,10 +133,21 @@ def _parser() -> argparse.ArgumentParser:
         "recovery-key", help="make the county's recovery key pair: private key to FILE"
     ).add_argument("private_file", type=Path)
 
-    update = sub.add_parser("update", help="software update from a signed bundle")
-    update.add_argument(
-        "update_args", nargs=argparse.REMAINDER, help="apply BUNDLE | status | recover"
+    update = sub.add_parser(
+        "update",
+        help="software update from a signed bundle",
+        description="Paths come from the configuration: paths.install_root, "
+        "paths.release_keys and {paths.data_dir}/update (docs/deploy.md).",
     )
+    update.add_argument("--restart", help="command that restarts the kiosk services")
+    update.add_argument("--health-timeout", type=float, help="seconds to wait for health")
+    update_sub = update.add_subparsers(dest="update_action", required=True)
+    update_sub.add_parser(
+        "apply", help="install a bundle, switch, roll back if unhealthy"
+    ).add_argument("bundle", type=input_file)
+    update_sub.add_parser("apply-incoming", help="the bundle waiting in update/incoming/")
+    update_sub.add_parser("status", help="the active version and the last result")
+    update_sub.add_parser("recover", help="finish or undo an interrupted update")
 
     sub.add_parser("agent", help="send events to the county (uplink); runs until stopped")
 
@@ -232,11 +244,9 @@ def _run(args: argparse.Namespace) -> int:
         seed_demo_accounts,
     )
 
-    if args.command == "update":
-        from kiosk.infra import update
-
-        return update.main(args.update_args)
     config = load_config(args.config, data_dir=args.data_dir)
+    if args.command == "update":
+        return _update(args, config)
     handled = cli_provisioning.run_command(args, config)  # needs the installed file
     if handled is not None:
         return handled
@@ -248,7 +258,7 @@ def _run(args: argparse.Namespace) -> int:
         # Before open_kiosk: a restore refuses while anyone has the database open.
         return _backup(args, effective_config(config))
     config = effective_config(config)
-    with open_kiosk(config) as kiosk:
+    with open_kiosk(config, defer_printer=args.command != "run") as kiosk:
         if args.command in cli_reader.COMMANDS:
             if args.command == "reader" or getattr(args, "test_action", None) == "run":
                 attach_reader(kiosk)
@@ -301,6 +311,23 @@ def _run(args: argparse.Namespace) -> int:
                   f"{device.county}-{device.device_id} {key.public_b64}")  # fmt: skip
             return EXIT_OK
         return _certificates(args, kiosk)
+
+
+def _update(args: argparse.Namespace, config: Any) -> int:
+    """``kiosk update`` over the configured paths (kiosk/infra/update.py does the work)."""
+    from kiosk.infra import update
+
+    paths = config.paths
+    argv = ["--root", str(paths.install_dir), "--state-dir", str(paths.update_dir),
+            "--keys", str(paths.release_keys_dir)]  # fmt: skip
+    if args.restart:
+        argv += ["--restart", args.restart]
+    if args.health_timeout is not None:
+        argv += ["--health-timeout", str(args.health_timeout)]
+    argv.append(args.update_action)
+    if args.update_action == "apply":
+        argv.append(str(args.bundle))
+    return update.main(argv)
 
 
 def _backup(args: argparse.Namespace, config: Any) -> int:
@@ -481,11 +508,7 @@ ERRORS: ErrorMap = [
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "update":  # its own options (kiosk/infra/update.py) pass through
-        args.update_args = extra + args.update_args
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     service = args.command in ("agent", "run")
     configure_logging("kiosk", verbose=args.verbose, service=service, level=logging.WARNING)
     return run_cli("kiosk", lambda: _run(args), ERRORS, verbose=args.verbose)

@@ -89,7 +89,7 @@ def open_inputs(
     return scanner, indicators, scale
 
 
-def open_printer(config: KioskConfig) -> LabelPrinter:
+def open_printer(config: KioskConfig, *, deferred: bool = False) -> LabelPrinter:
     """The configured printer; one that cannot be reached now is retried, not fatal.
 
     A kiosk whose printer is unplugged at start must still start: the touch UI shows
@@ -105,6 +105,8 @@ def open_printer(config: KioskConfig) -> LabelPrinter:
             config.printer.profile, settings, font_path=find_cjk_font(config.fonts.cjk)
         )
 
+    if deferred:
+        return ReconnectingPrinter.deferred(connect)
     try:
         return connect()
     except TransportError as error:
@@ -151,6 +153,14 @@ class ReconnectingPrinter(LabelPrinter):
         self._next_try = clock() + retry_s
         self.inner: LabelPrinter | None = None
         self._closed = False
+
+    @classmethod
+    def deferred(cls, connect: Callable[[], LabelPrinter]) -> ReconnectingPrinter:
+        """A printer opened at its first use: ``kiosk keys``, ``verify``, ``certificates``
+        never touch it (with a USB printer they failed for want of libusb)."""
+        printer = cls(connect, TransportError("printer not opened yet"), retry_s=0.0)
+        printer._next_try = printer._clock()
+        return printer
 
     def _printer(self) -> LabelPrinter | None:
         if self.inner is None and not self._closed and self._clock() >= self._next_try:
@@ -217,13 +227,16 @@ def open_kiosk(
     reader: TestReader | None = None,
     clock: Callable[[], datetime] = china_time,
     worker: bool = False,
+    defer_printer: bool = False,
 ) -> Kiosk:
     """Open the store and build the services; the printer is opened here, the reader
     only when given (``attach_reader``): a simulated one is a child process, not
     something every ``kiosk certificates`` call should start.
 
     ``worker``: a second bundle for a device worker thread over devices the first one
-    opened (its own connection; no integrity check or restore report again)."""
+    opened (its own connection; no integrity check or restore report again).
+    ``defer_printer``: open the printer at its first use (the CLI: most commands never
+    print, and a printer that cannot be opened must not stop them)."""
     if not worker:
         check_startable(config)  # ConfigError naming the key, before anything is opened
     data = config.paths.data_dir
@@ -243,7 +256,7 @@ def open_kiosk(
         numbers = CertificateNumbers(
             store, data / COUNTER_FLOOR_FILE, device.county, device.device_id
         )
-        printer = printer or open_printer(config)
+        printer = printer or open_printer(config, deferred=defer_printer)
     except BaseException:
         store.close()
         raise

@@ -67,9 +67,28 @@ class PathsConfig(_Section):
     #: Below this much free disk the kiosk refuses to issue and says why.
     min_free_mb: Annotated[int, Field(ge=1)] = 64
 
+    #: Where the software's versions live (kiosk/infra/update.py); relative paths are
+    #: taken below data_dir (the simulation keeps everything there).
+    install_root: Path = Path("/opt/agriqs")
+    #: County release public keys (``*.pub``) that may sign software bundles.
+    release_keys: Path = Path("/etc/agriqs/release-keys")
+
     @property
     def database(self) -> Path:
         return self.data_dir / "kiosk.db"
+
+    @property
+    def install_dir(self) -> Path:
+        return self.data_dir / self.install_root  # an absolute install_root wins
+
+    @property
+    def release_keys_dir(self) -> Path:
+        return self.data_dir / self.release_keys
+
+    @property
+    def update_dir(self) -> Path:
+        """pending.json, health.json, last-result.json, incoming/ (docs/deploy.md)."""
+        return self.data_dir / "update"
 
     @property
     def keys_dir(self) -> Path:

@@ -192,6 +192,50 @@ def test_file_printer_write_failure_is_recorded_not_printed(
     assert err == ""  # the printer's warnings go to the journal, not the operator's screen
 
 
+# ---- kiosk: commands open only what they use -------------------------------------------
+
+
+def test_commands_that_do_not_print_never_open_the_printer(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    device = tmp_path / "lp0"  # a `file` printer: opening it creates the file
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[printer.transport]\nkind = "file"\ndevice_file = "{device}"\n', "utf-8")
+    for argv in (["keys"], ["verify", "HTTPS://QS.EXAMPLE.GOV.CN/V/AAAA"], ["certificates"],
+                 ["holds"], ["certificates", "export"], ["test", "list"]):  # fmt: skip
+        code, _, err = kiosk(capsys, data, *argv, "--config", str(config))
+        assert code in (0, 1), err  # verify: INVALID is exit 1
+        assert not device.exists(), argv
+    code, _, err = kiosk(capsys, data, *ISSUE, "--config", str(config))
+    assert code == 0, err
+    assert device.stat().st_size > 1000  # the label's bytes went to the printer
+
+
+def test_update_takes_its_paths_from_the_configuration(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
+) -> None:
+    (data / "update").mkdir(parents=True)
+    (data / "update" / "last-result.json").write_text('{"status": "switched", "version": "9"}')
+    for argv in (["update", "status"], ["update", "status", "--data-dir", str(data)]):
+        code, out, err = kiosk(capsys, data, *argv)
+        assert code == 0, err
+        status = json.loads(out)
+        assert status["active"] is None and status["last"]["version"] == "9"
+    code, out, _ = kiosk(capsys, data, "update", "recover")
+    assert code == 0 and "nothing to recover" in out
+    code, err = run_usage(capsys, kiosk_cli.main, ["--data-dir", str(data), "update", "apply",
+                                                   str(tmp_path / "missing.tar")])  # fmt: skip
+    assert code == 2 and "missing.tar" in one_line(err)
+    code, _, err = kiosk(capsys, data, "update", "apply-incoming")
+    assert code == 0 and not Path("/opt/agriqs/venvs").exists()
+    # the simulation's install root and release keys are below its data directory
+    from kiosk.config import load_config
+
+    paths = load_config(None, data_dir=data).paths
+    assert paths.install_dir == data / "install" and paths.update_dir == data / "update"
+    assert paths.release_keys_dir == data / "release-keys"
+
+
 # ---- kiosk: finding a product ---------------------------------------------------------
 
 
