@@ -28,6 +28,17 @@ ISSUE = [
 ]  # fmt: skip
 
 
+def printer_config(tmp_path: Path, device_file: str) -> Path:
+    """A real kiosk's configuration whose printer is a device file."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        '[certificate]\nverify_url = "HTTPS://QS.COUNTY.GOV.CN/V/"\n'
+        f'[printer.transport]\nkind = "file"\ndevice_file = "{device_file}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
@@ -182,10 +193,7 @@ def test_export_until_is_exclusive(capsys: pytest.CaptureFixture[str], data: Pat
 def test_file_printer_write_failure_is_recorded_not_printed(
     capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
 ) -> None:
-    config = tmp_path / "full.toml"
-    config.write_text(
-        '[printer.transport]\nkind = "file"\ndevice_file = "/dev/full"\n', encoding="utf-8"
-    )
+    config = printer_config(tmp_path, "/dev/full")
     code, out, err = kiosk(capsys, data, "--config", str(config), *ISSUE)
     assert code == 3
     assert "recorded, NOT printed" in out and "No space left" in out
@@ -199,8 +207,7 @@ def test_commands_that_do_not_print_never_open_the_printer(
     capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
 ) -> None:
     device = tmp_path / "lp0"  # a `file` printer: opening it creates the file
-    config = tmp_path / "kiosk.toml"
-    config.write_text(f'[printer.transport]\nkind = "file"\ndevice_file = "{device}"\n', "utf-8")
+    config = printer_config(tmp_path, str(device))
     for argv in (["keys"], ["verify", "HTTPS://QS.EXAMPLE.GOV.CN/V/AAAA"], ["certificates"],
                  ["holds"], ["certificates", "export"], ["test", "list"]):  # fmt: skip
         code, _, err = kiosk(capsys, data, *argv, "--config", str(config))
@@ -402,8 +409,7 @@ def test_cli_error_output_is_one_line_from_a_real_process(tmp_path: Path) -> Non
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
         assert done.returncode == 2
         one_line(done.stderr)
-    config = tmp_path / "full.toml"
-    config.write_text('[printer.transport]\nkind = "file"\ndevice_file = "/dev/full"\n', "utf-8")
+    config = printer_config(tmp_path, "/dev/full")
     argv = [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path), "--config", str(config)]
     done = subprocess.run([*argv, *ISSUE], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 3 and "recorded, NOT printed" in done.stdout
