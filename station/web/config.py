@@ -82,12 +82,18 @@ class MapConfig(_Section):
     kiosks: list[MapPoint] = []
 
 
+class StatisticsConfig(_Section):
+    #: Township -> population, for the rapid-test target of 2 batches per 1,000 people.
+    population: dict[str, Annotated[int, Field(ge=1)]] = {}
+
+
 class WebConfig(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     security: SecurityConfig = SecurityConfig()
     verify: VerifyConfig
     map: MapConfig = MapConfig()
+    statistics: StatisticsConfig = StatisticsConfig()
     #: Only the embedded simulation config sets it: demo accounts, plain-HTTP cookies.
     simulation: bool = False
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from station import grading, ledger, sampling
+from station import grading, ledger, sampling, statistics
 from station import holds as county_holds
 from station import trace as tracing
 from station.db import Database
@@ -194,6 +194,7 @@ def routes() -> list[Route]:
         *notice_routes(),
         *ledger_routes(),
         *grade_routes(),
+        *statistics_routes(),
     ]
 
 
@@ -428,4 +429,56 @@ def grade_routes() -> list[Route]:
     return [
         Route("/admin/grades", VIEW(grades_page), methods=["GET"]),
         Route("/admin/grades/credit", OFFICER(credit_add), methods=["POST"]),
+    ]
+
+
+# ---- statistics -----------------------------------------------------------------------------
+
+
+def _period(request: Request, today: date) -> statistics.Period:
+    text = (request.query_params.get("period") or today.strftime("%Y-%m"))[:7]
+    try:
+        return statistics.Period.parse(text)
+    except statistics.PeriodError:
+        return statistics.Period.parse(today.strftime("%Y-%m"))
+
+
+async def statistics_page(request: Request) -> Response:
+    w = web(request)
+    period = _period(request, w.clock().date())
+    stats = await w.db(
+        statistics.compute, w.config.verify.county, period, w.config.statistics.population
+    )
+    return _page(request, "admin_statistics.html", {"stats": stats, "period": period.label})
+
+
+async def statistics_export(request: Request) -> Response:
+    account: Account = request.scope["account"]
+    fmt = request.path_params["fmt"]
+    if fmt not in ("csv", "xlsx"):
+        return error_page(request, 404, "没有这种导出")
+    w = web(request)
+    period = _period(request, w.clock().date())
+
+    def load(db: Database) -> statistics.Statistics:
+        stats = statistics.compute(db, w.config.verify.county, period,
+                                   w.config.statistics.population)  # fmt: skip
+        auth.audit(db, account.username, "export", "statistics", period=period.label, format=fmt)
+        return stats
+
+    rows = statistics.export_rows(await w.db(load))
+    if fmt == "csv":
+        body, media = to_csv(statistics.HEAD, rows), "text/csv; charset=utf-8"
+    else:
+        body = to_xlsx("statistics", statistics.HEAD, rows)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = f"statistics-{period.label}.{fmt}"
+    headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
+    return Response(body, media_type=media, headers=headers)
+
+
+def statistics_routes() -> list[Route]:
+    return [
+        Route("/admin/statistics", VIEW(statistics_page), methods=["GET"]),
+        Route("/admin/statistics/export.{fmt}", OFFICER(statistics_export), methods=["GET"]),
     ]
