@@ -287,6 +287,8 @@ ensure_dir /etc/agriqs/release-keys 0755 root root
 ensure_dir /var/lib/agriqs 0750 "$SERVICE_USER" "$SERVICE_USER"
 ensure_dir /var/lib/agriqs/backups 0750 "$SERVICE_USER" "$SERVICE_USER"
 ensure_dir /var/lib/agriqs/update 0750 "$SERVICE_USER" "$SERVICE_USER"
+# The root update units' own state: nothing the service user can write (issue 11).
+ensure_dir /var/lib/agriqs-update 0700 root root
 ensure_dir /var/lib/agriqs/update/incoming 0750 "$SERVICE_USER" "$SERVICE_USER"
 ensure_dir /opt/agriqs 0755 root root
 ensure_dir /opt/agriqs/venvs 0755 root root
