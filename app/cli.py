@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     issue = sub.add_parser("issue", help="issue and print a certificate")
     issue.add_argument("--issuer", required=True, help="承诺主体 name")
     issue.add_argument("--phone", required=True)
-    issue.add_argument("--producer-id", help="producer card / 主体码 id")
+    issue.add_argument(
+        "--producer-id", help="the producer: id, card code (AQP2:...), 主体码 or ID number"
+    )
     issue.add_argument("--product", required=True, help="catalogue code or Chinese name")
     issue.add_argument("--quantity", required=True)
     issue.add_argument("--unit", help="default: the product's default unit")
@@ -165,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     staff_sub.add_parser("disable", help="the account can no longer log in").add_argument("name")
     staff_sub.add_parser("enable", help="log in again with its PIN").add_argument("name")
     staff_sub.add_parser("list").add_argument("--json", action="store_true")
+
+    producers = sub.add_parser("producers", help="producer identities (docs/certificates.md §2)")
+    producers_sub = producers.add_subparsers(dest="action", required=True)
+    bind = producers_sub.add_parser("bind", help="attach a new phone, 主体码 or ID number")
+    bind.add_argument("producer", help="producer id, card code, 主体码 or ID number")
+    bind.add_argument("--phone")
+    bind.add_argument("--platform-code", help="the national 主体码")
+    bind.add_argument("--id-number", help="身份证号 or 统一社会信用代码")
 
     sub.add_parser("run", help="start the touchscreen kiosk")
 
@@ -300,6 +310,23 @@ def _run(args: argparse.Namespace) -> int:
             cert = service.void(args.number, args.reason, by=cli_user())
             _emit(args, {"number": cert.number, "status": cert.status.value},
                   f"{cert.number}: voided")  # fmt: skip
+            return EXIT_OK
+        if args.command == "producers":
+            found = kiosk.producers.find(args.producer)
+            if found is None:
+                raise InputError("producer", "unknown_producer", "没有这个生产者")
+            bound = kiosk.producers.bind(
+                found.producer_id,
+                phone=args.phone,
+                platform_code=args.platform_code,
+                id_number=args.id_number,
+            )
+            kiosk.audit.append(
+                "producer.bound",
+                {"producer_id": bound.producer_id, "phone": bool(args.phone),
+                 "platform_code": bool(args.platform_code), "id_number": bool(args.id_number)},
+            )  # fmt: skip
+            print(f"{bound.producer_id}: {bound.name} {bound.phone}")
             return EXIT_OK
         if args.command == "staff":
             return _staff(args, kiosk)

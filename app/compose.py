@@ -271,6 +271,7 @@ def open_kiosk(
         reader=reader,
         clock=clock,
     )
+    producers = ProducerRegistry(store, clock, device.device_id)
     issuance = IssuanceService(
         store=store,
         outbox=outbox,
@@ -297,6 +298,7 @@ def open_kiosk(
         ),
         clock=clock,
         evidence=rapid_tests.evidence,
+        resolve=producers.resolve,
     )
     kiosk = Kiosk(
         config=config,
@@ -312,7 +314,7 @@ def open_kiosk(
         printer=printer,
         issuance=issuance,
         rapid_tests=rapid_tests,
-        producers=ProducerRegistry(store, clock, device.device_id),
+        producers=producers,
         staff=StaffAuth(store, clock, audit=audit, alarms=alarms),
         clock=clock,
         reader=reader,

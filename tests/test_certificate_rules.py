@@ -12,16 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.kiosk import request, row_counts
+from support.kiosk import configured, request, row_counts
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.printer_decode import tspl_texts
 from support.uplink import collector_settings, wait_until
 
-from app.compose import hardware_desk
+from app.compose import hardware_desk, open_kiosk
 from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
 from drivers.printer.document import LabelDocument
 from kiosk.config import ConfigError, check_startable, load_config, parse_config, simulated_parts
 from kiosk.domain.model import Issuer
+from kiosk.domain.validation import InputError
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.uplink import Uplink, UplinkSettings
 from kiosk.services.issuance import IssuanceRefused
@@ -345,3 +346,92 @@ def test_config_show_says_what_is_simulated(tmp_path: Path) -> None:
     assert "printer.transport.kind" in data["simulated_parts"]
     text = kiosk_cli(tmp_path / "data", "config", "show").stdout
     assert "SIMULATION (演示)" in text
+
+
+# ---- 2. one producer, one identity -------------------------------------------------
+
+
+def test_a_held_producer_is_refused_by_card_phone_platform_code_and_a_new_phone(
+    kiosk: Kiosk, tmp_path: Path
+) -> None:
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
+    ui = Driver(app)
+    try:
+        reg = app.producers
+        farmer = reg.register("张秀英", "13812345678", "示范村", "2580")
+        farmer = reg.bind(farmer.producer_id, platform_code="ZT511902000001")
+        # the hold was placed on the phone (tel:), before any card was scanned
+        kiosk.holds.place("tel:13812345678", "V001", "有机磷阳性", "RT-K001-000009")
+        before = row_counts(kiosk)
+
+        def refused_in_the_ui() -> None:
+            ui.tap("new")
+            ui.tap("category_vegetable")
+            ui.tap("product_V001")
+            assert ui.on(MessageScreen) and "暂停开证" in " ".join(ui.texts())
+            app.go_home(greet=False)
+
+        ui.scan(farmer.card_code)  # the card
+        assert ui.on(WelcomeScreen)
+        refused_in_the_ui()
+        ui.scan("ZT511902000001")  # the national 主体码
+        assert ui.on(WelcomeScreen)
+        refused_in_the_ui()
+        for phone in ("13812345678", "13987654321"):  # the phone, then a new phone bound
+            if phone != farmer.phone:
+                farmer = reg.bind(farmer.producer_id, phone=phone)
+            ui.tap("phone")
+            ui.type_digits(phone)
+            ui.tap("ok")
+            ui.type_digits("2580")
+            ui.tap("ok")
+            assert ui.on(WelcomeScreen), phone
+            refused_in_the_ui()
+        # through the service as a headless caller: any identifier, the same key
+        for issuer in (
+            Issuer("张秀英", "13812345678"),
+            Issuer("张秀英", "13987654321"),
+            Issuer("张秀英", "13700000000", "ZT511902000001"),
+            Issuer("张秀英", "13700000000", farmer.card_code),
+        ):
+            with pytest.raises(IssuanceRefused, match="暂停开证"):
+                kiosk.issuance.issue(request(issuer=issuer))
+        with pytest.raises(InputError) as unknown:  # an id that names nobody
+            kiosk.issuance.issue(request(issuer=Issuer("张秀英", "13812345678", "ANYTHING")))
+        assert unknown.value.field == "producer_id"
+        assert row_counts(kiosk) == before
+        # another product of the same producer is not held, and is recorded on the key
+        other = Issuer("张秀英", "13812345678")
+        cert = kiosk.issuance.issue(request(issuer=other, product_code="V002"))
+        assert cert.printed and cert.certificate.issuer.producer_key == farmer.producer_id
+    finally:
+        app.close()
+
+
+def test_cards_carry_an_unguessable_token_and_the_cli_resolves_identifiers(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    base = ["issue", "--issuer", "王建国", "--phone", "13912345678", "--product", "青菜",
+            "--quantity", "3", "--origin", "巴州区清江镇"]  # fmt: skip
+    anything = kiosk_cli(data, *base, "--producer-id", "ANYTHING")
+    assert anything.returncode == 1 and "producer_id" in anything.stderr
+    guessed = kiosk_cli(data, *base, "--producer-id", "AQP1:K001-P000001")
+    assert guessed.returncode == 1 and "producer_id" in guessed.stderr
+    assert json.loads(kiosk_cli(data, "certificates", "list", "--json").stdout) == []
+
+
+def test_cli_binds_a_new_phone_and_the_hold_follows_the_producer(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_kiosk(configured(data)) as kiosk:
+        farmer = kiosk.producers.register("王建国", "13912345678", "示范村", "2580")
+        kiosk.holds.place(farmer.producer_id, "V001", "有机磷阳性", "RT-K001-000001")
+    bound = kiosk_cli(data, "producers", "bind", farmer.card_code, "--phone", "13511112222")
+    assert bound.returncode == 0, bound.stderr
+    issue = ["issue", "--issuer", "王建国", "--product", "青菜", "--quantity", "3",
+             "--origin", "巴州区清江镇"]  # fmt: skip
+    for phone in ("13511112222", "13912345678"):
+        refused = kiosk_cli(data, *issue, "--phone", phone)
+        assert refused.returncode == 1 and "暂停开证" in refused.stderr, phone
+    taken = kiosk_cli(data, "producers", "bind", farmer.producer_id, "--id-number", "12345")
+    assert taken.returncode == 1 and "id_number" in taken.stderr

@@ -23,8 +23,10 @@ def test_register_then_find_by_card_phone_and_pin(kiosk) -> None:
     reg = registry(kiosk)
     p = reg.register(" 张秀英 ", "13812345678", "示范村", "2580")
     assert p.producer_id == "K001-P000001" and p.name == "张秀英" and p.has_pin
-    assert reg.by_scan(p.card_code) == p and reg.by_scan(p.producer_id) == p
-    assert reg.by_scan("AQP1:NOBODY") is None
+    assert reg.by_scan(p.card_code) == p and p.card_code.startswith("AQP2:")
+    # the sequential id, on an old card or bare, identifies nobody (guessable)
+    assert reg.by_scan(p.producer_id) is None and reg.by_scan(f"AQP1:{p.producer_id}") is None
+    assert reg.by_scan("AQP1:NOBODY") is None and reg.by_scan("AQP2:") is None
     assert reg.login("13812345678", "2580") == p
     assert reg.login("13812345678", "0000") is None
     assert p.issuer.producer_key == p.producer_id

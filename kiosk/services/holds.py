@@ -12,6 +12,7 @@ from datetime import datetime
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
+from kiosk.services.producers import producer_keys
 from wire import events
 
 
@@ -27,6 +28,9 @@ class Hold:
 
 
 class HoldRegistry:
+    """The kiosk's own holds (``HoldService``): placed by a confirmed positive, lifted
+    only by the county."""
+
     def __init__(
         self, store: Store, outbox: Outbox, audit: AuditLog, clock: Callable[[], datetime]
     ) -> None:
@@ -34,6 +38,21 @@ class HoldRegistry:
         self.outbox = outbox
         self.audit = audit
         self.clock = clock
+
+    def is_held(self, producer_key: str, product_code: str) -> Hold | None:
+        """The open hold on this producer and product, whatever identifier it was placed
+        on: the producer id or any phone the producer has bound (``producer_keys``).
+        Product ``*`` holds every product of the producer. This is the one question
+        issuance and the county-wide holds ask of the kiosk's own holds."""
+        keys = sorted(producer_keys(self.store, producer_key))
+        marks = ", ".join("?" for _ in keys)
+        row = self.store.conn.execute(
+            "SELECT id, producer_key, product_code, reason, source, placed_at, lifted_at "
+            f"FROM holds WHERE producer_key IN ({marks}) AND product_code IN (?, '*') "
+            "AND lifted_at IS NULL ORDER BY id LIMIT 1",
+            [*keys, product_code],
+        ).fetchone()
+        return Hold(*row) if row else None
 
     def active(self, producer_key: str, product_code: str) -> Hold | None:
         row = self.store.conn.execute(
@@ -88,3 +107,7 @@ class HoldRegistry:
                 self.outbox.enqueue(event)
                 self.audit.append("hold.lifted", dict(event.data))
             return bool(changed)
+
+
+#: The name other services use for the kiosk's holds (``HoldService.is_held``).
+HoldService = HoldRegistry

@@ -17,7 +17,7 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -158,6 +158,7 @@ class IssuanceService:
         settings: IssuanceSettings,
         clock: Callable[[], datetime],
         evidence: EvidenceCheck | None = None,
+        resolve: Callable[[Issuer], Issuer] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -172,6 +173,8 @@ class IssuanceService:
         self.settings = settings
         self.clock = clock
         self.evidence = evidence
+        #: Gives the issuer its one producer key (ProducerRegistry.resolve).
+        self.resolve = resolve
 
     # -- checks --------------------------------------------------------------------
 
@@ -192,8 +195,10 @@ class IssuanceService:
         request = validate_request(
             request, self.catalogue, self.template(request.style), self.settings.copies_max
         )
+        if self.resolve is not None:
+            request = replace(request, issuer=self.resolve(request.issuer))
         self._refuse_banned_inputs(request)
-        hold = self.holds.active(request.issuer.producer_key, request.product_code)
+        hold = self.holds.is_held(request.issuer.producer_key, request.product_code)
         if hold:
             product = self.catalogue.products[request.product_code].name
             raise IssuanceRefused(

@@ -1,7 +1,10 @@
 """The producer registry: who a farmer is when they scan a card or type phone and PIN.
 
-A producer registered at the kiosk gets an id (``{device}-P{seq}``) printed as a QR on a
-card; next time a scan of that card is the whole identification. The county may push
+One producer, one identity (docs/certificates.md §2): a producer registered at the kiosk
+gets an id (``{device}-P{seq}``), the producer key that holds, evidence and history
+attach to. Every identifier resolves to it: the card (its QR carries a random token,
+``AQP2:<token>``, never the sequential id), phone + PIN (any phone the producer has
+bound, old ones included), the national 主体码 and the ID number. The county may push
 a roster (``kiosk/data`` layout: ``{data_dir}/producers/roster.json``, written by the
 ``roster`` remote command); ``import_roster`` folds it in once per version. PINs are
 scrypt-hashed and rate-limited per phone number (kiosk/services/staff.py).
@@ -9,9 +12,11 @@ scrypt-hashed and rate-limited per phone number (kiosk/services/staff.py).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+import secrets
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +33,11 @@ from kiosk.services.staff import AttemptLimiter, LockedOut, check_pin_format, ha
 log = logging.getLogger(__name__)
 
 VILLAGES_FILE = Path(__file__).parents[1] / "data" / "villages.toml"
-#: The prefix of a producer card's QR: ``AQP1:{producer_id}``.
-CARD_PREFIX = "AQP1:"
+#: The prefix of a producer card's QR: ``AQP2:{card_token}``. The old ``AQP1:{id}``
+#: cards named the sequential id (guessable from any other card) and are refused.
+CARD_PREFIX = "AQP2:"
+OLD_CARD_PREFIX = "AQP1:"
+_ID_NUMBER = re.compile(r"^(\d{17}[\dX]|[0-9A-HJ-NPQRTUWXY]{18})$")
 ROSTER_COUNTER = "producer_roster_version"
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
@@ -59,6 +67,8 @@ class Producer:
     platform_code: str | None
     has_pin: bool
     source: str
+    card_token: str = ""
+    id_number: str | None = None
 
     @property
     def issuer(self) -> Issuer:
@@ -67,7 +77,33 @@ class Producer:
 
     @property
     def card_code(self) -> str:
-        return CARD_PREFIX + self.producer_id
+        return CARD_PREFIX + self.card_token
+
+
+def new_card_token() -> str:
+    """128 random bits, base32 (QR alphanumeric mode): not derivable from any other card."""
+    return base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=")
+
+
+def producer_keys(store: Store, producer_key: str) -> set[str]:
+    """Every key that names the same producer as ``producer_key``: its id and ``tel:``
+    keys of every phone it has bound. Holds and evidence compare through this, so a
+    hold placed on a phone applies to the card and the other way round."""
+    keys = {producer_key}
+    if producer_key.startswith("tel:"):
+        rows = store.conn.execute(
+            "SELECT producer_id FROM producer_phones WHERE phone = ?", [producer_key[4:]]
+        ).fetchall()
+        ids = {r[0] for r in rows}
+    else:
+        ids = {producer_key}
+    for producer_id in ids:
+        keys.add(producer_id)
+        for (phone,) in store.conn.execute(
+            "SELECT phone FROM producer_phones WHERE producer_id = ?", [producer_id]
+        ):
+            keys.add(f"tel:{phone}")
+    return keys
 
 
 def _name(value: str) -> str:
@@ -113,7 +149,7 @@ class ProducerRegistry:
             pin = check_pin_format(pin)
         except ValueError:
             raise InputError("pin", "pin", "密码须为4到8位数字") from None
-        if self.by_phone(phone):
+        if self.by_phone(phone) or self._phone_owner(phone):
             raise InputError("phone", "registered", "这个手机号已经登记过：请用手机号和密码进入")
         now = self.clock().isoformat()
         with self.store.transaction():
@@ -121,9 +157,10 @@ class ProducerRegistry:
             producer_id = f"{self.device_id}-P{seq:06d}"
             self.store.conn.execute(
                 "INSERT INTO producers (producer_id, name, phone, village, pin_hash, source, "
-                "registered_at, updated_at) VALUES (?, ?, ?, ?, ?, 'kiosk', ?, ?)",
-                [producer_id, name, phone, village, hash_pin(pin), now, now],
+                "registered_at, updated_at, card_token) VALUES (?, ?, ?, ?, ?, 'kiosk', ?, ?, ?)",
+                [producer_id, name, phone, village, hash_pin(pin), now, now, new_card_token()],
             )
+            self._bind_phone(producer_id, phone, now)
         log.info("producer %s registered", producer_id)
         return self.get(producer_id)
 
@@ -136,15 +173,112 @@ class ProducerRegistry:
         return found[0]
 
     def by_phone(self, phone: str) -> list[Producer]:
+        """Producers whose current phone this is (an old phone no longer logs in: the
+        number may have gone to someone else; it still carries its holds)."""
         return self._where("phone = ?", [(phone or "").strip()])
 
     def by_scan(self, code: str) -> Producer | None:
-        """A producer card (``AQP1:...``), a bare id, or a national 主体码; None if unknown."""
+        """A producer card (``AQP2:<token>``) or a national 主体码; None if unknown.
+
+        A bare producer id or an old ``AQP1:<id>`` card is not an identification: the
+        id is sequential, so anyone could print the next producer's card."""
         code = (code or "").strip()
         if code.startswith(CARD_PREFIX):
-            code = code[len(CARD_PREFIX) :]
-        found = self._where("producer_id = ? OR platform_code = ?", [code, code])
+            token = code[len(CARD_PREFIX) :]
+            found = self._where("card_token = ?", [token]) if token else []
+        elif code.startswith(OLD_CARD_PREFIX) or _ID.match(code) is None:
+            found = []
+        else:
+            found = self._where("platform_code = ?", [code])
         return found[0] if found else None
+
+    def by_id_number(self, id_number: str) -> Producer | None:
+        found = self._where("id_number = ?", [(id_number or "").strip().upper()])
+        return found[0] if found else None
+
+    def find(self, identifier: str) -> Producer | None:
+        """The producer any identifier names (a staff or CLI lookup): the producer id,
+        a card, the 主体码 or the ID number. None when it names nobody."""
+        identifier = (identifier or "").strip()
+        found = self._where("producer_id = ?", [identifier])
+        if found:
+            return found[0]
+        return self.by_scan(identifier) or self.by_id_number(identifier)
+
+    def resolve(self, issuer: Issuer) -> Issuer:
+        """The issuer with its producer key: ``producer_id`` must name a known producer
+        (by id, card, 主体码 or ID number); without one, a phone a registered producer
+        has bound resolves to that producer. Otherwise the phone is the key (an
+        unregistered producer). ``InputError`` for an id that names nobody."""
+        if issuer.producer_id:
+            producer = self.find(issuer.producer_id)
+            if producer is None:
+                raise InputError(
+                    "producer_id",
+                    "unknown_producer",
+                    "没有这个生产者（农户卡、主体码或身份证号都不对）：请刷农户卡或先登记",
+                )
+            return Issuer(issuer.name, issuer.phone, producer.producer_id)
+        owners = self._phone_owner(str(issuer.phone or "").strip())
+        if owners:
+            return Issuer(issuer.name, issuer.phone, sorted(owners)[0])
+        return issuer
+
+    # -- binding identifiers ------------------------------------------------------
+
+    def bind(
+        self,
+        producer_id: str,
+        *,
+        phone: str | None = None,
+        platform_code: str | None = None,
+        id_number: str | None = None,
+    ) -> Producer:
+        """Attach another identifier to a producer (staff, with the producer present).
+
+        A new phone becomes the current one and the old stays bound (holds placed on it
+        still apply); a phone, 主体码 or ID number another producer holds is refused."""
+        producer = self.get(producer_id)
+        now = self.clock().isoformat()
+        with self.store.transaction():
+            if phone is not None:
+                phone = _phone(phone)
+                others = self._phone_owner(phone) - {producer_id}
+                if others or any(p.producer_id != producer_id for p in self._where(
+                    "phone = ?", [phone]
+                )):  # fmt: skip
+                    raise InputError("phone", "registered", "这个手机号属于另一位生产者")
+                self.store.conn.execute(
+                    "UPDATE producers SET phone = ?, updated_at = ? WHERE producer_id = ?",
+                    [phone, now, producer_id],
+                )
+                self._bind_phone(producer_id, phone, now)
+            if platform_code is not None:
+                code = platform_code.strip()
+                if not _ID.match(code):
+                    raise InputError("platform_code", "reference", "主体码格式不对")
+                owner = self._where("platform_code = ?", [code])
+                if owner and owner[0].producer_id != producer_id:
+                    raise InputError("platform_code", "registered", "这个主体码属于另一位生产者")
+                self.store.conn.execute(
+                    "UPDATE producers SET platform_code = ?, updated_at = ? WHERE producer_id = ?",
+                    [code, now, producer_id],
+                )
+            if id_number is not None:
+                number = id_number.strip().upper()
+                if not _ID_NUMBER.match(number):
+                    raise InputError(
+                        "id_number", "id_number", "证件号码应为18位身份证号或统一社会信用代码"
+                    )
+                owner = self._where("id_number = ?", [number])
+                if owner and owner[0].producer_id != producer_id:
+                    raise InputError("id_number", "registered", "这个证件号码属于另一位生产者")
+                self.store.conn.execute(
+                    "UPDATE producers SET id_number = ?, updated_at = ? WHERE producer_id = ?",
+                    [number, now, producer_id],
+                )
+        log.info("producer %s: identifier bound", producer.producer_id)
+        return self.get(producer_id)
 
     def login(self, phone: str, pin: str) -> Producer | None:
         """The producer with this phone and PIN; None for a wrong pair; ``LockedOut``."""
@@ -219,14 +353,15 @@ class ProducerRegistry:
                     continue
                 self.store.conn.execute(
                     "INSERT INTO producers (producer_id, name, phone, village, platform_code, "
-                    "pin_hash, source, registered_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'roster', ?, ?) ON CONFLICT (producer_id) DO "
+                    "pin_hash, source, registered_at, updated_at, card_token) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'roster', ?, ?, ?) ON CONFLICT (producer_id) DO "
                     "UPDATE SET name = excluded.name, phone = excluded.phone, "
                     "village = excluded.village, platform_code = excluded.platform_code, "
                     "pin_hash = coalesce(excluded.pin_hash, producers.pin_hash), "
                     "updated_at = excluded.updated_at",
-                    [*row, now, now],
+                    [*row, now, now, new_card_token()],
                 )
+                self._bind_phone(row[0], row[2], now)
                 imported += 1
             self.store.advance_counter(ROSTER_COUNTER, at_least=version - 1)
         log.info("roster v%d: %d imported, %d skipped", version, imported, skipped)
@@ -252,10 +387,25 @@ class ProducerRegistry:
         ).fetchone()
         return row[0] if row else None
 
+    def _phone_owner(self, phone: str) -> set[str]:
+        """The producers who have bound this phone (now or before)."""
+        rows = self.store.conn.execute(
+            "SELECT producer_id FROM producer_phones WHERE phone = ?", [phone]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def _bind_phone(self, producer_id: str, phone: str, now: str) -> None:
+        self.store.conn.execute(
+            "INSERT OR IGNORE INTO producer_phones (phone, producer_id, bound_at) VALUES (?, ?, ?)",
+            [phone, producer_id, now],
+        )
+
     def _where(self, clause: str, params: list) -> list[Producer]:
         rows = self.store.conn.execute(
             "SELECT producer_id, name, phone, village, platform_code, pin_hash IS NOT NULL, "
-            f"source FROM producers WHERE {clause} ORDER BY producer_id",
+            f"source, card_token, id_number FROM producers WHERE {clause} ORDER BY producer_id",
             params,
         ).fetchall()
-        return [Producer(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+        return [
+            Producer(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7] or "", r[8]) for r in rows
+        ]

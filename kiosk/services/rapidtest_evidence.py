@@ -15,6 +15,7 @@ from datetime import datetime
 from kiosk.domain.model import Basis, CertificateRequest
 from kiosk.domain.rapidtest_cases import CONFIRMED, FINAL, RETEST_REQUIRED, UNRESOLVED
 from kiosk.domain.rapidtest_verdict import NEGATIVE, SUSPICIOUS
+from kiosk.services.producers import producer_keys
 from kiosk.services.rapidtest_records import VERDICT_ZH, RapidTestRecords
 
 
@@ -28,9 +29,8 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
         return f"本机没有检测编号为{ref}的快检记录：自行检测合格须以本站的快检结果为依据"
     result = found[0]
     sample = records.sample(result.sample_id)
-    if (sample.producer_key, sample.product_code) != (
-        request.issuer.producer_key, request.product_code,
-    ):  # fmt: skip
+    same_producer = sample.producer_key in producer_keys(records.store, request.issuer.producer_key)
+    if not same_producer or sample.product_code != request.product_code:
         return f"检测编号{ref}不是该生产者该产品的检测，不能作为依据"
     if result.verdict != NEGATIVE or result.status != FINAL:
         return f"检测编号{ref}的结果为{VERDICT_ZH[result.verdict]}，不能作为合格依据"
@@ -61,10 +61,12 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
 def passing_test(records: RapidTestRecords, request: CertificateRequest) -> str | None:
     """A recent negative test of this producer and product that would back ``request``
     as 自行检测合格 (the touch UI offers it as the basis); None when there is none."""
+    keys = sorted(producer_keys(records.store, request.issuer.producer_key))
+    marks = ", ".join("?" for _ in keys)
     rows = records.store.conn.execute(
-        "SELECT sample_id FROM rapid_samples WHERE producer_key = ? AND product_code = ? "
-        "ORDER BY registered_at DESC LIMIT 5",
-        [request.issuer.producer_key, request.product_code],
+        f"SELECT sample_id FROM rapid_samples WHERE producer_key IN ({marks}) "
+        "AND product_code = ? ORDER BY registered_at DESC LIMIT 5",
+        [*keys, request.product_code],
     ).fetchall()
     for (sample_id,) in rows:
         for result in records.results(sample_id):
