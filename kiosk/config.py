@@ -439,6 +439,44 @@ PROTECTED_KEYS = (
 )
 
 
+def settings_schema() -> dict[str, Any]:
+    """The JSON Schema of what a county bundle may set: this schema without the
+    protected keys. Shipped as ``wire/schemas/provisioning/kiosk.settings.json`` so the
+    station (which imports only wire) refuses a misspelt or protected key before it
+    signs, publishes or spends a version; tests/test_newcomer.py keeps the file equal
+    to this function's output (regenerate: ``python -m kiosk.config``)."""
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: clean(v)
+                for k, v in node.items()
+                if k not in ("title", "default", "description")
+                and not (k == "format" and v == "path")
+            }
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    schema = clean(KioskConfig.model_json_schema())
+    defs = schema["$defs"]
+    for key in PROTECTED_KEYS:
+        section, _, leaf = key.partition(".")
+        if not leaf:
+            del schema["properties"][section]
+            continue
+        ref = schema["properties"][section]["$ref"].rsplit("/", 1)[-1]
+        del defs[ref]["properties"][leaf]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "agriqs.kiosk.settings",
+        "description": "Settings a signed county config bundle may carry (generated from "
+        "kiosk/config.py by python -m kiosk.config; do not edit).",
+        "x-protected": list(PROTECTED_KEYS),
+        **schema,
+    }
+
+
 def config_dir(data_dir: Path) -> Path:
     return data_dir / CONFIG_DIR
 
@@ -507,3 +545,11 @@ def effective_config(config: KioskConfig) -> KioskConfig:
     if managed is None and identity is None:
         return config
     return compose(config, (managed or {}).get("settings"), identity)
+
+
+if __name__ == "__main__":  # regenerate the bundle settings schema the station checks
+    _target = Path(__file__).parents[1] / "wire/schemas/provisioning/kiosk.settings.json"
+    _target.write_text(
+        json.dumps(settings_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {_target}")

@@ -28,6 +28,7 @@ from drivers.reader.base import FirmwareUpdateError, TestReader
 from kiosk.infra.store import Store
 from readerlink.errors import LinkError
 from readerlink.firmware_image import SignedFirmware
+from wire.provisioning import HARDWARE_DEADLINE_S
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ ACTIONS = (
 )
 #: How long the agent waits for the UI to serve a request. A test print or self-test
 #: takes seconds; a firmware flash at the reader's baud rate takes longer.
-RELAY_TIMEOUT_S = 20.0
+RELAY_TIMEOUT_S = HARDWARE_DEADLINE_S  # station cmd waits for this plus the network
 FLASH_TIMEOUT_S = 300.0
 #: Agent's poll for the UI's answer (one cheap indexed SELECT).
 RELAY_POLL_S = 0.05

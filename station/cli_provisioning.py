@@ -23,7 +23,7 @@ from station.db import Database
 from wire.cli import CliError
 from wire.files import PRIVATE, atomic_write
 from wire.mqtt import BrokerError, BrokerSettings, TlsSettings
-from wire.provisioning import COMMAND_NAMES
+from wire.provisioning import check_command_args, reply_deadline_s
 from wire.signing import KeyFileError, SigningKey
 from wire.topics import PREFIX
 
@@ -293,7 +293,12 @@ def add_cmd(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("args", nargs="*", help="key=value (values parsed as JSON when they can be)")
     p.add_argument("--county")
-    p.add_argument("--timeout", type=float, default=15.0)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for the reply (default: the command's own deadline, "
+        "30 s for hardware commands, 10 s for the others)",
+    )
     p.add_argument("--file", type=Path, help="firmware_update: image (with IMAGE.json beside)")
     p.set_defaults(handler=_cmd)
 
@@ -301,14 +306,13 @@ def add_cmd(sub: argparse._SubParsersAction) -> None:
 def _cmd(args: argparse.Namespace) -> int:
     from station import commands
 
-    if args.name not in COMMAND_NAMES:
-        raise CliError(f"unknown command {args.name!r}; one of {', '.join(COMMAND_NAMES)}")
     try:
         county, device = _device(args.device, args.county)
         cmd_args = commands.parse_args(args.args)
+        check_command_args(args.name, cmd_args)
     except ValueError as error:
-        print(f"station cmd: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(str(error)) from None
+    timeout = args.timeout if args.timeout is not None else reply_deadline_s(args.name)
     key = _load_key(args.key)
     broker = settings_from_args(args)
     try:
@@ -320,13 +324,13 @@ def _cmd(args: argparse.Namespace) -> int:
                 image, version, signature = commands.load_firmware(args.file)
                 outcome = client.send_firmware(county, device, image, version, signature)
             else:
-                outcome = client.send(county, device, args.name, cmd_args, timeout=args.timeout)
+                outcome = client.send(county, device, args.name, cmd_args, timeout=timeout)
     except BrokerError as error:
         print(f"station cmd: {error}", file=sys.stderr)
         return EXIT_FAILED
     if outcome.reply is None:
         print(
-            f"timeout: no reply from {county}/{device} within {args.timeout:.0f} s "
+            f"timeout: no reply from {county}/{device} within {timeout:.0f} s "
             "(offline? the command waits in its session until it expires)",
             file=sys.stderr,
         )
@@ -352,9 +356,11 @@ def add_config(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> int:
     from station.config_push import push, read_settings
+    from wire.provisioning import check_settings
 
     try:
         settings = read_settings(args.file)
+        check_settings(settings)
     except (OSError, ValueError) as error:
         print(f"station config: {args.file}: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -416,7 +422,7 @@ def _trust(args: argparse.Namespace) -> int:
     key = _load_key(args.key)
     with Database(args.db) as db:
         if args.trust_action == "show":
-            document = trustlist.signed_document(db, args.county, key, args.valid_days)
+            document = trustlist.signed_document(db, args.county, key, args.valid_days, spend=False)
             print(json.dumps(document, indent=2))
             return EXIT_OK
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from station.db import Database
 from station.devices import bump_version, devices_in, now_utc
 from wire.mqtt import BrokerSettings, close, connect, publish_and_wait
-from wire.provisioning import make_config_bundle
+from wire.provisioning import check_settings, make_config_bundle
 from wire.signing import SigningKey
 from wire.topics import config_topic
 
@@ -47,11 +47,12 @@ def push(
         target, devices = {}, devices_in(db, county)
     if not devices:
         raise ValueError("no registered kiosk matches that target")
-    version = bump_version(db, county, "config")
-    bundle = make_config_bundle(key, county, target, version, settings, now_utc())
-    payload = json.dumps(bundle, ensure_ascii=False).encode()
-    client = connect(broker)
+    check_settings(settings)  # SettingsError naming the key: the kiosk would refuse it
+    client = connect(broker)  # before the version: a broker that is down spends nothing
     try:
+        version = bump_version(db, county, "config")
+        bundle = make_config_bundle(key, county, target, version, settings, now_utc())
+        payload = json.dumps(bundle, ensure_ascii=False).encode()
         for name in devices:
             publish_and_wait(
                 client, config_topic(broker.prefix, county, name), payload, retain=True

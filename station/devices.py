@@ -76,6 +76,14 @@ def next_device_id(db: Database, county: str) -> str:
     return DEVICE_ID_FORMAT.format(n)
 
 
+def current_version(db: Database, county: str, kind: str) -> int:
+    """The last value ``bump_version`` gave (0 when none)."""
+    rows = db.query(
+        "SELECT version FROM county_versions WHERE county = ? AND kind = ?", [county, kind]
+    )
+    return int(rows[0][0]) if rows else 0
+
+
 def bump_version(db: Database, county: str, kind: str) -> int:
     """Next value of a per-county monotonic counter (config bundles, trust lists)."""
     rows = db.query(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from station.db import Database
-from station.devices import bump_version, now_utc
+from station.devices import bump_version, current_version, now_utc
 from wire.mqtt import BrokerSettings, close, connect, publish_and_wait
 from wire.signing import SigningKey
 from wire.topics import trust_topic
@@ -32,10 +32,17 @@ def load_county_key(path: Path) -> SigningKey:
 
 
 def build(
-    db: Database, county: str, now: datetime | None = None, valid_days: float = DEFAULT_VALID_DAYS
+    db: Database,
+    county: str,
+    now: datetime | None = None,
+    valid_days: float = DEFAULT_VALID_DAYS,
+    *,
+    spend: bool = True,
 ) -> TrustList:
     """A new version of the county's list from the registry (bumps the version); it
-    expires ``valid_days`` after ``now``."""
+    expires ``valid_days`` after ``now``. ``spend=False`` (``station trust show``)
+    signs under the last version spent instead: a kiosk already holding that version
+    ignores it, and the next publish is still newer."""
     if not 0 < valid_days <= 366:
         raise ValueError(f"a trust list is valid 0 < days <= 366, not {valid_days}")
     now = now or now_utc()
@@ -56,13 +63,19 @@ def build(
         for r in rows
     )
     expires = now + timedelta(days=valid_days)
-    return TrustList(county, bump_version(db, county, "trust"), now, expires, keys)
+    version = bump_version(db, county, "trust") if spend else current_version(db, county, "trust")
+    return TrustList(county, version, now, expires, keys)
 
 
 def signed_document(
-    db: Database, county: str, key: SigningKey, valid_days: float = DEFAULT_VALID_DAYS
+    db: Database,
+    county: str,
+    key: SigningKey,
+    valid_days: float = DEFAULT_VALID_DAYS,
+    *,
+    spend: bool = True,
 ) -> dict[str, str]:
-    return build(db, county, valid_days=valid_days).sign(key)
+    return build(db, county, valid_days=valid_days, spend=spend).sign(key)
 
 
 def publish_trust(
@@ -72,10 +85,11 @@ def publish_trust(
     broker: BrokerSettings,
     valid_days: float = DEFAULT_VALID_DAYS,
 ) -> int:
-    """Sign and publish (retained) a fresh list; returns its version."""
-    document = signed_document(db, county, key, valid_days)
+    """Sign and publish (retained) a fresh list; returns its version. The broker is
+    reached first: a county whose broker is down does not spend a version."""
     client = connect(broker)
     try:
+        document = signed_document(db, county, key, valid_days)
         publish_and_wait(
             client, trust_topic(broker.prefix, county), json.dumps(document).encode(), retain=True
         )

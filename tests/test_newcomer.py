@@ -414,3 +414,96 @@ def test_cli_error_output_is_one_line_from_a_real_process(tmp_path: Path) -> Non
     done = subprocess.run([*argv, *ISSUE], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 3 and "recorded, NOT printed" in done.stdout
     assert done.stderr == ""
+
+
+# ---- station: what it sends is checked before it is signed, published or counted ---------
+
+
+def versions(db: Path) -> dict[str, int]:
+    from station.db import Database
+    from station.devices import current_version
+
+    with Database(str(db)) as store:
+        return {kind: current_version(store, "330100", kind) for kind in ("config", "trust")}
+
+
+def test_config_push_refuses_what_the_kiosk_would_refuse(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, county: tuple[Path, Path]
+) -> None:
+    key, db = county
+    capsys.readouterr()
+    push = ["config", "push", "--county", "330100", "--key", str(key), "--db", str(db),
+            "--port", "1"]  # fmt: skip
+    for text, named in (
+        ('[printer]\nprofil = "tspl-60x40"\n', "printer.profil"),
+        ('[device]\ndevice_id = "K002"\n', "device"),
+        ('[uplink]\ntls_key = "/tmp/k"\n', "uplink.tls_key"),
+        ("[certificate]\ncopies_max = 99\n", "certificate.copies_max"),
+        ('[ui]\nlanguage = "fr"\n', "ui.language"),
+    ):
+        settings = tmp_path / "settings.toml"
+        settings.write_text(text, "utf-8")
+        code, out, err = station(capsys, *push, str(settings))
+        assert code == 2 and named in one_line(err), text
+        assert "published" not in out
+    settings.write_text("[certificate]\ncopies_max = 9\n", "utf-8")
+    code, _, err = station(capsys, *push, str(settings))  # a sound bundle, no broker
+    assert code == 1 and "station config" in one_line(err)
+    assert versions(db)["config"] == 0  # nothing was spent by any of these
+
+
+def test_settings_schema_is_the_kiosk_schema() -> None:
+    from kiosk.config import settings_schema
+
+    shipped = Path(boundary.__file__).parent / "schemas/provisioning/kiosk.settings.json"
+    assert json.loads(shipped.read_text("utf-8")) == settings_schema(), (
+        "kiosk/config.py changed: regenerate with `python -m kiosk.config`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["lift_hold"], "hold_id"),
+        (["lift_hold", "hold_id=x"], "hold_id"),
+        (["logs", "lines=many"], "lines"),
+        (["restart", "what=all"], "what"),
+        (["diagnostics", "colour=1"], "colour"),
+        (["roster", "version=3"], "producers"),
+        (["diagnostics", "hardware"], "key=value"),
+    ],
+)
+def test_station_cmd_checks_arguments_before_signing(
+    capsys: pytest.CaptureFixture[str], county: tuple[Path, Path], args: list[str], named: str
+) -> None:
+    key, db = county
+    capsys.readouterr()
+    code, _, err = station(capsys, "cmd", "330100/K001", *args, "--key", str(key),
+                           "--db", str(db), "--port", "1")  # fmt: skip
+    assert code == 2 and named in one_line(err)
+
+
+def test_station_cmd_waits_for_the_kiosks_own_deadline() -> None:
+    from provisioning.hardware import RELAY_TIMEOUT_S
+    from wire.provisioning import reply_deadline_s
+
+    for name in ("test_print", "reader_selftest", "reader_calibrate", "diagnostics"):
+        assert reply_deadline_s(name) >= RELAY_TIMEOUT_S + 5
+    assert reply_deadline_s("logs") >= 5
+
+
+def test_trust_show_spends_nothing(
+    capsys: pytest.CaptureFixture[str], county: tuple[Path, Path]
+) -> None:
+    key, db = county
+    capsys.readouterr()
+    shown = []
+    for _ in range(2):
+        code, out, err = station(capsys, "trust", "show", "--county", "330100", "--key",
+                                 str(key), "--db", str(db))  # fmt: skip
+        assert code == 0, err
+        shown.append(json.loads(json.loads(out)["body"])["version"])
+    assert shown == [0, 0] and versions(db)["trust"] == 0
+    code, _, err = station(capsys, "trust", "publish", "--county", "330100", "--key", str(key),
+                           "--db", str(db), "--port", "1")  # fmt: skip
+    assert code == 1 and versions(db)["trust"] == 0  # no broker: no version spent either

@@ -17,7 +17,11 @@ import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import fastjsonschema
 
 from wire.documents import sign_document
 from wire.signing import SigningKey
@@ -41,6 +45,61 @@ COMMAND_NAMES = (
     "roster",
     "restart",
 )
+#: What each command's args may hold: name -> (type, required). The station refuses
+#: anything else before it signs; the kiosk checks again (provisioning/commands.py).
+#: firmware_update's args are made by ``station cmd --file``, never typed.
+COMMAND_ARGS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "diagnostics": {"hardware": (bool, False)},
+    "test_print": {},
+    "reader_selftest": {},
+    "reader_calibrate": {"kind": (str, False), "channels": (list, False)},
+    "logs": {"lines": (int, False)},
+    "rotate_keys": {},
+    "lift_hold": {"hold_id": (int, True), "by": (str, False)},
+    "roster": {"version": (int, True), "producers": (list, True)},
+    "restart": {"what": (str, False)},
+}
+#: Choices for text args.
+COMMAND_ARG_CHOICES = {
+    ("reader_calibrate", "kind"): ("blank", "reference"),
+    ("restart", "what"): ("ui", "agent"),
+}
+#: The kiosk's agent waits this long for its UI process to run a hardware request
+#: (provisioning/hardware.py); the station waits for that deadline plus the network's.
+HARDWARE_DEADLINE_S = 20.0
+HARDWARE_COMMANDS = ("diagnostics", "test_print", "reader_selftest", "reader_calibrate", "restart")
+#: Round trip through the broker and the agent's own work, beyond the hardware deadline.
+REPLY_MARGIN_S = 10.0
+
+
+def reply_deadline_s(name: str) -> float:
+    """How long ``station cmd`` waits for the reply to ``name`` before saying timeout."""
+    return HARDWARE_DEADLINE_S + REPLY_MARGIN_S if name in HARDWARE_COMMANDS else REPLY_MARGIN_S
+
+
+def check_command_args(name: str, args: dict[str, Any]) -> None:
+    """ValueError naming the command and the argument the kiosk would refuse."""
+    if name not in COMMAND_NAMES:
+        raise ValueError(f"unknown command {name!r}; one of {', '.join(COMMAND_NAMES)}")
+    if name == "firmware_update":
+        return
+    allowed = COMMAND_ARGS[name]
+    for key, value in args.items():
+        if key not in allowed:
+            known = ", ".join(allowed) or "none"
+            raise ValueError(f"{name}: unknown argument {key!r} (arguments: {known})")
+        kind, _ = allowed[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise ValueError(f"{name}: {key}={value!r} is not {names}")
+        choices = COMMAND_ARG_CHOICES.get((name, key))
+        if choices and value not in choices:
+            raise ValueError(f"{name}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    missing = [key for key, (_, required) in allowed.items() if required and key not in args]
+    if missing:
+        raise ValueError(f"{name}: needs {', '.join(f'{k}=…' for k in missing)}")
+
+
 #: A command may live at most this long: the kiosk keeps every nonce until its command
 #: expires, so this bounds the replay table, and a captured command dies within a day.
 COMMAND_MAX_LIFETIME_S = 24 * 3600
@@ -60,6 +119,57 @@ CODE_PATTERN = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 #: MQTT client ids used for enrollment: random, and part of the enrollment topics
 #: (the broker ACL binds them with %c), so only the requester can read its response.
 ENROLL_CLIENT_PREFIX = "enroll-"
+
+
+class SettingsError(ValueError):
+    """A config bundle's settings the kiosk would refuse; the message names the key."""
+
+
+@cache
+def _settings_schema() -> tuple[dict[str, Any], Any]:
+    raw = resources.files("wire") / "schemas" / "provisioning" / "kiosk.settings.json"
+    schema = json.loads(raw.read_text("utf-8"))
+    return schema, fastjsonschema.compile(schema)
+
+
+def check_settings(settings: Any) -> None:
+    """Refuse what the kiosk's schema refuses (kiosk.settings.json, generated from
+    kiosk/config.py): unknown keys, protected keys, wrong types, by dotted name."""
+    schema, validate = _settings_schema()
+    if not isinstance(settings, dict) or not settings:
+        raise SettingsError("settings must be a non-empty table of sections")
+    protected = []
+    for key in schema["x-protected"]:
+        node: Any = settings
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            protected.append(key)
+    if protected:
+        raise SettingsError(f"{', '.join(protected)}: protected (set by enrollment only)")
+    _unknown_keys(settings, schema, schema, "")
+    try:
+        validate(settings)
+    except fastjsonschema.JsonSchemaValueException as error:
+        name = error.name or "data"
+        where = name.removeprefix("data").lstrip(".") or "(settings)"
+        raise SettingsError(f"{where}: {error.message.removeprefix(name).strip()}") from None
+
+
+def _unknown_keys(node: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> None:
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    properties = schema.get("properties")
+    if not isinstance(node, dict) or properties is None:
+        return
+    for key, value in node.items():
+        dotted = f"{path}{key}"
+        if key not in properties:
+            known = ", ".join(sorted(properties))
+            raise SettingsError(f"{dotted}: unknown key (known here: {known})")
+        _unknown_keys(value, properties[key], root, dotted + ".")
 
 
 def new_enroll_client_id(username: str | None = None) -> str:
