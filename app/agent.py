@@ -17,6 +17,7 @@ import logging
 import logging.handlers
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import open_uplink, software_version
 from kiosk.infra.watchdog import Watchdog
-from provisioning.configs import ConfigManager
+from provisioning.configs import PROBATION_S, ConfigManager
 from provisioning.hardware import Hardware, HardwareRelay
 from provisioning.listener import ProvisioningListener
 from wire.clock import china_time
@@ -79,11 +80,16 @@ def run(
 def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store], Hardware]) -> int:
     if not (config_dir(config.paths.data_dir) / IDENTITY_FILE).exists():
         log.warning("this kiosk is not enrolled yet: run `kiosk enroll CODE`")
-    with Store(config.paths.database) as store:
-        manager = ConfigManager(config, store, AuditLog(store, china_time), china_time)
-        rolled = manager.recover()
-        if rolled:
-            log.warning("config version %d was interrupted before its check; rolled back", rolled)
+    # The main thread's store (the listener's threads open their own): the config
+    # manager records rollbacks after a restart in it.
+    store = Store(config.paths.database)
+    manager = ConfigManager(config, store, AuditLog(store, china_time), china_time)
+    rolled = manager.recover()
+    if rolled:
+        log.warning("config version %d was interrupted before its check; rolled back", rolled)
+    rolled = manager.check_after_start()
+    if rolled:
+        log.error("config version %d cannot reach the county; rolled back", rolled)
     restart = threading.Event()
     changed = threading.Event()
 
@@ -106,9 +112,19 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
     uplink = open_uplink(effective_config(config), str(manager.applied_version()))
     uplink.start()
     listener.start()
+    #: New uplink settings must connect within this after a start, or they are undone.
+    probation_until = time.monotonic() + PROBATION_S if manager.on_probation() else None
     try:
         dog.ready(status="uplink and provisioning started")
         while not stop.wait(WAKE_S):
+            if probation_until is not None:
+                if uplink.stats().connected:
+                    manager.end_probation(connected=True)
+                    probation_until = None
+                elif time.monotonic() > probation_until:
+                    probation_until = None
+                    if manager.end_probation(connected=False):
+                        changed.set()  # reconnect with the settings put back
             if changed.is_set():
                 changed.clear()
                 log.info(
@@ -125,4 +141,5 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
     finally:
         listener.stop()
         uplink.close()
+        store.close()
     return EXIT_RESTART if restart.is_set() else 0

@@ -17,6 +17,15 @@ Applying (power cut anywhere leaves the old or the new file, never a mix):
 ``recover()`` runs when the agent starts: a ``pending.json`` left by a kill during
 3-4 means the new file was never proven healthy, so the previous one is put back (the
 retained bundle is then redelivered and tried again).
+
+A bundle that changes how the kiosk reaches the county (uplink host, port, TLS files,
+account) must prove it: the files exist and load (CA bundle, client certificate and
+key, password file) and a real MQTT connection with the new settings gets its CONNACK
+(``uplink_connects``), else it is rolled back on the spot. It then stays on probation
+(``probation.json``) until the agent has connected with it after a restart: an agent
+that starts with settings whose files no longer load, or that cannot connect within
+``PROBATION_S``, puts the previous file back by itself (``check_after_start``,
+``end_probation``), so a reboot cannot leave the kiosk cut off either.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +54,7 @@ from kiosk.config import (
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import AgentConfigError, uplink_settings
+from wire import mqtt
 from wire.documents import SignatureError, open_document
 from wire.files import PRIVATE, atomic_write, fsync_dir
 from wire.provisioning import CONFIG_TYPE
@@ -52,7 +63,13 @@ from wire.signing import decode_public_key
 log = logging.getLogger(__name__)
 
 PENDING_FILE = "pending.json"
+PROBATION_FILE = "probation.json"
 PREVIOUS_SUFFIX = ".previous"
+#: How long the new uplink settings have to get a CONNACK during the health check.
+CONNECT_CHECK_S = 10.0
+#: After a restart, how long the agent gives new uplink settings to connect before it
+#: puts the previous ones back.
+PROBATION_S = 600.0
 
 #: A health check returns None when fine, else the reason it failed.
 HealthCheck = Callable[[KioskConfig], str | None]
@@ -74,6 +91,55 @@ class ApplyResult:
     reason: str = ""
 
 
+def uplink_files_problem(config: KioskConfig) -> str | None:
+    """The files ``[uplink]`` names exist and load (None when they do)."""
+    up = config.uplink
+    for key, path in (("tls_ca", up.tls_ca), ("tls_cert", up.tls_cert),
+                      ("tls_key", up.tls_key), ("password_file", up.password_file)):  # fmt: skip
+        if path is not None and not path.is_file():
+            return f"uplink.{key}: file not found: {path}"  # it would cut off the county
+    if up.tls_ca is not None or up.tls_cert is not None:
+        try:
+            context = ssl.create_default_context(cafile=str(up.tls_ca) if up.tls_ca else None)
+            if up.tls_cert is not None:
+                context.load_cert_chain(str(up.tls_cert), str(up.tls_key) if up.tls_key else None)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            return f"uplink TLS files do not load: {error}"
+    try:
+        uplink_settings(config)
+    except AgentConfigError as error:
+        return str(error)
+    return None
+
+
+def connection_settings(config: KioskConfig) -> tuple[Any, ...]:
+    """What decides whether the kiosk reaches the county at all."""
+    up = config.uplink
+    return (up.host, up.port, up.tls_ca, up.tls_cert, up.tls_key, up.username, up.password_file)
+
+
+def uplink_connects(config: KioskConfig) -> str | None:
+    """A real MQTT connection with ``config``'s uplink gets its CONNACK (None), else why.
+
+    A client id of its own (``{county}-{device}-health``, allowed to the kiosk's
+    account) and a clean session, so neither running connection is disturbed."""
+    problem = uplink_files_problem(config)
+    if problem:
+        return problem
+    settings = uplink_settings(config)
+    broker = mqtt.BrokerSettings(
+        host=settings.host, port=settings.port, username=settings.username,
+        password=settings.password, tls=settings.tls, prefix=settings.topic_prefix,
+        client_id=f"{config.device.county}-{config.device.device_id}-health",
+    )  # fmt: skip
+    try:
+        client = mqtt.connect(broker, timeout=CONNECT_CHECK_S)
+    except (mqtt.BrokerError, OSError, ValueError, ssl.SSLError) as error:
+        return f"uplink: {error}"
+    mqtt.close(client)
+    return None
+
+
 def default_health_check(config: KioskConfig) -> str | None:
     """Can the kiosk run with this? Database, printer profile, uplink, anchors, disk."""
     try:
@@ -90,12 +156,9 @@ def default_health_check(config: KioskConfig) -> str | None:
     problem = startup_problem(config)  # what would stop the kiosk from issuing
     if problem:
         return problem
-    if config.uplink.tls_ca is not None and not config.uplink.tls_ca.is_file():
-        return f"uplink.tls_ca: file not found: {config.uplink.tls_ca}"  # cut off the county
-    try:
-        uplink_settings(config)
-    except AgentConfigError as error:
-        return str(error)
+    problem = uplink_files_problem(config)
+    if problem:
+        return problem
     for anchor in config.certificate.trust_anchors:
         try:
             decode_public_key(anchor)
@@ -118,17 +181,21 @@ class ConfigManager:
         clock: Callable[[], datetime],
         *,
         health_checks: tuple[HealthCheck, ...] = (default_health_check,),
+        connect_check: HealthCheck = uplink_connects,
     ) -> None:
         self.base = base
         self.store = store
         self.audit = audit
         self.clock = clock
         self.health_checks = health_checks
+        #: Run when a bundle changes the uplink's connection settings.
+        self.connect_check = connect_check
         self.folder = config_dir(base.paths.data_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / MANAGED_FILE
         self.previous = self.folder / (MANAGED_FILE + PREVIOUS_SUFFIX)
         self.pending = self.folder / PENDING_FILE
+        self.probation = self.folder / PROBATION_FILE
 
     # ---- state -----------------------------------------------------------------------
 
@@ -195,6 +262,10 @@ class ConfigManager:
         return body
 
     def _apply(self, version: int, settings: dict[str, Any]) -> ApplyResult:
+        try:
+            before: tuple[Any, ...] | None = connection_settings(self.effective())
+        except ConfigError:
+            before = None
         old = read_layer(self.path)
         old_version = int(old.get("version", 0)) if old else 0
         if self.path.exists():
@@ -208,8 +279,11 @@ class ConfigManager:
         )
         text = json.dumps({"version": version, "settings": settings}, ensure_ascii=False, indent=1)
         atomic_write(self.path, text.encode("utf-8"), mode=PRIVATE)
-        reason = self._health()
+        reason = self._health(before)
         if reason is None:
+            if before != connection_settings(self.effective()):
+                payload = json.dumps({"version": version}).encode()
+                atomic_write(self.probation, payload, mode=PRIVATE)
             self.pending.unlink(missing_ok=True)
             self._record(version, "applied", "")
             log.info("config version %d applied", version)
@@ -219,7 +293,7 @@ class ConfigManager:
         log.error("config version %d failed its health check (%s); rolled back", version, reason)
         return ApplyResult(version, "rolled_back", reason)
 
-    def _health(self) -> str | None:
+    def _health(self, before: tuple[Any, ...] | None = None) -> str | None:
         try:
             config = self.effective()  # re-read from disk: what the UI will load
         except ConfigError as error:
@@ -228,7 +302,54 @@ class ConfigManager:
             reason = check(config)
             if reason:
                 return reason
-        return None
+        if before is not None and connection_settings(config) == before:
+            return None  # how the kiosk reaches the county did not change
+        return self.connect_check(config)
+
+    # ---- after a restart ---------------------------------------------------------------
+
+    def on_probation(self) -> int | None:
+        """The applied version whose uplink settings have not yet connected after a start."""
+        layer = read_layer(self.probation) if self.probation.exists() else None
+        return int(layer.get("version", 0)) if layer else None
+
+    def check_after_start(self) -> int | None:
+        """At agent start: settings whose uplink files no longer load are rolled back
+        to the previous file (returns the version rolled back)."""
+        try:
+            problem = uplink_files_problem(self.effective())
+        except ConfigError as error:
+            problem = f"schema: {error}"
+        if problem is None:
+            return None
+        return self._roll_back_applied(f"after a restart: {problem}")
+
+    def end_probation(self, connected: bool) -> int | None:
+        """The agent connected (probation over) or gave up (roll back); returns the
+        version rolled back, if any."""
+        if self.on_probation() is None:
+            return None
+        if connected:
+            self.probation.unlink(missing_ok=True)
+            return None
+        return self._roll_back_applied(
+            f"after a restart: no connection to the county within {PROBATION_S:g} s"
+        )
+
+    def _roll_back_applied(self, reason: str) -> int | None:
+        version = self.applied_version()
+        if version == 0:
+            log.error("the installed config cannot run (%s); no county bundle to undo", reason)
+            return None
+        if self.previous.exists():
+            os.replace(self.previous, self.path)
+        else:
+            self.path.unlink()  # the first bundle: back to the installed file alone
+        fsync_dir(self.folder)
+        self.probation.unlink(missing_ok=True)
+        self._record(version, "rolled_back", reason)
+        log.error("config version %d rolled back: %s", version, reason)
+        return version
 
     def _restore(self) -> None:
         if self.previous.exists():

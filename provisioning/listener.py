@@ -151,6 +151,7 @@ class ProvisioningListener:
                 AuditLog(store, self.clock),
                 self.clock,
                 health_checks=self.manager.health_checks,
+                connect_check=self.manager.connect_check,
             )
             commands = CommandService(
                 self.config,
