@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import threading
 import time
@@ -30,9 +31,12 @@ from provisioning.configs import PROBATION_S, ConfigManager
 from provisioning.hardware import Hardware, HardwareRelay
 from provisioning.listener import ProvisioningListener
 from wire.clock import china_time
+from wire.files import hold_lock
 
 log = logging.getLogger(__name__)
 
+#: Held (flock) while the agent runs; holds its pid.
+AGENT_LOCK_FILE = "agent.lock"
 #: Exit status asking systemd (Restart=always) to start the agent again: a remote
 #: ``restart what=agent``.
 EXIT_RESTART = 75
@@ -65,6 +69,18 @@ def run(
     hardware: Callable[[Store], Hardware] = HardwareRelay,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``); returns EXIT_RESTART when asked to restart."""
+    # One agent per data directory: two would both pump the outbox and both answer
+    # the county, and each would be disconnected by the other's login (LockHeld).
+    lock = hold_lock(config.paths.data_dir / AGENT_LOCK_FILE, "kiosk agent")
+    try:
+        return _run_locked(config, stop, hardware)
+    finally:
+        os.close(lock)
+
+
+def _run_locked(
+    config: KioskConfig, stop: threading.Event | None, hardware: Callable[[Store], Hardware]
+) -> int:
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -48,6 +48,7 @@ from wire.cli import (
     share_options,
 )
 from wire.clock import CST
+from wire.files import LockHeld
 from wire.signing import KeyFileError, decode_public_key
 from wire.trust import TrustListError
 from wire.verify import verify_qr_text
@@ -530,6 +531,7 @@ ERRORS: ErrorMap = [
     (StoreError, EXIT_REFUSED, "database: "),
     ((FontMissingError, UnknownProfileError), EXIT_USAGE, "configuration error: "),
     (TransportError, EXIT_NOT_PRINTED, "printer: "),
+    (LockHeld, EXIT_REFUSED, ""),
 ]
 
 

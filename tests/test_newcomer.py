@@ -507,3 +507,33 @@ def test_trust_show_spends_nothing(
     code, _, err = station(capsys, "trust", "publish", "--county", "330100", "--key", str(key),
                            "--db", str(db), "--port", "1")  # fmt: skip
     assert code == 1 and versions(db)["trust"] == 0  # no broker: no version spent either
+
+
+# ---- one agent per data directory ---------------------------------------------------------
+
+
+def test_a_second_agent_on_the_same_data_directory_says_who_holds_it(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    import time
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data), "agent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = data / "agent.lock"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if lock.exists() and lock.read_text().strip() == str(first.pid):
+                break
+            time.sleep(0.1)
+        assert lock.read_text().strip() == str(first.pid)
+        code, _, err = kiosk(capsys, data, "agent")
+        line = one_line(err)
+        assert code == 1 and f"pid {first.pid}" in line and "already running" in line
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    assert first.returncode in (0, -15)

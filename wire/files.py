@@ -67,3 +67,35 @@ def commit_file(partial: Path, final: Path) -> None:
         os.close(fd)
     os.replace(partial, final)
     fsync_dir(final.parent)
+
+
+class LockHeld(RuntimeError):
+    """Another process holds the lock; the message names it."""
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def hold_lock(path: Path, what: str) -> int:
+    """Take an exclusive lock on ``path`` for the life of this process (the kernel drops
+    it when the process dies, however it dies); returns the open descriptor. The file
+    holds the owner's pid, so the second one can say who holds it."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        pid = int(text) if text.isdigit() else None
+        who = f"pid {pid}" if pid else "another process"
+        raise LockHeld(f"{what} is already running ({who} holds {path})", pid) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
