@@ -199,9 +199,9 @@ def duplicates(
     rows = db.query(
         "SELECT i.identifier FROM producer_identifiers i JOIN ledger_producers p ON "
         "p.county = i.county AND p.producer_id = i.producer_id WHERE i.county = ? AND "
-        "p.merged_into IS NULL AND i.identifier NOT LIKE 'producer_id:L%' "
+        "p.merged_into IS NULL AND i.identifier NOT LIKE ? "
         "GROUP BY i.identifier HAVING count(*) > 1 ORDER BY i.identifier LIMIT ?",
-        [county, limit],
+        [county, "producer_id:L%", limit],
     )
     out = []
     for (text,) in rows:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from support.enforcement import county_url  # noqa: F401  (fixture)
 from support.kiosk import request
 from support.provisioning import COUNTY_KEY, now
 from support.web import County
@@ -129,8 +130,8 @@ def test_a_lifted_hold_that_started_here_lifts_the_local_hold(kiosk) -> None:
 # ---- the county's side ------------------------------------------------------------------
 
 
-def test_kiosk_holds_are_adopted_once_with_every_known_identifier(tmp_path) -> None:
-    c = County(str(tmp_path / "county.db"))
+def test_kiosk_holds_are_adopted_once_with_every_known_identifier(county_url) -> None:  # noqa: F811
+    c = County(county_url)
     try:
         c.kiosk("K001")
         c.kiosk("K002")

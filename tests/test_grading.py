@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from support.enforcement import county_url  # noqa: F401  (fixture)
 from support.kiosk import request
 from support.mqtt_broker import broker_factory  # noqa: F401  (fixture)
 from support.provisioning import COUNTY_KEY, enrolled_config, headless_listener, now
@@ -59,8 +60,8 @@ def test_rules_file_refuses_unknown_keys_and_bad_values(tmp_path) -> None:
         load_rules(path)
 
 
-def test_county_grades_from_records_and_credit_and_logs_changes(tmp_path) -> None:
-    c = County(str(tmp_path / "county.db"))
+def test_county_grades_from_records_and_credit_and_logs_changes(county_url) -> None:  # noqa: F811
+    c = County(county_url)
     try:
         c.kiosk("K001")
         c.certificate("K001", 1, phone=PHONE)
@@ -100,10 +101,10 @@ def test_a_red_grade_changes_what_the_kiosk_offers(tmp_path, broker_factory) -> 
     config = enrolled_config(tmp_path / "kiosk", uplink={"host": "127.0.0.1", "port": broker.port})
     kiosk = open_kiosk(effective_config(config))
     listener, store = headless_listener(config)
-    county_url = str(tmp_path / "county.db")
-    c = County(county_url)
+    store_url = str(tmp_path / "county.db")
+    c = County(store_url)
     publisher = county_holds.HoldPublisher(
-        county_url, "330100", COUNTY_KEY,
+        store_url, "330100", COUNTY_KEY,
         BrokerSettings("127.0.0.1", broker.port, client_id="county-330100-holds"),
         china_time, rules=RULES, grade_interval_s=0,
     )  # fmt: skip

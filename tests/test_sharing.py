@@ -10,6 +10,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.enforcement import county_url  # noqa: F401  (fixture)
 from support.provisioning import now
 from support.web import County
 
@@ -87,10 +88,11 @@ def populate(c: County) -> None:
         "'2026-11-28T09:00:00+08:00', '2026-11-28')",
         [market, account],
     )
+    c.db.conn.commit()  # PostgreSQL: execute() alone does not commit
 
 
-def test_exactly_once_across_a_receiver_outage_and_a_lost_answer(tmp_path, receiver) -> None:
-    c = County(str(tmp_path / "county.db"))
+def test_exactly_once_across_a_receiver_outage_and_a_lost_answer(county_url, receiver) -> None:  # noqa: F811
+    c = County(county_url)
     try:
         populate(c)
         at = now()
@@ -136,10 +138,10 @@ def test_plain_http_is_refused_outside_loopback() -> None:
     assert sharing.PushSettings("https://platform.example.gov.cn/ingest")
 
 
-def test_county_holds_and_samples_are_shared(tmp_path) -> None:
+def test_county_holds_and_samples_are_shared(county_url) -> None:  # noqa: F811
     from station import holds as county_holds
 
-    c = County(str(tmp_path / "county.db"))
+    c = County(county_url)
     try:
         populate(c)
         with transaction(c.db):

@@ -9,7 +9,8 @@ import io
 from datetime import timedelta
 
 import httpx
-from support.web import NOW, County, county_web, login  # noqa: F401  (fixture)
+from support.enforcement import county_url, county_web_any  # noqa: F401  (fixtures)
+from support.web import NOW, County, login
 from support.web import add_account as add
 
 from station import holds as county_holds
@@ -44,8 +45,8 @@ def populate(c: County) -> None:
         county_holds.lift_hold(c.db, "330100", "H000001", "o", "已整改", NOW)
 
 
-def test_month_and_year_figures(tmp_path) -> None:
-    c = County(str(tmp_path / "county.db"))
+def test_month_and_year_figures(county_url) -> None:  # noqa: F811
+    c = County(county_url)
     try:
         populate(c)
         month = statistics.Period.parse(NOW.strftime("%Y-%m"))
@@ -63,8 +64,8 @@ def test_month_and_year_figures(tmp_path) -> None:
         c.close()
 
 
-def test_statistics_page_and_export(county_web) -> None:  # noqa: F811
-    county, server, _clock = county_web
+def test_statistics_page_and_export(county_web_any) -> None:  # noqa: F811
+    county, server, _clock = county_web_any
     populate(county)
     add(server, "officer-1", Role.OFFICER)
     with httpx.Client(base_url=server.url) as client:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import httpx
 from selenium.webdriver.common.by import By
+from support.enforcement import county_web_any  # noqa: F401  (fixture)
 from support.web import (  # noqa: F401  (fixtures)
     NOW,
     browser,
     browser_login,
-    county_web,
     csrf_of,
     login,
     screenshot,
@@ -26,8 +26,8 @@ from station.web.auth import Role, audit_entries
 PHONE = "13812345678"
 
 
-def test_officer_places_and_lifts_a_county_hold(county_web, browser) -> None:  # noqa: F811
-    county, server, _clock = county_web
+def test_officer_places_and_lifts_a_county_hold(county_web_any, browser) -> None:  # noqa: F811
+    county, server, _clock = county_web_any
     county.kiosk("K001")
     county.kiosk("K002")
     qr = county.certificate("K001", 1, phone=PHONE)

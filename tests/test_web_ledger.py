@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import httpx
 from selenium.webdriver.common.by import By
+from support.enforcement import county_web_any  # noqa: F401  (fixture)
 from support.web import add_account as add
 from support.web import (  # noqa: F401  (fixtures)
     browser,
     browser_login,
-    county_web,
     csrf_of,
     login,
     screenshot,
@@ -30,8 +30,8 @@ ROSTER = (
 )
 
 
-def test_ledger_finds_duplicates_merges_and_widens_holds(county_web, browser) -> None:  # noqa: F811
-    county, server, clock = county_web
+def test_ledger_finds_duplicates_merges_and_widens_holds(county_web_any, browser) -> None:  # noqa: F811
+    county, server, clock = county_web_any
     county.kiosk("K001", "示范镇")
     county.kiosk("K002", "青山镇")
     county.store("K001", issued("330100-K001-0000001", f"tel:{PHONE}", PHONE, "张秀英"))

@@ -13,11 +13,11 @@ from decimal import Decimal
 
 import httpx
 from selenium.webdriver.common.by import By
+from support.enforcement import county_web_any  # noqa: F401  (fixture)
 from support.web import (  # noqa: F401  (fixtures)
     NOW,
     browser,
     browser_login,
-    county_web,
     csrf_of,
     login,
     screenshot,
@@ -76,11 +76,12 @@ def populate(county) -> dict[str, str]:
         ["330100", a, market, inspector, (NOW - timedelta(hours=26)).isoformat(),
          (NOW - timedelta(hours=26)).date().isoformat()],
     )  # fmt: skip
+    county.db.conn.commit()  # PostgreSQL: execute() alone does not commit
     return {"a": a, "b": b, "buyer": buyer}
 
 
-def test_failed_sample_traces_two_kiosks_a_market_and_a_reissue(county_web, browser) -> None:  # noqa: F811
-    county, server, _clock = county_web
+def test_failed_sample_traces_two_kiosks_a_market_and_a_reissue(county_web_any, browser) -> None:  # noqa: F811
+    county, server, _clock = county_web_any
     numbers = populate(county)
     add(server, "officer-1", Role.OFFICER)
 
@@ -135,8 +136,8 @@ def test_failed_sample_traces_two_kiosks_a_market_and_a_reissue(county_web, brow
     screenshot(browser, "notice")
 
 
-def test_sample_import_refuses_a_bad_file_whole_and_imports_a_good_one_once(county_web) -> None:  # noqa: F811
-    county, server, _clock = county_web
+def test_sample_import_refuses_a_bad_file_whole_and_imports_a_good_one_once(county_web_any) -> None:  # noqa: F811
+    county, server, _clock = county_web_any
     populate(county)
     add(server, "officer-1", Role.OFFICER)
     head = ("样品编号,受检主体,手机号,产品代码,产品名称,抽样地点,抽样日期,检测机构,报告编号,"
