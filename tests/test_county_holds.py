@@ -110,8 +110,16 @@ def test_every_identifier_of_the_producer_matches(kiosk) -> None:
         assert refusal.value.code == "county_hold" and "0571-1234567" in refusal.value.message
     assert kiosk.issuance.check(request(issuer=Issuer("李四", "13900000000")))
     assert kiosk.issuance.check(request(issuer=registered.issuer, product_code="V003"))
+    # An ID number bound at this kiosk, and a new phone: a hold by ID number still
+    # reaches her when she comes with the new phone (one producer, one identity).
+    kiosk.producers.bind(registered.producer_id, phone="13600001111",
+                         id_number="330102198001011234")  # fmt: skip
+    by_id = a_hold(identifiers=("id_number:330102198001011234",))
+    applied.apply(parse_hold_list(hold_list(2, by_id).sign(COUNTY_KEY), ANCHORS, "330100"))
+    with pytest.raises(IssuanceRefused):
+        kiosk.issuance.check(request(issuer=Issuer("张秀英", "13600001111")))
     every = a_hold(hold_id="H000002", identifiers=(f"phone:{PHONE}",), product_code="*")
-    applied.apply(parse_hold_list(hold_list(2, every).sign(COUNTY_KEY), ANCHORS, "330100"))
+    applied.apply(parse_hold_list(hold_list(3, every).sign(COUNTY_KEY), ANCHORS, "330100"))
     with pytest.raises(IssuanceRefused):
         kiosk.issuance.check(request(issuer=registered.issuer, product_code="V003"))
 

@@ -14,7 +14,6 @@ the local hold, as the officer decided at the county.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,31 +37,31 @@ class AppliedHold:
     contact: str
 
 
-def _producer_columns(conn: sqlite3.Connection) -> set[str]:
-    return {row[1] for row in conn.execute("PRAGMA table_info(producers)")}
-
-
 def issuer_identifiers(store: Store, issuer: Issuer) -> set[str]:
-    """Every identifier of the 承诺主体 this kiosk can name (``wire.holds.identifier``)."""
+    """Every identifier of the 承诺主体 this kiosk can name (``wire.holds.identifier``):
+    its key and phone, and for a registered producer (one identity, whatever was scanned
+    or typed) its id, 主体码, ID number and every phone bound to it."""
     found = set(producer_key_identifiers(issuer.producer_key))
     if issuer.phone:
         found.add(identifier("phone", issuer.phone))
     if issuer.producer_id:
         found.add(identifier("producer_id", issuer.producer_id))
-    columns = _producer_columns(store.conn)
-    linked = [c for c in ("platform_code", "id_number") if c in columns]
-    select = ", ".join(["producer_id", "phone", *linked])
     rows = store.conn.execute(
-        f"SELECT {select} FROM producers WHERE producer_id = ? OR phone = ?",
-        [issuer.producer_id or "", issuer.phone or ""],
+        "SELECT p.producer_id, p.platform_code, p.id_number FROM producers p "
+        "WHERE p.producer_id = ? OR p.phone = ? OR p.producer_id IN "
+        "(SELECT producer_id FROM producer_phones WHERE phone = ?)",
+        [issuer.producer_id or "", issuer.phone or "", issuer.phone or ""],
     ).fetchall()
-    for row in rows:
-        found.add(identifier("producer_id", row[0]))
-        if row[1]:
-            found.add(identifier("phone", row[1]))
-        for kind, value in zip(linked, row[2:], strict=True):
-            if value:
-                found.add(identifier(kind, value))
+    for producer_id, platform_code, id_number in rows:
+        found.add(identifier("producer_id", producer_id))
+        if platform_code:
+            found.add(identifier("platform_code", platform_code))
+        if id_number:
+            found.add(identifier("id_number", id_number))
+        for (phone,) in store.conn.execute(
+            "SELECT phone FROM producer_phones WHERE producer_id = ?", [producer_id]
+        ):
+            found.add(identifier("phone", phone))
     return found
 
 
