@@ -12,6 +12,10 @@ The issue's bound is 10 s; the measured time is printed (docs/enforcement.md has
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import httpx
@@ -32,7 +36,7 @@ from support.web import (  # noqa: F401  (fixtures)
 )
 
 from app.compose import open_kiosk
-from kiosk.config import effective_config
+from kiosk.config import effective_config, load_config
 from kiosk.domain.model import Issuer
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
@@ -254,3 +258,88 @@ def test_positive_at_kiosk_a_refuses_the_producer_at_kiosk_b_within_10_s(
         store_b.close()
         kiosk_a.close()
         kiosk_b.close()
+
+
+def write_kiosk_toml(tmp_path, device: str, port: int):
+    """A kiosk's own config file and its enrollment identity (the county anchor)."""
+    data = tmp_path / f"agent-{device}"
+    pw = tmp_path / f"agent-pw-{device}"
+    pw.write_text(PASSWORDS[f"330100/{device}"])
+    pw.chmod(0o600)
+    enrolled_config(data, device=device)  # writes the identity layer into the data dir
+    path = tmp_path / f"{device}.toml"
+    path.write_text(
+        f'[paths]\ndata_dir = "{data}"\n\n'
+        f'[uplink]\nhost = "127.0.0.1"\nport = {port}\nusername = "330100/{device}"\n'
+        f'password_file = "{pw}"\npoll_interval_s = 0.2\n\n'
+        f'[certificate]\nverify_url = "{VERIFY_URL}"\n',
+        "utf-8",
+    )
+    return path
+
+
+def test_hold_reaches_kiosk_agent_processes(tmp_path, pg_url, reader, broker_factory) -> None:  # noqa: F811
+    """The same chain with each kiosk's agent as its own process (`kiosk agent`): the
+    rapid test runs in the UI's place (this process) on kiosk A's database, A's agent
+    uplinks the hold, B's agent applies the county's list to B's database."""
+    broker = broker_factory(acl=deploy_acl(tmp_path / "acl", ACCOUNTS), passwords=PASSWORDS)
+    paths = {d: write_kiosk_toml(tmp_path, d, broker.port) for d in ("K001", "K002")}
+    kiosks = {d: open_kiosk(effective_config(load_config(p))) for d, p in paths.items()}
+    with Database(pg_url) as db:
+        for device, k in kiosks.items():
+            register_device(db, "330100", device, "示范镇", "示范镇农产品质量安全服务点",
+                            k.signer.public_b64, china_time())  # fmt: skip
+        db.conn.commit()
+    collector = Collector(
+        collector_settings(broker.port, batch_wait_s=0.01, username="collector-1",
+                           password="pw-collector", county="330100"),
+        pg_url,
+    )  # fmt: skip
+    county_broker = BrokerSettings("127.0.0.1", broker.port, "county-330100", "pw-county",
+                                   client_id="county-330100-holds")  # fmt: skip
+    publisher = county_holds.HoldPublisher(
+        pg_url, "330100", COUNTY_KEY, county_broker, china_time, interval_s=0.2
+    )
+    agents = {
+        d: subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--config", str(p), "agent"],
+            env={**os.environ, "NOTIFY_SOCKET": ""},
+        )
+        for d, p in paths.items()
+    }
+    walk_in = request(issuer=Issuer("张秀英", PHONE))
+    try:
+        collector.start()
+        publisher.start()
+
+        def version(device: str) -> int:
+            row = (
+                kiosks[device].store.conn.execute("SELECT version FROM county_hold_list").fetchone()
+            )
+            return int(row[0]) if row else 0
+
+        wait_until(lambda: version("K002") >= 1, 30, "kiosk B's agent applying the first list")
+        assert refused(kiosks["K002"], walk_in) is None
+        svc = service(kiosks["K001"], reader)
+        svc.register_sample("S-001", product_code="V001", inputs_used=["organophosphate"],
+                            **PRODUCER)  # fmt: skip
+        reader.controls.load_enzyme_sample(1, inhibitor=2.0)
+        svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
+        second = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
+        placed = time.monotonic()
+        assert second.holds
+        wait_until(lambda: refused(kiosks["K002"], walk_in) == "county_hold", HOLD_BOUND_S,
+                   "kiosk B (agent process) refusing the held producer")  # fmt: skip
+        took = time.monotonic() - placed
+        print(f"hold propagation with agent processes: {took:.2f} s")
+        assert took < HOLD_BOUND_S
+        wait_until(lambda: version("K001") == version("K002"), 10, "kiosk A on the same list")
+    finally:
+        for agent in agents.values():
+            agent.send_signal(signal.SIGTERM)
+        for agent in agents.values():
+            assert agent.wait(timeout=20) == 0
+        publisher.stop()
+        collector.close()
+        for k in kiosks.values():
+            k.close()
