@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = hsub.add_parser("run", help="publish the signed hold list as it changes (until stopped)")
     run.add_argument("--db", default="station.db", help="SQLite path or postgresql:// URL")
     run.add_argument("--county", required=True)
-    run.add_argument("--signing-key", type=Path, required=True, help="county key (PEM, 0600)")
+    run.add_argument("--key", type=Path, required=True, help="county signing key (PEM, 0600)")
     run.add_argument("--interval", type=float, default=0.5, help="seconds between rounds")
     run.add_argument("--grading-rules", type=Path, help="TOML with a [grading] table")
     run.add_argument("--grade-interval", type=float, default=10.0, help="seconds")
@@ -104,7 +104,7 @@ def _holds(args: argparse.Namespace) -> int:
 
     if args.holds_action == "run":
         try:
-            key = SigningKey.load(args.signing_key)
+            key = SigningKey.load(args.key)
         except (OSError, KeyFileError) as error:
             print(f"station holds run: {error}", file=sys.stderr)
             return 2

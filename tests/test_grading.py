@@ -159,3 +159,10 @@ def test_a_red_grade_changes_what_the_kiosk_offers(tmp_path, broker_factory) -> 
         store.close()
         kiosk.close()
         c.close()
+
+
+def test_the_example_rules_file_is_the_defaults() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "docs" / "deploy" / "station" / "grading.example.toml"
+    assert load_rules(example) == GradingRules()

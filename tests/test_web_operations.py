@@ -80,6 +80,7 @@ def test_the_county_units_verify(tmp_path: Path) -> None:
     assert {u.name for u in units} == {
         "agriqs-station-web.service", "agriqs-station-collect.service",
         "agriqs-station-trust.service", "agriqs-station-trust.timer",
+        "agriqs-station-holds.service", "agriqs-station-share.service",
     }  # fmt: skip
     root = _verify_root(tmp_path, units)
     result = subprocess.run(
