@@ -49,10 +49,20 @@ LOG_FILE_COUNT = 3
 WAKE_S = 0.5
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are 0640 whatever the umask: they name producers and staff."""
+
+    def _open(self) -> Any:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.baseFilename, flags, 0o640)
+        os.fchmod(fd, 0o640)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _log_to_file(config: KioskConfig) -> logging.Handler:
     folder = config.paths.data_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = PrivateRotatingFileHandler(
         folder / "agent.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import getpass
+import io
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ from wire.cli import (
     share_options,
 )
 from wire.clock import CST
-from wire.files import LockHeld
+from wire.files import PRIVATE, LockHeld, atomic_write
 from wire.signing import KeyFileError, decode_public_key
 from wire.trust import TrustListError
 from wire.verify import verify_qr_text
@@ -460,7 +461,9 @@ def _certificates(args: argparse.Namespace, kiosk: Any) -> int:
             from drivers.printer.render import render_label
 
             image = render_label(service.layout(cert), find_cjk_font(kiosk.config.fonts.cjk))
-            image.save(args.png)
+            png = io.BytesIO()
+            image.save(png, format="PNG")
+            atomic_write(Path(args.png), png.getvalue(), mode=PRIVATE)  # a farmer's label
         _emit(args, _summary(cert), _line(cert))
         return EXIT_OK
     if action == "export":
@@ -470,7 +473,11 @@ def _certificates(args: argparse.Namespace, kiosk: Any) -> int:
         certs = service.list(since=since, until=until)
         certs.reverse()
         if args.out:
-            with open(args.out, "w", encoding="utf-8-sig", newline="") as out:
+            # Names and phones: owner only, whatever the umask; no symlink followed.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            fd = os.open(args.out, flags, 0o600)
+            os.fchmod(fd, 0o600)
+            with open(fd, "w", encoding="utf-8-sig", newline="") as out:
                 count = service.export_csv(out, certs)
             print(f"{count} certificates written to {args.out}", file=sys.stderr)
         else:

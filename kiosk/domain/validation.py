@@ -48,6 +48,18 @@ def _has_control(text: str) -> bool:
     )
 
 
+#: What makes a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a string starting with a formula
+    prefix gets a leading apostrophe (numbers pass unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def check_text(value: str, field: str, label: str, minimum: int, maximum: int) -> str:
     """Free text checked like issuance fields: printable, visible, within its length.
 
@@ -70,9 +82,16 @@ def _text(value: str, field: str, label: str, minimum: int, maximum: int) -> str
     return text
 
 
+_ASCII_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
 def parse_quantity(value: object) -> Decimal:
+    text = str(value).strip()
+    if not isinstance(value, Decimal) and not _ASCII_NUMBER.match(text):
+        # Decimal() takes Arabic-Indic and full-width digits too: ASCII only here.
+        raise InputError("quantity", "not_number", "数量必须是数字，例如 12.5")
     try:
-        quantity = Decimal(str(value).strip())
+        quantity = Decimal(text)
     except (InvalidOperation, ValueError):
         raise InputError("quantity", "not_number", "数量必须是数字，例如 12.5") from None
     if not quantity.is_finite():

@@ -8,6 +8,7 @@ busy database waits instead of failing half-way through a transaction.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -43,12 +44,40 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+#: The database holds producers' names, phones and PIN hashes: owner only. SQLite gives
+#: its -wal and -shm files the database file's own mode.
+DATABASE_MODE = 0o600
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 (whatever the umask) before SQLite opens it, and
+    tighten one an older version left readable to others."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, DATABASE_MODE)
+    except OSError as error:
+        raise StoreError(f"cannot open {path} (a symlink?): {error}") from None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid == os.geteuid() and info.st_mode & 0o777 != DATABASE_MODE:
+            os.fchmod(fd, DATABASE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        try:
+            if side.stat().st_uid == os.geteuid():
+                os.chmod(side, DATABASE_MODE)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
     """An open kiosk database. Use as a context manager or call ``close()``."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

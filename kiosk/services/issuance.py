@@ -40,7 +40,7 @@ from kiosk.domain.model import (
     Style,
     format_quantity,
 )
-from kiosk.domain.validation import InputError, check_text, validate_request
+from kiosk.domain.validation import InputError, check_text, spreadsheet_cell, validate_request
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
@@ -435,12 +435,12 @@ class IssuanceService:
         writer.writerow(CSV_COLUMNS)
         count = 0
         for c in certificates:
-            writer.writerow([
+            writer.writerow([spreadsheet_cell(v) for v in (
                 c.number, c.issued_at.isoformat(), c.status.value, c.product_code,
                 c.product_name, format_quantity(c.quantity), c.unit, c.origin, c.issuer.name,
                 c.issuer.phone, c.basis.value, " ".join(c.inputs_used), c.test_ref or "",
                 c.source_certificate or "", c.print_count, c.template_id,
-            ])  # fmt: skip
+            )])  # fmt: skip
             count += 1
         return count
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from drivers.printer.base import LabelPrinter, ProgressCallback
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock, text_width
 from kiosk.domain.model import Issuer
-from kiosk.domain.validation import InputError
+from kiosk.domain.validation import InputError, check_text
 from kiosk.infra.store import Store
 from kiosk.services.staff import AttemptLimiter, LockedOut, check_pin_format, hash_pin, verify_pin
 
@@ -107,9 +107,7 @@ def producer_keys(store: Store, producer_key: str) -> set[str]:
 
 
 def _name(value: str) -> str:
-    name = (value or "").strip()
-    if not 1 <= len(name) <= MAX_NAME_CHARS:
-        raise InputError("name", "name", f"请填写姓名（{MAX_NAME_CHARS}字以内）")
+    name = check_text(value or "", "name", "姓名", 1, MAX_NAME_CHARS)
     if name.isdigit():
         raise InputError("name", "digits", "姓名不能只有数字")
     return name
