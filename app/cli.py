@@ -141,14 +141,14 @@ def _parser() -> argparse.ArgumentParser:
         "update",
         help="software update from a signed bundle",
         description="Paths come from the configuration: paths.install_root, "
-        "paths.release_keys and {paths.data_dir}/update (docs/deploy.md).",
+        "paths.release_keys, paths.update_state and {paths.data_dir}/update (docs/deploy.md).",
     )
     update.add_argument("--restart", help="command that restarts the kiosk services")
     update.add_argument("--health-timeout", type=float, help="seconds to wait for health")
     update_sub = update.add_subparsers(dest="update_action", required=True)
-    update_sub.add_parser(
-        "apply", help="install a bundle, switch, roll back if unhealthy"
-    ).add_argument("bundle", type=input_file)
+    apply = update_sub.add_parser("apply", help="install, switch, roll back if unhealthy")
+    apply.add_argument("bundle", type=input_file)
+    apply.add_argument("--rollback", type=input_file, help="signed permission for a downgrade")
     update_sub.add_parser("apply-incoming", help="the bundle waiting in update/incoming/")
     update_sub.add_parser("status", help="the active version and the last result")
     update_sub.add_parser("recover", help="finish or undo an interrupted update")
@@ -347,7 +347,8 @@ def _update(args: argparse.Namespace, config: Any) -> int:
     from kiosk.infra import update
 
     paths = config.paths
-    argv = ["--root", str(paths.install_dir), "--state-dir", str(paths.update_dir),
+    argv = ["--root", str(paths.install_dir), "--state-dir", str(paths.update_state_dir),
+            "--report-dir", str(paths.update_dir),
             "--keys", str(paths.release_keys_dir)]  # fmt: skip
     if args.restart:
         argv += ["--restart", args.restart]
@@ -356,6 +357,8 @@ def _update(args: argparse.Namespace, config: Any) -> int:
     argv.append(args.update_action)
     if args.update_action == "apply":
         argv.append(str(args.bundle))
+        if args.rollback:
+            argv += ["--rollback", str(args.rollback)]
     return update.main(argv)
 
 

@@ -168,14 +168,35 @@ ensure_file() {  # source target mode
 ensure_starter_config() {
     local dst
     dst="$(p /etc/agriqs/kiosk.toml)"
-    [[ -e "$dst" ]] && return  # never overwrite the technician's configuration
-    change "write starter /etc/agriqs/kiosk.toml (edit device, printer, reader)" \
-        write_starter_config "$dst"
+    if [[ ! -e "$dst" ]]; then  # never overwrite the technician's configuration
+        change "write starter /etc/agriqs/kiosk.toml (edit device, printer, reader)" \
+            write_starter_config "$dst"
+    fi
+    # root:agriqs 0640 (docs/deploy.md): the services read it, only root edits it.
+    ensure_owner_mode /etc/agriqs/kiosk.toml 0640 root "$SERVICE_USER"
 }
 
 write_starter_config() {
     # The documented example: a USB label printer, TLS to the county broker.
     install -m 0640 "$PROJECT/docs/deploy/kiosk.example.toml" "$1"
+}
+
+ensure_owner_mode() {  # path mode owner group: an existing file, in the target's ids
+    local file="$1" mode="$2" owner="$3" group="$4" path uid gid
+    path="$(p "$file")"
+    if [[ ! -e "$path" ]]; then
+        [[ "$DRY_RUN" -eq 1 ]] && echo "would: chmod $mode, chown $owner:$group $file"
+        return
+    fi
+    uid="$(id_of passwd "$owner" || echo "?")"
+    gid="$(id_of group "$group" || echo "?")"
+    if [[ "$uid" == "?" || "$gid" == "?" ]]; then
+        echo "would: chown $owner:$group $file (after the account exists)"
+        return
+    fi
+    if [[ "$(stat -c '%a %u %g' "$path")" != "${mode#0} $uid $gid" ]]; then
+        change "chmod $mode, chown $owner:$group $file" set_owner_mode "$uid" "$gid" "$mode" "$path"
+    fi
 }
 
 UNITS_CHANGED=0

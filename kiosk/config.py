@@ -72,6 +72,8 @@ class PathsConfig(_Section):
     install_root: Path = Path("/opt/agriqs")
     #: County release public keys (``*.pub``) that may sign software bundles.
     release_keys: Path = Path("/etc/agriqs/release-keys")
+    #: The update units' own state (root's, 0700): pending.json, last-result.json.
+    update_state: Path = Path("/var/lib/agriqs-update")
 
     @property
     def database(self) -> Path:
@@ -87,8 +89,12 @@ class PathsConfig(_Section):
 
     @property
     def update_dir(self) -> Path:
-        """pending.json, health.json, last-result.json, incoming/ (docs/deploy.md)."""
+        """The service user's side of updates: incoming/, health.json (docs/deploy.md)."""
         return self.data_dir / "update"
+
+    @property
+    def update_state_dir(self) -> Path:
+        return self.data_dir / self.update_state
 
     @property
     def keys_dir(self) -> Path:

@@ -102,6 +102,21 @@ def test_install_into_tree_then_second_run_changes_nothing(tree: Path):
     assert os.readlink(units / "getty@tty1.service") == "/dev/null"
     assert (tree / "etc/agriqs/kiosk.toml").exists()
 
+    # Owners and modes as docs/deploy.md documents them, in the tree's own ids.
+    group = (tree / "etc/group").read_text()
+    gid = int(next(line.split(":")[2] for line in group.splitlines() if line.startswith("agriqs:")))
+    for path, owner, mode in (
+        ("etc/agriqs/kiosk.toml", (0, gid), 0o640),
+        ("etc/agriqs", (0, gid), 0o750),
+        ("etc/agriqs/release-keys", (0, 0), 0o755),
+        ("var/lib/agriqs", (int(user[2]), gid), 0o750),
+        ("var/lib/agriqs/update/incoming", (int(user[2]), gid), 0o750),
+        ("var/lib/agriqs-update", (0, 0), 0o700),
+        ("opt/agriqs", (0, 0), 0o755),
+    ):
+        info = (tree / path).stat()
+        assert ((info.st_uid, info.st_gid), stat.S_IMODE(info.st_mode)) == (owner, mode), path
+
     before = snapshot(tree)
     second = run("--root", str(tree), "--skip-packages")
     assert second.returncode == 0, second.stderr
@@ -115,6 +130,15 @@ def test_install_into_tree_then_second_run_changes_nothing(tree: Path):
     third = run("--root", str(tree), "--skip-packages")
     assert third.stdout.count("change:") == 1, third.stdout
     assert (units / "agriqs-kiosk.service").read_bytes() == kiosk_unit.read_bytes()
+    assert "K042" in (tree / "etc/agriqs/kiosk.toml").read_text()
+
+    # A config left world-readable or root:root (an scp, an editor) is put right.
+    os.chown(tree / "etc/agriqs/kiosk.toml", 0, 0)
+    os.chmod(tree / "etc/agriqs/kiosk.toml", 0o644)
+    fourth = run("--root", str(tree), "--skip-packages")
+    assert "change: chmod 0640, chown root:agriqs /etc/agriqs/kiosk.toml" in fourth.stdout
+    info = (tree / "etc/agriqs/kiosk.toml").stat()
+    assert (info.st_gid, stat.S_IMODE(info.st_mode)) == (gid, 0o640)
     assert "K042" in (tree / "etc/agriqs/kiosk.toml").read_text()
 
 

@@ -221,8 +221,8 @@ def test_commands_that_do_not_print_never_open_the_printer(
 def test_update_takes_its_paths_from_the_configuration(
     capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path
 ) -> None:
-    (data / "update").mkdir(parents=True)
-    (data / "update" / "last-result.json").write_text('{"status": "switched", "version": "9"}')
+    (data / "update-state").mkdir(parents=True)
+    (data / "update-state" / "last-result.json").write_text('{"version": "9"}')
     for argv in (["update", "status"], ["update", "status", "--data-dir", str(data)]):
         code, out, err = kiosk(capsys, data, *argv)
         assert code == 0, err
@@ -241,6 +241,7 @@ def test_update_takes_its_paths_from_the_configuration(
     paths = load_config(None, data_dir=data).paths
     assert paths.install_dir == data / "install" and paths.update_dir == data / "update"
     assert paths.release_keys_dir == data / "release-keys"
+    assert paths.update_state_dir == data / "update-state"
 
 
 # ---- kiosk: finding a product ---------------------------------------------------------
