@@ -45,8 +45,11 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--ca", type=Path)
-    p.add_argument("--cert", type=Path)
-    p.add_argument("--key", type=Path)
+    p.add_argument("--cert", type=Path, help="TLS client certificate")
+    # --key-file as in every other station command; elsewhere --key is the county
+    # signing key, so the old spelling here is kept but no longer shown.
+    p.add_argument("--key-file", dest="key", type=Path, help="TLS client key")
+    p.add_argument("--key", dest="key", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--username")
     p.add_argument("--password-file", type=Path, help="file holding the broker password")
     p.add_argument("--prefix", default=d.topic_prefix)

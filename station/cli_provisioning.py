@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import logging
+import re
 import secrets
 import signal
 import subprocess
@@ -80,13 +81,37 @@ def settings_from_args(args: Any, client_id: str = "") -> BrokerSettings:
     )
 
 
+_COUNTY = re.compile(r"^\d{6}$")
+_DEVICE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
+
+
+def county_code(text: str) -> str:
+    """A county as kiosks know it: 6 digits (GB/T 2260); ``33010`` is refused here,
+    not discovered when no kiosk can enroll."""
+    if not _COUNTY.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a county code (6 digits, e.g. 330100)")
+    return text
+
+
+def device_id(text: str) -> str:
+    if not _DEVICE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device id (a capital letter, then 1-7 capitals or digits: K001)"
+        )
+    return text
+
+
 def _device(text: str, county: str | None) -> tuple[str, str]:
     if "/" in text:
         c, d = text.split("/", 1)
-        return c, d
-    if not county:
-        raise ValueError("give the device as COUNTY/DEVICE or use --county")
-    return county, text
+    elif not county:
+        raise CliError("give the device as COUNTY/DEVICE or use --county")
+    else:
+        c, d = county, text
+    try:
+        return county_code(c), device_id(d)
+    except argparse.ArgumentTypeError as error:
+        raise CliError(str(error)) from None
 
 
 def add_devices(sub: argparse._SubParsersAction) -> None:
@@ -94,10 +119,12 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="devices_action", required=True)
     code = dsub.add_parser("enroll-code", help="a one-time enrollment code (and its QR)")
     _db(code, create=True)
-    code.add_argument("--county", required=True)
+    code.add_argument("--county", required=True, type=county_code)
     code.add_argument("--township", required=True)
     code.add_argument("--service-point", help="default: {township}农产品质量安全服务点")
-    code.add_argument("--device", help="device id to give (default: next free K###)")
+    code.add_argument(
+        "--device", type=device_id, help="device id to give (default: next free K###)"
+    )
     code.add_argument("--ttl-minutes", type=int, default=60)
     code.add_argument("--manual", action="store_true", help="a technician must approve")
     code.add_argument("--qr-png", type=Path, help="also write the QR as a PNG")
@@ -105,7 +132,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     svc = dsub.add_parser("enroll-service", help="answer enrollment requests (runs until stopped)")
     _db(svc, create=True)
     _key(svc)
-    svc.add_argument("--county", required=True)
+    svc.add_argument("--county", required=True, type=county_code)
     add_broker_args(svc)
     svc.add_argument("--accounts", type=Path, required=True, help="make_acl.py accounts file")
     svc.add_argument("--acl", type=Path, required=True, help="broker ACL file to regenerate")
@@ -123,7 +150,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     _db(pending)
     listing = dsub.add_parser("list", help="every kiosk: last seen, versions, backlog, alarms")
     _db(listing)
-    listing.add_argument("--county")
+    listing.add_argument("--county", type=county_code)
     listing.add_argument("--json", action="store_true")
     reg = dsub.add_parser(
         "register", help="trust a kiosk without enrollment (a lab bench, the simulation)"
@@ -136,7 +163,7 @@ def add_devices(sub: argparse._SubParsersAction) -> None:
     show = dsub.add_parser("show", help="one kiosk in detail")
     _db(show)
     show.add_argument("device", help="COUNTY/DEVICE, or DEVICE with --county")
-    show.add_argument("--county")
+    show.add_argument("--county", type=county_code)
     p.set_defaults(handler=_devices)
 
 
@@ -292,7 +319,7 @@ def add_cmd(sub: argparse._SubParsersAction) -> None:
         "logs, rotate_keys, firmware_update, lift_hold, roster, restart",
     )
     p.add_argument("args", nargs="*", help="key=value (values parsed as JSON when they can be)")
-    p.add_argument("--county")
+    p.add_argument("--county", type=county_code)
     p.add_argument(
         "--timeout",
         type=float,
@@ -346,7 +373,7 @@ def add_config(sub: argparse._SubParsersAction) -> None:
     _db(push)
     _key(push)
     add_broker_args(push)
-    push.add_argument("--county", required=True)
+    push.add_argument("--county", required=True, type=county_code)
     target = push.add_mutually_exclusive_group()
     target.add_argument("--device")
     target.add_argument("--township")
@@ -392,11 +419,11 @@ def add_trust(sub: argparse._SubParsersAction) -> None:
     _db(pub)
     _key(pub)
     add_broker_args(pub)
-    pub.add_argument("--county", required=True)
+    pub.add_argument("--county", required=True, type=county_code)
     show = tsub.add_parser("show", help="print a signed trust list without publishing")
     _db(show)
     _key(show)
-    show.add_argument("--county", required=True)
+    show.add_argument("--county", required=True, type=county_code)
     for sp in (pub, show):
         sp.add_argument(
             "--valid-days",

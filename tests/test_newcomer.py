@@ -538,3 +538,31 @@ def test_a_second_agent_on_the_same_data_directory_says_who_holds_it(
         first.terminate()
         first.wait(timeout=30)
     assert first.returncode in (0, -15)
+
+
+def test_county_and_device_codes_are_checked_where_they_are_typed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, county: tuple[Path, Path]
+) -> None:
+    key, db = county
+    capsys.readouterr()
+    for argv, named in (
+        (["devices", "enroll-code", "--county", "33010", "--township", "示范镇"], "33010"),
+        (["devices", "enroll-code", "--county", "330100", "--township", "示范镇",
+          "--device", "k17"], "k17"),
+        (["trust", "show", "--county", "3301OO", "--key", str(key)], "3301OO"),
+    ):  # fmt: skip
+        code, err = run_usage(capsys, station_cli.main, [*argv, "--db", str(db)])
+        assert code == 2 and named in one_line(err)
+    code, _, err = station(capsys, "devices", "show", "33010/K001", "--db", str(db))
+    assert code == 2 and "33010" in one_line(err)
+    public = SigningKey.generate().public_b64
+    code, _, err = station(capsys, "devices", "register", "330100/k1", "--township", "镇",
+                           "--public-key", public, "--db", str(db))  # fmt: skip
+    assert code == 2 and "k1" in one_line(err)
+
+
+def test_collect_names_its_tls_key_like_the_other_commands() -> None:
+    parser = station_cli.build_parser()
+    args = parser.parse_args(["collect", "--key-file", "client.key"])
+    assert str(args.key) == "client.key"
+    assert str(parser.parse_args(["collect", "--key", "old.key"]).key) == "old.key"
