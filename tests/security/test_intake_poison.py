@@ -98,3 +98,68 @@ def test_retained_state_out_of_range_does_not_wedge_a_new_collector(
         reasons = [r[0] for r in db.query("SELECT reason FROM quarantine")]
         assert reasons and all("integer out of range" in r for r in reasons)
         assert db.count_events() == 2
+
+
+def _unbounded(schema: dict, where: str) -> list[str]:
+    """Paths of integers without both bounds and strings without a length bound and a
+    character rule (a pattern, an enum or a const)."""
+    found: list[str] = []
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    numeric = "integer" in types or "number" in types
+    if numeric and ("minimum" not in schema or "maximum" not in schema):
+        found.append(where)
+    text = "string" in types and not ({"enum", "const"} & set(schema))
+    if text and ("maxLength" not in schema or "pattern" not in schema):
+        found.append(where)
+    if "array" in types and "maxItems" not in schema:
+        found.append(where)
+    for name, sub in schema.get("properties", {}).items():
+        found += _unbounded(sub, f"{where}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found += _unbounded(schema[key], f"{where}[{key}]")
+    for sub in schema.get("anyOf", []):
+        found += _unbounded(sub, where)
+    if "object" in types and schema.get("additionalProperties") is not False:
+        if where.endswith(".data") and where.startswith("envelope"):
+            pass  # the envelope's data is checked against its own schema
+        elif "maxProperties" not in schema:
+            found.append(where)
+    return found
+
+
+def test_every_schema_bounds_every_integer_and_string():
+    from wire.events import schema_documents
+
+    unbounded = [p for name, doc in schema_documents().items() for p in _unbounded(doc, name)]
+    assert unbounded == []
+
+
+def test_a_qos0_flood_is_cut_at_the_queue_while_the_store_is_busy(
+    tmp_path, broker_factory, publisher
+):
+    import sqlite3
+    import time
+
+    broker = broker_factory()
+    url = tmp_path / "station.db"
+    Database(url).close()
+    settings = collector_settings(broker.port, qos0_queue_max=50)
+    with Collector(settings, url) as collector:
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        blocker = sqlite3.connect(url, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the writer now waits on the store
+        pub = publisher(broker.port)
+        pub.send(T + "alarm", b"first, to occupy the writer", qos=1)
+        time.sleep(0.3)
+        for n in range(3000):
+            pub.client.publish(T + "alarm", b"junk %d" % n, qos=0)
+        wait_until(lambda: collector.stats().dropped >= 2000, 20, "QoS 0 past the bound dropped")
+        assert collector._queue.qsize() <= 50 + 1  # never more than the bound (+ the first)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        pub.send(T + "alarm", good(1))
+        wait_until(lambda: collector.stats().stored == 1, 30, "the good event after the flood")
+        stats = collector.stats()
+        assert collector.healthy and stats.received == 3002, stats
