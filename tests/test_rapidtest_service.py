@@ -192,8 +192,12 @@ def test_bad_input_is_refused_before_anything_is_written(kiosk, reader) -> None:
         svc.register_sample("S-1", product_code="V001", producer_name="张", phone="123")
     svc.register_sample("S-1", product_code="V001", **PRODUCER)
     svc.register_sample("S-1", product_code="V001", **PRODUCER)  # same again: fine
-    with pytest.raises(RapidTestError, match="其他生产者或产品"):
+    with pytest.raises(RapidTestError, match="另一产品"):
         svc.register_sample("S-1", product_code="V002", **PRODUCER)
+    with pytest.raises(RapidTestError, match="不同的投入品"):  # the same producer: not "another"
+        svc.register_sample("S-1", product_code="V001", inputs_used=["organophosphate"], **PRODUCER)
+    with pytest.raises(RapidTestError, match="另一位生产者"):
+        svc.register_sample("S-1", product_code="V001", producer_name="李四", phone="13900000000")
     svc.register_sample("E-1", product_code="E001", **PRODUCER)
     with pytest.raises(RapidTestError, match="不适用于"):
         svc.run_enzyme(GBT, [SampleSlot("E-1", 1)])  # the enzyme method is not for eggs

@@ -199,14 +199,20 @@ class RapidTestRecords:
         with self.store.transaction():
             existing = self._sample_or_none(sample_id)
             if existing is not None:
-                same = (existing.producer_key, existing.product_code, existing.inputs_used) == (
-                    key, product.code, inputs,
-                )  # fmt: skip
-                if not same:
-                    raise RapidTestError(
-                        "duplicate_sample", f"样品编号{sample_id}已登记为其他生产者或产品"
-                    )
-                return existing
+                # Say what differs: the same producer re-registering with other inputs
+                # was told "another producer".
+                if existing.producer_key != key:
+                    differs = f"另一位生产者（{existing.producer_name}）"
+                elif existing.product_code != product.code:
+                    differs = f"另一产品（{existing.product_code}）"
+                elif tuple(existing.inputs_used) != inputs:
+                    used = "、".join(existing.inputs_used) or "无"
+                    differs = f"不同的投入品（{used}）"
+                else:
+                    return existing
+                raise RapidTestError(
+                    "duplicate_sample", f"样品编号{sample_id}已登记为{differs}：请换一个样品编号"
+                )
             self.store.conn.execute(
                 "INSERT INTO rapid_samples (sample_id, producer_key, producer_name, phone, "
                 "product_code, inputs_used, note, registered_at, registered_by) "
