@@ -25,7 +25,7 @@ from support.web import (  # noqa: F401  (fixtures)
 )
 from support.web import add_account as add
 
-from station.db import Database, DeviceState
+from station.db import Database, DeviceState, IntakeAlarm
 from station.web.auth import Role
 from station.web.i18n import EN
 from wire import events
@@ -142,6 +142,24 @@ def test_an_officer_acknowledges_an_alarm_and_it_is_audited(populated, browser) 
         assert db.query("SELECT acked_by FROM alarm_acks") == [("wang",)]
         actions = [r[0] for r in db.query("SELECT action FROM web_audit WHERE username='wang'")]
     assert "alarm_ack" in actions and "login" in actions
+
+
+def test_the_collectors_intake_alarms_show_on_the_alarms_page(populated) -> None:
+    _county, server, _clock = populated
+    with Database(server.config.database.url) as db:
+        db.store(
+            [],
+            alarms=[
+                IntakeAlarm("330100", "K001", "intake_flood", "flood", 49_900),
+                IntakeAlarm("999999", "K009", "intake_rate", "other county", 5),
+            ],
+        )
+    with httpx.Client(base_url=server.url) as client:
+        login(client, "wang")
+        page = client.get("/admin/alarms").text
+    section = page.split('id="intake-alarms"', 1)[1]
+    assert "intake_flood" in section and "49900" in section and "无效消息过多" in section
+    assert "K009" not in section  # another county's collector alarm is not this county's
 
 
 def test_exports_are_formula_safe_and_audited(populated) -> None:

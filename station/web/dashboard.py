@@ -311,8 +311,17 @@ async def markets(request: Request) -> Response:
 
 async def alarms(request: Request) -> Response:
     w = web(request)
+    county = w.config.verify.county
     items = await w.db(w.alarms.open)
-    return _page(request, "admin_alarms.html", {"alarms": items})
+    # The collector's own alarms about a device (floods, conflicting event ids): one row
+    # per device and condition with a running count (station/db.py: intake_alarms).
+    names = ("county", "device", "code", "message", "first_at", "last_at", "count")
+    intake = [
+        dict(zip(names, row, strict=True))
+        for row in await w.db(lambda db: db.intake_alarms())
+        if row[0] == county
+    ]
+    return _page(request, "admin_alarms.html", {"alarms": items, "intake": intake})
 
 
 async def acknowledge(request: Request) -> Response:
