@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--origin", required=True)
     issue.add_argument("--basis", choices=[b.value for b in Basis], default="quality_control")
     issue.add_argument("--test-ref", help="rapid-test id or lab report number")
+    issue.add_argument("--lab", help="委托检测合格: the testing laboratory's name")
     issue.add_argument("--inputs", default="", help="comma-separated input classes used")
     issue.add_argument("--style", choices=[s.value for s in Style], default="style1")
     issue.add_argument("--source-certificate", help="样式二: the supplier's certificate number")
@@ -290,6 +291,7 @@ def _run(args: argparse.Namespace) -> int:
                 test_ref=args.test_ref,
                 source_certificate=args.source_certificate,
                 copies=args.copies or config.certificate.copies_default,
+                lab_name=args.lab,
             )
             data, text, code = _outcome(service.issue(request))
             _emit(args, data, text)

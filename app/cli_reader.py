@@ -75,6 +75,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     register.add_argument("--product", required=True, help="catalogue code")
     register.add_argument("--inputs", default="", help="comma-separated input classes used")
     register.add_argument("--note", default="")
+    register.add_argument(
+        "--batch-quantity", help="the production batch the sample stands for (按生产批次)"
+    )
+    register.add_argument("--batch-unit", help="default: the product's default unit")
+    register.add_argument("--sampling-place", default="", help="抽样地点")
     register.add_argument("--json", action="store_true")
     run = test_sub.add_parser("run", help="run a test on a registered sample")
     run.add_argument("--method", required=True, help="method id from methods.toml")
@@ -229,8 +234,14 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
             product_code=_product_code(kiosk, args.product),
             inputs_used=[x for x in args.inputs.split(",") if x.strip()],
             note=args.note,
+            batch_quantity=args.batch_quantity,
+            batch_unit=args.batch_unit,
+            sampling_place=args.sampling_place,
         )
-        _emit(args, out, asdict(sample), f"sample {sample.sample_id} registered "
+        registered: dict[str, Any] = asdict(sample)
+        if sample.batch_quantity is not None:
+            registered["batch_quantity"] = f"{sample.batch_quantity.normalize():f}"
+        _emit(args, out, registered, f"sample {sample.sample_id} registered "
               f"({sample.producer_name}, {sample.product_code})")  # fmt: skip
         return EXIT_OK
     if action == "run":

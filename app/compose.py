@@ -42,6 +42,7 @@ from kiosk.services.issuance import IssuanceService, IssuanceSettings
 from kiosk.services.kiosk import Kiosk
 from kiosk.services.producers import ProducerRegistry
 from kiosk.services.rapidtest import RapidTestService
+from kiosk.services.rapidtest_records import RapidTestSettings
 from kiosk.services.staff import StaffAuth
 from provisioning.hardware import HardwareDesk, HardwareDirect
 from readerlink.errors import LinkError
@@ -270,6 +271,7 @@ def open_kiosk(
         methods=methods,
         reader=reader,
         clock=clock,
+        settings=RapidTestSettings(evidence_window_h=config.certificate.evidence_window_h),
     )
     producers = ProducerRegistry(store, clock, device.device_id)
     issuance = IssuanceService(
@@ -299,6 +301,7 @@ def open_kiosk(
         clock=clock,
         evidence=rapid_tests.evidence,
         resolve=producers.resolve,
+        sample_of=rapid_tests.sample_of,
     )
     kiosk = Kiosk(
         config=config,

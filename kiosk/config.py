@@ -109,6 +109,9 @@ class CertificateConfig(_Section):
         "HTTPS://QS.EXAMPLE.GOV.CN/V/"
     )
     copies_default: Annotated[int, Field(ge=1, le=10)] = 1
+    #: How long after sampling a 自行检测合格 certificate may rest on the sample's batch:
+    #: 0 = the same (China) calendar day, else 1 to 24 hours (docs/certificates.md §3).
+    evidence_window_h: Annotated[int, Field(ge=0, le=24)] = 0
     copies_max: Annotated[int, Field(ge=1, le=50)] = 20
     #: Path to a trust list file; without one the kiosk trusts only its own key.
     trust_list: Path | None = None

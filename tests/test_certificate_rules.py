@@ -9,24 +9,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from support.kiosk import configured, request, row_counts
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.printer_decode import tspl_texts
+from support.rapidtest import PRODUCER, ShiftClock
+from support.rapidtest import service as rapid_service
+from support.reader import simulated_reader
 from support.uplink import collector_settings, wait_until
+from test_event_contract import collector_view
 
 from app.compose import hardware_desk, open_kiosk
 from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
 from drivers.printer.document import LabelDocument
 from kiosk.config import ConfigError, check_startable, load_config, parse_config, simulated_parts
-from kiosk.domain.model import Issuer
+from kiosk.domain.model import Basis, Issuer
 from kiosk.domain.validation import InputError
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.uplink import Uplink, UplinkSettings
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.kiosk import Kiosk
+from kiosk.services.rapidtest import SampleSlot
+from kiosk.services.rapidtest_records import RapidTestSettings
 from station.collector import Collector
 from station.db import Database
 from ui.loop import App
@@ -435,3 +443,83 @@ def test_cli_binds_a_new_phone_and_the_hold_follows_the_producer(tmp_path: Path)
         assert refused.returncode == 1 and "暂停开证" in refused.stderr, phone
     taken = kiosk_cli(data, "producers", "bind", farmer.producer_id, "--id-number", "12345")
     assert taken.returncode == 1 and "id_number" in taken.stderr
+
+
+# ---- 3. evidence per batch ---------------------------------------------------------
+
+
+def negative_sample(kiosk: Kiosk, reader, sample_id: str, batch: str | None, **kw):  # type: ignore[no-untyped-def]
+    svc = rapid_service(kiosk, reader, **kw)
+    kiosk.issuance.evidence = svc.evidence
+    kiosk.issuance.sample_of = svc.sample_of
+    svc.register_sample(
+        sample_id, product_code="V001", inputs_used=["organophosphate"], batch_quantity=batch,
+        sampling_place="清江镇东村田间", **PRODUCER,
+    )  # fmt: skip
+    reader.controls.load_enzyme_sample(1, inhibitor=0.0)
+    (neg,) = svc.run_enzyme("GBT5009199", [SampleSlot(sample_id, 1)]).results
+    assert neg.verdict == "negative"
+    return svc, neg
+
+
+def test_self_test_evidence_is_exhausted_by_quantity_and_names_the_sample(
+    kiosk: Kiosk, tmp_path: Path
+) -> None:
+    with simulated_reader(tmp_path / "reader") as reader:
+        _svc, neg = negative_sample(kiosk, reader, "S-B1", "1000")
+    based = {"basis": Basis.SELF_TEST, "test_ref": neg.test_id}
+    first = kiosk.issuance.issue(request(quantity=Decimal(600), **based))
+    assert first.printed and first.certificate.sample_id == "S-B1"
+    texts = tspl_texts(bytes(kiosk.printer.simulated_device.received))
+    joined = "".join(texts)
+    assert "自行检测合格（检测样品" in joined and "S-B1）" in joined, texts
+    second = kiosk.issuance.issue(request(quantity=Decimal(400), **based))
+    assert second.printed
+    before = row_counts(kiosk)
+    with pytest.raises(IssuanceRefused) as refused:  # 1000 kg certified: the batch is spent
+        kiosk.issuance.issue(request(quantity=Decimal("0.5"), **based))
+    assert "共1000公斤" in refused.value.message and "最多还能开0公斤" in refused.value.message
+    assert row_counts(kiosk) == before
+    with pytest.raises(IssuanceRefused, match="按公斤填写"):
+        kiosk.issuance.issue(request(quantity=Decimal(1), unit="斤", **based))
+    kiosk.issuance.void(second.certificate.number, "称重错误")  # a voided one frees its part
+    assert kiosk.issuance.issue(request(quantity=Decimal(400), **based)).printed
+    seen = collector_view(kiosk)
+    issued = [e["data"] for e in seen if e["schema"] == "certificate.issued"]
+    assert [d.get("sample_id") for d in issued] == ["S-B1"] * 3
+
+
+def test_self_test_evidence_is_exhausted_by_time(kiosk: Kiosk, tmp_path: Path) -> None:
+    clock = ShiftClock(kiosk.clock)
+    kiosk.issuance.clock = clock
+    with simulated_reader(tmp_path / "reader") as reader:
+        svc, neg = negative_sample(kiosk, reader, "S-T1", "100", clock=clock)
+        _, undeclared = negative_sample(kiosk, reader, "S-T0", None, clock=clock)
+    based = {"basis": Basis.SELF_TEST, "test_ref": neg.test_id}
+    with pytest.raises(IssuanceRefused, match="没有登记生产批次"):
+        kiosk.issuance.issue(request(basis=Basis.SELF_TEST, test_ref=undeclared.test_id))
+    clock.shift = timedelta(days=1)  # default: the same day only
+    with pytest.raises(IssuanceRefused, match="只能在抽样当天开具"):
+        kiosk.issuance.issue(request(**based))
+    hourly = RapidTestSettings(evidence_window_h=2)
+    svc.settings = hourly
+    clock.shift = timedelta(hours=1)
+    assert svc.evidence(request(**based)) is None
+    clock.shift = timedelta(hours=3)
+    assert "超过2小时" in (svc.evidence(request(**based)) or "")
+    with pytest.raises(ConfigError, match="evidence_window_h"):
+        parse_config({"certificate": {"evidence_window_h": 25}})
+
+
+def test_commissioned_test_prints_the_lab_and_report_number(kiosk: Kiosk) -> None:
+    outcome = kiosk.issuance.issue(
+        request(basis=Basis.COMMISSIONED_TEST, test_ref="BZ-2026-0042", lab_name="巴中市农检中心")
+    )
+    assert outcome.printed and outcome.certificate.lab_name == "巴中市农检中心"
+    texts = "".join(tspl_texts(bytes(kiosk.printer.simulated_device.received)))
+    assert "委托检测合格（巴中市农检中心" in texts and "BZ-2026-0042）" in texts, texts
+    (issued,) = [e["data"] for e in collector_view(kiosk) if e["schema"] == "certificate.issued"]
+    assert issued["lab_name"] == "巴中市农检中心" and issued["test_ref"] == "BZ-2026-0042"
+    with pytest.raises(InputError) as refused:
+        kiosk.issuance.issue(request(basis=Basis.COMMISSIONED_TEST, test_ref="BZ-1"))
+    assert refused.value.field == "lab_name"

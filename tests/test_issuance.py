@@ -58,7 +58,12 @@ def test_printed_label_decodes_verifies_and_matches_the_record(
 ) -> None:
     kiosk = make_kiosk(profile=profile, paper=paper)
     outcome = kiosk.issuance.issue(
-        request(basis=Basis.COMMISSIONED_TEST, test_ref="ZJ-LAB-2026-0042", copies=1)
+        request(
+            basis=Basis.COMMISSIONED_TEST,
+            test_ref="ZJ-LAB-2026-0042",
+            lab_name="巴中市农产品质量安全检测中心",
+            copies=1,
+        )
     )
     assert outcome.printed and outcome.copies_done == 1
     number = outcome.certificate.number
@@ -189,6 +194,19 @@ BAD_INPUTS = [
     ({"basis": Basis.COMMISSIONED_TEST, "test_ref": "RT 1; DROP"}, "test_ref"),
     ({"inputs_used": ("agent_orange",)}, "inputs_used"),
     ({"source_certificate": "330100-K002-0000001"}, "source_certificate"),
+    ({"basis": Basis.COMMISSIONED_TEST, "test_ref": "R-1"}, "lab_name"),
+    ({"basis": Basis.QUALITY_CONTROL, "lab_name": "巴中市农检中心"}, "lab_name"),
+    (
+        {
+            "basis": Basis.COMMISSIONED_TEST,
+            "test_ref": "ZJ-2026-LAB-00012345",
+            "lab_name": "四川省巴中市巴州区清江镇农产品质量安全检验检测中心第二实验室分部",
+            "issuer": Issuer("杭州市示范镇绿源蔬菜专业合作", "0571-88889999"),
+            "origin": "浙江省杭州市示范县示范镇示范村第十三村民小组",
+            "quantity": Decimal("49999.99"),
+        },
+        "lab_name",
+    ),
     ({"copies": 0}, "copies"),
     ({"copies": 21}, "copies"),
 ]

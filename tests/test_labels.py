@@ -20,6 +20,7 @@ LONGEST = {
     "origin": "浙江省杭州市示范县示范镇示范村第十三村民小组",
     "basis": Basis.COMMISSIONED_TEST,
     "test_ref": "ZJ-2026-LAB-00012345",
+    "lab_name": "巴中市农检中心",
     "quantity": "49999.99",
 }
 

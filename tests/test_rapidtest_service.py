@@ -125,7 +125,10 @@ def test_evidence_must_cover_what_was_used(kiosk, reader) -> None:
     clock = ShiftClock(kiosk.clock)
     svc = service(kiosk, reader, clock=clock)
     kiosk.issuance.evidence = svc.evidence
-    svc.register_sample("S-040", product_code="V001", inputs_used=["organophosphate"], **PRODUCER)
+    svc.register_sample(
+        "S-040", product_code="V001", inputs_used=["organophosphate"], batch_quantity="500",
+        **PRODUCER,
+    )  # fmt: skip
     (neg,) = svc.run_enzyme(GBT, [SampleSlot("S-040", 1)]).results
     assert neg.verdict == "negative"
     based = {"basis": Basis.SELF_TEST, "test_ref": neg.test_id}
@@ -142,9 +145,10 @@ def test_evidence_must_cover_what_was_used(kiosk, reader) -> None:
     assert svc.evidence(request(inputs_used=("organophosphate", "carbamate"), **based)) is None
     outcome = kiosk.issuance.issue(request(inputs_used=("organophosphate",), **based))
     assert outcome.printed and outcome.certificate.test_ref == neg.test_id
+    assert outcome.certificate.sample_id == "S-040"
 
-    clock.shift = timedelta(days=8)
-    assert "超过7天" in svc.evidence(request(**based))
+    clock.shift = timedelta(days=1)
+    assert "不是今天抽样的" in svc.evidence(request(**based))
 
 
 def test_enzyme_interference_products_are_flagged(kiosk, reader) -> None:

@@ -50,6 +50,9 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
         ui.tap("product_V001")
         ui.tap("input_organophosphate")
         ui.tap("inputs_done")
+        assert "本批次总数量（公斤）" in " ".join(ui.texts())  # testing is per batch
+        ui.type_digits("500")
+        ui.tap("ok")
         assert ui.on(MessageScreen) and "S-100已登记" in " ".join(ui.texts())
         ui.tap("back")
         ui.tap("start_run")

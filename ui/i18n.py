@@ -7,6 +7,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "home": ("首页", "Home"),
     "home_title": ("合格证自助开具", "Certificate kiosk"),
     "demo_title": ("【演示】{title}", "[DEMO] {title}"),
+    "batch_title": ("本批次总数量（{unit}）", "Quantity of the whole batch ({unit})"),
     "home_prompt": ("请扫农户卡或主体码", "Scan your producer card or code"),
     "start_phone": ("用手机号进入", "Use phone number"),
     "register": ("第一次来：登记", "First time: register"),

@@ -152,10 +152,16 @@ def certificate_issued(
     source_certificate: str | None,
     township: str,
     service_point: str,
+    sample_id: str | None = None,
+    lab_name: str | None = None,
 ) -> Event:
+    # The batch sample and the lab are sent only when set: an event without them is the
+    # same bytes an older collector accepts (wire/schemas/README.md).
+    extra = {k: v for k, v in (("sample_id", sample_id), ("lab_name", lab_name)) if v}
     return build(
         "certificate.issued",
         {
+            **extra,
             "number": number,
             "seq": seq,
             "issued_at": issued_at.isoformat(),

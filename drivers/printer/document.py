@@ -124,4 +124,7 @@ def wrap_text(text: str, size: int, width: int) -> list[str]:
             line = line[cut:]
     if line.strip():
         lines.append(line.rstrip())
+    # No orphan: a paragraph never ends on one CJK character alone (符合要 / 求).
+    if len(lines) > 1 and len(lines[-1]) == 1 and not lines[-1].isascii() and len(lines[-2]) > 2:
+        lines[-2], lines[-1] = lines[-2][:-1], lines[-2][-1] + lines[-1]
     return lines

@@ -83,6 +83,8 @@ class CertificateRequest:
     #: For 样式二: the supplier's certificate number.
     source_certificate: str | None = None
     copies: int = 1
+    #: 委托检测合格: the testing laboratory (test_ref is its report number).
+    lab_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ class Certificate:
     inputs_used: tuple[str, ...] = ()
     test_ref: str | None = None
     source_certificate: str | None = None
+    #: 自行检测合格: the rapid-test sample (and so the batch) the certificate rests on.
+    sample_id: str | None = None
+    #: 委托检测合格: the laboratory whose report ``test_ref`` is.
+    lab_name: str | None = None
     status: CertificateStatus = CertificateStatus.ISSUED
     print_count: int = 0
     qr_text: str = ""

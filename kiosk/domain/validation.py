@@ -16,6 +16,7 @@ from kiosk.domain.model import COUNT_UNITS, UNIT_MAXIMUM, Basis, CertificateRequ
 MAX_ISSUER_CHARS = 16
 MAX_ORIGIN_CHARS = 24
 MAX_REF_CHARS = 20
+MAX_LAB_CHARS = 30
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]*$")
@@ -143,6 +144,11 @@ def validate_request(
         )
     if test_ref and (len(test_ref) > MAX_REF_CHARS or not _REFERENCE.match(test_ref)):
         raise InputError("test_ref", "reference", "检测编号只能含字母、数字和连字符，最多20位")
+    lab_name = (request.lab_name or "").strip() or None
+    if basis is Basis.COMMISSIONED_TEST:
+        lab_name = _text(lab_name or "", "lab_name", "检测机构名称", 2, MAX_LAB_CHARS)
+    elif lab_name:
+        raise InputError("lab_name", "basis", "只有委托检测合格才填写检测机构")
     unknown = [code for code in request.inputs_used if code not in catalogue.inputs]
     if unknown:
         raise InputError("inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}")
@@ -165,4 +171,5 @@ def validate_request(
         test_ref=test_ref,
         source_certificate=source,
         copies=request.copies,
+        lab_name=lab_name,
     )

@@ -159,6 +159,7 @@ class IssuanceService:
         clock: Callable[[], datetime],
         evidence: EvidenceCheck | None = None,
         resolve: Callable[[Issuer], Issuer] | None = None,
+        sample_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -175,6 +176,8 @@ class IssuanceService:
         self.evidence = evidence
         #: Gives the issuer its one producer key (ProducerRegistry.resolve).
         self.resolve = resolve
+        #: The sample a rapid test was run on: a 自行检测合格 certificate names it.
+        self.sample_of = sample_of
 
     # -- checks --------------------------------------------------------------------
 
@@ -297,7 +300,7 @@ class IssuanceService:
         # The number is given at printing: the preview shows stars of the same width.
         placeholder = f"{self.settings.county}-{self.settings.device_id}-{'*' * 7}"
         draft = self._certificate(request, template, 0, placeholder)
-        return draft, self.layout(draft)
+        return draft, self._fitting_layout(draft)
 
     def issue(
         self, request: CertificateRequest, progress: ProgressCallback | None = None
@@ -314,12 +317,18 @@ class IssuanceService:
         )
         if qr_version(probe.qr_text) > MAX_QR_VERSION:
             raise InputError("origin", "too_long", "填写的信息太长，二维码放不下：请缩短产地或名称")
-        self.layout(probe)  # raises if the label cannot hold it
+        self._fitting_layout(probe)  # refuses what the label cannot hold
         not_ready = self.printer_ready()
         if not_ready is not None:
             raise not_ready
         try:
             with self.store.transaction():
+                if self.evidence and request.basis.needs_test:
+                    # Again under the write lock: two certificates on one batch at once
+                    # must not together exceed it.
+                    refusal = self.evidence(request)
+                    if refusal:
+                        raise IssuanceRefused("evidence", refusal)
                 seq, number = self.numbers.next()
                 cert = self._certificate(request, template, seq, number)
                 self._insert(cert)
@@ -388,6 +397,19 @@ class IssuanceService:
             reprint=reprint,
             demo=self.settings.demo,
         )
+
+    def _fitting_layout(self, cert: Certificate) -> LabelDocument:
+        """The layout, or a refusal naming what to shorten: found before a number."""
+        try:
+            return self.layout(cert)
+        except ValueError as error:
+            log.info("label does not fit: %s", error)
+            field = "lab_name" if cert.lab_name else "origin"
+            raise InputError(
+                field,
+                "too_long",
+                "填写的内容太多，标签放不下：请缩短产地、名称或检测机构名称",
+            ) from None
 
     # -- queries ------------------------------------------------------------------
 
@@ -469,6 +491,12 @@ class IssuanceService:
             inputs_used=request.inputs_used,
             test_ref=request.test_ref,
             source_certificate=request.source_certificate,
+            sample_id=(
+                self.sample_of(request.test_ref)
+                if self.sample_of and request.basis is Basis.SELF_TEST and request.test_ref
+                else None
+            ),
+            lab_name=request.lab_name,
         )
         fields = CertificateFields(
             number=number,
@@ -493,14 +521,16 @@ class IssuanceService:
             "INSERT INTO certificates (number, seq, device_id, county, issued_at, template_id, "
             "style, product_code, product_name, quantity, unit, origin, issuer_name, "
             "issuer_phone, producer_key, basis, inputs_used, test_ref, source_certificate, "
-            "status, print_count, qr_text) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', 0, ?)",
+            "status, print_count, qr_text, sample_id, lab_name) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', 0, "
+            "?, ?, ?)",
             [
                 cert.number, cert.seq, cert.device_id, cert.county, cert.issued_at.isoformat(),
                 cert.template_id, cert.style.value, cert.product_code, cert.product_name,
                 str(cert.quantity), cert.unit, cert.origin, cert.issuer.name, cert.issuer.phone,
                 cert.issuer.producer_key, cert.basis.value, json.dumps(list(cert.inputs_used)),
-                cert.test_ref, cert.source_certificate, cert.qr_text,
+                cert.test_ref, cert.source_certificate, cert.qr_text, cert.sample_id,
+                cert.lab_name,
             ],
         )  # fmt: skip
 
@@ -603,6 +633,8 @@ class IssuanceService:
             source_certificate=cert.source_certificate,
             township=self.settings.township,
             service_point=self.settings.service_point,
+            sample_id=cert.sample_id,
+            lab_name=cert.lab_name,
         )
 
     def _query(self, sql: str, params: builtins.list[Any]) -> builtins.list[Certificate]:
@@ -649,6 +681,8 @@ def _from_row(r: dict) -> Certificate:
         inputs_used=tuple(json.loads(r["inputs_used"])),
         test_ref=r["test_ref"],
         source_certificate=r["source_certificate"],
+        sample_id=r.get("sample_id"),
+        lab_name=r.get("lab_name"),
         status=CertificateStatus(r["status"]),
         print_count=r["print_count"],
         qr_text=r["qr_text"],

@@ -61,13 +61,52 @@ def _field_lines(
         (label("issuer"), cert.issuer.name),
         (label("phone"), cert.issuer.phone),
         (label("issued_at"), cert.issued_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")),
-        (label("basis"), template.basis_label(cert.basis.value, language)),
+        (label("basis"), _basis_text(cert, template, language)),
     ]
     if cert.source_certificate:
         rows.append((label("source"), cert.source_certificate))
     if reprint:
         rows.append((label("reprint"), "★"))
     return rows
+
+
+def _flow(
+    rows: list[tuple[str, str]],
+    size: int,
+    beside: int,
+    across: int,
+    y: int,
+    qr_bottom: int,
+    sep: str,
+) -> tuple[list[tuple[int, str]], int]:
+    """Lines of ``rows`` from ``y``: ``beside`` wide next to the QR, ``across`` below it."""
+    placed: list[tuple[int, str]] = []
+    for name, value in rows:
+        rest = f"{name}{sep}{value}"
+        while rest:
+            width = beside if y < qr_bottom else across
+            lines = wrap_text(rest, size, width) or [rest]
+            if y >= qr_bottom or len(lines) == 1:  # the rest fits this width as wrapped
+                for line in lines:
+                    placed.append((y, line))
+                    y += size + 2
+                break
+            placed.append((y, lines[0]))
+            y += size + 2
+            rest = rest[len(lines[0]) :].lstrip()
+    return placed, y
+
+
+def _basis_text(cert: Certificate, template: Template, language: str) -> str:
+    """The basis, naming what it rests on: 自行检测合格 its sample (so the batch),
+    委托检测合格 the lab and its report number."""
+    basis = template.basis_label(cert.basis.value, language)
+    open_, close = ("(", ")") if language == "en" else ("（", "）")
+    if cert.sample_id:
+        return f"{basis}{open_}{template.label('sample', language)} {cert.sample_id}{close}"
+    if cert.lab_name:
+        return f"{basis}{open_}{cert.lab_name} {cert.test_ref or ''}{close}"
+    return basis
 
 
 def _split_number(number: str, size: int, width: int) -> list[str]:
@@ -129,30 +168,34 @@ def _layout_label(
     sep = ": " if language == "en" else "："
     left_width = qr_x - quiet - MARGIN
     title = _title(template, language, demo)
-    title_size = next((s for s in (32, 24) if text_width(title, s) <= left_width), 16)
-    blocks.append(TextBlock(MARGIN, MARGIN, title, title_size, bold=True))
-    y = MARGIN + title_size + 4
-    blocks.append(Rule(MARGIN, y, left_width, 2))
-    y += 6
-    field_size = 24
+    fitting = [s for s in (32, 24, 16) if text_width(title, s) <= left_width] or [16]
     rows = _field_lines(cert, template, language, reprint)
-    lines = _lines(rows, field_size, left_width, sep)
     bottom_of_qr = qr_y + qr_dots + quiet
-    if y + len(lines) * (field_size + 2) > bottom_of_qr:
-        field_size = 16  # long fields: fall back to the small font rather than clip
-        lines = _lines(rows, field_size, left_width, sep)
-    for line in lines:
-        blocks.append(TextBlock(MARGIN, y, line, field_size))
-        y += field_size + 2
-    blocks.append(QrBlock(qr_x, qr_y, cert.qr_text, module, "M", version))
-    y = max(y, bottom_of_qr)
     body = paper.width - 2 * MARGIN
-    for line in wrap_text(_commitment(template, language), 16, body):
+    commitment = wrap_text(_commitment(template, language), 16, body)
+    number = f"{template.label('number', language)}{sep}{cert.number}"
+    widest = 32 if text_width(number, 32) <= body else 24
+    # Tighter and tighter until it fits: fields beside the QR then across the label
+    # below it, the small field font, the smaller number, the smaller title.
+    tries = [
+        (fitting[0], 24, widest), (fitting[0], 16, widest), (fitting[0], 16, 24),
+        (fitting[-1], 16, 24),
+    ]  # fmt: skip
+    for title_size, field_size, size in tries:
+        top = MARGIN + title_size + 10
+        y_number = paper.height - MARGIN - size
+        placed, end = _flow(rows, field_size, left_width, body, top, bottom_of_qr, sep)
+        if max(end, bottom_of_qr) + len(commitment) * 18 <= y_number:
+            break
+    blocks.append(TextBlock(MARGIN, MARGIN, title, title_size, bold=True))
+    blocks.append(Rule(MARGIN, MARGIN + title_size + 4, left_width, 2))
+    for line_y, line in placed:
+        blocks.append(TextBlock(MARGIN, line_y, line, field_size))
+    blocks.append(QrBlock(qr_x, qr_y, cert.qr_text, module, "M", version))
+    y = max(end, bottom_of_qr)
+    for line in commitment:
         blocks.append(TextBlock(MARGIN, y, line, 16))
         y += 18
-    number = f"{template.label('number', language)}{sep}{cert.number}"
-    size = 32 if text_width(number, 32) <= body else 24
-    y_number = paper.height - MARGIN - size
     if y > y_number:
         raise ValueError(
             f"certificate {cert.number} does not fit a {paper.name} label "

@@ -510,6 +510,10 @@ class RapidTestService(RapidTestRecords):
         """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words, or None."""
         return rapidtest_evidence.evidence(self, request)
 
+    def sample_of(self, test_ref: str) -> str | None:
+        """The sample (and so the batch) a test was run on."""
+        return rapidtest_evidence.sample_of(self, test_ref)
+
     def passing_test(self, request: CertificateRequest) -> str | None:
         """A recent negative test that would back ``request`` (the touch UI offers it)."""
         return rapidtest_evidence.passing_test(self, request)

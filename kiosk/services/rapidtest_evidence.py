@@ -4,19 +4,24 @@ certificate (the issuance service asks; the touch UI offers what passes).
 The ``test_ref`` must be a negative, final result of this kiosk for the same producer
 and product, not older than the configured age, on a sample with no open positive, and
 the sample's negative results together must cover every input class the request says
-was used (用什么药、检什么药).
+was used (用什么药、检什么药). Testing is per production batch (按照生产批次, the
+Order): the sample names its batch, the certificates resting on it may not exceed the
+batch's quantity in total, nor be issued after the window (the same day by default,
+24 h at most) from sampling (docs/certificates.md §3).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from kiosk.domain.model import Basis, CertificateRequest
+from kiosk.domain.model import Basis, CertificateRequest, format_quantity
 from kiosk.domain.rapidtest_cases import CONFIRMED, FINAL, RETEST_REQUIRED, UNRESOLVED
 from kiosk.domain.rapidtest_verdict import NEGATIVE, SUSPICIOUS
 from kiosk.services.producers import producer_keys
-from kiosk.services.rapidtest_records import VERDICT_ZH, RapidTestRecords
+from kiosk.services.rapidtest_records import VERDICT_ZH, RapidTestRecords, Sample
+from wire.clock import CST
 
 
 def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | None:
@@ -35,6 +40,9 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
     if result.verdict != NEGATIVE or result.status != FINAL:
         return f"检测编号{ref}的结果为{VERDICT_ZH[result.verdict]}，不能作为合格依据"
     now = records.clock()
+    refusal = batch_refusal(records, sample, request, now)
+    if refusal:
+        return refusal
     max_age = records.settings.evidence_max_age
     if now - datetime.fromisoformat(result.finished_at) > max_age:
         return f"检测编号{ref}已超过{max_age.days}天，请重新检测后再开证"
@@ -56,6 +64,48 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
             "请加做相应项目的检测，或选择其他承诺依据"
         )
     return None
+
+
+def batch_refusal(
+    records: RapidTestRecords, sample: Sample, request: CertificateRequest, now: datetime
+) -> str | None:
+    """The batch rule: a sample with its batch, within the window, quantity left."""
+    sid = sample.sample_id
+    if sample.batch_quantity is None or sample.sampled_at is None:
+        return (
+            f"样品{sid}没有登记生产批次（批次数量、抽样地点和时间）：自行检测须按生产批次，"
+            "请重新抽样登记后检测"
+        )
+    sampled = datetime.fromisoformat(sample.sampled_at)
+    hours = records.settings.evidence_window_h
+    if hours:
+        if now - sampled > timedelta(hours=hours):
+            return f"样品{sid}抽样已超过{hours}小时，该批次不能再开具自行检测合格证，请重新抽样检测"
+    elif now.astimezone(CST).date() != sampled.astimezone(CST).date():
+        return f"样品{sid}不是今天抽样的：自行检测合格证只能在抽样当天开具，请重新抽样检测"
+    if request.unit != sample.batch_unit:
+        return f"样品{sid}的批次以{sample.batch_unit}登记，请按{sample.batch_unit}填写数量"
+    used = sum(
+        (Decimal(q) for (q,) in records.store.conn.execute(
+            "SELECT quantity FROM certificates WHERE sample_id = ? AND status != 'voided'",
+            [sid],
+        )),
+        Decimal(0),
+    )  # fmt: skip
+    left = sample.batch_quantity - used
+    if request.quantity > left:
+        return (
+            f"样品{sid}代表的批次共{format_quantity(sample.batch_quantity)}{sample.batch_unit}，"
+            f"已开具{format_quantity(used)}{sample.batch_unit}，最多还能开"
+            f"{format_quantity(max(left, Decimal(0)))}{sample.batch_unit}"
+        )
+    return None
+
+
+def sample_of(records: RapidTestRecords, test_ref: str) -> str | None:
+    """The sample a rapid test was run on (the certificate names it)."""
+    found = records.results_where("WHERE test_id = ?", [test_ref])
+    return found[0].sample_id if found else None
 
 
 def passing_test(records: RapidTestRecords, request: CertificateRequest) -> str | None:

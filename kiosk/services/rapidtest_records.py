@@ -13,10 +13,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from kiosk.domain.catalogue import Catalogue, OutOfScopeError
-from kiosk.domain.model import Issuer
+from kiosk.domain.model import UNIT_MAXIMUM, Issuer
 from kiosk.domain.rapidtest_cases import (
     RETEST_REQUIRED,
     UNTESTED,
@@ -25,7 +26,7 @@ from kiosk.domain.rapidtest_cases import (
 )
 from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.domain.rapidtest_verdict import INVALID, NEGATIVE, POSITIVE, SUSPICIOUS
-from kiosk.domain.validation import InputError, check_text
+from kiosk.domain.validation import InputError, check_text, parse_quantity
 from kiosk.infra.store import Store
 from kiosk.services.holds import Hold
 
@@ -60,6 +61,9 @@ class ReaderFailure(RapidTestError):
 @dataclass(frozen=True)
 class RapidTestSettings:
     evidence_max_age: timedelta = DEFAULT_EVIDENCE_AGE
+    #: How long after sampling a 自行检测合格 certificate may rest on the sample: 0 =
+    #: the same China calendar day (the default), else 1-24 hours.
+    evidence_window_h: int = 0
     dispute_window: timedelta = DISPUTE_WINDOW
     progress_tick_s: float = PROGRESS_TICK_S
 
@@ -74,6 +78,11 @@ class Sample:
     inputs_used: tuple[str, ...]
     note: str
     registered_at: str
+    #: The production batch the sample was drawn from (按照生产批次, docs/certificates.md §3).
+    batch_quantity: Decimal | None = None
+    batch_unit: str | None = None
+    sampling_place: str = ""
+    sampled_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,10 +179,17 @@ class RapidTestRecords:
         inputs_used: Sequence[str] = (),
         note: str = "",
         registered_by: str = "",
+        batch_quantity: Decimal | str | None = None,
+        batch_unit: str | None = None,
+        sampling_place: str = "",
+        sampled_at: datetime | None = None,
     ) -> Sample:
         """Record a sample; registering the same sample again with the same data is a no-op.
 
-        ``registered_by`` is the logged-in staff member's name."""
+        ``registered_by`` is the logged-in staff member's name. The batch (declared
+        quantity and unit, sampling place, time: default now) is what 自行检测合格
+        certificates resting on this sample may together cover; a sample without one
+        backs no certificate."""
         sample_id = (sample_id or "").strip()
         if not _SAMPLE_ID.match(sample_id):
             raise InputError("sample_id", "sample_id", "样品编号只能含字母、数字和连字符，最多32位")
@@ -192,10 +208,28 @@ class RapidTestRecords:
                 "inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}"
             )
         note = check_text(note or "", "note", "备注", 0, MAX_NOTE_CHARS)
+        batch: Decimal | None = None
+        unit = None
+        if batch_quantity is not None and str(batch_quantity).strip():
+            batch = parse_quantity(batch_quantity)
+            if batch <= 0:
+                raise InputError("batch_quantity", "not_positive", "批次数量必须大于0")
+            unit = batch_unit or product.default_unit
+            if unit not in product.units:
+                raise InputError(
+                    "batch_unit", "unit", f"{product.name}的单位只能是：{'、'.join(product.units)}"
+                )
+            if batch > UNIT_MAXIMUM[unit]:
+                raise InputError(
+                    "batch_quantity", "implausible", f"批次数量超过{UNIT_MAXIMUM[unit]}{unit}"
+                )
+        place = check_text(sampling_place or "", "sampling_place", "抽样地点", 0, 40)
+        when = (sampled_at or self.clock()).isoformat()
         key = Issuer(name, phone, (producer_id or "").strip() or None).producer_key
         sample = Sample(
-            sample_id, key, name, phone, product.code, inputs, note, self.clock().isoformat()
-        )
+            sample_id, key, name, phone, product.code, inputs, note, self.clock().isoformat(),
+            batch, unit, place, when if batch is not None else None,
+        )  # fmt: skip
         with self.store.transaction():
             existing = self._sample_or_none(sample_id)
             if existing is not None:
@@ -215,10 +249,12 @@ class RapidTestRecords:
                 )
             self.store.conn.execute(
                 "INSERT INTO rapid_samples (sample_id, producer_key, producer_name, phone, "
-                "product_code, inputs_used, note, registered_at, registered_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "product_code, inputs_used, note, registered_at, registered_by, "
+                "batch_quantity, batch_unit, sampling_place, sampled_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sample_id, key, name, phone, product.code, json.dumps(list(inputs)), note,
-                 sample.registered_at, registered_by],
+                 sample.registered_at, registered_by,
+                 None if batch is None else str(batch), unit, place, sample.sampled_at],
             )  # fmt: skip
         log.info("sample %s registered (%s, %s)", sample_id, key, product.code)
         return sample
@@ -232,15 +268,17 @@ class RapidTestRecords:
     def _sample_or_none(self, sample_id: str) -> Sample | None:
         row = self.store.conn.execute(
             "SELECT sample_id, producer_key, producer_name, phone, product_code, inputs_used, "
-            "note, registered_at FROM rapid_samples WHERE sample_id = ?",
+            "note, registered_at, batch_quantity, batch_unit, sampling_place, sampled_at "
+            "FROM rapid_samples WHERE sample_id = ?",
             [sample_id],
         ).fetchone()
         if row is None:
             return None
         sample_id, key, name, phone, product = row[:5]
         return Sample(
-            sample_id, key, name, phone, product, tuple(json.loads(row[5])), row[6], row[7]
-        )
+            sample_id, key, name, phone, product, tuple(json.loads(row[5])), row[6], row[7],
+            None if row[8] is None else Decimal(row[8]), row[9], row[10] or "", row[11],
+        )  # fmt: skip
 
     def _insert_result(self, r: TestResult) -> None:
         self.store.conn.execute(

@@ -185,6 +185,20 @@ class SampleScreen(Screen):
         assert producer is not None  # the producer is chosen before the product
 
         def inputs(app, used: tuple[str, ...]) -> None:
+            # Testing is per production batch: the sample stands for a declared batch.
+            app.push(
+                KeypadScreen(
+                    app,
+                    "batch_title",
+                    lambda value: register(app, used, value),
+                    decimal=True,
+                    max_len=8,
+                    prompt=None,
+                    title_values={"unit": product.default_unit},
+                )
+            )
+
+        def register(app, used: tuple[str, ...], batch: str) -> str | None:
             try:
                 app.kiosk.rapid_tests.register_sample(
                     self.sample_id,
@@ -194,15 +208,21 @@ class SampleScreen(Screen):
                     product_code=product.code,
                     inputs_used=used,
                     registered_by=operator_name(app),
+                    batch_quantity=batch or "0",
+                    batch_unit=product.default_unit,
+                    sampling_place=app.kiosk.config.device.service_point,
                 )
-            except (InputError, RapidTestError) as error:
+            except InputError as error:
+                return error.message  # shown on the pad: type the batch again
+            except RapidTestError as error:
                 app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
-                return
+                return None
             text = app.i18n.t(
                 "sample_saved", sample=self.sample_id, product=product.name, name=producer.name
             )
             app.unwind_to(StaffScreen)
             app.push(MessageScreen(app, "done", text, icon="check", style="ok", prompt=None))
+            return None
 
         app.push(InputsScreen(app, product, inputs))
 
