@@ -130,7 +130,7 @@ def test_a_red_grade_changes_what_the_kiosk_offers(tmp_path, broker_factory) -> 
         with simulated_reader(tmp_path / "reader") as reader:
             svc = service(kiosk, reader)
             svc.register_sample("S-9", product_code="V001", inputs_used=["organophosphate"],
-                                **PRODUCER)  # fmt: skip
+                                batch_quantity="100", **PRODUCER)  # fmt: skip
             reader.controls.load_enzyme_sample(1, inhibitor=0.0)
             (result,) = svc.run_enzyme(GBT, [SampleSlot("S-9", 1)]).results
         assert result.verdict == "negative"
