@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 from station import cli_enforcement, cli_provisioning, cli_web
@@ -28,6 +29,8 @@ from wire.mqtt import BrokerError
 from wire.signing import KeyFileError
 
 DEFAULT_DATABASE = "station.db"
+#: How long ``station collect`` watches for another store's claim before settling in.
+CLAIM_WAIT_S = 3.0
 
 
 def _database_arg(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +102,13 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"station collect: {exc}", file=sys.stderr)
         return 2
     with collector:
+        # Retained claims arrive within moments of the connection: another store in
+        # this group is refused at start, and logged as an error if one appears later.
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        while time.monotonic() < deadline and not done.is_set():
+            if collector.conflict:
+                raise CliError(collector.conflict)
+            time.sleep(0.1)
         while not done.wait(1.0):
             if not collector.healthy:
                 logging.getLogger("station").error("collector writer stopped")

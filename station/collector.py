@@ -19,8 +19,10 @@ and ``stop()`` returns within ``stop_timeout_s`` even if the store hangs.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -41,7 +43,15 @@ from station.db import (
 from station.intake import Rejected, parse_event, parse_state
 from wire.events import schema_book
 from wire.mqtt import BrokerSettings, Client, Message, ReasonCode, TlsSettings, async_client
-from wire.topics import PREFIX, TopicError, event_filter, parse_topic, state_filter
+from wire.topics import (
+    PREFIX,
+    TopicError,
+    collector_claim_topic,
+    collector_claims_filter,
+    event_filter,
+    parse_topic,
+    state_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +125,17 @@ class CollectorSettings:
             reconnect_max_s=self.reconnect_max_s,
             receive_maximum=self.receive_maximum,
         )
+
+
+def store_identity(database_url: str | Path) -> str:
+    """Which store a URL names, without credentials: two collectors of one group must
+    name the same one (a SQLite file is a store of its machine)."""
+    text = str(database_url)
+    if "://" in text:
+        scheme, rest = text.split("://", 1)
+        rest = rest.rsplit("@", 1)[-1].split("?", 1)[0]  # no user, password or options
+        return f"{scheme}://{rest}"
+    return f"sqlite://{socket.gethostname()}{Path(text).resolve()}"
 
 
 #: Quarantine reasons kept in ``CollectorStats.reasons`` (the latest; the table has all).
@@ -230,6 +251,10 @@ class Collector:
         # be acknowledged on the new connection (it could name a different message).
         self._ack_lock = threading.Lock()
         self._generation = 0
+        self.store = store_identity(database_url)
+        #: Set when another collector of this group writes to another store: shared
+        #: subscriptions would split the kiosks' events between the two stores.
+        self.conflict: str | None = None
 
     # ---- public API -----------------------------------------------------------------
 
@@ -272,6 +297,9 @@ class Collector:
             client, writer = self._client, self._writer
             self._stopping.set()
             if client is not None:
+                with contextlib.suppress(Exception):  # a clean stop withdraws the claim
+                    info = client.publish(self._claim_topic, b"", qos=1, retain=True)
+                    info.wait_for_publish(1.0)
                 client.disconnect()
                 client.loop_stop()
             self._queue.put(_STOP)
@@ -329,7 +357,11 @@ class Collector:
                  flags.session_present)  # fmt: skip
         with self._ack_lock:
             self._generation += 1
-        client.subscribe([(self.event_filter, 1), (self.state_filter, 1)])
+        s = self.settings
+        claims = collector_claims_filter(s.topic_prefix, s.group)
+        client.subscribe([(self.event_filter, 1), (self.state_filter, 1), (claims, 1)])
+        claim = {"client_id": s.client_id, "store": self.store, "host": socket.gethostname()}
+        client.publish(self._claim_topic, json.dumps(claim).encode(), qos=1, retain=True)
         with self._stats_lock:
             self._stats.connected = True
 
@@ -338,7 +370,35 @@ class Collector:
             self._stats.connected = False
         log.warning("collector disconnected: %s", rc)
 
+    @property
+    def _claim_topic(self) -> str:
+        s = self.settings
+        return collector_claim_topic(s.topic_prefix, s.group, s.client_id)
+
+    def _on_claim(self, client: Client, msg: Message) -> None:
+        """Another collector's claim: which store it writes to (acknowledged at once)."""
+        if msg.qos:
+            client.ack(msg.mid, msg.qos)
+        try:
+            claim = json.loads(msg.payload) if msg.payload else None
+        except ValueError:
+            return
+        if not isinstance(claim, dict) or claim.get("client_id") == self.settings.client_id:
+            return
+        if claim.get("store") != self.store:
+            self.conflict = (
+                f"collector {claim.get('client_id')!r} (on {claim.get('host')}) in group "
+                f"{self.settings.group!r} writes to {claim.get('store')}, this one to "
+                f"{self.store}: the kiosks' events would be split between the two stores; "
+                "give each store its own --group (a claim left by a collector that no "
+                f"longer runs: mosquitto_pub -r -n -t '{msg.topic}')"
+            )
+            log.error("%s", self.conflict)
+
     def _on_message(self, _c: Client, _u: Any, msg: Message) -> None:
+        if msg.topic.startswith(f"{self.settings.topic_prefix}/_collectors/"):
+            self._on_claim(_c, msg)
+            return
         # QoS 1 is bounded by our Receive Maximum; QoS 0 is not, so a QoS 0 flood is cut
         # at the queue (never blocking the network thread).
         if msg.qos == 0:

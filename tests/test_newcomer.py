@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 
 from app import cli as kiosk_cli
 from station import cli as station_cli
@@ -566,3 +567,47 @@ def test_collect_names_its_tls_key_like_the_other_commands() -> None:
     args = parser.parse_args(["collect", "--key-file", "client.key"])
     assert str(args.key) == "client.key"
     assert str(parser.parse_args(["collect", "--key", "old.key"]).key) == "old.key"
+
+
+# ---- collectors in one group write to one store -------------------------------------------
+
+
+def test_collectors_of_one_group_writing_to_different_stores_are_refused(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    broker_factory,  # noqa: F811
+) -> None:
+    import time
+
+    from support.uplink import collector_settings
+
+    from station.collector import Collector
+
+    broker = broker_factory()
+
+    def settle(*collectors: Collector) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(c.stats().connected for c in collectors):
+            time.sleep(0.05)
+        time.sleep(0.5)  # retained claims arrive right after the subscription
+
+    first = Collector(collector_settings(broker.port, client_id="sqlite-1"), tmp_path / "a.db")
+    same = Collector(collector_settings(broker.port, client_id="sqlite-2"), tmp_path / "a.db")
+    with first, same:
+        settle(first, same)
+        assert first.conflict is None and same.conflict is None  # two writers, one store
+        other = Collector(collector_settings(broker.port, client_id="pg-1"), tmp_path / "b.db")
+        with other:
+            settle(other)
+            assert other.conflict and "sqlite-" in other.conflict and "split" in other.conflict
+            assert first.conflict and "pg-1" in first.conflict  # the first one logs it too
+        elsewhere = Collector(
+            collector_settings(broker.port, client_id="pg-2", group="province"), tmp_path / "b.db"
+        )
+        with elsewhere:
+            settle(elsewhere)
+            assert elsewhere.conflict is None  # another group: its own stream
+        code, _, err = station(capsys, "collect", "--host", "127.0.0.1", "--port",
+                               str(broker.port), "--db", str(tmp_path / "c.db"),
+                               "--client-id", "sqlite-3")  # fmt: skip
+        assert code == 2 and "--group" in one_line(err) and "split" in err

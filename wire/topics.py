@@ -83,6 +83,15 @@ def state_filter(prefix: str, county: str) -> str:
     return f"{prefix}/{county}/+/state"
 
 
+def collector_claim_topic(prefix: str, group: str, client_id: str) -> str:
+    """Retained: which store a collector of ``group`` writes to (station/collector.py)."""
+    return f"{prefix}/_collectors/{group}/{client_id}"
+
+
+def collector_claims_filter(prefix: str, group: str) -> str:
+    return f"{prefix}/_collectors/{group}/+"
+
+
 def parse_topic(topic: str, prefix: str) -> Topic:
     """County, device and event kind (None: state) of a topic a kiosk publishes to."""
     if not topic.startswith(prefix + "/"):

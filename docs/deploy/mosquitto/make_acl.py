@@ -100,6 +100,9 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
         elif role == "collector":
             out.append(f"topic read {prefix}/{county}/+/evt/#")
             out.append(f"topic read {prefix}/{county}/+/state")
+            # Each collector's retained claim (which store it writes to), so two
+            # stores in one shared-subscription group are refused at start.
+            out.append(f"topic readwrite {prefix}/_collectors/#")
         elif role == "enroll":
             # Nothing of its own: the %c patterns of acl.base are all it may use.
             out.append(f"# enrollment account for {county}: acl.base patterns only")
