@@ -79,7 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--lab", help="委托检测合格: the testing laboratory's name")
     issue.add_argument("--inputs", default="", help="comma-separated input classes used")
     issue.add_argument("--style", choices=[s.value for s in Style], default="style1")
-    issue.add_argument("--source-certificate", help="样式二: the supplier's certificate number")
+    issue.add_argument(
+        "--source-certificate", help="样式二: a source certificate of this kiosk, by number"
+    )
+    issue.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="样式二: a source certificate's scanned QR text (repeat for 混装)",
+    )
     issue.add_argument("--copies", type=positive_int, default=None)
     issue.add_argument("--json", action="store_true")
 
@@ -292,6 +300,7 @@ def _run(args: argparse.Namespace) -> int:
                 source_certificate=args.source_certificate,
                 copies=args.copies or config.certificate.copies_default,
                 lab_name=args.lab,
+                sources=tuple(args.source),
             )
             data, text, code = _outcome(service.issue(request))
             _emit(args, data, text)

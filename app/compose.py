@@ -43,6 +43,7 @@ from kiosk.services.kiosk import Kiosk
 from kiosk.services.producers import ProducerRegistry
 from kiosk.services.rapidtest import RapidTestService
 from kiosk.services.rapidtest_records import RapidTestSettings
+from kiosk.services.sources import SourceVerifier
 from kiosk.services.staff import StaffAuth
 from provisioning.hardware import HardwareDesk, HardwareDirect
 from readerlink.errors import LinkError
@@ -322,6 +323,7 @@ def open_kiosk(
         clock=clock,
         reader=reader,
     )
+    issuance.sources = SourceVerifier(store, catalogue, clock, kiosk.trust_list)
     kiosk.open_worker = lambda: open_kiosk(
         config, printer=kiosk.printer, reader=kiosk.reader, clock=clock, worker=True
     )

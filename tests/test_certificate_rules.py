@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support.kiosk import configured, request, row_counts
+from support.kiosk import ARTIFACTS, configured, request, row_counts
 from support.mqtt_broker import broker_factory  # noqa: F401  (pytest fixture)
 from support.printer_decode import tspl_texts
 from support.rapidtest import PRODUCER, ShiftClock
@@ -27,7 +27,7 @@ from app.compose import hardware_desk, open_kiosk
 from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
 from drivers.printer.document import LabelDocument
 from kiosk.config import ConfigError, check_startable, load_config, parse_config, simulated_parts
-from kiosk.domain.model import Basis, Issuer
+from kiosk.domain.model import Basis, Issuer, Style
 from kiosk.domain.validation import InputError
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.uplink import Uplink, UplinkSettings
@@ -39,9 +39,17 @@ from station.collector import Collector
 from station.db import Database
 from ui.loop import App
 from ui.screens.common import MessageScreen
-from ui.screens.farmer import InputsScreen, QuantityScreen, WelcomeScreen
+from ui.screens.farmer import (
+    ConfirmScreen,
+    DoneScreen,
+    InputsScreen,
+    QuantityScreen,
+    SourcesScreen,
+    WelcomeScreen,
+)
 from ui.testing import Driver
 
+SHOTS = ARTIFACTS / "screens" / "certificates"
 BANNED_CODES = {"malachite_green", "nitrofuran", "sedative", "fipronil", "beta_agonist",
                 "chloramphenicol"}  # fmt: skip
 
@@ -523,3 +531,88 @@ def test_commissioned_test_prints_the_lab_and_report_number(kiosk: Kiosk) -> Non
     with pytest.raises(InputError) as refused:
         kiosk.issuance.issue(request(basis=Basis.COMMISSIONED_TEST, test_ref="BZ-1"))
     assert refused.value.field == "lab_name"
+
+
+# ---- 4. 样式二 -------------------------------------------------------------------------
+
+
+def test_buyer_certificate_with_three_scanned_sources_each_refused_with_its_reason(
+    kiosk: Kiosk,
+) -> None:
+    grower = Issuer("李四", "13912345678")
+    good = [kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(q))).certificate
+            for q in (30, 20)]  # fmt: skip
+    other = kiosk.issuance.issue(request(issuer=grower, product_code="V002")).certificate
+    voided = kiosk.issuance.issue(request(issuer=grower)).certificate
+    kiosk.issuance.void(voided.number, "称重错误")
+    body = good[0].qr_text
+    forged = body[:-4] + ("AAAA" if not body.endswith("AAAA") else "BBBB")
+    buyer = Issuer("王收购", "13700000000")
+    before = row_counts(kiosk)
+    cases = [(forged, "签名不对"), (other.qr_text, "是大白菜的，不是青菜"),
+             (voided.qr_text, "已作废"), ("511902-K009-0000001", "不是本机开具的")]  # fmt: skip
+    for source, reason in cases:
+        with pytest.raises(InputError) as refused:
+            kiosk.issuance.issue(request(issuer=buyer, style=Style.BUYER, sources=(source,)))
+        assert refused.value.field == "sources" and reason in refused.value.message, source
+    # the same scan is checked one by one, as the touch UI does
+    assert kiosk.issuance.sources.check(good[0].qr_text, "V001").quantity == Decimal(30)
+    with pytest.raises(InputError, match="最多50公斤"):  # 混装 of 30 + 20 kg
+        kiosk.issuance.issue(request(issuer=buyer, style=Style.BUYER, quantity=Decimal(51),
+                                     sources=tuple(c.qr_text for c in good)))  # fmt: skip
+    assert row_counts(kiosk) == before
+    mixed = kiosk.issuance.issue(request(issuer=buyer, style=Style.BUYER, quantity=Decimal(45),
+                                         sources=tuple(c.qr_text for c in good)))  # fmt: skip
+    assert mixed.printed and mixed.certificate.sources == tuple(c.number for c in good)
+    assert kiosk.issuance.get(mixed.certificate.number).sources == mixed.certificate.sources
+    texts = "".join(tspl_texts(bytes(kiosk.printer.simulated_device.received)))
+    assert f"{good[0].number}、{good[1].number}" in texts
+    (event,) = [
+        e["data"]
+        for e in collector_view(kiosk)
+        if e["schema"] == "certificate.issued" and e["data"]["style"] == "style2"
+    ]
+    assert event["sources"] == [c.number for c in good]
+    # a 混装 certificate counts whole against each of its sources (which part came from
+    # which is not known): conservative, never more than the sources certified
+    with pytest.raises(InputError, match="已开具45公斤，本次最多0公斤"):
+        kiosk.issuance.issue(request(issuer=buyer, style=Style.BUYER, quantity=Decimal(6),
+                                     sources=(good[0].qr_text,)))  # fmt: skip
+
+
+def test_buyer_scans_sources_in_the_touch_ui(kiosk: Kiosk) -> None:
+    grower = Issuer("李四", "13912345678")
+    good = kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(30))).certificate
+    other = kiosk.issuance.issue(request(issuer=grower, product_code="V002")).certificate
+    voided = kiosk.issuance.issue(request(issuer=grower)).certificate
+    kiosk.issuance.void(voided.number, "称重错误")
+    forged = good.qr_text[:-4] + ("AAAA" if not good.qr_text.endswith("AAAA") else "BBBB")
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
+    ui = Driver(app)
+    try:
+        buyer = app.producers.register("王收购", "13700000000", "示范村", "2580")
+        ui.scan(buyer.card_code)
+        ui.tap("buyer")
+        ui.tap("category_vegetable")
+        ui.tap("product_V001")
+        ui.type_digits("25")
+        ui.tap("ok")
+        assert ui.on(SourcesScreen)
+        assert not app.find("sources_done").enabled  # nothing scanned yet
+        for code, reason in ((forged, "签名不对"), (other.qr_text, "不是青菜"),
+                             (voided.qr_text, "已作废")):  # fmt: skip
+            ui.scan(code)
+            assert reason in " ".join(ui.texts()), reason
+        assert app.session.source_numbers == []
+        ui.scan(good.qr_text)
+        assert app.session.source_numbers == [good.number]
+        ui.screenshot(SHOTS / "sources.png")
+        ui.tap("sources_done")
+        assert ui.on(ConfirmScreen)
+        ui.tap("print")
+        ui.until(lambda: ui.on(DoneScreen))
+        (cert,) = kiosk.issuance.list(producer_key=buyer.producer_id)
+        assert cert.style is Style.BUYER and cert.sources == (good.number,)
+        assert cert.template_id == "2025-style2" and cert.quantity == Decimal(25)
+    finally:
+        app.close()

@@ -194,6 +194,10 @@ BAD_INPUTS = [
     ({"basis": Basis.COMMISSIONED_TEST, "test_ref": "RT 1; DROP"}, "test_ref"),
     ({"inputs_used": ("agent_orange",)}, "inputs_used"),
     ({"source_certificate": "330100-K002-0000001"}, "source_certificate"),
+    ({"style": Style.BUYER}, "sources"),
+    ({"style": Style.BUYER, "source_certificate": "330100-K002-0000001"}, "sources"),
+    ({"style": Style.BUYER, "sources": ("HTTPS://QS.X/V/forged",)}, "sources"),
+    ({"sources": ("330100-K001-0000001",)}, "sources"),
     ({"basis": Basis.COMMISSIONED_TEST, "test_ref": "R-1"}, "lab_name"),
     ({"basis": Basis.QUALITY_CONTROL, "lab_name": "巴中市农检中心"}, "lab_name"),
     (
@@ -236,12 +240,12 @@ def test_self_test_basis_needs_a_passing_test_of_this_station(kiosk: Kiosk) -> N
 
 
 def test_buyer_style_names_the_source_certificate(kiosk: Kiosk) -> None:
-    outcome = kiosk.issuance.issue(
-        request(style=Style.BUYER, source_certificate="330100-K002-0000007")
-    )
+    supplied = kiosk.issuance.issue(request(quantity=Decimal(30))).certificate.number
+    outcome = kiosk.issuance.issue(request(style=Style.BUYER, source_certificate=supplied))
     assert outcome.certificate.template_id == "2025-style2"
+    assert outcome.certificate.sources == (supplied,)
     texts = printer_decode.tspl_texts(bytes(kiosk.printer.simulated_device.received))
-    assert "来源合格证：330100-K002-0000007" in texts
+    assert f"来源合格证：{supplied}" in texts
     assert "收购者：张秀英" in texts
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kiosk.domain.catalogue import Product
-from kiosk.domain.model import Basis, Certificate, CertificateRequest
+from kiosk.domain.model import Basis, Certificate, CertificateRequest, Style
 from kiosk.services.producers import Producer
 
 
@@ -20,6 +20,10 @@ class FarmerSession:
     basis: Basis = Basis.QUALITY_CONTROL
     test_ref: str | None = None
     copies: int = 1
+    #: 样式二 (a buyer re-issuing): the scanned source QR texts and their numbers.
+    style: Style = Style.PRODUCER
+    sources: list[str] = field(default_factory=list)
+    source_numbers: list[str] = field(default_factory=list)
     #: Filled by registration screens before the producer exists.
     draft: dict[str, str] = field(default_factory=dict)
 
@@ -52,6 +56,8 @@ class FarmerSession:
             inputs_used=self.inputs or (),
             test_ref=self.test_ref if self.basis.needs_test else None,
             copies=self.copies,
+            style=self.style,
+            sources=tuple(self.sources) if self.style is Style.BUYER else (),
         )
 
     def repeat(self, last: Certificate, product: Product) -> None:
@@ -63,3 +69,4 @@ class FarmerSession:
         self.basis = last.basis
         self.test_ref = last.test_ref
         self.copies = 1
+        self.style = Style.PRODUCER

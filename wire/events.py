@@ -154,10 +154,15 @@ def certificate_issued(
     service_point: str,
     sample_id: str | None = None,
     lab_name: str | None = None,
+    sources: Sequence[str] = (),
 ) -> Event:
     # The batch sample and the lab are sent only when set: an event without them is the
     # same bytes an older collector accepts (wire/schemas/README.md).
-    extra = {k: v for k, v in (("sample_id", sample_id), ("lab_name", lab_name)) if v}
+    extra: dict[str, Any] = {
+        k: v for k, v in (("sample_id", sample_id), ("lab_name", lab_name)) if v
+    }
+    if sources:
+        extra["sources"] = list(sources)
     return build(
         "certificate.issued",
         {

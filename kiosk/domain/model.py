@@ -85,6 +85,9 @@ class CertificateRequest:
     copies: int = 1
     #: 委托检测合格: the testing laboratory (test_ref is its report number).
     lab_name: str | None = None
+    #: 样式二: the source certificates, each a scanned QR text (or the number of this
+    #: kiosk's own certificate); verified by kiosk/services/sources.py.
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class Certificate:
     sample_id: str | None = None
     #: 委托检测合格: the laboratory whose report ``test_ref`` is.
     lab_name: str | None = None
+    #: 样式二: the numbers of every verified source certificate (the first is
+    #: ``source_certificate``, the one the QR carries).
+    sources: tuple[str, ...] = ()
     status: CertificateStatus = CertificateStatus.ISSUED
     print_count: int = 0
     qr_text: str = ""

@@ -157,6 +157,13 @@ def validate_request(
         raise InputError("source_certificate", "reference", "来源合格证编号格式不对")
     if request.style is Style.PRODUCER and source:
         raise InputError("source_certificate", "style", "样式一（生产者开具）不填写来源合格证")
+    sources = tuple(s.strip() for s in request.sources if s and s.strip())
+    if request.style is Style.PRODUCER and sources:
+        raise InputError("sources", "style", "样式一（生产者开具）不填写来源合格证")
+    if any(len(s) > 2000 or _has_control(s) for s in sources):
+        raise InputError("sources", "malformed", "来源合格证二维码无法识别")
+    if source and source not in sources:
+        sources = (source, *sources)  # a typed number is one more source
     if not isinstance(request.copies, int) or not 1 <= request.copies <= copies_max:
         raise InputError("copies", "copies", f"打印份数为1到{copies_max}张")
     return CertificateRequest(
@@ -172,4 +179,5 @@ def validate_request(
         source_certificate=source,
         copies=request.copies,
         lab_name=lab_name,
+        sources=sources,
     )

@@ -49,6 +49,7 @@ from kiosk.infra.store import Store
 from kiosk.services.county_holds import county_hold_for, grade_refusal, offered_bases
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.labels import layout_certificate
+from kiosk.services.sources import Source, SourceVerifier
 from wire import events
 from wire.qr import (
     MAX_QR_VERSION,
@@ -160,6 +161,7 @@ class IssuanceService:
         evidence: EvidenceCheck | None = None,
         resolve: Callable[[Issuer], Issuer] | None = None,
         sample_of: Callable[[str], str | None] | None = None,
+        sources: SourceVerifier | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -178,6 +180,8 @@ class IssuanceService:
         self.resolve = resolve
         #: The sample a rapid test was run on: a 自行检测合格 certificate names it.
         self.sample_of = sample_of
+        #: Verifies 样式二 source certificates (set by the composition root).
+        self.sources = sources
 
     # -- checks --------------------------------------------------------------------
 
@@ -224,6 +228,10 @@ class IssuanceService:
             refusal = self.evidence(request)
             if refusal:
                 raise IssuanceRefused("evidence", refusal)
+        if request.style is Style.BUYER:
+            verified = self._verified_sources(request)
+            numbers = tuple(s.number for s in verified)
+            request = replace(request, source_certificate=numbers[0])
         free = shutil.disk_usage(self.store.path.parent).free
         if free < self.settings.min_free_bytes:
             raise IssuanceRefused(
@@ -329,9 +337,20 @@ class IssuanceService:
                     refusal = self.evidence(request)
                     if refusal:
                         raise IssuanceRefused("evidence", refusal)
+                verified = (
+                    self._verified_sources(request) if request.style is Style.BUYER else []
+                )  # again under the lock: two buyers' certificates cannot overrun a source
                 seq, number = self.numbers.next()
                 cert = self._certificate(request, template, seq, number)
                 self._insert(cert)
+                for position, source in enumerate(verified):
+                    self.store.conn.execute(
+                        "INSERT INTO certificate_sources (certificate_number, position, "
+                        "source_number, source_product, source_quantity, source_unit, qr_text) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [number, position, source.number, source.product_name,
+                         str(source.quantity), source.unit, source.qr_text],
+                    )  # fmt: skip
                 job = self._start_job(number, "print", request.copies)
                 self.outbox.enqueue(self._event(cert))
                 self.audit.append(
@@ -397,6 +416,18 @@ class IssuanceService:
             reprint=reprint,
             demo=self.settings.demo,
         )
+
+    def check_source(self, code: str, product_code: str) -> Source:
+        """One scanned 样式二 source, verified as it is scanned (the touch UI lists it or
+        shows why not); ``InputError`` with the reason."""
+        if self.sources is None:
+            raise InputError("sources", "unavailable", "本机不能核验来源合格证")
+        return self.sources.check(code, product_code)
+
+    def _verified_sources(self, request: CertificateRequest) -> builtins.list[Source]:
+        if self.sources is None:
+            raise InputError("sources", "unavailable", "本机不能核验来源合格证")
+        return self.sources.check_request(request)
 
     def _fitting_layout(self, cert: Certificate) -> LabelDocument:
         """The layout, or a refusal naming what to shorten: found before a number."""
@@ -497,6 +528,7 @@ class IssuanceService:
                 else None
             ),
             lab_name=request.lab_name,
+            sources=self._source_numbers(request),
         )
         fields = CertificateFields(
             number=number,
@@ -515,6 +547,12 @@ class IssuanceService:
         url = self.settings.verify_url
         qr = build_qr_text(url, body, self.signer.sign(signed_message(url, body)))
         return Certificate(**{**cert.__dict__, "qr_text": qr})
+
+    def _source_numbers(self, request: CertificateRequest) -> tuple[str, ...]:
+        """The numbers of a 样式二 request's sources (verified by ``check``)."""
+        if request.style is not Style.BUYER or self.sources is None:
+            return ()
+        return tuple(s.number for s in self.sources.check_request(request))
 
     def _insert(self, cert: Certificate) -> None:
         self.store.conn.execute(
@@ -635,12 +673,22 @@ class IssuanceService:
             service_point=self.settings.service_point,
             sample_id=cert.sample_id,
             lab_name=cert.lab_name,
+            sources=list(cert.sources),
         )
 
     def _query(self, sql: str, params: builtins.list[Any]) -> builtins.list[Certificate]:
         cursor = self.store.conn.execute(sql, params)
         columns = [d[0] for d in cursor.description]
-        return [_from_row(dict(zip(columns, row, strict=True))) for row in cursor]
+        found = [_from_row(dict(zip(columns, row, strict=True))) for row in cursor]
+        return [self._with_sources(c) if c.style is Style.BUYER else c for c in found]
+
+    def _with_sources(self, cert: Certificate) -> Certificate:
+        rows = self.store.conn.execute(
+            "SELECT source_number FROM certificate_sources WHERE certificate_number = ? "
+            "ORDER BY position",
+            [cert.number],
+        ).fetchall()
+        return replace(cert, sources=tuple(r[0] for r in rows)) if rows else cert
 
     @staticmethod
     def _storage_refusal(error: sqlite3.OperationalError) -> IssuanceRefused:

@@ -63,8 +63,8 @@ def _field_lines(
         (label("issued_at"), cert.issued_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")),
         (label("basis"), _basis_text(cert, template, language)),
     ]
-    if cert.source_certificate:
-        rows.append((label("source"), cert.source_certificate))
+    if cert.sources or cert.source_certificate:  # 样式二: every source, 混装 included
+        rows.append((label("source"), "、".join(cert.sources or (cert.source_certificate or "",))))
     if reprint:
         rows.append((label("reprint"), "★"))
     return rows

@@ -14,7 +14,7 @@ from drivers.indicators import BuzzerPattern, LightState
 from drivers.printer.render import render_label
 from drivers.scale import Weight
 from kiosk.domain.catalogue import Product
-from kiosk.domain.model import Basis, CertificateRequest, format_quantity
+from kiosk.domain.model import Basis, CertificateRequest, Style, format_quantity
 from kiosk.domain.validation import InputError, parse_quantity
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.producers import Producer
@@ -235,14 +235,17 @@ class WelcomeScreen(Screen):
         return self.t("hello", name=self.app.session.who().name)
 
     def last(self):
+        """The last 样式一 certificate (a buyer's 样式二 rests on scans made then)."""
         key = self.app.session.who().issuer.producer_key
-        found = self.app.kiosk.issuance.list(producer_key=key, limit=1)
+        found = self.app.kiosk.issuance.list(producer_key=key, limit=5)
+        found = [c for c in found if c.style is Style.PRODUCER]
         return found[0] if found else None
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
         last = self.last()
-        rows = layout.split_v(area, [1.0, 1.0] if last else [1.0], m.gap * 2)
+        main, foot = layout.split_v(area, [1.0, m.target], m.gap * 2)
+        rows = layout.split_v(main, [1.0, 1.0] if last else [1.0], m.gap * 2)
         out: list[Widget] = []
         if last is not None:
             product = self.app.kiosk.catalogue.products.get(last.product_code)
@@ -253,7 +256,17 @@ class WelcomeScreen(Screen):
         out.append(
             Button("new", rows[-1], self.t("new_certificate"), self.new, "plus", max_px=m.big_px)
         )
+        out.append(Button("buyer", foot, self.t("buyer_certificate"), self.buyer, "list", "plain"))
         return out
+
+    def buyer(self) -> None:
+        """样式二: a buyer re-issues for produce bought with certificates (scanned next)."""
+        when_printer_ready(self.app, self, self._buyer)
+
+    def _buyer(self) -> None:
+        session = self.app.session
+        session.style, session.sources, session.source_numbers = Style.BUYER, [], []
+        self.app.push(product_screen(self.app, choose_product))
 
     def repeat(self) -> None:
         when_printer_ready(self.app, self, self._repeat)
@@ -268,6 +281,7 @@ class WelcomeScreen(Screen):
         when_printer_ready(self.app, self, self._new)
 
     def _new(self) -> None:
+        self.app.session.style = Style.PRODUCER
         self.app.push(product_screen(self.app, choose_product))
 
 
@@ -531,8 +545,68 @@ class QuantityScreen(KeypadScreen):
         except IssuanceRefused as error:
             refusal(self.app, error)
             return None
-        self.app.push(InputsScreen(self.app, session.what(), inputs_chosen))
+        if session.style is Style.BUYER:
+            self.app.push(SourcesScreen(self.app))
+        else:
+            self.app.push(InputsScreen(self.app, session.what(), inputs_chosen))
         return None
+
+
+class SourcesScreen(Screen):
+    """样式二: scan each source certificate's QR; each is verified as it is scanned
+    (signature, product, not voided) and listed, or refused with its reason."""
+
+    title_key = "sources_title"
+    prompt = None
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.message = ""
+        self.ok = True
+
+    def on_scan(self, code: str) -> bool:
+        session = self.app.session
+        try:
+            source = self.app.kiosk.issuance.check_source(code, session.what().code)
+        except InputError as error:
+            self.message, self.ok = error.message, False
+            self.app.speak(error.message)
+        else:
+            if source.number in session.source_numbers:
+                self.message, self.ok = self.t("source_twice", number=source.number), False
+            else:
+                session.sources.append(code.strip())
+                session.source_numbers.append(source.number)
+                self.message, self.ok = "", True
+        self.refresh()
+        return True
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m, session = self.app.metrics, self.app.session
+        top, listing, foot = layout.split_v(area, [0.6, 1.0, m.target], m.gap)
+        prompt = self.message or self.t("sources_prompt")
+        out: list[Widget] = [
+            Label("sources_prompt", top, prompt, m.body_px, style="text" if self.ok else "warn"),
+        ]
+        numbers = "、".join(session.source_numbers) or self.t("sources_none")
+        out.append(Label("sources_list", listing, numbers, m.body_px, align="left"))
+        out.append(
+            Button(
+                "sources_done",
+                foot,
+                self.t("sources_done", n=len(session.source_numbers)),
+                self.done,
+                "check",
+                "ok",
+                enabled=bool(session.source_numbers),
+            )
+        )
+        return out
+
+    def done(self) -> None:
+        session = self.app.session
+        session.inputs, session.basis, session.test_ref = (), Basis.QUALITY_CONTROL, None
+        self.app.push(ConfirmScreen(self.app))
 
 
 class InputsScreen(ChoiceScreen):

@@ -1,0 +1,163 @@
+"""样式二: the source certificates a buyer's certificate rests on, each verified.
+
+A buyer (收购/贩运) re-issues with one or more source certificates, scanned from their QR
+(or, for this kiosk's own certificates, typed by number). Each must carry a valid
+signature against the trust list, name the same product, and not be voided as far as
+this kiosk knows; the buyer's certificates citing a source may not together exceed
+what the sources certified (docs/certificates.md §4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from kiosk.domain.catalogue import Catalogue
+from kiosk.domain.model import CertificateRequest, format_quantity
+from kiosk.domain.validation import InputError
+from kiosk.infra.store import Store
+from wire.trust import TrustList
+from wire.verify import Reason, verify_qr_text
+
+#: At most this many sources on one 样式二 certificate (混装 from several suppliers).
+MAX_SOURCES = 10
+#: Weight units convert; counting units must match.
+_KG = {"公斤": Decimal(1), "斤": Decimal("0.5"), "吨": Decimal(1000)}
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(\D+)$")
+_NUMBER = re.compile(r"^\d{6}-[A-Z][A-Z0-9]{1,7}-\d{7}$")
+
+_REASONS = {
+    Reason.MALFORMED: "不是合格证二维码",
+    Reason.UNKNOWN_KIOSK: "开证终端不在县里的信任名单上，无法验证（可能是伪造的）",
+    Reason.BAD_SIGNATURE: "签名不对：这张合格证是伪造或被改动过的",
+    Reason.REVOKED: "开证终端的密钥已被吊销",
+    Reason.KEY_NOT_VALID_THEN: "开证时间不在终端密钥的有效期内",
+    Reason.TRUST_LIST_EXPIRED: "本机的信任名单已过期，暂时无法验证：请联系技术员",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A verified source certificate."""
+
+    number: str
+    product_name: str
+    quantity: Decimal
+    unit: str
+    qr_text: str = ""
+
+
+class SourceRefused(InputError):
+    """One source is refused; the message names it and why."""
+
+
+class SourceVerifier:
+    def __init__(
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        clock: Callable[[], datetime],
+        trust: Callable[[], TrustList],
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.clock = clock
+        self.trust = trust
+
+    def check(self, code: str, product_code: str) -> Source:
+        """One scanned QR text (or a typed number of this kiosk's own certificate) for a
+        buyer's ``product_code``; ``SourceRefused`` with the reason in plain words."""
+        code = (code or "").strip()
+        if not code:
+            raise SourceRefused("sources", "empty", "请扫描来源合格证的二维码")
+        if _NUMBER.match(code):
+            source = self._own(code)
+        else:
+            verdict = verify_qr_text(code, self.trust(), self.clock())
+            if not verdict.valid or verdict.fields is None:
+                raise SourceRefused(
+                    "sources", verdict.reason.value, f"来源合格证{_REASONS[verdict.reason]}"
+                )
+            f = verdict.fields
+            quantity, unit = _split_quantity(f.quantity)
+            source = Source(f.number, f.product, quantity, unit, code)
+        product = self.catalogue.products[product_code]
+        if source.product_name != product.name:
+            raise SourceRefused(
+                "sources",
+                "other_product",
+                f"来源合格证{source.number}是{source.product_name}的，不是{product.name}",
+            )
+        status = self.store.conn.execute(
+            "SELECT status FROM certificates WHERE number = ?", [source.number]
+        ).fetchone()
+        if status is not None and status[0] == "voided":
+            raise SourceRefused("sources", "voided", f"来源合格证{source.number}已作废")
+        return source
+
+    def check_request(self, request: CertificateRequest) -> list[Source]:
+        """Every source of a 样式二 request, and their total against the quantity."""
+        if not request.sources:
+            raise InputError("sources", "required", "样式二须有来源合格证：请扫描供货方合格证")
+        if len(request.sources) > MAX_SOURCES:
+            raise InputError("sources", "too_many", f"来源合格证最多{MAX_SOURCES}张")
+        sources = [self.check(code, request.product_code) for code in request.sources]
+        numbers = [s.number for s in sources]
+        if len(set(numbers)) != len(numbers):
+            raise InputError("sources", "duplicate", "同一张来源合格证扫了两次")
+        total = sum((_in(s.quantity, s.unit, request.unit) for s in sources), Decimal(0))
+        used = self._already_used(numbers, request.unit)
+        if request.quantity + used > total:
+            left = max(total - used, Decimal(0))
+            raise InputError(
+                "quantity",
+                "over_sources",
+                f"来源合格证共{format_quantity(total)}{request.unit}，已开具"
+                f"{format_quantity(used)}{request.unit}，本次最多{format_quantity(left)}"
+                f"{request.unit}",
+            )
+        return sources
+
+    def _own(self, number: str) -> Source:
+        row = self.store.conn.execute(
+            "SELECT product_name, quantity, unit FROM certificates WHERE number = ?", [number]
+        ).fetchone()
+        if row is None:
+            raise SourceRefused(
+                "sources",
+                "not_verifiable",
+                f"合格证{number}不是本机开具的，无法核验：请扫描它的二维码",
+            )
+        return Source(number, row[0], Decimal(row[1]), row[2])
+
+    def _already_used(self, numbers: Sequence[str], unit: str) -> Decimal:
+        marks = ", ".join("?" for _ in numbers)
+        rows = self.store.conn.execute(
+            "SELECT DISTINCT c.number, c.quantity, c.unit FROM certificate_sources s "
+            "JOIN certificates c ON c.number = s.certificate_number "
+            f"WHERE s.source_number IN ({marks}) AND c.status != 'voided'",
+            list(numbers),
+        ).fetchall()
+        return sum((_in(Decimal(q), u, unit) for _n, q, u in rows), Decimal(0))
+
+
+def _split_quantity(text: str) -> tuple[Decimal, str]:
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise SourceRefused("sources", "quantity", f"来源合格证的数量“{text}”无法识别")
+    try:
+        return Decimal(match.group(1)), match.group(2)
+    except InvalidOperation:
+        raise SourceRefused("sources", "quantity", f"来源合格证的数量“{text}”无法识别") from None
+
+
+def _in(quantity: Decimal, unit: str, target: str) -> Decimal:
+    """``quantity`` of ``unit`` expressed in ``target``; counting units must match."""
+    if unit == target:
+        return quantity
+    if unit in _KG and target in _KG:
+        return quantity * _KG[unit] / _KG[target]
+    raise InputError("unit", "unit", f"来源合格证以{unit}计，本次请按{unit}填写")
