@@ -51,7 +51,9 @@ from kiosk.config import (
     read_layer,
     startup_problem,
 )
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
+from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import AgentConfigError, uplink_settings
 from wire import mqtt
@@ -381,6 +383,7 @@ class ConfigManager:
         kind = {"applied": "config.applied", "rolled_back": "config.rolled_back"}.get(
             status, "config.refused"
         )
+        alarms = self._alarms() if status in ("applied", "rolled_back") else None
         with self.store.transaction():
             if version is not None:
                 self.store.conn.execute(
@@ -390,6 +393,26 @@ class ConfigManager:
                     [version, status, reason, self.clock().isoformat()],
                 )
             self.audit.append(kind, {"version": version, "reason": reason, "code": code})
+            if alarms is not None and status == "rolled_back":
+                alarms.raise_(
+                    "config_rolled_back", "warning",
+                    f"配置版本{version}未通过检查，已恢复之前的配置：{reason[:200]}",
+                    {"version": version, "reason": reason[:900]}, subject=str(version),
+                )  # fmt: skip
+            elif alarms is not None:
+                for alarm in alarms.open():
+                    if alarm.code == "config_rolled_back":
+                        alarms.clear("config_rolled_back", subject=alarm.subject)
+
+    def _alarms(self) -> Alarms | None:
+        """The county hears of a rollback as alarm ``config_rolled_back`` (cleared when a
+        later version applies); None before the kiosk has an identity to send it under."""
+        try:
+            device = self.effective().device
+        except ConfigError:
+            return None
+        return Alarms(self.store, Outbox(self.store, device.county, device.device_id,
+                                         self.clock), self.clock)  # fmt: skip
 
 
 def _targets(target: dict[str, Any], device: str, township: str) -> bool:

@@ -27,6 +27,11 @@ def bundle(version: int, settings: dict) -> dict:
     return make_config_bundle(COUNTY_KEY, "330100", {}, version, settings, now())
 
 
+def open_alarms(manager: ConfigManager) -> list[tuple[str, str]]:
+    sql = "SELECT subject, code FROM alarms WHERE cleared_at IS NULL ORDER BY id"
+    return [tuple(row) for row in manager.store.conn.execute(sql)]
+
+
 def manager_for(config) -> ConfigManager:
     store = Store(config.paths.database)
     return ConfigManager(config, store, AuditLog(store, now), now)
@@ -41,8 +46,11 @@ def test_a_bundle_with_a_wrong_host_or_port_is_rolled_back(tmp_path, broker_fact
     nowhere = manager.apply_document(bundle(2, {"uplink": {"host": "county.invalid"}}))
     assert nowhere.status == "rolled_back", nowhere
     assert effective_config(config).uplink.port == broker.port  # still reaches the county
+    told = dict(open_alarms(manager))
+    assert told == {"1": "config_rolled_back", "2": "config_rolled_back"}  # the county hears
     moved = manager.apply_document(bundle(3, {"uplink": {"port": other.port}}))
     assert moved.status == "applied" and manager.on_probation() == 3
+    assert open_alarms(manager) == []  # cleared by the version that applied
     # A change that does not touch the connection needs no broker at all.
     other.stop()
     assert manager.apply_document(bundle(4, {"uplink": {"keepalive_s": 30}})).status == "applied"

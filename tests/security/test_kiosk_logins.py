@@ -11,11 +11,13 @@ import hashlib
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from support.kiosk import configured
 from support.rapidtest import ShiftClock
 
-from app.compose import DEMO_ACCOUNTS, seed_demo_accounts
+from app.compose import DEMO_ACCOUNTS, open_kiosk, seed_demo_accounts
 from kiosk.services.staff import (
     SCRYPT_N,
     LockedOut,
@@ -152,8 +154,17 @@ def test_scrypt_cost_is_raised_and_old_hashes_are_upgraded_on_login(kiosk) -> No
     assert upgraded.split("$")[1] == str(SCRYPT_N) and verify_pin("314159", upgraded)
 
 
+def real_kiosk(data: Path):
+    """A non-simulation config over ``data``: no simulated device (they are refused)."""
+    none = {"kind": "none"}
+    transport = configured(data).printer.transport.model_copy(update=none)
+    config = configured(data, device={"simulation": False}, reader=none, scanner=none,
+                        indicators=none, printer={"transport": transport})  # fmt: skip
+    return open_kiosk(config)
+
+
 def test_demo_accounts_only_under_the_simulation_config(make_kiosk, tmp_path) -> None:
-    real = make_kiosk(data_dir=tmp_path / "real", device={"simulation": False})
+    real = real_kiosk(tmp_path / "real")
     seed_demo_accounts(real)
     assert real.staff.members() == []
     sim = make_kiosk(data_dir=tmp_path / "sim")
@@ -161,8 +172,10 @@ def test_demo_accounts_only_under_the_simulation_config(make_kiosk, tmp_path) ->
     assert sorted(m.name for m in sim.staff.members()) == sorted(DEMO_ACCOUNTS)
     sim.close()
     # The same data opened with a real configuration: the demo accounts stop working.
-    reopened = make_kiosk(data_dir=tmp_path / "sim", device={"simulation": False})
+    reopened = real_kiosk(tmp_path / "sim")
     seed_demo_accounts(reopened)
     name, (role, pin) = next(iter(DEMO_ACCOUNTS.items()))
     with pytest.raises(LoginRefused):
         reopened.staff.login(name, pin, role)
+    reopened.close()
+    real.close()
