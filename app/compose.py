@@ -53,6 +53,8 @@ from wire.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
+#: The simulated reader's calibration, below the data directory.
+READER_SIM_FLASH_FILE = "reader-sim-flash.json"
 #: Demo accounts (name: role, PIN), set only under the embedded simulation config.
 DEMO_ACCOUNTS = {"演示员": ("staff", "135790"), "演示技术员": ("technician", "975310")}
 #: How often a printer that could not be opened is tried again.
@@ -64,7 +66,16 @@ def open_reader(config: KioskConfig) -> TestReader | None:
     r = config.reader
     if r.kind == "none":
         return None
-    return open_test_reader(r.kind, port=r.port, baudrate=r.baudrate, time_scale=r.time_scale)
+    # A simulated reader keeps its calibration in a file, as a real one keeps it in
+    # flash: `kiosk reader calibrate` then `kiosk reader info` must agree.
+    flash = ("--flash", str(config.paths.data_dir / READER_SIM_FLASH_FILE))
+    return open_test_reader(
+        r.kind,
+        port=r.port,
+        baudrate=r.baudrate,
+        time_scale=r.time_scale,
+        simulator_args=flash if r.kind == "simulated" else (),
+    )
 
 
 def open_inputs(

@@ -611,3 +611,15 @@ def test_collectors_of_one_group_writing_to_different_stores_are_refused(
                                str(broker.port), "--db", str(tmp_path / "c.db"),
                                "--client-id", "sqlite-3")  # fmt: skip
         assert code == 2 and "--group" in one_line(err) and "split" in err
+
+
+def test_simulated_reader_keeps_its_calibration_between_commands(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    code, out, err = kiosk(capsys, data, "reader", "info", "--json")
+    assert code == 0, err
+    assert json.loads(out)["reference_calibrated"] is False
+    code, _, err = kiosk(capsys, data, "reader", "calibrate", "--kind", "both")
+    assert code == 0, err
+    code, out, err = kiosk(capsys, data, "reader", "info", "--json")
+    assert code == 0 and json.loads(out)["reference_calibrated"] is True, out

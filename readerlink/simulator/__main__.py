@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, Path]:
         choices=range(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION + 1),
         help="newest link protocol the firmware speaks (1: a reader from before SACK and FEC)",
     )
+    p.add_argument("--flash", type=Path, help="file keeping the calibration across runs")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     if a.baud <= 0 or a.time_scale <= 0:
@@ -94,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, Path]:
         stall_every_s=a.stall_every,
         stall_s=a.stall_for,
         protocol_version=a.protocol_version,
+        flash_path=a.flash,
     )
     return config, control
 

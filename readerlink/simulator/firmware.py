@@ -84,6 +84,9 @@ class SimConfig:
     # The newest protocol version this firmware speaks: 1 is a reader from before SACK
     # and coded frames, which refuses HELLO(2) and ignores coded frames as garbage.
     protocol_version: int = PROTOCOL_VERSION
+    #: A file standing in for the reader's flash: calibration survives the simulator
+    #: process (a kiosk CLI call starts one per command), as it survives a power cycle.
+    flash_path: Path | None = None
 
 
 @dataclass
@@ -123,6 +126,7 @@ class SimulatedMcu:
         self.flash = Flash(Bootloader(config.firmware_version, config.trusted_key), optics)
         if config.calibrated:
             self._calibrate_blank(list(range(physics.CHANNELS)), random.Random(config.seed))
+        self._load_flash()
         self.enzyme_samples = {ch: physics.EnzymeSample() for ch in range(physics.CHANNELS)}
         self.strip_sample = physics.StripSample()
         self.port = PtyPort(config.link_path, config.baudrate, self._on_uart, self._rng)
@@ -396,7 +400,45 @@ class SimulatedMcu:
         optics.calibrated_at = time.time()
         return {ch: round(c) for ch, c in counts.items()}
 
+    def _load_flash(self) -> None:
+        path = self.cfg.flash_path
+        if path is None or not path.exists():
+            return
+        try:
+            saved = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("flash file %s unreadable (%s): factory state", path, error)
+            return
+        optics = self.flash.optics
+
+        def channels(value: object) -> dict[int, float] | None:
+            return {int(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+        optics.blank_counts = channels(saved.get("blank_counts"))
+        optics.reference_gain = channels(saved.get("reference_gain"))
+        optics.calibrated_at = saved.get("calibrated_at")
+
+    def _save_flash(self) -> None:
+        path = self.cfg.flash_path
+        if path is None:
+            return
+        optics = self.flash.optics
+        data = {
+            "blank_counts": optics.blank_counts,
+            "reference_gain": optics.reference_gain,
+            "calibrated_at": optics.calibrated_at,
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, path)
+
     def _calibrate(self, body: bytes) -> tuple[Status, bytes]:
+        status, reply = self._calibrate_now(body)
+        if status == Status.OK:
+            self._save_flash()
+        return status, reply
+
+    def _calibrate_now(self, body: bytes) -> tuple[Status, bytes]:
         r = Reader(body)
         kind, mask = r.take("BH")
         r.end()
