@@ -104,6 +104,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     holds_sub = holds.add_subparsers(dest="holds_action")
     holds_list = holds_sub.add_parser("list")
     holds_list.add_argument("--json", action="store_true")
+    county = holds_sub.add_parser("county", help="the county-wide holds and grades applied here")
+    county.add_argument("--json", action="store_true")
     lift = holds_sub.add_parser("lift", help="record the county's lifting of a hold")
     lift.add_argument("hold_id", type=int)
     lift.add_argument("--by", required=True, help="who lifted it, e.g. county:inspector-7")
@@ -345,11 +347,43 @@ def _holds(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
             raise RapidTestError("unknown_hold", f"没有未解除的暂停 {args.hold_id}")
         print(f"hold {args.hold_id} lifted by {args.by}", file=out)
         return EXIT_OK
+    if getattr(args, "holds_action", None) == "county":
+        return _county_holds(args, kiosk, out)
     holds = registry.open_holds()
     text = "\n".join(
         f"{h.id}  {h.placed_at[:16]}  {h.producer_key}  {h.product_code}  {h.reason}" for h in holds
     )
     _emit(args, out, [asdict(h) for h in holds], text or "no open holds")
+    return EXIT_OK
+
+
+def _county_holds(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    """What the county's signed hold list (applied by the agent) refuses here."""
+    conn = kiosk.store.conn
+    row = conn.execute("SELECT version, issued_at, applied_at FROM county_hold_list").fetchone()
+    holds = [
+        {"hold_id": r[0], "product_code": r[1], "reason": r[2], "source": r[3],
+         "placed_at": r[4], "contact": r[5],
+         "identifiers": [i[0] for i in conn.execute(
+             "SELECT identifier FROM county_hold_identifiers WHERE hold_id = ? "
+             "ORDER BY identifier", [r[0]])]}
+        for r in conn.execute(
+            "SELECT hold_id, product_code, reason, source, placed_at, contact FROM county_holds "
+            "ORDER BY placed_at")
+    ]  # fmt: skip
+    grades = [
+        {"grade": r[0], "reason": r[1], "identifiers": [i[0] for i in conn.execute(
+            "SELECT identifier FROM county_grade_identifiers WHERE grade_id = ? "
+            "ORDER BY identifier", [r[2]])]}
+        for r in conn.execute("SELECT grade, reason, id FROM county_grades ORDER BY id")
+    ]  # fmt: skip
+    data = {"version": row[0] if row else 0, "issued_at": row[1] if row else None,
+            "holds": holds, "grades": grades}  # fmt: skip
+    lines = [f"county hold list version {data['version']}" + (f" ({row[1][:16]})" if row else "")]
+    lines += [f"{h['hold_id']}  {h['product_code']}  {' '.join(h['identifiers'])}  {h['reason']}"
+              for h in holds]  # fmt: skip
+    lines += [f"{g['grade']}  {' '.join(g['identifiers'])}  {g['reason']}" for g in grades]
+    _emit(args, out, data, "\n".join(lines))
     return EXIT_OK
 
 

@@ -20,7 +20,15 @@ from kiosk.services.issuance import IssuanceRefused
 from station import holds as county
 from station.web.store import transaction
 from wire import events
-from wire.holds import CountyHold, HoldList, HoldListError, LiftedHold, Origin, parse_hold_list
+from wire.holds import (
+    CountyHold,
+    Grade,
+    HoldList,
+    HoldListError,
+    LiftedHold,
+    Origin,
+    parse_hold_list,
+)
 from wire.signing import SigningKey
 from wire.trust import TrustList
 
@@ -179,3 +187,22 @@ def _cert_fields(producer_id: str) -> dict:
         "inputs_used": [], "test_ref": None, "source_certificate": None,
         "township": "示范镇", "service_point": "示范镇服务点",
     }  # fmt: skip
+
+
+def test_staff_see_the_county_list_on_the_kiosk_cli(kiosk) -> None:
+    import argparse
+    import io
+
+    from app.cli_reader import add_commands, run_command
+
+    applied = CountyHolds(kiosk.store, AuditLog(kiosk.store, now), now, "K001", kiosk.holds)
+    grade = Grade((f"phone:{PHONE}",), "red", "90天内快检确认阳性1次")
+    applied.apply(HoldList("330100", 4, now(), (a_hold(),), (), (grade,)))
+    parser = argparse.ArgumentParser(prog="kiosk")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    out = io.StringIO()
+    assert run_command(parser.parse_args(["holds", "county", "--json"]), kiosk, out) == 0
+    shown = json.loads(out.getvalue())
+    assert shown["version"] == 4 and shown["holds"][0]["identifiers"] == [f"phone:{PHONE}"]
+    assert shown["grades"] == [{"grade": "red", "reason": "90天内快检确认阳性1次",
+                                "identifiers": [f"phone:{PHONE}"]}]  # fmt: skip
