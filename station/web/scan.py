@@ -103,6 +103,7 @@ class Record:
     product_name: str
     producer_key: str
     issued_at: str
+    issuer_phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,13 +152,9 @@ class CountyHolds:
                 [record.county, record.number],
             )
         ]
-        phone = db.query(
-            "SELECT issuer_phone FROM certificates WHERE county = ? AND number = ?",
-            [record.county, record.number],
-        )
         ids = producer_key_identifiers(record.producer_key)
-        if phone and phone[0][0]:
-            ids.add(identifier("phone", phone[0][0]))
+        if record.issuer_phone:
+            ids.add(identifier("phone", record.issuer_phone))
         marks = ", ".join("?" for _ in ids)
         found.extend(
             Hold("county", r[0], r[1])
@@ -205,7 +202,7 @@ class ScanResult:
 def lookup_record(db: Database, county: str, number: str) -> Record | None:
     rows = db.query(
         "SELECT county, number, device, township, service_point, product_code, product_name, "
-        "producer_key, issued_at FROM certificates WHERE county = ? AND number = ?",
+        "producer_key, issued_at, issuer_phone FROM certificates WHERE county = ? AND number = ?",
         [county, number],
     )
     return Record(*rows[0]) if rows else None
