@@ -2,12 +2,14 @@
 # Install or update the AgriQS kiosk on Raspberry Pi OS (Debian bookworm, arm64).
 #
 #   sudo deploy/install.sh [--bundle agriqs-kiosk-X.tar --release-key county.pub]
-#                          [--dry-run] [--root DIR] [--skip-packages]
+#                          [--dry-run] [--root DIR] [--skip-packages] [--software-only]
 #
 # Idempotent: every step checks before it changes, and a second run reports
 # "no changes". --dry-run prints every change and makes none. --root DIR works on a
 # directory tree (an image being prepared, or a test) instead of the running system:
-# no apt, no udev reload, no running systemd; units are enabled with systemctl --root.
+# no apt, no udev reload, no running systemd; units are enabled with systemctl --root;
+# a --bundle is checked and staged for agriqs-firstboot.service, which installs it on
+# the kiosk with the kiosk's own Python. --software-only: only the bundle (that unit).
 # See docs/deploy.md.
 set -euo pipefail
 
@@ -28,13 +30,17 @@ PACKAGES=(
 # Groups the units give the UI (SupplementaryGroups=); Pi OS has them, a bare tree may not.
 DEVICE_GROUPS=(video render input lp dialout gpio)
 ENABLE_UNITS=(agriqs-kiosk.service agriqs-agent.service agriqs-backup.timer
-              agriqs-update.path agriqs-update-recover.service)
+              agriqs-update.path agriqs-update-recover.service agriqs-firstboot.service)
+# An image's software, installed at its first boot (agriqs-firstboot.service).
+FIRSTBOOT_DIR=/var/lib/agriqs-firstboot
+FIRSTBOOT_SCRIPT=/usr/local/lib/agriqs/install.sh
 # tty1 belongs to the kiosk; Ctrl+Alt+Del on a plugged-in keyboard must not reboot it.
 MASK_UNITS=(getty@tty1.service ctrl-alt-del.target)
 
 ROOT=/
 DRY_RUN=0
 SKIP_PACKAGES=0
+SOFTWARE_ONLY=0
 BUNDLE=""
 RELEASE_KEY=""
 CHANGES=0
@@ -49,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --dry-run) DRY_RUN=1 ;;
         --root) ROOT="${2:?--root needs a directory}"; shift ;;
         --skip-packages) SKIP_PACKAGES=1 ;;
+        --software-only) SOFTWARE_ONLY=1 ;;
         --bundle) BUNDLE="${2:?--bundle needs a file}"; shift ;;
         --release-key) RELEASE_KEY="${2:?--release-key needs a file}"; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -61,6 +68,10 @@ ROOT="${ROOT%/}"
 [[ -z "$ROOT" ]] && ROOT=/
 if [[ ! -d "$ROOT" ]]; then
     echo "install.sh: --root $ROOT is not a directory" >&2
+    exit 2
+fi
+if [[ "$SOFTWARE_ONLY" -eq 1 && -z "$BUNDLE" ]]; then
+    echo "install.sh: --software-only needs --bundle" >&2
     exit 2
 fi
 if [[ -n "$BUNDLE" && -z "$RELEASE_KEY" ]]; then
@@ -274,6 +285,14 @@ for name, digest in body["files"].items():
 print(body["version"])
 PY
 )" || { echo "install.sh: bundle $BUNDLE refused (signature or checksum)" >&2; exit 1; }
+    if ! live && [[ "$SOFTWARE_ONLY" -eq 0 ]]; then
+        # An image: this machine's Python and paths must not end up in it.
+        ensure_dir "$FIRSTBOOT_DIR" 0700 root root
+        ensure_file "$BUNDLE" "$FIRSTBOOT_DIR/bundle.tar" 0600
+        ensure_file "$HERE/install.sh" "$FIRSTBOOT_SCRIPT" 0755
+        echo "software: agriqs-kiosk $version staged; agriqs-firstboot.service installs it at first boot"
+        return
+    fi
     venv="/opt/agriqs/venvs/$version"
     current="$(readlink "$(p /opt/agriqs/current)" 2>/dev/null || true)"
     if [[ -f "$(p "$venv")/.agriqs-complete" && "$current" == "venvs/$version" ]]; then
@@ -301,6 +320,11 @@ switch_current() {  # install-root version; rename over the old link: never a mi
 }
 
 echo "AgriQS kiosk installer: target ${ROOT}$([[ "$DRY_RUN" -eq 1 ]] && echo ' (dry run)')"
+if [[ "$SOFTWARE_ONLY" -eq 1 ]]; then
+    install_bundle
+    if [[ "$CHANGES" -eq 0 ]]; then echo "no changes"; else echo "$CHANGES changes made"; fi
+    exit 0
+fi
 ensure_packages
 ensure_accounts
 ensure_dir /etc/agriqs 0750 root "$SERVICE_USER"

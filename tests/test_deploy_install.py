@@ -159,15 +159,38 @@ def test_install_from_signed_bundle(tmp_path: Path):
     done = run("--root", str(tree), "--skip-packages", "--bundle", str(bundle),
                "--release-key", str(pub))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert os.readlink(tree / "opt/agriqs/current") == "venvs/0.9.0"
-    python = tree / "opt/agriqs/current/bin/python"
-    subprocess.run([python, "-c", "import agriqs_probe"], check=True)
+    # An image: nothing built with this machine's Python; the bundle waits for the
+    # kiosk's first boot (agriqs-firstboot.service runs the staged installer).
+    assert not (tree / "opt/agriqs/current").exists()
+    assert not list((tree / "opt/agriqs/venvs").iterdir())
+    staged = tree / "var/lib/agriqs-firstboot/bundle.tar"
+    assert staged.read_bytes() == bundle.read_bytes()
+    assert stat.S_IMODE(staged.stat().st_mode) == 0o600
+    script = tree / "usr/local/lib/agriqs/install.sh"
+    assert script.read_bytes() == INSTALL.read_bytes() and os.access(script, os.X_OK)
+    wants = tree / "etc/systemd/system/multi-user.target.wants/agriqs-firstboot.service"
+    assert wants.is_symlink()
+    unit = (REPO / "systemd/system/agriqs-firstboot.service").read_text()
+    assert "--software-only --bundle /var/lib/agriqs-firstboot/bundle.tar" in unit
     assert (tree / "etc/agriqs/release-keys/county-release.pub").read_text().strip() == (
         key.public_b64
     )
     again = run("--root", str(tree), "--skip-packages", "--bundle", str(bundle),
                 "--release-key", str(pub))  # fmt: skip
     assert again.stdout.strip().endswith("no changes"), again.stdout
+
+    # What the unit does at first boot, here against the tree: the staged script installs
+    # the staged bundle with the release key the image carries.
+    boot = subprocess.run(
+        ["bash", str(script), "--root", str(tree), "--software-only", "--bundle", str(staged),
+         "--release-key", str(tree / "etc/agriqs/release-keys/county-release.pub")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert boot.returncode == 0, boot.stderr
+    assert os.readlink(tree / "opt/agriqs/current") == "venvs/0.9.0"
+    python = tree / "opt/agriqs/current/bin/python"
+    subprocess.run([python, "-c", "import agriqs_probe"], check=True)
 
 
 def test_dry_run_on_the_live_system_changes_nothing():
