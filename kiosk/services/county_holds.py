@@ -228,27 +228,37 @@ def offered_bases(store: Store, issuer: Issuer, now: datetime) -> set[Basis]:
 
 def grade_refusal(
     store: Store, request: CertificateRequest, now: datetime, *, basis_chosen: bool = True
-) -> str | None:
-    """Why the county's grade refuses this request, in plain words; None if it allows it
+) -> tuple[str, str] | None:
+    """Why the county's grade refuses this request (zh-CN, English); None if it allows it
     (before a basis is chosen only 失信 refuses)."""
     grade = county_grade_for(store, request.issuer)
     if grade is None:
         return None
     contact = grade.contact or "县农业农村局"
     if grade.grade == "untrusted":
-        return f"该主体已被列入失信名单（{grade.reason}），暂不能开证。请联系{contact}。"
+        return (f"该主体已被列入失信名单（{grade.reason}），暂不能开证。请联系{contact}。",
+                f"This producer is on the county's untrusted list ({grade.reason}); no "
+                f"certificate can be issued. Please contact {contact}.")  # fmt: skip
     if not basis_chosen:
         return None
     if request.basis not in offered_bases(store, request.issuer, now):
         if grade.grade == "red":
             return (f"该主体风险等级为红色（{grade.reason}），只能凭当天自行检测或委托检测"
-                    f"合格开证。请联系{contact}。")  # fmt: skip
+                    f"合格开证。请联系{contact}。",
+                    f"This producer is graded red ({grade.reason}): only a passing test of "
+                    f"today or a laboratory report can back a certificate. Please contact "
+                    f"{contact}.")  # fmt: skip
         return (f"该主体风险等级为黄色（{grade.reason}），凭质量安全控制符合要求开证须"
-                f"{grade.test_days}天内有本站快检合格记录，请先检测。")  # fmt: skip
+                f"{grade.test_days}天内有本站快检合格记录，请先检测。",
+                f"This producer is graded yellow ({grade.reason}): 'quality controls met' "
+                f"needs a passing test here within {grade.test_days} days. Please test "
+                "first.")  # fmt: skip
     if grade.grade == "red" and request.basis is Basis.SELF_TEST:
         row = store.conn.execute(
             "SELECT finished_at FROM rapid_results WHERE test_id = ?", [request.test_ref or ""]
         ).fetchone()
         if row is None or datetime.fromisoformat(row[0]).date() != now.date():
-            return f"该主体风险等级为红色（{grade.reason}），自行检测须为当天的检测。"
+            return (f"该主体风险等级为红色（{grade.reason}），自行检测须为当天的检测。",
+                    f"This producer is graded red ({grade.reason}): the test must be "
+                    "today's.")  # fmt: skip
     return None

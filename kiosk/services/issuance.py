@@ -220,10 +220,13 @@ class IssuanceService:
                 "county_hold",
                 f"该主体已被县里暂停开证（{county_hold.reason}）。"
                 f"请联系{contact}，县里解除暂停后才能开具。",
+                f"The county has suspended certificates for this producer "
+                f"({county_hold.reason}). Please contact {contact}; certificates can be "
+                "issued again once the county lifts it.",
             )
         graded = grade_refusal(self.store, request, self.clock(), basis_chosen=basis_chosen)
         if graded:
-            raise IssuanceRefused("county_grade", graded)
+            raise IssuanceRefused("county_grade", *graded)
         if self.evidence and request.basis.needs_test:
             refusal = self.evidence(request)
             if refusal:
