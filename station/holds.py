@@ -37,6 +37,7 @@ from wire.holds import (
     Grade,
     HoldList,
     LiftedHold,
+    Notice,
     Origin,
     identifier,
     producer_key_identifiers,
@@ -382,7 +383,34 @@ def build_list(
         LiftedHold(h.hold_id, h.lifted_at or "", h.lifted_by or "", origin(h))
         for h in recently_lifted(db, county, now - timedelta(days=LIFTED_KEEP_DAYS))
     )
-    return HoldList(county, version, now, holds, lifted, grades)
+    notices = recent_notices(db, county, now - timedelta(days=NOTICE_KEEP_DAYS))
+    return HoldList(county, version, now, holds, lifted, grades, notices)
+
+
+#: Notices travel to the kiosks concerned in the hold list this long after they are issued.
+NOTICE_KEEP_DAYS = 30
+NOTICE_TITLE = "农产品质量安全问题产品追溯通报"
+
+
+def recent_notices(db: Database, county: str, since: datetime) -> tuple[Notice, ...]:
+    """Notices issued since ``since``, each for the kiosks that printed what it lists."""
+    out = []
+    for number, created_at, text in db.query(
+        "SELECT notice_no, created_at, body FROM notices WHERE county = ? AND created_at >= ? "
+        "ORDER BY notice_no",
+        [county, since.isoformat()],
+    ):
+        body = json.loads(text)
+        certs = body.get("certificates", [])
+        devices = tuple(sorted({c["device"] for c in certs if c.get("device")}))
+        if not devices:
+            continue
+        numbers = "、".join(c["number"] for c in certs[:5]) + ("等" if len(certs) > 5 else "")
+        summary = (f"〔{number[:4]}〕第{number[5:]}号：{body['hold']['reason']}。涉及合格证"
+                   f"{len(certs)}张（{numbers}）。该主体该产品已全县暂停开证，请核对本点开具"
+                   "记录，协助追溯。")  # fmt: skip
+        out.append(Notice(number, NOTICE_TITLE, summary, devices, created_at))
+    return tuple(out)
 
 
 def digest(hold_list: HoldList) -> str:
@@ -479,8 +507,9 @@ class HoldPublisher:
         with transaction(db):
             version = bump_version(db, self.county, "holds")
         hold_list = HoldList(
-            self.county, version, now, current.holds, current.lifted, current.grades
-        )
+            self.county, version, now, current.holds, current.lifted, current.grades,
+            current.notices,
+        )  # fmt: skip
         payload = json.dumps(hold_list.sign(self.key), ensure_ascii=False).encode("utf-8")
         publish_and_wait(
             self._mqtt(), holds_topic(self.broker.prefix, self.county), payload, retain=True

@@ -76,3 +76,46 @@ def test_red_grade_without_a_test_today_is_told_to_test(ui, farmer, kiosk) -> No
     assert "红色" in words and "当天自行检测或委托检测" in words
     ui.screenshot(SHOTS / "red-grade.png")
     assert kiosk.issuance.list() == []
+
+
+def test_a_notice_reaches_the_kiosks_concerned_and_staff_see_it(ui, kiosk, tmp_path) -> None:
+    """A notice made on the dashboard travels in the signed list to the kiosks that
+    printed its certificates; the staff's holds screen shows it with the county holds."""
+    from support.provisioning import COUNTY_KEY
+    from support.web import County
+
+    from station import holds as station_holds
+    from station.web.enforcement import _make_notice
+    from station.web.store import transaction
+    from ui.screens.staff import HoldsScreen
+    from wire.holds import parse_hold_list
+
+    c = County(str(tmp_path / "county.db"))
+    try:
+        c.kiosk("K001")
+        c.kiosk("K002")
+        c.certificate("K001", 1, phone=PHONE)
+        with transaction(c.db):
+            hold_id = station_holds.place_hold(
+                c.db, "330100", identifiers=[f"phone:{PHONE}"], product_code="V001",
+                reason="监督抽检不合格：毒死蜱", source="officer", placed_by="officer-1",
+                now=now(),
+            )  # fmt: skip
+        number = _make_notice(c.db, "330100", hold_id, "officer-1", now())
+        built = station_holds.build_list(c.db, "330100", now(), version=1)
+    finally:
+        c.close()
+    (notice,) = built.notices
+    assert notice.devices == ("K001",) and "涉及合格证1张" in notice.text
+    document = parse_hold_list(built.sign(COUNTY_KEY), [COUNTY_KEY.public_bytes], "330100")
+    for device, expected in (("K002", 0), ("K001", 1)):
+        applied = CountyHolds(kiosk.store, AuditLog(kiosk.store, now), now, device, kiosk.holds)
+        version = HoldList("330100", applied.version() + 1, now(), document.holds, (),
+                           (), document.notices)  # fmt: skip
+        applied.apply(version)
+        shown = kiosk.store.conn.execute("SELECT count(*) FROM county_notices").fetchone()[0]
+        assert shown == expected
+    ui.app.push(HoldsScreen(ui.app))
+    words = " ".join(ui.texts())
+    assert f"第{number[5:]}号" in words and "全县暂停 H000001" in words
+    ui.screenshot(SHOTS / "staff-county-notice.png")

@@ -126,6 +126,26 @@ class Grade:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A county notice (通报) for the kiosks that printed the certificates it lists."""
+
+    number: str
+    title: str
+    text: str
+    devices: tuple[str, ...]
+    issued_at: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "title": self.title,
+            "text": self.text,
+            "devices": sorted(self.devices),
+            "issued_at": self.issued_at,
+        }
+
+
+@dataclass(frozen=True)
 class HoldList:
     county: str
     version: int
@@ -133,6 +153,7 @@ class HoldList:
     holds: tuple[CountyHold, ...] = field(default=())
     lifted: tuple[LiftedHold, ...] = field(default=())
     grades: tuple[Grade, ...] = field(default=())
+    notices: tuple[Notice, ...] = field(default=())
 
     def content(self) -> dict[str, Any]:
         """What the list says, without version and time (equal content: nothing to send)."""
@@ -140,6 +161,7 @@ class HoldList:
             "holds": [h.to_body() for h in sorted(self.holds, key=lambda h: h.hold_id)],
             "lifted": [x.to_body() for x in sorted(self.lifted, key=lambda x: x.hold_id)],
             "grades": sorted((g.to_body() for g in self.grades), key=lambda g: g["identifiers"]),
+            "notices": [n.to_body() for n in sorted(self.notices, key=lambda n: n.number)],
         }
 
     def to_body(self) -> dict[str, Any]:
@@ -233,11 +255,21 @@ def parse_hold_list(document: Any, anchors: list[bytes], county: str) -> HoldLis
             for x in body["lifted"]
         )
         grades = tuple(_grade(g) for g in body.get("grades", []))
+        notices = tuple(
+            Notice(
+                number=_text(n["number"], "notice.number"),
+                title=_text(n["title"], "notice.title"),
+                text=_text(n["text"], "notice.text"),
+                devices=tuple(_text(d, "notice.devices") for d in n["devices"]),
+                issued_at=_text(n["issued_at"], "notice.issued_at"),
+            )
+            for n in body.get("notices", [])
+        )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, HoldListError):
             raise
         raise HoldListError(f"hold list malformed: {error!r}") from None
-    return HoldList(str(body["county"]), version, issued_at, holds, lifted, grades)
+    return HoldList(str(body["county"]), version, issued_at, holds, lifted, grades, notices)
 
 
 def _grade(value: Any) -> Grade:

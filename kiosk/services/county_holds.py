@@ -97,6 +97,13 @@ class CountyHolds:
             conn = self.store.conn
             conn.execute("DELETE FROM county_hold_identifiers")
             conn.execute("DELETE FROM county_holds")
+            conn.execute("DELETE FROM county_notices")
+            conn.executemany(
+                "INSERT OR IGNORE INTO county_notices (number, title, text, issued_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(n.number, n.title, n.text, n.issued_at) for n in hold_list.notices
+                 if self.device_id in n.devices],
+            )  # fmt: skip
             conn.execute("DELETE FROM county_grade_identifiers")
             conn.execute("DELETE FROM county_grades")
             for g in hold_list.grades:
@@ -151,11 +158,32 @@ class CountyHolds:
         return county_hold_for(self.store, issuer, product_code)
 
     def open_holds(self) -> list[AppliedHold]:
-        rows = self.store.conn.execute(
-            "SELECT hold_id, product_code, reason, source, placed_at, contact FROM county_holds "
-            "ORDER BY placed_at"
-        ).fetchall()
-        return [AppliedHold(*r) for r in rows]
+        return open_county_holds(self.store)
+
+
+def open_county_holds(store: Store) -> list[AppliedHold]:
+    """The county-wide holds applied here (the staff's holds screen lists them)."""
+    rows = store.conn.execute(
+        "SELECT hold_id, product_code, reason, source, placed_at, contact FROM county_holds "
+        "ORDER BY placed_at"
+    ).fetchall()
+    return [AppliedHold(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class CountyNotice:
+    number: str
+    title: str
+    text: str
+    issued_at: str
+
+
+def county_notices(store: Store) -> list[CountyNotice]:
+    """The county's notices (通报) addressed to this kiosk, newest first."""
+    rows = store.conn.execute(
+        "SELECT number, title, text, issued_at FROM county_notices ORDER BY issued_at DESC"
+    ).fetchall()
+    return [CountyNotice(*r) for r in rows]
 
 
 def county_hold_for(store: Store, issuer: Issuer, product_code: str) -> AppliedHold | None:

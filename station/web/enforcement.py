@@ -228,7 +228,7 @@ def _make_notice(db: Database, county: str, hold_id: str, officer: str, now: Any
             "hold": hold.__dict__,
             "sample": list(sample[0]) if sample else None,
             "certificates": [
-                {"number": c.number, "issued_at": c.issued_at,
+                {"number": c.number, "issued_at": c.issued_at, "device": c.device,
                  "where": f"{c.township} {c.service_point}", "issuer": c.issuer_name,
                  "quantity": f"{c.quantity}{c.unit}", "product": c.product_name,
                  "reissue": c.depth > 0, "markets": [k.market for k in c.checkins]}

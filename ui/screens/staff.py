@@ -10,6 +10,7 @@ import pygame
 
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock
 from kiosk.domain.validation import InputError
+from kiosk.services import county_holds
 from kiosk.services.producers import Producer
 from kiosk.services.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
 from kiosk.services.staff import LockedOut, LoginRefused, StaffMember
@@ -556,26 +557,37 @@ class HoldsScreen(Screen):
         except KeyError:
             return producer_key
 
+    def lines(self) -> list[tuple[str, str]]:
+        """(id, text): this kiosk's holds, the county's notices to it, the county's holds."""
+        kiosk = self.app.kiosk
+        products = kiosk.catalogue.products
+
+        def product(code: str) -> str:
+            return products[code].name if code in products else code
+
+        out = [
+            (f"hold_{i}", f"{self.who(h.producer_key)} {product(h.product_code)}：{h.reason}")
+            for i, h in enumerate(kiosk.holds.open_holds())
+        ]
+        out += [
+            (f"notice_{i}", f"{n.title} {n.text}")
+            for i, n in enumerate(county_holds.county_notices(kiosk.store))
+        ]
+        out += [
+            (f"county_hold_{i}", f"全县暂停 {h.hold_id} {product(h.product_code)}：{h.reason}")
+            for i, h in enumerate(county_holds.open_county_holds(kiosk.store))
+        ]
+        return out
+
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
-        holds = self.app.kiosk.holds.open_holds()
-        if not holds:
+        lines = self.lines()
+        if not lines:
             return [Label("no_holds", area, self.t("no_holds"), m.big_px)]
-        rows = min(len(holds), layout.rows_fit(area.height, m.target, m.gap))
-        out: list[Widget] = []
-        for i, (cell, hold) in enumerate(
-            zip(layout.split_v(area, [1.0] * rows, m.gap), holds, strict=False)
-        ):
-            product = self.app.kiosk.catalogue.products.get(hold.product_code)
-            name = product.name if product else hold.product_code
-            out.append(
-                Label(
-                    f"hold_{i}",
-                    cell,
-                    f"{self.who(hold.producer_key)} {name}：{hold.reason}",
-                    m.body_px,
-                    style="danger",
-                    align="left",
-                )
+        rows = min(len(lines), layout.rows_fit(area.height, m.target, m.gap))
+        return [
+            Label(name, cell, text, m.body_px, style="danger", align="left")
+            for cell, (name, text) in zip(
+                layout.split_v(area, [1.0] * rows, m.gap), lines, strict=False
             )
-        return out
+        ]
