@@ -186,9 +186,9 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def _source_numbers(data: dict[str, Any]) -> list[str]:
-    """The certificates a 样式二 certificate re-issues: one ``source_certificate`` (schema 1)
-    or a list ``source_certificates`` (a later schema), without repeats."""
-    found = list(data.get("source_certificates") or [])
+    """The certificates a 样式二 certificate re-issues: ``source_certificate`` and, for a
+    mixed lot (混装), every number in ``sources``, without repeats."""
+    found = list(data.get("sources") or [])
     if data.get("source_certificate"):
         found.append(data["source_certificate"])
     return list(dict.fromkeys(str(n) for n in found))

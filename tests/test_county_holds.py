@@ -206,3 +206,27 @@ def test_staff_see_the_county_list_on_the_kiosk_cli(kiosk) -> None:
     assert shown["version"] == 4 and shown["holds"][0]["identifiers"] == [f"phone:{PHONE}"]
     assert shown["grades"] == [{"grade": "red", "reason": "90天内快检确认阳性1次",
                                 "identifiers": [f"phone:{PHONE}"]}]  # fmt: skip
+
+
+def test_a_mixed_lot_is_traced_from_every_source(county_url) -> None:  # noqa: F811
+    c = County(county_url)
+    try:
+        c.kiosk("K001")
+        c.certificate("K001", 1, phone=PHONE)
+        c.certificate("K001", 2, phone="13900000000", issuer="李四")
+        fields = {**_cert_fields("K001-P000009"), "number": "330100-K001-0000003", "seq": 3,
+                  "issuer_phone": "13700000000", "style": "style2",
+                  "source_certificate": "330100-K001-0000001",
+                  "sources": ["330100-K001-0000001", "330100-K001-0000002"]}  # fmt: skip
+        c.store("K001", events.certificate_issued(**fields))
+        rows = c.db.query("SELECT source_number FROM certificate_sources ORDER BY source_number")
+        assert rows == [("330100-K001-0000001",), ("330100-K001-0000002",)]
+        with transaction(c.db):  # a hold on 李四 traces the mixed lot that took his produce
+            hold_id = county.place_hold(c.db, "330100", identifiers=["phone:13900000000"],
+                                        product_code="V001", reason="抽检不合格",
+                                        source="officer", placed_by="o", now=now())  # fmt: skip
+        traced = c.db.query("SELECT number FROM trace_certificates WHERE hold_id = ? "
+                            "ORDER BY number", [hold_id])  # fmt: skip
+        assert traced == [("330100-K001-0000002",), ("330100-K001-0000003",)]
+    finally:
+        c.close()
