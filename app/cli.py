@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--basis", choices=[b.value for b in Basis], default="quality_control")
     issue.add_argument("--test-ref", help="rapid-test id or lab report number")
     issue.add_argument("--lab", help="委托检测合格: the testing laboratory's name")
+    issue.add_argument("--quarantine-cert", help="畜禽: the 动物检疫合格证明 number")
+    issue.add_argument(
+        "--ear-tag", action="append", default=[], help="肉牛: an ear tag (repeat for each)"
+    )
     issue.add_argument("--inputs", default="", help="comma-separated input classes used")
     issue.add_argument("--style", choices=[s.value for s in Style], default="style1")
     issue.add_argument(
@@ -301,6 +305,8 @@ def _run(args: argparse.Namespace) -> int:
                 copies=args.copies or config.certificate.copies_default,
                 lab_name=args.lab,
                 sources=tuple(args.source),
+                quarantine_cert=args.quarantine_cert,
+                ear_tags=tuple(args.ear_tag),
             )
             data, text, code = _outcome(service.issue(request))
             _emit(args, data, text)

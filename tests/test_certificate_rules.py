@@ -42,6 +42,7 @@ from ui.screens.common import MessageScreen
 from ui.screens.farmer import (
     ConfirmScreen,
     DoneScreen,
+    EarTagScreen,
     InputsScreen,
     QuantityScreen,
     SourcesScreen,
@@ -614,5 +615,90 @@ def test_buyer_scans_sources_in_the_touch_ui(kiosk: Kiosk) -> None:
         (cert,) = kiosk.issuance.list(producer_key=buyer.producer_id)
         assert cert.style is Style.BUYER and cert.sources == (good.number,)
         assert cert.template_id == "2025-style2" and cert.quantity == Decimal(25)
+    finally:
+        app.close()
+
+
+# ---- 5. names and fields as registered ---------------------------------------------
+
+COOPERATIVE = "巴中市巴州区清江镇绿源蔬菜专业合作社"
+
+
+def test_a_cooperatives_full_name_prints_wrapped_without_orphans(make_kiosk) -> None:
+    kiosk = make_kiosk()
+    outcome = kiosk.issuance.issue(request(issuer=Issuer(COOPERATIVE, "08275551234")))
+    assert outcome.printed and outcome.certificate.issuer.phone == "0827-5551234"
+    texts = "".join(tspl_texts(bytes(kiosk.printer.simulated_device.received)))
+    assert COOPERATIVE in texts.replace("\n", "") and "0827-5551234" in texts
+    roll = make_kiosk(profile="escpos-80-raster", paper="roll-80",
+                      data_dir=kiosk.config.paths.data_dir.parent / "roll")  # fmt: skip
+    name = ("四川省巴中市巴州区清江镇绿源蔬菜专业合作社联合社" * 3)[:50]
+    cert = roll.issuance.issue(request(issuer=Issuer(name, "010 12345678"))).certificate
+    assert cert.issuer.name == name and cert.issuer.phone == "010-12345678"
+    for document in (kiosk.issuance.layout(outcome.certificate), roll.issuance.layout(cert)):
+        for line in document.texts():
+            assert not (len(line) == 1 and not line.isascii()), document.texts()
+
+
+def test_a_paragraph_never_ends_on_one_character() -> None:
+    from drivers.printer.document import text_width, wrap_text
+
+    text = "承诺依据：质量安全控制符合要求"
+    width = text_width(text[:-1], 24)  # one character short: the old break left 求 alone
+    lines = wrap_text(text, 24, width)
+    assert len(lines) == 2 and len(lines[-1]) >= 2 and "".join(lines) == text
+
+
+def test_cattle_carry_the_quarantine_certificate_and_every_ear_tag(make_kiosk) -> None:
+    kiosk = make_kiosk(profile="escpos-80-native", paper="roll-80")
+    tags = ("151190200000001", "151190200000002")
+    outcome = kiosk.issuance.issue(
+        request(
+            product_code="L002",
+            unit="头",
+            quantity=Decimal(2),
+            inputs_used=(),
+            quarantine_cert="5100012345",
+            ear_tags=tags,
+        )
+    )
+    assert outcome.printed
+    cert = kiosk.issuance.get(outcome.certificate.number)
+    assert cert.quarantine_cert == "5100012345" and cert.ear_tags == tags
+    lines = kiosk.issuance.layout(cert).texts()
+    assert any("检疫证明：5100012345" in t for t in lines)
+    assert "151190200000001" in "".join(lines) and "151190200000002" in "".join(lines)
+    (issued,) = [e["data"] for e in collector_view(kiosk) if e["schema"] == "certificate.issued"]
+    assert issued["quarantine_cert"] == "5100012345" and issued["ear_tags"] == list(tags)
+
+
+def test_cattle_in_the_touch_ui_quarantine_number_and_ear_tags(kiosk: Kiosk) -> None:
+    app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
+    ui = Driver(app)
+    try:
+        farmer = app.producers.register("张秀英", "13812345678", "示范村", "2580")
+        ui.scan(farmer.card_code)
+        ui.tap("new")
+        ui.tap("category_livestock")
+        ui.tap("product_L002")
+        ui.type_digits("2")
+        ui.tap("ok")
+        assert "动物检疫合格证明" in " ".join(ui.texts())
+        ui.type_digits("5100012345")
+        ui.tap("ok")
+        assert ui.on(EarTagScreen) and not app.find("ear_tags_done").enabled
+        ui.scan("12345")
+        assert "不是耳标号" in " ".join(ui.texts())
+        for tag in ("151190200000001", "151190200000001", "151190200000002"):
+            ui.scan(tag)
+        assert app.session.ear_tags == ["151190200000001", "151190200000002"]
+        ui.tap("ear_tags_done")
+        ui.tap("nothing")
+        assert ui.on(ConfirmScreen)
+        ui.tap("print")
+        ui.until(lambda: ui.on(DoneScreen))
+        (cert,) = kiosk.issuance.list()
+        assert cert.quarantine_cert == "5100012345"
+        assert cert.ear_tags == ("151190200000001", "151190200000002")
     finally:
         app.close()

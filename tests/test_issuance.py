@@ -3,6 +3,7 @@ decode what was printed with a real QR decoder, verify it, compare with the reco
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
@@ -168,11 +169,62 @@ def test_hold_blocks_issuance_with_plain_words(kiosk: Kiosk) -> None:
     assert kiosk.issuance.issue(request(issuer=issuer, product_code="V002")).printed
 
 
+def database_digest(kiosk: Kiosk) -> str:
+    """SHA-256 of every table's rows, in order: a refusal must leave all of it as it was."""
+    digest = hashlib.sha256()
+    for line in kiosk.store.conn.iterdump():
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
 BAD_INPUTS = [
     ({"issuer": Issuer("", "13812345678")}, "issuer.name"),
     ({"issuer": Issuer("张\x07三", "13812345678")}, "issuer.name"),
     ({"issuer": Issuer("张三\u202e", "13812345678")}, "issuer.name"),
-    ({"issuer": Issuer("张" * 17, "13812345678")}, "issuer.name"),
+    ({"issuer": Issuer("张" * 51, "13812345678")}, "issuer.name"),
+    ({"issuer": Issuer("张三", "0827-555123")}, "issuer.phone"),
+    ({"issuer": Issuer("张三", "08275551234567")}, "issuer.phone"),
+    ({"product_code": "L001", "unit": "头", "quantity": Decimal(3)}, "quarantine_cert"),
+    (
+        {
+            "product_code": "L001",
+            "unit": "头",
+            "quantity": Decimal(3),
+            "quarantine_cert": "51-0001",
+        },
+        "quarantine_cert",
+    ),
+    ({"quarantine_cert": "5100012345"}, "quarantine_cert"),
+    (
+        {
+            "product_code": "L002",
+            "unit": "头",
+            "quantity": Decimal(2),
+            "quarantine_cert": "5100012345",
+            "ear_tags": ("151190200000001",),
+        },
+        "ear_tags",
+    ),
+    (
+        {
+            "product_code": "L002",
+            "unit": "头",
+            "quantity": Decimal(1),
+            "quarantine_cert": "5100012345",
+            "ear_tags": ("15119020000000X",),
+        },
+        "ear_tags",
+    ),
+    (
+        {
+            "product_code": "L001",
+            "unit": "头",
+            "quantity": Decimal(1),
+            "quarantine_cert": "5100012345",
+            "ear_tags": ("151190200000001",),
+        },
+        "ear_tags",
+    ),
     ({"issuer": Issuer("12345", "13812345678")}, "issuer.name"),
     ({"issuer": Issuer("张三", "1381234567")}, "issuer.phone"),
     ({"issuer": Issuer("张三", "23812345678")}, "issuer.phone"),
@@ -221,12 +273,14 @@ def test_bad_input_is_refused_and_changes_nothing(
     kiosk: Kiosk, overrides: dict, field: str
 ) -> None:
     before = row_counts(kiosk)
+    digest = database_digest(kiosk)
     floor = kiosk.numbers.read_floor()
     with pytest.raises(InputError) as refused:
         kiosk.issuance.issue(request(**overrides))
     assert refused.value.field == field
     assert refused.value.message  # a sentence for the farmer, not a stack trace
     assert row_counts(kiosk) == before
+    assert database_digest(kiosk) == digest  # not one byte of any table changed
     assert kiosk.numbers.read_floor() == floor
     assert kiosk.printer.simulated_device.label_count == 0
 

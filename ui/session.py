@@ -24,6 +24,9 @@ class FarmerSession:
     style: Style = Style.PRODUCER
     sources: list[str] = field(default_factory=list)
     source_numbers: list[str] = field(default_factory=list)
+    #: 畜禽: the 动物检疫合格证明 number; 肉牛: the ear tags scanned.
+    quarantine_cert: str | None = None
+    ear_tags: list[str] = field(default_factory=list)
     #: Filled by registration screens before the producer exists.
     draft: dict[str, str] = field(default_factory=dict)
 
@@ -58,6 +61,8 @@ class FarmerSession:
             copies=self.copies,
             style=self.style,
             sources=tuple(self.sources) if self.style is Style.BUYER else (),
+            quarantine_cert=self.quarantine_cert,
+            ear_tags=tuple(self.ear_tags),
         )
 
     def repeat(self, last: Certificate, product: Product) -> None:
@@ -70,3 +75,4 @@ class FarmerSession:
         self.test_ref = last.test_ref
         self.copies = 1
         self.style = Style.PRODUCER
+        self.quarantine_cert, self.ear_tags = None, []  # a new lot: asked again

@@ -155,6 +155,8 @@ def certificate_issued(
     sample_id: str | None = None,
     lab_name: str | None = None,
     sources: Sequence[str] = (),
+    quarantine_cert: str | None = None,
+    ear_tags: Sequence[str] = (),
 ) -> Event:
     # The batch sample and the lab are sent only when set: an event without them is the
     # same bytes an older collector accepts (wire/schemas/README.md).
@@ -163,6 +165,10 @@ def certificate_issued(
     }
     if sources:
         extra["sources"] = list(sources)
+    if quarantine_cert:
+        extra["quarantine_cert"] = quarantine_cert
+    if ear_tags:
+        extra["ear_tags"] = list(ear_tags)
     return build(
         "certificate.issued",
         {

@@ -88,6 +88,9 @@ class CertificateRequest:
     #: 样式二: the source certificates, each a scanned QR text (or the number of this
     #: kiosk's own certificate); verified by kiosk/services/sources.py.
     sources: tuple[str, ...] = ()
+    #: 畜禽: the 动物检疫合格证明 number; 肉牛: every animal's ear tag.
+    quarantine_cert: str | None = None
+    ear_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class Certificate:
     #: 样式二: the numbers of every verified source certificate (the first is
     #: ``source_certificate``, the one the QR carries).
     sources: tuple[str, ...] = ()
+    #: 畜禽: the 动物检疫合格证明 number; 肉牛: every animal's ear tag.
+    quarantine_cert: str | None = None
+    ear_tags: tuple[str, ...] = ()
     status: CertificateStatus = CertificateStatus.ISSUED
     print_count: int = 0
     qr_text: str = ""

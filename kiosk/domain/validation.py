@@ -13,10 +13,16 @@ from decimal import Decimal, InvalidOperation
 from kiosk.domain.catalogue import Catalogue, OutOfScopeError, Template
 from kiosk.domain.model import COUNT_UNITS, UNIT_MAXIMUM, Basis, CertificateRequest, Style
 
-MAX_ISSUER_CHARS = 16
+#: A registered 主体 name (a cooperative's full name runs past 16 characters:
+#: 巴中市巴州区清江镇绿源蔬菜专业合作社 is 18); the label wraps it.
+MAX_ISSUER_CHARS = 50
 MAX_ORIGIN_CHARS = 24
 MAX_REF_CHARS = 20
 MAX_LAB_CHARS = 30
+#: Products whose certificate lists every animal's ear tag (肉牛).
+EAR_TAGGED = frozenset({"L002"})
+_QUARANTINE = re.compile(r"^[A-Z0-9]{6,20}$")
+_EAR_TAG = re.compile(r"^\d{15}$")
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]*$")
@@ -100,6 +106,57 @@ def parse_quantity(value: object) -> Decimal:
     return quantity
 
 
+#: Area codes of three digits (Beijing 010, 02x cities); every other is four (0827 巴中).
+_THREE_DIGIT_AREA = re.compile(r"^0(10|2\d)")
+
+
+def format_phone(value: str) -> str:
+    """A mobile as 11 digits; a landline as area code, hyphen, number (``0827-5551234``)
+    however it was typed; ``InputError`` naming ``issuer.phone`` otherwise."""
+    phone = value.strip().replace(" ", "")
+    if _MOBILE.match(phone):
+        return phone
+    if _LANDLINE.match(phone):
+        digits = phone.replace("-", "")
+        area = 3 if _THREE_DIGIT_AREA.match(digits) else 4
+        number = digits[area:]
+        if 7 <= len(number) <= 8:
+            return f"{digits[:area]}-{number}"
+    raise InputError("issuer.phone", "phone", "联系电话格式不对：请输入11位手机号或带区号的座机号")
+
+
+def validate_livestock(
+    product_code: str, category: str, unit: str, quantity: Decimal,
+    quarantine_cert: str | None, ear_tags: tuple[str, ...],
+) -> tuple[str | None, tuple[str, ...]]:  # fmt: skip
+    """畜禽: the 动物检疫合格证明 number; cattle also every ear tag (肉牛流通全程追溯)."""
+    cert = (quarantine_cert or "").strip().upper() or None
+    tags = tuple(dict.fromkeys(t.strip() for t in ear_tags if t and t.strip()))
+    if category != "livestock":
+        if cert or tags:
+            raise InputError("quarantine_cert", "category", "只有畜禽填写检疫证明和耳标")
+        return None, ()
+    if cert is None:
+        raise InputError("quarantine_cert", "required", "畜禽须填写《动物检疫合格证明》编号")
+    if not _QUARANTINE.match(cert):
+        raise InputError("quarantine_cert", "format", "动物检疫合格证明编号为6到20位字母或数字")
+    if product_code in EAR_TAGGED:
+        bad = [t for t in tags if not _EAR_TAG.match(t)]
+        if bad:
+            raise InputError("ear_tags", "format", f"耳标号应为15位数字：{bad[0]}")
+        if unit != "头":
+            raise InputError("unit", "unit", "肉牛按头开具，并逐头填写耳标号")
+        if len(tags) != int(quantity):
+            raise InputError(
+                "ear_tags",
+                "count",
+                f"{int(quantity)}头牛须有{int(quantity)}个耳标号（现在{len(tags)}个）",
+            )
+    elif tags:
+        raise InputError("ear_tags", "product", "只有肉牛填写耳标号")
+    return cert, tags
+
+
 def validate_request(
     request: CertificateRequest, catalogue: Catalogue, template: Template, copies_max: int
 ) -> CertificateRequest:
@@ -107,11 +164,7 @@ def validate_request(
     name = _text(request.issuer.name, "issuer.name", "开具人名称", 1, MAX_ISSUER_CHARS)
     if name.isdigit():
         raise InputError("issuer.name", "digits", "开具人名称不能只有数字")
-    phone = str(request.issuer.phone).strip().replace(" ", "")
-    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
-        raise InputError(
-            "issuer.phone", "phone", "联系电话格式不对：请输入11位手机号或带区号的座机号"
-        )
+    phone = format_phone(str(request.issuer.phone))
     try:
         product = catalogue.product_for_certificate(request.product_code)
     except OutOfScopeError as error:
@@ -144,6 +197,10 @@ def validate_request(
         )
     if test_ref and (len(test_ref) > MAX_REF_CHARS or not _REFERENCE.match(test_ref)):
         raise InputError("test_ref", "reference", "检测编号只能含字母、数字和连字符，最多20位")
+    quarantine_cert, ear_tags = validate_livestock(
+        product.code, product.category, request.unit, quantity,
+        request.quarantine_cert, tuple(request.ear_tags),
+    )  # fmt: skip
     lab_name = (request.lab_name or "").strip() or None
     if basis is Basis.COMMISSIONED_TEST:
         lab_name = _text(lab_name or "", "lab_name", "检测机构名称", 2, MAX_LAB_CHARS)
@@ -180,4 +237,6 @@ def validate_request(
         copies=request.copies,
         lab_name=lab_name,
         sources=sources,
+        quarantine_cert=quarantine_cert,
+        ear_tags=ear_tags,
     )

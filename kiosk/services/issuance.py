@@ -327,7 +327,8 @@ class IssuanceService:
             format_number(self.settings.county, self.settings.device_id, 9_999_999),
         )
         if qr_version(probe.qr_text) > MAX_QR_VERSION:
-            raise InputError("origin", "too_long", "填写的信息太长，二维码放不下：请缩短产地或名称")
+            field = "issuer.name" if len(probe.issuer.name) > len(probe.origin) else "origin"
+            raise InputError(field, "too_long", "填写的信息太长，二维码放不下：请缩短产地或名称")
         self._fitting_layout(probe)  # refuses what the label cannot hold
         not_ready = self.printer_ready()
         if not_ready is not None:
@@ -438,11 +439,15 @@ class IssuanceService:
             return self.layout(cert)
         except ValueError as error:
             log.info("label does not fit: %s", error)
-            field = "lab_name" if cert.lab_name else "origin"
+            lengths = {
+                "issuer.name": len(cert.issuer.name), "origin": len(cert.origin),
+                "lab_name": len(cert.lab_name or ""), "ear_tags": 8 * len(cert.ear_tags),
+            }  # fmt: skip
+            field = max(lengths, key=lambda k: lengths[k])
             raise InputError(
                 field,
                 "too_long",
-                "填写的内容太多，标签放不下：请缩短产地、名称或检测机构名称",
+                "填写的内容太多，标签放不下：请缩短名称、产地或检测机构，或分批开具",
             ) from None
 
     # -- queries ------------------------------------------------------------------
@@ -532,6 +537,8 @@ class IssuanceService:
             ),
             lab_name=request.lab_name,
             sources=self._source_numbers(request),
+            quarantine_cert=request.quarantine_cert,
+            ear_tags=request.ear_tags,
         )
         fields = CertificateFields(
             number=number,
@@ -562,16 +569,16 @@ class IssuanceService:
             "INSERT INTO certificates (number, seq, device_id, county, issued_at, template_id, "
             "style, product_code, product_name, quantity, unit, origin, issuer_name, "
             "issuer_phone, producer_key, basis, inputs_used, test_ref, source_certificate, "
-            "status, print_count, qr_text, sample_id, lab_name) "
+            "status, print_count, qr_text, sample_id, lab_name, quarantine_cert, ear_tags) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', 0, "
-            "?, ?, ?)",
+            "?, ?, ?, ?, ?)",
             [
                 cert.number, cert.seq, cert.device_id, cert.county, cert.issued_at.isoformat(),
                 cert.template_id, cert.style.value, cert.product_code, cert.product_name,
                 str(cert.quantity), cert.unit, cert.origin, cert.issuer.name, cert.issuer.phone,
                 cert.issuer.producer_key, cert.basis.value, json.dumps(list(cert.inputs_used)),
                 cert.test_ref, cert.source_certificate, cert.qr_text, cert.sample_id,
-                cert.lab_name,
+                cert.lab_name, cert.quarantine_cert, json.dumps(list(cert.ear_tags)),
             ],
         )  # fmt: skip
 
@@ -677,6 +684,8 @@ class IssuanceService:
             sample_id=cert.sample_id,
             lab_name=cert.lab_name,
             sources=list(cert.sources),
+            quarantine_cert=cert.quarantine_cert,
+            ear_tags=list(cert.ear_tags),
         )
 
     def _query(self, sql: str, params: builtins.list[Any]) -> builtins.list[Certificate]:
@@ -734,6 +743,8 @@ def _from_row(r: dict) -> Certificate:
         source_certificate=r["source_certificate"],
         sample_id=r.get("sample_id"),
         lab_name=r.get("lab_name"),
+        quarantine_cert=r.get("quarantine_cert"),
+        ear_tags=tuple(json.loads(r.get("ear_tags") or "[]")),
         status=CertificateStatus(r["status"]),
         print_count=r["print_count"],
         qr_text=r["qr_text"],

@@ -63,6 +63,10 @@ def _field_lines(
         (label("issued_at"), cert.issued_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")),
         (label("basis"), _basis_text(cert, template, language)),
     ]
+    if cert.quarantine_cert:  # 畜禽: the 动物检疫合格证明, 肉牛 every ear tag
+        rows.append((label("quarantine"), cert.quarantine_cert))
+    if cert.ear_tags:
+        rows.append((label("ear_tags"), "、".join(cert.ear_tags)))
     if cert.sources or cert.source_certificate:  # 样式二: every source, 混装 included
         rows.append((label("source"), "、".join(cert.sources or (cert.source_certificate or "",))))
     if reprint:

@@ -41,7 +41,7 @@ _ID_NUMBER = re.compile(r"^(\d{17}[\dX]|[0-9A-HJ-NPQRTUWXY]{18})$")
 ROSTER_COUNTER = "producer_roster_version"
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
-MAX_NAME_CHARS = 16
+MAX_NAME_CHARS = 50  # a cooperative or company registers its full name
 
 __all__ = ["LockedOut", "Producer", "ProducerRegistry", "Village"]
 

@@ -40,7 +40,7 @@ PROGRESS_TICK_S = 1.0
 
 _SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
 _PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
-MAX_NAME_CHARS = 16
+MAX_NAME_CHARS = 50  # a cooperative or company registers its full name
 MAX_NOTE_CHARS = 200
 VERDICT_ZH = {NEGATIVE: "阴性", SUSPICIOUS: "可疑", POSITIVE: "阳性", INVALID: "无效"}
 

@@ -15,7 +15,7 @@ from drivers.printer.render import render_label
 from drivers.scale import Weight
 from kiosk.domain.catalogue import Product
 from kiosk.domain.model import Basis, CertificateRequest, Style, format_quantity
-from kiosk.domain.validation import InputError, parse_quantity
+from kiosk.domain.validation import EAR_TAGGED, InputError, parse_quantity, validate_livestock
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.producers import Producer
 from kiosk.services.staff import LockedOut
@@ -354,6 +354,17 @@ def category_screen(app, category: str, on_pick) -> ChoiceScreen:
     )
 
 
+def probe_extras(product: Product, quantity: Decimal) -> dict:
+    """Stand-ins for what is asked after the quantity (the 检疫证明 number, the ear
+    tags), so that a probe of the request checks holds and scope, not those."""
+    if product.category != "livestock":
+        return {}
+    extras: dict = {"quarantine_cert": "000000"}
+    if product.code in EAR_TAGGED and quantity == quantity.to_integral_value():
+        extras["ear_tags"] = tuple(f"{n:015d}" for n in range(1, int(quantity) + 1))
+    return extras
+
+
 def choose_product(app, product: Product) -> None:
     """A hold on this producer and product is explained now, before anything is typed."""
     session = app.session
@@ -363,6 +374,7 @@ def choose_product(app, product: Product) -> None:
         quantity=Decimal(1),
         unit=product.default_unit,
         origin=session.origin(app.kiosk.config.device.township),
+        **probe_extras(product, Decimal(1)),
     )
     try:
         app.kiosk.issuance.check(probe, basis_chosen=False)
@@ -538,6 +550,7 @@ class QuantityScreen(KeypadScreen):
                 quantity=quantity,
                 unit=session.unit or session.what().default_unit,
                 origin=session.origin(self.app.kiosk.config.device.township),
+                **probe_extras(session.what(), quantity),
             )
             self.app.kiosk.issuance.check(probe, basis_chosen=False)
         except InputError as error:
@@ -547,9 +560,80 @@ class QuantityScreen(KeypadScreen):
             return None
         if session.style is Style.BUYER:
             self.app.push(SourcesScreen(self.app))
+        elif session.what().category == "livestock":
+            session.quarantine_cert, session.ear_tags = None, []
+            self.app.push(
+                KeypadScreen(
+                    self.app, "quarantine_title", partial(quarantine_entered, self.app),
+                    max_len=20, prompt=None,
+                )
+            )  # fmt: skip
         else:
             self.app.push(InputsScreen(self.app, session.what(), inputs_chosen))
         return None
+
+
+def quarantine_entered(app, value: str) -> str | None:
+    """畜禽: the 动物检疫合格证明 number; cattle then scan every ear tag."""
+    session = app.session
+    try:
+        cert, _ = validate_livestock(
+            session.what().code, "livestock", session.unit or "", session.quantity or Decimal(0),
+            value, tuple(probe_extras(session.what(), session.quantity or Decimal(0))
+                         .get("ear_tags", ())),
+        )  # fmt: skip
+    except InputError as error:
+        return error.message
+    session.quarantine_cert = cert
+    if session.what().code in EAR_TAGGED:
+        app.push(EarTagScreen(app))
+    else:
+        app.push(InputsScreen(app, session.what(), inputs_chosen))
+    return None
+
+
+class EarTagScreen(Screen):
+    """肉牛: scan every animal's ear tag (肉牛流通全程追溯); 完成 once all are in."""
+
+    title_key = "ear_tags_title"
+    prompt = None
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.message = ""
+
+    def wanted(self) -> int:
+        return int(self.app.session.quantity or 0)
+
+    def on_scan(self, code: str) -> bool:
+        tags = self.app.session.ear_tags
+        code = code.strip()
+        if not (len(code) == 15 and code.isdigit()):
+            self.message = self.t("ear_tag_bad", code=code[:20])
+        elif code in tags:
+            self.message = self.t("ear_tag_twice", code=code)
+        elif len(tags) >= self.wanted():
+            self.message = self.t("ear_tags_enough", n=self.wanted())
+        else:
+            tags.append(code)
+            self.message = ""
+        self.refresh()
+        return True
+
+    def body(self, area: pygame.Rect) -> list[Widget]:
+        m, tags = self.app.metrics, self.app.session.ear_tags
+        top, listing, foot = layout.split_v(area, [0.6, 1.0, m.target], m.gap)
+        prompt = self.message or self.t("ear_tags_prompt", n=self.wanted())
+        return [
+            Label("ear_tags_prompt", top, prompt, m.body_px,
+                  style="warn" if self.message else "text"),
+            Label("ear_tags_list", listing, "、".join(tags), m.body_px, align="left"),
+            Button("ear_tags_done", foot, self.t("ear_tags_done", n=len(tags), total=self.wanted()),
+                   self.done, "check", "ok", enabled=len(tags) == self.wanted()),
+        ]  # fmt: skip
+
+    def done(self) -> None:
+        self.app.push(InputsScreen(self.app, self.app.session.what(), inputs_chosen))
 
 
 class SourcesScreen(Screen):
