@@ -702,3 +702,17 @@ def test_cattle_in_the_touch_ui_quarantine_number_and_ear_tags(kiosk: Kiosk) -> 
         assert cert.ear_tags == ("151190200000001", "151190200000002")
     finally:
         app.close()
+
+
+def test_a_name_the_qr_cannot_hold_with_the_rest_is_refused_naming_it(kiosk: Kiosk) -> None:
+    before = row_counts(kiosk)
+    with pytest.raises(InputError) as refused:
+        kiosk.issuance.issue(
+            request(
+                issuer=Issuer("豫" * 50, "13812345678"),
+                origin="豫" * 24,
+                quantity=Decimal("49999.99"),
+            )
+        )
+    assert refused.value.field == "issuer.name" and "放不下" in refused.value.message
+    assert row_counts(kiosk) == before
