@@ -186,6 +186,9 @@ def test_sigterm_is_honoured_while_the_writer_is_stuck_in_the_store(
     proc = _spawn(url, broker.port, "--stop-timeout", "2")
     locker = psycopg.connect(pg_url)
     try:
+        # Connected to the broker, so its store is open and migrated (cutting it before
+        # that is a start-up failure: exit 2, and systemd starts it again).
+        wait_until(lambda: "as collector-sig" in broker.log(), 20, "collector subscribed")
         wait_until(lambda: len(_backends(app)) == 1, 15, "collector connected to the store")
         time.sleep(0.5)  # subscribed
         locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # held: the writer hangs
@@ -223,6 +226,9 @@ def test_sigterm_is_honoured_while_the_store_connection_is_being_cut(
             time.sleep(0.05)
 
     try:
+        # Connected to the broker, so its store is open and migrated (cutting it before
+        # that is a start-up failure: exit 2, and systemd starts it again).
+        wait_until(lambda: "as collector-sig" in broker.log(), 20, "collector subscribed")
         wait_until(lambda: len(_backends(app)) == 1, 15, "collector connected to the store")
         time.sleep(0.5)
         cutter = threading.Thread(target=cut, daemon=True)
