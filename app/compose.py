@@ -263,7 +263,7 @@ def open_kiosk(
         alarms = Alarms(store, outbox, clock)
         audit = AuditLog(store, clock)
         holds = HoldRegistry(store, outbox, audit, clock)
-        catalogue = Catalogue.load()
+        catalogue = Catalogue.load(extra=config.catalogue.model_dump())
         templates = load_templates()
         signer = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
         numbers = CertificateNumbers(

@@ -236,6 +236,41 @@ class BackupConfig(_Section):
         return value
 
 
+class CatalogueProduct(_Section):
+    """A product the county adds (or corrects, by code): the fields of products.toml."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$")]
+    name: Annotated[str, Field(min_length=1, max_length=20)]
+    name_en: Annotated[str, Field(min_length=1, max_length=60)]
+    pinyin: Annotated[str, Field(pattern=r"^[a-z]+( [a-z]+)*$")]
+    initials: Annotated[str, Field(pattern=r"^[A-Z]{1,12}$")]
+    category: str
+    default_unit: str
+    units: Annotated[list[str], Field(min_length=1)]
+    in_scope: bool = True
+    refusal: str = ""
+    enzyme_interference: bool = False
+
+
+class CatalogueInput(_Section):
+    """An input class the county adds or corrects (a newly banned substance, say)."""
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+    kind: Literal["pesticide", "vet_drug"]
+    name: Annotated[str, Field(min_length=1, max_length=30)]
+    name_en: Annotated[str, Field(min_length=1, max_length=80)]
+    status: Literal["allowed", "restricted", "banned"] = "allowed"
+    source: str = ""
+
+
+class CatalogueConfig(_Section):
+    """The county's additions to the embedded catalogue (kiosk/data/*.toml), pushed in
+    a signed config bundle; an entry with an existing code replaces it."""
+
+    products: list[CatalogueProduct] = []
+    inputs: list[CatalogueInput] = []
+
+
 class FontConfig(_Section):
     #: A CJK font file; empty means search the usual system locations.
     cjk: Path | None = None
@@ -256,6 +291,7 @@ class KioskConfig(_Section):
     ui: UiConfig = UiConfig()
     fonts: FontConfig = FontConfig()
     backup: BackupConfig = BackupConfig()
+    catalogue: CatalogueConfig = CatalogueConfig()
 
     @model_validator(mode="after")
     def _parts_fit(self) -> KioskConfig:
@@ -329,6 +365,12 @@ def parts_problem(config: KioskConfig) -> str | None:
         return f"printer.profile: {profile.name} labels are shorter than {config.printer.paper}"
     if config.fonts.cjk is not None and not config.fonts.cjk.is_file():
         return f"fonts.cjk: file not found: {config.fonts.cjk}"
+    from kiosk.domain.catalogue import Catalogue
+
+    try:
+        Catalogue.load(extra=config.catalogue.model_dump())
+    except ValueError as error:
+        return f"catalogue: {error}"
     return None
 
 

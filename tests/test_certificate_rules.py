@@ -27,6 +27,7 @@ from app.compose import hardware_desk, open_kiosk
 from drivers.printer.base import LabelPrinter, PrinterStatus, ProgressCallback
 from drivers.printer.document import LabelDocument
 from kiosk.config import ConfigError, check_startable, load_config, parse_config, simulated_parts
+from kiosk.domain.catalogue import Catalogue
 from kiosk.domain.model import Basis, Issuer, Style
 from kiosk.domain.validation import InputError
 from kiosk.infra.numbering import COUNTER
@@ -49,6 +50,7 @@ from ui.screens.farmer import (
     WelcomeScreen,
 )
 from ui.testing import Driver
+from wire.signing import SigningKey
 
 SHOTS = ARTIFACTS / "screens" / "certificates"
 BANNED_CODES = {"malachite_green", "nitrofuran", "sedative", "fipronil", "beta_agonist",
@@ -716,3 +718,53 @@ def test_a_name_the_qr_cannot_hold_with_the_rest_is_refused_naming_it(kiosk: Kio
         )
     assert refused.value.field == "issuer.name" and "放不下" in refused.value.message
     assert row_counts(kiosk) == before
+
+
+# ---- 6. the county's catalogue -----------------------------------------------------
+
+
+def test_the_embedded_catalogue_has_bazhong_specialities() -> None:
+    catalogue = Catalogue.load()
+    names = {p.name: p for p in catalogue.products.values()}
+    assert {"通江银耳", "恩阳芦笋", "南江黄羊", "巴山土鸡", "茶鲜叶"} <= set(names)
+    assert "茶叶鲜叶" not in names and catalogue.categories["tea"].name == "茶鲜叶"
+    assert catalogue.find("tjye").name == "通江银耳"
+
+
+def test_a_signed_bundle_extends_the_catalogue(tmp_path: Path) -> None:
+    from support.provisioning import COUNTY_KEY, enrolled_config, now
+
+    from kiosk.config import effective_config
+    from kiosk.infra.audit import AuditLog
+    from kiosk.infra.store import Store
+    from provisioning.configs import ConfigManager, ConfigRefused
+    from wire.provisioning import make_config_bundle
+
+    config = enrolled_config(tmp_path / "data")
+    store = Store(config.paths.database)
+    manager = ConfigManager(config, store, AuditLog(store, now), now)
+    pepper = {"code": "B010", "name": "平昌青花椒", "name_en": "Pingchang green pepper",
+              "pinyin": "ping chang qing hua jiao", "initials": "PCQHJ",
+              "category": "fruit", "default_unit": "公斤", "units": ["公斤", "斤"]}  # fmt: skip
+    banned = {"code": "carbofuran", "kind": "pesticide", "name": "克百威",
+              "name_en": "Carbofuran", "status": "banned",
+              "source": "农业农村部公告第536号（2022）"}  # fmt: skip
+    settings = {"catalogue": {"products": [pepper], "inputs": [banned]}}
+    forged = make_config_bundle(SigningKey.generate(), "330100", {}, 1, settings, now())
+    with pytest.raises(ConfigRefused):
+        manager.apply_document(forged)  # only the county's signature extends it
+    bad = {"catalogue": {"products": [{**pepper, "category": "spices"}]}}
+    with pytest.raises(ConfigRefused, match="catalogue"):
+        manager.apply_document(make_config_bundle(COUNTY_KEY, "330100", {}, 1, bad, now()))
+    applied = manager.apply_document(
+        make_config_bundle(COUNTY_KEY, "330100", {}, 2, settings, now())
+    )
+    assert applied.status == "applied", applied.reason
+    store.close()
+    with open_kiosk(effective_config(config)) as kiosk:
+        assert kiosk.catalogue.find("平昌青花椒").code == "B010"
+        assert kiosk.catalogue.inputs["carbofuran"].banned
+        outcome = kiosk.issuance.issue(request(product_code="B010", inputs_used=()))
+        assert outcome.printed and outcome.certificate.product_name == "平昌青花椒"
+        with pytest.raises(IssuanceRefused, match="克百威"):
+            kiosk.issuance.issue(request(product_code="B010", inputs_used=("carbofuran",)))

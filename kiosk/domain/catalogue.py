@@ -7,8 +7,9 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kiosk.domain.model import Basis, Style
+from kiosk.domain.model import UNIT_MAXIMUM, Basis, Style
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 
@@ -148,17 +149,33 @@ class Catalogue:
         self.inputs = {i.code: i for i in inputs}
 
     @classmethod
-    def load(cls, data_dir: Path = DATA_DIR) -> Catalogue:
+    def load(cls, data_dir: Path = DATA_DIR, extra: dict[str, Any] | None = None) -> Catalogue:
+        """The embedded catalogue, plus the county's ``extra`` (``[catalogue]`` of the
+        configuration, from a signed bundle): an entry with a known code replaces it.
+        ValueError names an entry that cannot be used."""
         products_doc = tomllib.loads((data_dir / "products.toml").read_text("utf-8"))
         inputs_doc = tomllib.loads((data_dir / "inputs.toml").read_text("utf-8"))
         categories = [Category(**c) for c in products_doc["category"]]
-        products = []
-        for entry in products_doc["product"]:
+        known_categories = {c.code for c in categories} | {"out_of_scope"}
+        by_code: dict[str, Product] = {}
+        for entry in [*products_doc["product"], *(extra or {}).get("products", [])]:
             entry = dict(entry)
             entry["units"] = tuple(entry["units"])
-            products.append(Product(**entry))
-        inputs = [InputClass(**i) for i in inputs_doc["input"]]
-        return cls(categories, products, inputs)
+            product = Product(**entry)
+            if product.category not in known_categories:
+                raise ValueError(f"product {product.code}: unknown category {product.category}")
+            bad = [u for u in product.units if u not in UNIT_MAXIMUM]
+            if bad or product.default_unit not in product.units:
+                raise ValueError(f"product {product.code}: units {product.units} not usable")
+            by_code[product.code] = product
+        names = [p.name for p in by_code.values()]
+        if len(names) != len(set(names)):
+            raise ValueError("two products share a name")
+        inputs: dict[str, InputClass] = {}
+        for item in [*inputs_doc["input"], *(extra or {}).get("inputs", [])]:
+            found = InputClass(**item)
+            inputs[found.code] = found
+        return cls(categories, list(by_code.values()), list(inputs.values()))
 
     def declarable_inputs(self, kind: str | None = None) -> list[InputClass]:
         """The input classes a producer may declare as used (never a banned one)."""
