@@ -365,12 +365,13 @@ def parts_problem(config: KioskConfig) -> str | None:
         return f"printer.profile: {profile.name} labels are shorter than {config.printer.paper}"
     if config.fonts.cjk is not None and not config.fonts.cjk.is_file():
         return f"fonts.cjk: file not found: {config.fonts.cjk}"
-    from kiosk.domain.catalogue import Catalogue
+    if config.catalogue.products or config.catalogue.inputs:  # the embedded one is tested
+        from kiosk.domain.catalogue import Catalogue
 
-    try:
-        Catalogue.load(extra=config.catalogue.model_dump())
-    except ValueError as error:
-        return f"catalogue: {error}"
+        try:
+            Catalogue.load(extra=config.catalogue.model_dump())
+        except ValueError as error:
+            return f"catalogue: {error}"
     return None
 
 
