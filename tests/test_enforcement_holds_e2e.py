@@ -176,12 +176,13 @@ def test_positive_at_kiosk_a_refuses_the_producer_at_kiosk_b_within_10_s(
 
         wait_until(lambda: status() == "valid", 15, "the certificate at the county")
 
-        # A confirmed positive at kiosk A: suspicious, then the second portion positive.
+        # A confirmed positive at kiosk A: suspicious, then two more portions positive.
         svc = service(kiosk_a, reader)
         svc.register_sample("S-001", product_code="V001", inputs_used=["organophosphate"],
                             **PRODUCER)  # fmt: skip
         reader.controls.load_enzyme_sample(1, inhibitor=2.0)
         svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
+        svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])  # GB/T 5009.199: two more portions
         second = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
         placed = time.monotonic()
         assert second.holds and second.results[0].status == "confirmed"
@@ -325,6 +326,7 @@ def test_hold_reaches_kiosk_agent_processes(tmp_path, pg_url, reader, broker_fac
                             **PRODUCER)  # fmt: skip
         reader.controls.load_enzyme_sample(1, inhibitor=2.0)
         svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
+        svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])  # GB/T 5009.199: two more portions
         second = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
         placed = time.monotonic()
         assert second.holds

@@ -52,9 +52,11 @@ def test_register_run_positive_twice_then_holds(station, capsys) -> None:
     code, text = cli(station, "test", "run", "--method", "GBT5009199", "--sample", "S-1")
     assert code == EXIT_OK and "SUSPICIOUS" in text and "retest_required" in text
     assert "剩余 3:00" in capsys.readouterr().err  # the countdown starts at the full 3 minutes
+    code, text = cli(station, "test", "run", "--method", "GBT5009199", "--sample", "S-1")
+    assert code == EXIT_OK and "retest_required" in text  # GB/T 5009.199: two more portions
     code, text = cli(station, "test", "run", "--method", "GBT5009199", "--sample", "S-1", "--json")
     (result,) = json.loads(text)["results"]
-    assert code == EXIT_OK and result["verdict"] == "positive" and result["portion"] == 2
+    assert code == EXIT_OK and result["verdict"] == "positive" and result["portion"] == 3
     code, text = cli(station, "holds", "--json")
     (hold,) = json.loads(text)
     assert hold["product_code"] == "V001" and result["test_id"] in hold["reason"]
@@ -62,7 +64,7 @@ def test_register_run_positive_twice_then_holds(station, capsys) -> None:
     assert cli(station, "holds", "list")[1].strip() == "no open holds"
     assert cli(station, "holds", "lift", str(hold["id"]), "--by", "x")[0] == EXIT_REFUSED
     code, text = cli(station, "test", "list", "--sample", "S-1")
-    assert code == EXIT_OK and len(text.strip().splitlines()) == 2
+    assert code == EXIT_OK and len(text.strip().splitlines()) == 3
 
 
 def test_strip_run_and_refusals(station) -> None:

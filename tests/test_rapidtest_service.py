@@ -10,6 +10,7 @@ from support.rapidtest import PRODUCER, ShiftClock, events, service
 from support.reader import simulated_reader
 
 from kiosk.domain.model import Basis, Issuer
+from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.domain.validation import InputError
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.rapidtest import RapidTestError, ReaderFailure, SampleSlot
@@ -44,10 +45,14 @@ def test_positive_retest_confirms_holds_alarms_refers_and_blocks_issuance(kiosk,
     assert not first.holds and kiosk.holds.active(PRODUCER_KEY, "V001") is None
     assert ticks[-1] == ("measuring", 180.0, 180.0)
 
-    second = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])  # second portion, chosen for us
+    # GB/T 5009.199: two further portions, each positive, before POSITIVE is final
+    (again,) = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)]).results  # portion chosen for us
+    assert (again.verdict, again.status, again.portion) == ("suspicious", "retest_required", 2)
+    assert "还需1份" in again.advice and not kiosk.holds.active(PRODUCER_KEY, "V001")
+    second = svc.run_enzyme(GBT, [SampleSlot("S-001", 1)])
     (confirmed,) = second.results
     assert (confirmed.verdict, confirmed.status) == ("positive", "confirmed")
-    assert confirmed.portion == 2 and confirmed.retest_of == s1.test_id
+    assert confirmed.portion == 3 and confirmed.retest_of == s1.test_id
     hold = kiosk.holds.active(PRODUCER_KEY, "V001")
     assert hold is not None and second.holds == (hold,) and confirmed.test_id in hold.reason
     (referral,) = svc.referrals()
@@ -61,12 +66,14 @@ def test_positive_retest_confirms_holds_alarms_refers_and_blocks_issuance(kiosk,
 
     sent = events(kiosk)  # every event validates against wire/schemas
     assert [e["schema"] for e in sent] == [
-        "rapidtest.result", "rapidtest.result", "rapidtest.result", "hold.placed", "alarm.raised",
+        "rapidtest.result", "rapidtest.result", "rapidtest.result", "rapidtest.result",
+        "hold.placed", "alarm.raised",
     ]  # fmt: skip
-    assert [e["data"]["verdict"] for e in sent[:3]] == ["suspicious", "negative", "positive"]
-    assert sent[2]["data"]["retest_of"] == s1.test_id
-    assert sent[4]["data"]["code"] == "rapidtest_positive"
-    assert sent[4]["data"]["severity"] == "critical"
+    verdicts = [e["data"]["verdict"] for e in sent[:4]]
+    assert verdicts == ["suspicious", "negative", "suspicious", "positive"]
+    assert sent[3]["data"]["retest_of"] == s1.test_id
+    assert sent[5]["data"]["code"] == "rapidtest_positive"
+    assert sent[5]["data"]["severity"] == "critical"
 
     before = counts(kiosk, "certificates")
     with pytest.raises(IssuanceRefused) as refused:
@@ -216,3 +223,52 @@ def test_bad_input_is_refused_before_anything_is_written(kiosk, reader) -> None:
     with pytest.raises(RapidTestError, match="没有配置"):
         service(kiosk, None).run_enzyme(GBT, [SampleSlot("S-1", 1)])
     assert counts(kiosk, "rapid_runs") == 0 and counts(kiosk, "outbox") == 0
+
+
+def test_scope_per_standard_tea_and_nyt448_exclusions(kiosk, reader) -> None:
+    """A tea sample is refused for GB/T 5009.199 and runs under GB/T 18625; NY/T 448
+    refuses 韭菜; a product outside every installed method gets no 自行检测 evidence."""
+    svc = service(kiosk, reader)
+    kiosk.issuance.evidence = svc.evidence
+    svc.register_sample("T-1", product_code="T001", batch_quantity="50", **PRODUCER)
+    with pytest.raises(RapidTestError, match=r"GB/T 5009\.199-2003.*不适用于茶叶鲜叶") as refused:
+        svc.run_enzyme(GBT, [SampleSlot("T-1", 1)])
+    assert refused.value.code == "matrix"
+    assert counts(kiosk, "rapid_runs") == 0  # refused before the reader is asked
+    assert [s.sample_id for s in svc.waiting_samples(GBT)] == []
+    assert [s.sample_id for s in svc.waiting_samples("GBT18625")] == ["T-1"]
+    (tea,) = svc.run_enzyme("GBT18625", [SampleSlot("T-1", 1)]).results
+    assert tea.verdict == "negative" and tea.method_id == "GBT18625"
+    svc.register_sample("S-JC", product_code="V005", **PRODUCER)  # 韭菜
+    with pytest.raises(RapidTestError, match="NY/T 448-2001的适用范围不包括韭菜"):
+        svc.run_enzyme("NYT448", [SampleSlot("S-JC", 1)])
+    assert svc.self_test_scope("V005") is None  # GB/T 5009.199 still covers it
+
+    # A station without the tea method: tea cannot get 自行检测 evidence, and says why.
+    only_veg = MethodBook([m for m in svc.methods.methods.values() if m.id != "GBT18625"])
+    svc.methods = only_veg
+    zh, en = svc.self_test_scope("T001")
+    assert "没有适用于茶叶鲜叶的快检方法" in zh and "Fresh tea leaves" in en
+    with pytest.raises(IssuanceRefused) as no_method:
+        kiosk.issuance.check(
+            request(product_code="T001", basis=Basis.SELF_TEST, test_ref=tea.test_id)
+        )
+    assert no_method.value.code == "evidence" and "委托检测" in no_method.value.message
+    assert "laboratory" in no_method.value.text("en")
+
+
+def test_suspicious_and_unconfirmed_samples_stay_in_the_run_list(kiosk, reader) -> None:
+    svc = service(kiosk, reader)
+    svc.register_sample("S-070", product_code="V001", **PRODUCER)
+    svc.register_sample("S-071", product_code="V002", **PRODUCER)
+    reader.controls.load_enzyme_sample(1, inhibitor=2.0)  # positive
+    reader.controls.load_enzyme_sample(2, inhibitor=0.0)  # negative
+    svc.run_enzyme(GBT, [SampleSlot("S-070", 1), SampleSlot("S-071", 2)])
+    assert [s.sample_id for s in svc.waiting_samples(GBT)] == ["S-070"]
+    reader.controls.load_enzyme_sample(1, inhibitor=0.0)
+    (neg,) = svc.run_enzyme(GBT, [SampleSlot("S-070", 1)]).results
+    assert neg.status == "unresolved" and svc.waiting_samples(GBT)[0].sample_id == "S-070"
+    history = svc.verdict_history("S-070", GBT)
+    assert [(h.portion, h.reading, h.status) for h in history] == [
+        (1, "positive", "retest_required"), (2, "negative", "unresolved"),
+    ]  # fmt: skip

@@ -170,3 +170,43 @@ def test_methods_file_is_checked() -> None:
         MethodBook.load(input_classes={"organophosphate"})  # carbamate unknown to this catalogue
     with pytest.raises(MethodError, match="unknown matrices"):
         MethodBook.load(categories={"vegetable"})
+
+
+def test_state_machine_gbt5009199_needs_two_further_portions() -> None:
+    assert GBT.retest_portions == 2 and NYT.retest_portions == 1
+    first = decide([], 1, "positive", GBT.retest_portions)
+    h = [PriorResult("T1", 1, "positive", first.status)]
+    second = decide(h, 2, "positive", GBT.retest_portions)
+    assert (second.verdict, second.status) == ("suspicious", "retest_required")
+    h.append(PriorResult("T2", 2, "positive", second.status))
+    assert case_state(h) == "retest_required" and next_portion(h) == 3
+    third = decide(h, 3, "positive", GBT.retest_portions)
+    assert (third.verdict, third.status, third.retest_of) == ("positive", "confirmed", "T1")
+    # a negative in between: the case stays open, and positives on three portions confirm
+    h = [PriorResult("T1", 1, "positive", "retest_required"),
+         PriorResult("T2", 2, "negative", "unresolved")]  # fmt: skip
+    assert decide(h, 3, "positive", 2).status == "retest_required"
+
+
+def test_method_scopes_follow_the_standards() -> None:
+    from kiosk.domain.catalogue import Catalogue
+
+    cat = Catalogue.load()
+    products = cat.products
+    assert NYT.scope_refusal(products["V005"], "蔬菜")[0].endswith("不包括韭菜")
+    assert NYT.scope_refusal(products["V014"], "蔬菜")[0].endswith("不包括胡萝卜")
+    assert NYT.scope_refusal(products["V001"], "蔬菜") is None
+    assert GBT.scope_refusal(products["V005"], "蔬菜") is None  # GB/T 5009.199 keeps 韭菜
+    tea = GBT.scope_refusal(products["T001"], "茶叶鲜叶")
+    assert tea and "茶叶鲜叶" in tea[0] and tea[1]
+    assert GBT.scope_refusal(products["F001"], "水果") is not None  # a vegetable method
+    assert BOOK.get("GBT18625").scope_refusal(products["T001"], "茶叶鲜叶") is None
+
+
+def test_older_stored_snapshots_without_scope_keys_still_load() -> None:
+    snapshot = GBT.as_dict()
+    del snapshot["excludes"], snapshot["retest_portions"]
+    again = method_from_dict(snapshot)
+    assert again.retest_portions == 1 and again.excludes == ()
+    with pytest.raises(MethodError, match="retest_portions"):
+        method_from_dict({**GBT.as_dict(), "retest_portions": 0})

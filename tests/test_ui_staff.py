@@ -154,7 +154,15 @@ def test_a_positive_first_portion_offers_a_retest_that_keeps_the_sample(ui, kios
         ui.tap("start")
         ui.until(lambda: ui.on(ResultsScreen), timeout=30)
         (second,) = ui.app.top.results
-        assert second.portion == 2 and second.status == "confirmed"
+        # GB/T 5009.199: a second positive portion is not final; the history is shown
+        assert second.portion == 2 and second.status == "retest_required"
+        assert "第1份阳性 → 第2份阳性" in " ".join(ui.texts())
+        ui.tap("retest")
+        assert ui.on(AssignScreen) and ui.app.top.assigned == ["S-9"]
+        ui.tap("start")
+        ui.until(lambda: ui.on(ResultsScreen), timeout=30)
+        (third,) = ui.app.top.results
+        assert third.portion == 3 and third.status == "confirmed"
     ui.app.push(HoldsScreen(ui.app))
     assert "张秀英 青菜" in " ".join(ui.texts())
 

@@ -5,7 +5,8 @@ A reading (kiosk/domain/rapidtest_verdict.py) becomes a recorded verdict and a s
     reading      history                              verdict     status
     invalid      any                                  invalid     invalid (run again)
     positive     no positive yet, or only this portion suspicious  retest_required
-    positive     a positive on another portion        positive    confirmed
+    positive     positives on 1 + n portions in all   positive    confirmed
+                 (n = the method's retest_portions: GB/T 5009.199 2, others 1)
     negative /   a positive before (not confirmed)    as read     unresolved
     suspicious   no positive before                   as read     final
 
@@ -60,8 +61,11 @@ class Decision:
     retest_of: str | None
 
 
-def decide(history: Sequence[PriorResult], portion: int, reading: str) -> Decision:
-    """Verdict and status of a new reading on `portion`, given the case's earlier results."""
+def decide(
+    history: Sequence[PriorResult], portion: int, reading: str, retest_portions: int = 1
+) -> Decision:
+    """Verdict and status of a new reading on `portion`, given the case's earlier results;
+    a positive is final once positives stand on ``1 + retest_portions`` distinct portions."""
     if any(r.status == CONFIRMED for r in history):
         raise CaseClosed("该样品已确认阳性，不再做快检；如有异议请在4小时内申请实验室复检")
     positives = [r for r in history if r.reading == POSITIVE]
@@ -69,7 +73,8 @@ def decide(history: Sequence[PriorResult], portion: int, reading: str) -> Decisi
     if reading == INVALID:
         return Decision(INVALID, INVALID, first)
     if reading == POSITIVE:
-        if any(r.portion != portion for r in positives):
+        portions = {r.portion for r in positives} | {portion}
+        if len(portions) >= 1 + retest_portions:
             return Decision(POSITIVE, CONFIRMED, first)
         return Decision(SUSPICIOUS, RETEST_REQUIRED, first)
     if reading not in (NEGATIVE, SUSPICIOUS):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kiosk.domain.catalogue import DATA_DIR
+from kiosk.domain.catalogue import DATA_DIR, Product
 
 METHODS_FILE = "methods.toml"
 KINDS = ("enzyme", "strip")
@@ -36,6 +36,29 @@ class Method:
     matrices: tuple[str, ...]
     covers: tuple[str, ...]
     lab_methods: tuple[str, ...]
+    #: Product codes the standard excludes although their category is in ``matrices``
+    #: (NY/T 448: 韭菜, 胡萝卜). A product outside the scope gets no run and no evidence.
+    excludes: tuple[str, ...] = field(default=(), kw_only=True)
+    #: Further portions, each positive, needed after a first positive before POSITIVE is
+    #: final (GB/T 5009.199 station practice: 2). Older stored snapshots lack it: 1.
+    retest_portions: int = field(default=1, kw_only=True)
+    #: A short name for the touch screen's tiles (the full name where it fits).
+    label: str = field(default="", kw_only=True)
+    label_en: str = field(default="", kw_only=True)
+
+    def scope_refusal(self, product: Product, category_name: str) -> tuple[str, str] | None:
+        """Why this method cannot test ``product`` (zh-CN, English); None when it can."""
+        if product.category not in self.matrices:
+            return (
+                f"{self.standard}（{self.name}）不适用于{product.name}（{category_name}）",
+                f"{self.standard} ({self.name_en}) does not apply to {product.name_en}",
+            )
+        if product.code in self.excludes:
+            return (
+                f"{self.standard}的适用范围不包括{product.name}",
+                f"{self.standard} excludes {product.name_en} from its scope",
+            )
+        return None
 
     @property
     def unit(self) -> str:
@@ -68,8 +91,9 @@ class StripMethod(Method):
 
 
 _COMMON = ("id", "name", "name_en", "standard", "kind", "analyte", "matrices", "covers",
-           "lab_methods")  # fmt: skip
-_LISTS = ("matrices", "covers", "lab_methods")
+           "lab_methods", "label", "label_en")  # fmt: skip
+_LISTS = ("matrices", "covers", "lab_methods", "excludes")
+_COUNTS = ("retest_portions",)
 _RANGES = ("control_delta_a", "temperature_c", "read_window_s", "t_window_mm", "c_window_mm",
            "read_window_min")  # fmt: skip
 
@@ -81,8 +105,10 @@ def method_from_dict(entry: Mapping[str, Any]) -> EnzymeMethod | StripMethod:
     if kind not in KINDS:
         raise MethodError(f"method {ident}: kind must be one of {', '.join(KINDS)}")
     cls = EnzymeMethod if kind == "enzyme" else StripMethod
-    names = list(cls.__dataclass_fields__)
-    missing = [n for n in names if n not in entry]
+    declared = fields(cls)
+    names = [f.name for f in declared]
+    required = [f.name for f in declared if f.default is MISSING]
+    missing = [n for n in required if n not in entry]
     unknown = [k for k in entry if k not in names]
     if missing or unknown:
         raise MethodError(
@@ -90,8 +116,13 @@ def method_from_dict(entry: Mapping[str, Any]) -> EnzymeMethod | StripMethod:
         )
     values: dict[str, Any] = {}
     for name in names:
+        if name not in entry:
+            continue  # an optional key (older stored snapshots): its default
         value = entry[name]
-        if name in _LISTS:
+        if name in _COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+                raise MethodError(f"method {ident}: {name} must be a whole number 1-5")
+        elif name in _LISTS:
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 raise MethodError(f"method {ident}: {name} must be a list of strings")
             value = tuple(value)

@@ -139,7 +139,8 @@ class PrintOutcome:
 
 
 #: Checks that a test used as the basis covers what was used on the crop; returns a refusal.
-EvidenceCheck = Callable[[CertificateRequest], str | None]
+#: A refusal in plain words, or (zh-CN, English), or None when the basis stands.
+EvidenceCheck = Callable[[CertificateRequest], str | tuple[str, str] | None]
 
 
 class IssuanceService:
@@ -230,7 +231,7 @@ class IssuanceService:
         if self.evidence and request.basis.needs_test:
             refusal = self.evidence(request)
             if refusal:
-                raise IssuanceRefused("evidence", refusal)
+                raise IssuanceRefused("evidence", *_texts(refusal))
         if request.style is Style.BUYER:
             verified = self._verified_sources(request)
             numbers = tuple(s.number for s in verified)
@@ -340,7 +341,7 @@ class IssuanceService:
                     # must not together exceed it.
                     refusal = self.evidence(request)
                     if refusal:
-                        raise IssuanceRefused("evidence", refusal)
+                        raise IssuanceRefused("evidence", *_texts(refusal))
                 verified = (
                     self._verified_sources(request) if request.style is Style.BUYER else []
                 )  # again under the lock: two buyers' certificates cannot overrun a source
@@ -749,3 +750,8 @@ def _from_row(r: dict) -> Certificate:
         print_count=r["print_count"],
         qr_text=r["qr_text"],
     )
+
+
+def _texts(refusal: str | tuple[str, str]) -> tuple[str, ...]:
+    """An evidence refusal as IssuanceRefused's message (and English, when given)."""
+    return (refusal,) if isinstance(refusal, str) else refusal

@@ -56,6 +56,7 @@ from kiosk.domain.rapidtest_cases import (
 from kiosk.domain.rapidtest_methods import EnzymeMethod, MethodBook, StripMethod, method_from_dict
 from kiosk.domain.rapidtest_verdict import (
     INVALID,
+    POSITIVE,
     SUSPICIOUS,
     VALUE_DECIMALS,
     Curve,
@@ -249,12 +250,9 @@ class RapidTestService(RapidTestRecords):
         self, method: Any, sample_id: str, channel: int | str, portion: int | None
     ) -> _Planned:
         sample = self.sample(sample_id)
-        product = self.catalogue.products[sample.product_code]
-        if product.category not in method.matrices:
-            category = self.catalogue.categories[product.category].name
-            raise RapidTestError(
-                "matrix", f"{method.name}不适用于{product.name}（{category}），请选择适用的方法"
-            )
+        refusal = self.method_scope(method, sample.product_code)
+        if refusal is not None:
+            raise RapidTestError("matrix", f"{refusal[0]}，请选择适用的方法")
         history = self._history(sample_id, method.id)
         if case_state(history) == CONFIRMED:
             raise RapidTestError(
@@ -371,7 +369,7 @@ class RapidTestService(RapidTestRecords):
                 [json.dumps(raw), reader_run_id, finished.isoformat(), run_key],
             )
             for plan, reading, value, reason, detail in readings:
-                decision = decide(plan.history, plan.portion, reading)
+                decision = decide(plan.history, plan.portion, reading, method.retest_portions)
                 seq = self.store.advance_counter("rapidtest_seq")
                 result = TestResult(
                     test_id=f"{self.outbox.device_id}-T{seq:06d}",
@@ -433,7 +431,13 @@ class RapidTestService(RapidTestRecords):
         if result.status == INVALID:
             return "本次检测无效（不是阴性）：请检查试剂、温度或试纸条后重新检测"
         if result.status == RETEST_REQUIRED:
-            text = "初检阳性：请取同一样品的另一份样重新检测；结果确认前该样品不能作为合格依据"
+            done = len({r.portion for r in self._history(result.sample_id, method.id)
+                        if r.reading == POSITIVE} | {result.portion})  # fmt: skip
+            left = max(1, 1 + method.retest_portions - done)
+            text = (
+                f"初检阳性：请取同一样品的另一份样重新检测（按{method.standard}，阳性须再经"
+                f"{method.retest_portions}份样复检确认，还需{left}份）；结果确认前该样品不能作为合格依据"
+            )
             if interference:
                 text += "。该产品易致酶抑制法假阳性，复检请整叶浸提，必要时送实验室确证"
             return text
@@ -506,7 +510,7 @@ class RapidTestService(RapidTestRecords):
         strip = strip_readout(method, raw["intensities"], raw["step_mm"], raw["read_after_min"])
         return Recomputed(strip.reading, strip.ratio)
 
-    def evidence(self, request: CertificateRequest) -> str | None:
+    def evidence(self, request: CertificateRequest) -> str | tuple[str, str] | None:
         """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words, or None."""
         return rapidtest_evidence.evidence(self, request)
 

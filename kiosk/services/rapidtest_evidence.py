@@ -24,10 +24,17 @@ from kiosk.services.rapidtest_records import VERDICT_ZH, RapidTestRecords, Sampl
 from wire.clock import CST
 
 
-def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | None:
-    """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words, or None."""
+def evidence(
+    records: RapidTestRecords, request: CertificateRequest
+) -> str | tuple[str, str] | None:
+    """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words (or
+    zh-CN and English), or None."""
     if request.basis is not Basis.SELF_TEST:
         return None  # 委托检测: a lab report number, not ours to check
+    if request.product_code in records.catalogue.products:
+        out_of_scope = records.self_test_scope(request.product_code)
+        if out_of_scope:
+            return out_of_scope
     ref = (request.test_ref or "").strip()
     found = records.results_where("WHERE test_id = ?", [ref])
     if not found:
@@ -39,6 +46,12 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
         return f"检测编号{ref}不是该生产者该产品的检测，不能作为依据"
     if result.verdict != NEGATIVE or result.status != FINAL:
         return f"检测编号{ref}的结果为{VERDICT_ZH[result.verdict]}，不能作为合格依据"
+    method = records.methods.methods.get(result.method_id)
+    scope = records.method_scope(method, sample.product_code) if method else None
+    if method is None or scope is not None:
+        why = scope or (f"方法{result.method_id}已不在本站", f"method {result.method_id} is gone")
+        return (f"检测编号{ref}不能作为合格依据：{why[0]}",
+                f"Test {ref} cannot back a certificate: {why[1]}")  # fmt: skip
     now = records.clock()
     refusal = batch_refusal(records, sample, request, now)
     if refusal:
@@ -52,9 +65,12 @@ def evidence(records: RapidTestRecords, request: CertificateRequest) -> str | No
         if state in (RETEST_REQUIRED, UNRESOLVED, CONFIRMED, SUSPICIOUS):
             return f"样品{sample.sample_id}另有可疑或阳性结果，不能作为合格依据"
         latest = records.latest_negative(sample.sample_id, method_id)
-        if state == NEGATIVE and latest and now - latest <= max_age:
-            covered.update(records.methods.methods[method_id].covers
-                           if method_id in records.methods.methods else ())  # fmt: skip
+        installed = records.methods.methods.get(method_id)
+        fits = (
+            installed is not None and records.method_scope(installed, sample.product_code) is None
+        )
+        if state == NEGATIVE and latest and now - latest <= max_age and installed and fits:
+            covered.update(installed.covers)
     missing = [code for code in request.inputs_used if code not in covered]
     if missing:
         names = "、".join(records.input_name(c) for c in missing)

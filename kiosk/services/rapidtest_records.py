@@ -20,11 +20,12 @@ from kiosk.domain.catalogue import Catalogue, OutOfScopeError
 from kiosk.domain.model import UNIT_MAXIMUM, Issuer
 from kiosk.domain.rapidtest_cases import (
     RETEST_REQUIRED,
+    UNRESOLVED,
     UNTESTED,
     PriorResult,
     case_state,
 )
-from kiosk.domain.rapidtest_methods import MethodBook
+from kiosk.domain.rapidtest_methods import Method, MethodBook
 from kiosk.domain.rapidtest_verdict import INVALID, NEGATIVE, POSITIVE, SUSPICIOUS
 from kiosk.domain.validation import InputError, check_text, parse_quantity
 from kiosk.infra.store import Store
@@ -42,6 +43,8 @@ _SAMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")
 _PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
 MAX_NAME_CHARS = 50  # a cooperative or company registers its full name
 MAX_NOTE_CHARS = 200
+#: Case states that keep a sample in the run list until resolved.
+STILL_OPEN = (UNTESTED, INVALID, SUSPICIOUS, RETEST_REQUIRED, UNRESOLVED)
 VERDICT_ZH = {NEGATIVE: "阴性", SUSPICIOUS: "可疑", POSITIVE: "阳性", INVALID: "无效"}
 
 
@@ -340,7 +343,8 @@ class RapidTestRecords:
         return [_referral(row) for row in rows]
 
     def waiting_samples(self, method_id: str, limit: int = 30) -> list[Sample]:
-        """Registered samples ``method_id`` fits that still need a result (staff's run list)."""
+        """Registered samples ``method_id`` fits that still need a result (staff's run
+        list): untested, invalid, suspicious, or a positive not yet resolved either way."""
         method = self.methods.methods[method_id]
         rows = self.store.conn.execute(
             "SELECT sample_id FROM rapid_samples ORDER BY registered_at DESC LIMIT ?", [limit]
@@ -348,12 +352,39 @@ class RapidTestRecords:
         out = []
         for (sample_id,) in rows:
             sample = self.sample(sample_id)
-            product = self.catalogue.products[sample.product_code]
-            if product.category not in method.matrices:
+            if self.method_scope(method, sample.product_code) is not None:
                 continue
-            if self.case_state(sample_id, method_id) in (UNTESTED, RETEST_REQUIRED):
+            if self.case_state(sample_id, method_id) in STILL_OPEN:
                 out.append(sample)
         return out
+
+    def method_scope(self, method: Method, product_code: str) -> tuple[str, str] | None:
+        """Why ``method`` cannot test this product (zh-CN, English), or None."""
+        product = self.catalogue.products[product_code]
+        category = self.catalogue.categories.get(product.category)
+        return method.scope_refusal(product, category.name if category else product.category)
+
+    def self_test_scope(self, product_code: str) -> tuple[str, str] | None:
+        """Why no installed method can give this product 自行检测 evidence (zh-CN,
+        English), or None when at least one can."""
+        if any(self.method_scope(m, product_code) is None for m in self.methods.methods.values()):
+            return None
+        product = self.catalogue.products[product_code]
+        return (
+            f"本站没有适用于{product.name}的快检方法（已安装方法的标准范围都不包括它），"
+            "不能凭自行检测合格开证：请选择委托检测或其他承诺依据",
+            f"No rapid-test method installed here covers {product.name_en} (outside every "
+            "method's standard scope), so a self-test cannot back its certificate: choose a "
+            "laboratory test or another basis",
+        )
+
+    def verdict_history(self, sample_id: str, method_id: str | None = None) -> list[TestResult]:
+        """Every result of a sample (under one method, or all), oldest first: the first
+        reading, each re-test and the verdict each was given are all kept."""
+        where, params = "WHERE sample_id = ?", [sample_id]
+        if method_id:
+            where, params = where + " AND method_id = ?", [sample_id, method_id]
+        return self.results_where(f"{where} ORDER BY finished_at, test_id", params)
 
     def methods_of(self, sample_id: str) -> list[str]:
         rows = self.store.conn.execute(

@@ -33,6 +33,7 @@ class RapidTests(Protocol):
     def run_enzyme(self, method_id: str, slots, **kw) -> RunOutcome: ...
     def run_strip(self, method_id: str, sample_id: str, **kw) -> RunOutcome: ...
     def results(self, sample_id: str | None = None, limit: int = 50) -> list[TestResult]: ...
+    def self_test_scope(self, product_code: str) -> tuple[str, str] | None: ...
 
 
 def open_staff(app, mode: str = "staff") -> None:
@@ -221,8 +222,14 @@ class SampleScreen(Screen):
             text = app.i18n.t(
                 "sample_saved", sample=self.sample_id, product=product.name, name=producer.name
             )
+            # Staff hear at once when no installed method can give this product evidence.
+            no_method = app.kiosk.rapid_tests.self_test_scope(product.code)
             app.unwind_to(StaffScreen)
-            app.push(MessageScreen(app, "done", text, icon="check", style="ok", prompt=None))
+            if no_method:
+                text += "\n" + app.i18n.name(*no_method)
+                app.push(MessageScreen(app, "done", text, style="warn", prompt=None))
+            else:
+                app.push(MessageScreen(app, "done", text, icon="check", style="ok", prompt=None))
             return None
 
         app.push(InputsScreen(app, product, inputs))
@@ -253,7 +260,7 @@ def method_screen(app) -> ChoiceScreen:
     options = [
         Option(
             f"method_{m.id}",
-            app.i18n.name(m.name, m.name_en),
+            app.i18n.name(m.label or m.name, m.label_en or m.name_en),
             partial(open_assign, app, m),
             "flask",
         )
@@ -464,10 +471,19 @@ class RunScreen(Screen):
         return out
 
 
-def verdict_text(app, result: TestResult) -> str:
+def verdict_text(app, result: TestResult, history: list[TestResult] | None = None) -> str:
+    """The verdict in words; with earlier portions, the whole history (kept and shown)."""
     words = app.i18n.t(f"verdict_{result.verdict}")
     value = "" if result.value is None else f" {result.value:.1f}{result.unit}"
-    return f"{result.sample_id}{value}：{words}"
+    text = f"{result.sample_id}{value}：{words}"
+    if history and len(history) > 1:
+        steps = " → ".join(
+            app.i18n.t("portion_reading", portion=h.portion,
+                       reading=app.i18n.t(f"reading_{h.reading}"))
+            for h in history
+        )  # fmt: skip
+        text += f"（{app.i18n.t('history')}：{steps}）"
+    return text
 
 
 class ResultsScreen(Screen):
@@ -480,6 +496,12 @@ class ResultsScreen(Screen):
         super().__init__(app)
         self.results = results
         self.method = method
+        rapid = app.kiosk.rapid_tests
+        self.histories = {
+            r.test_id: [h for h in rapid.verdict_history(r.sample_id, r.method_id)
+                        if h.finished_at <= r.finished_at]
+            for r in results
+        }  # fmt: skip
 
     def body(self, area: pygame.Rect) -> list[Widget]:
         m = self.app.metrics
@@ -493,12 +515,12 @@ class ResultsScreen(Screen):
                 Label(
                     f"result_{i}",
                     cell,
-                    verdict_text(self.app, r),
+                    verdict_text(self.app, r, self.histories.get(r.test_id)),
                     m.body_px,
                     style=VERDICT_STYLE.get(r.verdict, "plain"),
                 )
             )
-        retest = [r for r in self.results if r.status == "retest_required"]
+        retest = [r for r in self.results if r.status in ("retest_required", "unresolved")]
         feet = layout.split_h(bottom, [1.0, 1.0] if retest else [1.0], m.gap)
         out.append(Button("print_report", feet[0], self.t("print_report"), self.report, "printer"))
         if retest:
