@@ -231,7 +231,7 @@ def test_scope_per_standard_tea_and_nyt448_exclusions(kiosk, reader) -> None:
     svc = service(kiosk, reader)
     kiosk.issuance.evidence = svc.evidence
     svc.register_sample("T-1", product_code="T001", batch_quantity="50", **PRODUCER)
-    with pytest.raises(RapidTestError, match=r"GB/T 5009\.199-2003.*不适用于茶叶鲜叶") as refused:
+    with pytest.raises(RapidTestError, match=r"GB/T 5009\.199-2003.*不适用于茶鲜叶") as refused:
         svc.run_enzyme(GBT, [SampleSlot("T-1", 1)])
     assert refused.value.code == "matrix"
     assert counts(kiosk, "rapid_runs") == 0  # refused before the reader is asked
@@ -248,7 +248,7 @@ def test_scope_per_standard_tea_and_nyt448_exclusions(kiosk, reader) -> None:
     only_veg = MethodBook([m for m in svc.methods.methods.values() if m.id != "GBT18625"])
     svc.methods = only_veg
     zh, en = svc.self_test_scope("T001")
-    assert "没有适用于茶叶鲜叶的快检方法" in zh and "Fresh tea leaves" in en
+    assert "没有适用于茶鲜叶的快检方法" in zh and "Fresh tea leaves" in en
     with pytest.raises(IssuanceRefused) as no_method:
         kiosk.issuance.check(
             request(product_code="T001", basis=Basis.SELF_TEST, test_ref=tea.test_id)

@@ -197,10 +197,10 @@ def test_method_scopes_follow_the_standards() -> None:
     assert NYT.scope_refusal(products["V014"], "蔬菜")[0].endswith("不包括胡萝卜")
     assert NYT.scope_refusal(products["V001"], "蔬菜") is None
     assert GBT.scope_refusal(products["V005"], "蔬菜") is None  # GB/T 5009.199 keeps 韭菜
-    tea = GBT.scope_refusal(products["T001"], "茶叶鲜叶")
-    assert tea and "茶叶鲜叶" in tea[0] and tea[1]
+    tea = GBT.scope_refusal(products["T001"], "茶鲜叶")
+    assert tea and "茶鲜叶" in tea[0] and tea[1]
     assert GBT.scope_refusal(products["F001"], "水果") is not None  # a vegetable method
-    assert BOOK.get("GBT18625").scope_refusal(products["T001"], "茶叶鲜叶") is None
+    assert BOOK.get("GBT18625").scope_refusal(products["T001"], "茶鲜叶") is None
 
 
 def test_older_stored_snapshots_without_scope_keys_still_load() -> None:
