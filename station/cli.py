@@ -178,7 +178,8 @@ def check_database(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    service = args.command in SERVICES or getattr(args, "devices_action", "") == "enroll-service"
+    actions = {v for k, v in vars(args).items() if k.endswith("_action")}
+    service = args.command in SERVICES or bool(actions & {"enroll-service", "run"})
     configure_logging("station", verbose=args.verbose, service=service)
 
     def body() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from station import grading, sharing
 from station import holds as county_holds
-from station.cli_provisioning import add_broker_args, settings_from_args
+from station.cli_provisioning import add_broker_args, must_exist, settings_from_args
 from station.db import Database
 from station.web.store import transaction
 from wire.clock import china_time
@@ -33,10 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_broker_args(run)
     listing = hsub.add_parser("list", help="open county-wide holds")
     listing.add_argument("--db", default="station.db")
+    must_exist(listing)  # a typo in --db must not make an empty store that lists nothing
     listing.add_argument("--county", required=True)
     listing.add_argument("--json", action="store_true")
     place = hsub.add_parser("place", help="an officer's hold (audited)")
     place.add_argument("--db", default="station.db")
+    must_exist(place)
     place.add_argument("--county", required=True)
     place.add_argument("--by", required=True, help="the officer's account name")
     place.add_argument("--product", default="*", help="product code, * for every product")
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         place.add_argument(f"--{kind.replace('_', '-')}", dest=kind, action="append", default=[])
     lift = hsub.add_parser("lift", help="lift a hold (audited; the reason is required)")
     lift.add_argument("--db", default="station.db")
+    must_exist(lift)
     lift.add_argument("--county", required=True)
     lift.add_argument("hold_id")
     lift.add_argument("--by", required=True)
@@ -63,6 +66,7 @@ def _add_share(sub: argparse._SubParsersAction) -> None:
     requeue = ssub.add_parser("requeue", help="send the dead letter again")
     for q in (run, export, state, requeue):
         q.add_argument("--db", default="station.db")
+        must_exist(q)
         q.add_argument("--county", required=True)
     run.add_argument("--endpoint", required=True, help="https:// URL of the receiver")
     run.add_argument("--token-file", type=Path, help="bearer token (file, 0600)")

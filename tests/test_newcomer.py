@@ -384,6 +384,8 @@ def test_station_report_refuses_a_missing_database(
         ["devices", "list"],
         ["devices", "pending"],
         ["trust", "show", "--county", "330100", "--key", "k.pem"],
+        ["holds", "list", "--county", "330100"],
+        ["share", "status", "--county", "330100"],
     ):
         code, _, err = station(capsys, *argv, "--db", str(typo))
         assert code == 2 and str(typo) in one_line(err)
