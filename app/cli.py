@@ -308,7 +308,7 @@ def _run(args: argparse.Namespace) -> int:
                 quarantine_cert=args.quarantine_cert,
                 ear_tags=tuple(args.ear_tag),
             )
-            data, text, code = _outcome(service.issue(request))
+            data, text, code = _outcome(service.issue(request, by=cli_user()))
             _emit(args, data, text)
             return code
         if args.command == "verify":

@@ -315,9 +315,16 @@ class IssuanceService:
         return draft, self._fitting_layout(draft)
 
     def issue(
-        self, request: CertificateRequest, progress: ProgressCallback | None = None
+        self,
+        request: CertificateRequest,
+        progress: ProgressCallback | None = None,
+        *,
+        by: str = "",
     ) -> PrintOutcome:
-        """Record, sign and print a certificate; see the module docstring for the order."""
+        """Record, sign and print a certificate; see the module docstring for the order.
+
+        ``by`` names who issued it for the farmer (a staff member, a CLI user); empty
+        for the farmer's own self-service. It goes to the audit chain."""
         request = self.check(request)
         template = self.template(request.style)
         # Measure the QR with the widest number before a number is spent on it.
@@ -361,7 +368,7 @@ class IssuanceService:
                 self.audit.append(
                     "certificate.issued",
                     {"number": number, "product_code": cert.product_code,
-                     "copies": request.copies},
+                     "copies": request.copies, **({"by": by} if by else {})},
                 )  # fmt: skip
         except sqlite3.OperationalError as error:
             raise self._storage_refusal(error) from error

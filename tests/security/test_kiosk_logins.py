@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -179,3 +183,22 @@ def test_demo_accounts_only_under_the_simulation_config(make_kiosk, tmp_path) ->
         reopened.staff.login(name, pin, role)
     reopened.close()
     real.close()
+
+
+def test_certificates_issued_or_voided_from_the_cli_name_who_did_it(tmp_path) -> None:
+    data = tmp_path / "data"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "--data-dir", str(data), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    issued = cli("issue", "--issuer", "张秀英", "--phone", "13812345678", "--product", "V001",
+                 "--quantity", "10", "--origin", "浙江省示范村")  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    assert cli("void", "330100-K001-0000001", "--reason", "数量填错").returncode == 0
+    with open_kiosk(configured(data)) as kiosk:
+        by = {e.kind: e.data.get("by") for e in kiosk.audit.entries()}
+    user = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert by["certificate.issued"] == user and by["certificate.voided"] == user
