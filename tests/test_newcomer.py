@@ -625,3 +625,87 @@ def test_simulated_reader_keeps_its_calibration_between_commands(
     assert code == 0, err
     code, out, err = kiosk(capsys, data, "reader", "info", "--json")
     assert code == 0 and json.loads(out)["reference_calibrated"] is True, out
+
+
+# ---- the README's command tables name real commands -----------------------------------------
+
+
+def readme_commands() -> list[list[str]]:
+    """Every command path in the README's tables: `kiosk certificates show`, each
+    alternative of `kiosk reader info\\|selftest\\|…`, and the siblings a row lists after
+    a comma (`kiosk holds [list]`, `kiosk holds lift …`)."""
+    import re
+
+    readme = (Path(boundary.__file__).parents[1] / "README.md").read_text("utf-8")
+    paths: list[list[str]] = []
+    for line in readme.splitlines():
+        if not line.startswith("| `kiosk ") and not line.startswith("| `station "):
+            continue
+        cell = line.split("|")[1] if "\\|" not in line.split(" | ")[0] else line.split(" | ")[0]
+        for code in re.findall(r"`([^`]+)`", cell.replace("\\|", "¦")):
+            words = code.split()
+            if words and words[0] in ("kiosk", "station"):
+                program, rest = words[0], words[1:]
+            elif paths:  # `pending`, `set-pin NAME`: a sibling of the row's first command
+                program, rest = paths[-1][0], [*paths[-1][1:2], *words]
+            else:
+                continue
+            path = [program]
+            plain = r"[a-z][a-z0-9-]*"
+            for n, word in enumerate(rest):
+                if not re.fullmatch(rf"{plain}(¦{plain})*", word):
+                    # `now [--no-usb]¦list¦verify FILE¦restore FILE`: after an option or
+                    # a placeholder, the words behind ¦ are the action's siblings.
+                    for token in rest[n:]:
+                        first, *others = token.split("¦")
+                        if others and not re.fullmatch(plain, first) and len(path) > 2:
+                            paths.extend([*path[:-1], o] for o in others if re.fullmatch(plain, o))
+                    break
+                path.append(word)
+            for i, word in enumerate(path):
+                if "¦" in word:
+                    paths.extend([*path[:i], alt] for alt in word.split("¦"))
+                    break
+            else:
+                paths.append(path)
+    return paths
+
+
+def test_every_command_in_the_readme_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    paths = readme_commands()
+    assert len(paths) > 60, paths  # the tables were found
+    assert ["kiosk", "certificates", "export"] in paths
+    assert ["station", "trust", "show"] in paths
+    for path in paths:
+        main = kiosk_cli.main if path[0] == "kiosk" else station_cli.main
+        code, err = run_usage(capsys, main, [*path[1:], "--help"])
+        assert code == 0, f"README documents `{' '.join(path)}`: {err}"
+
+
+def test_every_option_in_the_readme_tables_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    """A row's options (`--since`, `--create`, `--key-file`) are in its command's --help."""
+    import re
+
+    readme = (Path(boundary.__file__).parents[1] / "README.md").read_text("utf-8")
+    checked = 0
+    for line in readme.splitlines():
+        first = re.match(r"\| `((?:kiosk|station) [^`]+)`", line)
+        if first is None:
+            continue
+        code = first.group(1)
+        words = code.replace("\\|", " ").split()
+        path = []
+        for word in words[1:3]:
+            word = word.lstrip("[")  # `kiosk certificates [list [--status S] …]`
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", word):
+                break
+            path.append(word)
+        main = kiosk_cli.main if words[0] == "kiosk" else station_cli.main
+        with pytest.raises(SystemExit) as done:
+            main([*path, "--help"])  # type: ignore[operator]
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", code):
+            assert option in text, f"README: `{' '.join([words[0], *path])}` has no {option}"
+            checked += 1
+    assert checked > 40, checked
