@@ -91,7 +91,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--applied-minutes-ago", type=float, default=0.0,
         help="strips: minutes since the sample was applied (waits for the read window)",
     )  # fmt: skip
+    run.add_argument(
+        "--kit-lot", help="kit/reagent lot: the number, or the kit barcode as scanned (GS1)"
+    )
+    run.add_argument("--tester", default="", help="who runs the test (staff account name)")
     run.add_argument("--json", action="store_true")
+    kit = test_sub.add_parser("kit", help="kit and reagent lots: add a lot file, list")
+    kit_sub = kit.add_subparsers(dest="kit_action", required=True)
+    kit_add = kit_sub.add_parser("add", help="register a kit lot from its lot file (TOML)")
+    kit_add.add_argument("file", type=Path)
+    kit_add.add_argument("--json", action="store_true")
+    kit_list = kit_sub.add_parser("list", help="registered lots, soonest expiry first")
+    kit_list.add_argument("--method")
+    kit_list.add_argument("--json", action="store_true")
     listing = test_sub.add_parser("list", help="recent results, newest first")
     listing.add_argument("--sample")
     listing.add_argument("--limit", type=int, default=20)
@@ -248,6 +260,8 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
         return EXIT_OK
     if action == "run":
         return _test_run(args, kiosk, out)
+    if action == "kit":
+        return _test_kit(args, kiosk, out)
     if action == "methods":
         methods = service.methods.methods.values()
         data = [m.as_dict() for m in methods]
@@ -257,6 +271,28 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
     results = service.results(args.sample, limit=args.limit)
     text = "\n".join(_line(r) for r in results) or "no rapid-test results"
     _emit(args, out, [asdict(r) for r in results], text)
+    return EXIT_OK
+
+
+def _test_kit(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    service = kiosk.rapid_tests
+    if args.kit_action == "add":
+        try:
+            text = args.file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise RapidTestError("kit_lot", f"批号文件读不出：{error}") from None
+        lots = [service.add_kit_lot(text)]
+    else:
+        lots = service.kit_lots(args.method)
+    data = [
+        {"lot": k.lot, "method": k.method_id, "expires_on": k.expires_on.isoformat(),
+         "maker": k.maker, "strip": dict(k.strip)}
+        for k in lots
+    ]  # fmt: skip
+    text = "\n".join(
+        f"{k.lot:<16} {k.method_id:<22} expires {k.expires_on}  {k.maker}" for k in lots
+    )
+    _emit(args, out, data, text or "no kit lots")
     return EXIT_OK
 
 
@@ -284,12 +320,15 @@ def _test_run(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
             [SampleSlot(args.sample, args.channel, args.portion)],
             control_channel=args.control_channel,
             progress=progress,
+            tester=args.tester,
+            kit_lot=args.kit_lot,
         )
     else:
         applied = kiosk.rapid_tests.clock() - timedelta(minutes=args.applied_minutes_ago)
         outcome = service.run_strip(
-            method.id, args.sample, portion=args.portion, applied_at=applied, progress=progress
-        )
+            method.id, args.sample, portion=args.portion, applied_at=applied, progress=progress,
+            tester=args.tester, kit_lot=args.kit_lot,
+        )  # fmt: skip
     print(file=sys.stderr)
     _emit(args, out, _outcome_data(outcome), _outcome_text(outcome))
     return EXIT_OK
@@ -331,9 +370,10 @@ def _outcome_text(outcome: RunOutcome) -> str:
 
 def _line(r: TestResult) -> str:
     value = "-" if r.value is None else f"{r.value:.2f}{'' if r.unit == '%' else ' '}{r.unit}"
+    lot = f"  lot {r.kit_lot}" if r.kit_lot else ""
     return (
         f"{r.test_id}  {r.sample_id} #{r.portion}  {r.method_id}  ch {r.channel}  "
-        f"{r.verdict.upper():<10} {value:>10}  {r.status}"
+        f"{r.verdict.upper():<10} {value:>10}  {r.status}{lot}"
     )
 
 

@@ -100,3 +100,29 @@ def test_flash_signed_image_and_refuse_a_tampered_one(station, tmp_path) -> None
     image.write_bytes(firmware.image[:-1] + b"\0")
     assert cli(station, "reader", "flash", str(image))[0] == EXIT_REFUSED  # hash mismatch
     assert json.loads(cli(station, "reader", "info", "--json")[1])["firmware_version"] == "2.0.0"
+
+
+def test_kit_lots_by_file_and_a_run_names_its_lot(station, tmp_path) -> None:
+    today = station.clock().date()
+    old, good = tmp_path / "old.toml", tmp_path / "good.toml"
+    old.write_text(f'lot = "EZ-1"\nmethod = "GBT5009199"\nexpires = "{today.replace(year=2020)}"\n')
+    good.write_text(
+        f'lot = "EZ-2"\nmethod = "GBT5009199"\nexpires = "{today.replace(year=2099)}"\n'
+    )
+    assert cli(station, "test", "kit", "add", str(old))[0] == EXIT_OK
+    code, text = cli(station, "test", "kit", "add", str(good), "--json")
+    assert code == EXIT_OK and json.loads(text)[0]["lot"] == "EZ-2"
+    assert [k["lot"] for k in json.loads(cli(station, "test", "kit", "list", "--json")[1])] == [
+        "EZ-1", "EZ-2",
+    ]  # fmt: skip
+    cli(station, "test", "register", "--sample", "S-7", "--producer", "张秀英",
+        "--phone", "13812345678", "--product", "V001")  # fmt: skip
+    run = ("test", "run", "--method", "GBT5009199", "--sample", "S-7", "--tester", "王技术员")
+    assert cli(station, *run, "--kit-lot", "EZ-1")[0] == EXIT_REFUSED  # expired
+    assert cli(station, *run, "--kit-lot", "EZ-9")[0] == EXIT_REFUSED  # unknown
+    code, text = cli(station, *run, "--kit-lot", "EZ-2", "--json")
+    (result,) = json.loads(text)["results"]
+    assert code == EXIT_OK and (result["kit_lot"], result["tester"]) == ("EZ-2", "王技术员")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('lot = "X"\nmethod = "GBT5009199"\n')
+    assert cli(station, "test", "kit", "add", str(bad))[0] == EXIT_REFUSED

@@ -157,7 +157,13 @@ def test_methods_file_is_checked() -> None:
     assert set(GBT.covers) == {"organophosphate", "carbamate"}
     assert FIPRONIL.read_window_min == (5.0, 15.0) and FIPRONIL.matrices == ("egg",)
     strips = {m.analyte for m in BOOK.methods.values() if m.kind == "strip"}
-    assert strips == {"diazepam", "enrofloxacin", "fipronil", "malachite_green"}
+    beta = {"clenbuterol", "ractopamine", "salbutamol"}  # 瘦肉精 for 生猪/牛/羊
+    cowpea = {"carbofuran", "omethoate", "chlorpyrifos", "fenthion", "cyromazine",
+              "clothianidin", "thiamethoxam", "acetamiprid", "abamectin"}  # fmt: skip
+    assert strips == {"diazepam", "enrofloxacin", "fipronil", "malachite_green"} | beta | cowpea
+    for method in BOOK.methods.values():
+        if method.analyte in beta | cowpea:  # cut-offs from the kit lot, one panel each
+            assert method.lot_required and method.panel and method.products
     entry = GBT.as_dict()
     assert method_from_dict(entry) == GBT  # the snapshot stored with a run round-trips
     with pytest.raises(MethodError, match="threshold_percent"):

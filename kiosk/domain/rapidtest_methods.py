@@ -42,6 +42,16 @@ class Method:
     #: Further portions, each positive, needed after a first positive before POSITIVE is
     #: final (GB/T 5009.199 station practice: 2). Older stored snapshots lack it: 1.
     retest_portions: int = field(default=1, kw_only=True)
+    #: Only these product codes (empty: every product of ``matrices``), e.g. β-agonist
+    #: strips for 生猪/牛/羊 only, the cowpea panel for 豇豆 only.
+    products: tuple[str, ...] = field(default=(), kw_only=True)
+    #: What is put on the strip or in the tube (尿液, 组织…), as the kit's insert says.
+    sample_types: tuple[str, ...] = field(default=(), kw_only=True)
+    #: Methods of one panel (one analyte each) together cover an input class: the class
+    #: counts as covered only when every panel method covering it is negative.
+    panel: str = field(default="", kw_only=True)
+    #: A run needs a registered, unexpired kit lot (its cut-offs come from the lot file).
+    lot_required: bool = field(default=False, kw_only=True)
     #: A short name for the touch screen's tiles (the full name where it fits).
     label: str = field(default="", kw_only=True)
     label_en: str = field(default="", kw_only=True)
@@ -51,6 +61,11 @@ class Method:
         if product.category not in self.matrices:
             return (
                 f"{self.standard}（{self.name}）不适用于{product.name}（{category_name}）",
+                f"{self.standard} ({self.name_en}) does not apply to {product.name_en}",
+            )
+        if self.products and product.code not in self.products:
+            return (
+                f"{self.standard}（{self.name}）不适用于{product.name}",
                 f"{self.standard} ({self.name_en}) does not apply to {product.name_en}",
             )
         if product.code in self.excludes:
@@ -91,8 +106,10 @@ class StripMethod(Method):
 
 
 _COMMON = ("id", "name", "name_en", "standard", "kind", "analyte", "matrices", "covers",
-           "lab_methods", "label", "label_en")  # fmt: skip
-_LISTS = ("matrices", "covers", "lab_methods", "excludes")
+           "lab_methods")  # fmt: skip
+_OPTIONAL_TEXT = ("label", "label_en", "panel")
+_LISTS = ("matrices", "covers", "lab_methods", "excludes", "products", "sample_types")
+_FLAGS = ("lot_required",)
 _COUNTS = ("retest_portions",)
 _RANGES = ("control_delta_a", "temperature_c", "read_window_s", "t_window_mm", "c_window_mm",
            "read_window_min")  # fmt: skip
@@ -119,7 +136,10 @@ def method_from_dict(entry: Mapping[str, Any]) -> EnzymeMethod | StripMethod:
         if name not in entry:
             continue  # an optional key (older stored snapshots): its default
         value = entry[name]
-        if name in _COUNTS:
+        if name in _FLAGS:
+            if not isinstance(value, bool):
+                raise MethodError(f"method {ident}: {name} must be true or false")
+        elif name in _COUNTS:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
                 raise MethodError(f"method {ident}: {name} must be a whole number 1-5")
         elif name in _LISTS:
@@ -128,6 +148,9 @@ def method_from_dict(entry: Mapping[str, Any]) -> EnzymeMethod | StripMethod:
             value = tuple(value)
         elif name in _RANGES:
             value = _range(ident, name, value)
+        elif name in _OPTIONAL_TEXT:
+            if not isinstance(value, str):
+                raise MethodError(f"method {ident}: {name} must be text")
         elif name in _COMMON:
             if not isinstance(value, str) or not value:
                 raise MethodError(f"method {ident}: {name} must be non-empty text")

@@ -53,6 +53,7 @@ from kiosk.domain.rapidtest_cases import (
     decide,
     next_portion,
 )
+from kiosk.domain.rapidtest_kits import KitLot
 from kiosk.domain.rapidtest_methods import EnzymeMethod, MethodBook, StripMethod, method_from_dict
 from kiosk.domain.rapidtest_verdict import (
     INVALID,
@@ -146,9 +147,11 @@ class RapidTestService(RapidTestRecords):
         control_channel: int = 0,
         progress: RunProgress | None = None,
         tester: str = "",
+        kit_lot: str | None = None,
     ) -> RunOutcome:
         """One enzyme-inhibition run: a control channel plus one channel per sample;
-        ``tester`` is the logged-in staff member's name, kept on the run and its results."""
+        ``tester`` is the logged-in staff member's name, ``kit_lot`` the reagent lot
+        (scanned code or typed number), both kept on the run and its results."""
         method = self._method(method_id, EnzymeMethod)
         if not slots:
             raise RapidTestError("no_samples", "请至少放入一个样品")
@@ -158,6 +161,7 @@ class RapidTestService(RapidTestRecords):
         if len({s.sample_id for s in slots}) != len(slots):
             raise RapidTestError("channels", "同一样品在一次检测中只能放一个通道")
         planned = [self._plan(method, s.sample_id, s.channel, s.portion) for s in slots]
+        lot = self.resolve_kit_lot(method, kit_lot)
         reader = self._reader()
         info = self._reader_call(reader.info)
         for ch in [control_channel, *channels]:
@@ -165,7 +169,7 @@ class RapidTestService(RapidTestRecords):
                 raise RapidTestError(
                     "channels", f"通道{ch}不存在（本读数仪为0–{info.channels - 1}）"
                 )
-        run_key, started = self._start_run(method, info, control_channel, tester)
+        run_key, started = self._start_run(method, info, control_channel, tester, lot)
         run: EnzymeRun = self._measure(
             run_key,
             lambda: reader.run_enzyme(
@@ -197,7 +201,7 @@ class RapidTestService(RapidTestRecords):
             readings.append(
                 (plan, channel.reading, channel.inhibition_percent, readout.invalid_reason, detail)
             )
-        return self._finish(method, run_key, started, raw, run.run_id, readings, tester)
+        return self._finish(method, run_key, started, raw, run.run_id, readings, tester, lot)
 
     def run_strip(
         self,
@@ -208,15 +212,20 @@ class RapidTestService(RapidTestRecords):
         applied_at: datetime | None = None,
         progress: RunProgress | None = None,
         tester: str = "",
+        kit_lot: str | None = None,
     ) -> RunOutcome:
-        """Read one strip; waits until the kit's read window opens after `applied_at`."""
+        """Read one strip; waits until the kit's read window opens after `applied_at`.
+        The kit lot's cut-offs and control-line rule replace the method's defaults."""
         method = self._method(method_id, StripMethod)
         plan = self._plan(method, sample_id, STRIP_CHANNEL, portion)
+        lot = self.resolve_kit_lot(method, kit_lot)
+        if lot is not None:
+            method = lot.applied_to(method)
         reader = self._reader()
         applied = applied_at or self.clock()
         self._wait_until(applied + timedelta(minutes=method.read_window_min[0]), applied, progress)
         info = self._reader_call(reader.info)
-        run_key, started = self._start_run(method, info, None, tester)
+        run_key, started = self._start_run(method, info, None, tester, lot)
         profile: StripProfile = self._measure(run_key, reader.read_strip, 0.0, progress)
         read_at = self.clock()
         read_after_min = (read_at - applied).total_seconds() / 60
@@ -232,7 +241,7 @@ class RapidTestService(RapidTestRecords):
         detail = {"t_height": out.t_height, "c_height": out.c_height,
                   "read_after_min": read_after_min}  # fmt: skip
         readings = [(plan, out.reading, out.ratio, out.invalid_reason, detail)]
-        return self._finish(method, run_key, started, raw, profile.run_id, readings, tester)
+        return self._finish(method, run_key, started, raw, profile.run_id, readings, tester, lot)
 
     def _method(self, method_id: str, kind: type) -> Any:
         try:
@@ -275,7 +284,7 @@ class RapidTestService(RapidTestRecords):
             raise ReaderFailure("reader", f"读数仪通信失败：{error}。请检查连接后重试") from error
 
     def _start_run(
-        self, method: Any, info: Any, control: int | None, tester: str
+        self, method: Any, info: Any, control: int | None, tester: str, lot: KitLot | None
     ) -> tuple[str, str]:
         started = self.clock().isoformat()
         with self.store.transaction():
@@ -283,10 +292,11 @@ class RapidTestService(RapidTestRecords):
             run_key = f"{self.outbox.device_id}-R{seq:06d}"
             self.store.conn.execute(
                 "INSERT INTO rapid_runs (run_key, method_id, kind, method_json, reader_serial, "
-                "reader_firmware, control_channel, state, started_at, tester) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                "reader_firmware, control_channel, state, started_at, tester, kit_lot, "
+                "kit_expires) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 [run_key, method.id, method.kind, json.dumps(method.as_dict(), ensure_ascii=False),
-                 info.serial_number, info.firmware_version, control, started, tester],
+                 info.serial_number, info.firmware_version, control, started, tester,
+                 lot.lot if lot else None, lot.expires_on.isoformat() if lot else None],
             )  # fmt: skip
         log.info("rapid-test run %s (%s) started", run_key, method.id)
         return run_key, started
@@ -358,6 +368,7 @@ class RapidTestService(RapidTestRecords):
         reader_run_id: int,
         readings: list[tuple[_Planned, str, float | None, str | None, dict[str, Any]]],
         tester: str = "",
+        lot: KitLot | None = None,
     ) -> RunOutcome:
         """Record the run's data, results, events and any hold/alarm/referral at once."""
         finished = self.clock()
@@ -391,6 +402,7 @@ class RapidTestService(RapidTestRecords):
                     finished_at=finished.isoformat(),
                     detail=detail,
                     tester=tester,
+                    kit_lot=lot.lot if lot else "",
                 )
                 deadline = finished + self.settings.dispute_window
                 result = replace(result, advice=self._advice(method, result, deadline))

@@ -59,7 +59,7 @@ def evidence(
     max_age = records.settings.evidence_max_age
     if now - datetime.fromisoformat(result.finished_at) > max_age:
         return f"检测编号{ref}已超过{max_age.days}天，请重新检测后再开证"
-    covered: set[str] = set()
+    negative: set[str] = set()
     for method_id in records.methods_of(sample.sample_id):
         state = records.case_state(sample.sample_id, method_id)
         if state in (RETEST_REQUIRED, UNRESOLVED, CONFIRMED, SUSPICIOUS):
@@ -70,7 +70,8 @@ def evidence(
             installed is not None and records.method_scope(installed, sample.product_code) is None
         )
         if state == NEGATIVE and latest and now - latest <= max_age and installed and fits:
-            covered.update(installed.covers)
+            negative.add(method_id)
+    covered = covered_classes(records, negative, sample.product_code)
     missing = [code for code in request.inputs_used if code not in covered]
     if missing:
         names = "、".join(records.input_name(c) for c in missing)
@@ -80,6 +81,26 @@ def evidence(
             "请加做相应项目的检测，或选择其他承诺依据"
         )
     return None
+
+
+def covered_classes(records: RapidTestRecords, negative: set[str], product_code: str) -> set[str]:
+    """Input classes ruled out by these negative methods; a panel's class (one analyte per
+    strip) only when every panel method that covers it and fits the product is negative."""
+    covered: set[str] = set()
+    installed = records.methods.methods
+    for method_id in negative:
+        method = installed[method_id]
+        for code in method.covers:
+            if method.panel:
+                peers = [
+                    m.id for m in installed.values()
+                    if m.panel == method.panel and code in m.covers
+                    and records.method_scope(m, product_code) is None
+                ]  # fmt: skip
+                if not set(peers) <= negative:
+                    continue
+            covered.add(code)
+    return covered
 
 
 def batch_refusal(

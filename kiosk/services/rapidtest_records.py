@@ -11,8 +11,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,11 +25,13 @@ from kiosk.domain.rapidtest_cases import (
     PriorResult,
     case_state,
 )
+from kiosk.domain.rapidtest_kits import KitLot, KitLotError, parse_lot_file, parse_scan
 from kiosk.domain.rapidtest_methods import Method, MethodBook
 from kiosk.domain.rapidtest_verdict import INVALID, NEGATIVE, POSITIVE, SUSPICIOUS
 from kiosk.domain.validation import InputError, check_text, parse_quantity
 from kiosk.infra.store import Store
 from kiosk.services.holds import Hold
+from wire.clock import CST
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,8 @@ class TestResult:
     detail: dict[str, Any] = field(default_factory=dict)
     #: The staff member who ran the test (the logged-in account's name).
     tester: str = ""
+    #: The kit or reagent lot the test was done with ("" before lots were recorded).
+    kit_lot: str = ""
 
 
 @dataclass(frozen=True)
@@ -287,11 +291,12 @@ class RapidTestRecords:
         self.store.conn.execute(
             "INSERT INTO rapid_results (test_id, run_key, sample_id, method_id, analyte, portion, "
             "channel, value, unit, reading, verdict, status, reason, advice, detail_json, "
-            "retest_of, started_at, finished_at, tester) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "retest_of, started_at, finished_at, tester, kit_lot) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [r.test_id, r.run_key, r.sample_id, r.method_id, r.analyte, r.portion, r.channel,
              r.value, r.unit, r.reading, r.verdict, r.status, r.reason, r.advice,
-             json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at, r.tester],
+             json.dumps(r.detail), r.retest_of, r.started_at, r.finished_at, r.tester,
+             r.kit_lot],
         )  # fmt: skip
 
     def _history(self, sample_id: str, method_id: str) -> list[PriorResult]:
@@ -322,7 +327,7 @@ class RapidTestRecords:
         rows = self.store.conn.execute(
             "SELECT test_id, run_key, sample_id, method_id, analyte, portion, channel, value, "
             "unit, reading, verdict, status, reason, advice, retest_of, started_at, "
-            f"finished_at, detail_json, tester FROM rapid_results {tail}",
+            f"finished_at, detail_json, tester, kit_lot FROM rapid_results {tail}",
             params,
         ).fetchall()
         return [_result(row) for row in rows]
@@ -357,6 +362,69 @@ class RapidTestRecords:
             if self.case_state(sample_id, method_id) in STILL_OPEN:
                 out.append(sample)
         return out
+
+    def add_kit_lot(self, text: str, added_by: str = "") -> KitLot:
+        """Register a kit lot from its lot file (TOML); the same lot again replaces it."""
+        try:
+            lot = parse_lot_file(text)
+        except KitLotError as error:
+            raise RapidTestError("kit_lot", str(error)) from None
+        if lot.method_id not in self.methods.methods:
+            raise RapidTestError("unknown_method", f"批号文件中的方法{lot.method_id}本站没有")
+        method = self.methods.methods[lot.method_id]
+        if lot.strip and method.kind != "strip":
+            raise RapidTestError("kit_lot", f"{method.id}不是试纸条方法，批号文件不能带[strip]")
+        with self.store.transaction():
+            self.store.conn.execute(
+                "INSERT OR REPLACE INTO kit_lots (lot, method_id, expires_on, maker, "
+                "params_json, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [lot.lot, lot.method_id, lot.expires_on.isoformat(), lot.maker,
+                 json.dumps(dict(lot.strip)), self.clock().isoformat(), added_by],
+            )  # fmt: skip
+        log.info("kit lot %s (%s) registered, expires %s", lot.lot, lot.method_id, lot.expires_on)
+        return lot
+
+    def kit_lots(self, method_id: str | None = None) -> list[KitLot]:
+        where, params = ("WHERE method_id = ?", [method_id]) if method_id else ("", [])
+        rows = self.store.conn.execute(
+            "SELECT lot, method_id, expires_on, maker, params_json FROM kit_lots "
+            f"{where} ORDER BY expires_on, lot",
+            params,
+        ).fetchall()
+        return [_kit(row) for row in rows]
+
+    def resolve_kit_lot(self, method: Method, code: str | None) -> KitLot | None:
+        """The lot a run is done with, from a scan or typed number: unknown or expired
+        lots refuse to start; a method whose cut-offs come from the lot needs one."""
+        if not (code or "").strip():
+            if method.lot_required:
+                raise RapidTestError(
+                    "kit_lot", f"{method.name}须扫描或输入试剂盒批号（判定值来自批号文件）"
+                )
+            return None
+        try:
+            number, scanned_expiry = parse_scan(code or "")
+        except KitLotError as error:
+            raise RapidTestError("kit_lot", str(error)) from None
+        row = self.store.conn.execute(
+            "SELECT lot, method_id, expires_on, maker, params_json FROM kit_lots "
+            "WHERE lot = ? AND method_id = ?",
+            [number, method.id],
+        ).fetchone()
+        if row is None:
+            raise RapidTestError(
+                "unknown_lot",
+                f"试剂盒批号{number}未在本站登记为“{method.name}”的试剂：请先导入该批号的批号文件",
+            )
+        lot = _kit(row)
+        if scanned_expiry is not None and scanned_expiry < lot.expires_on:
+            lot = replace(lot, expires_on=scanned_expiry)  # the kit's own label wins
+        today = self.clock().astimezone(CST).date()
+        if lot.expired(today):
+            raise RapidTestError(
+                "expired_lot", f"试剂盒批号{lot.lot}已于{lot.expires_on}过期，不能用于检测"
+            )
+        return lot
 
     def method_scope(self, method: Method, product_code: str) -> tuple[str, str] | None:
         """Why ``method`` cannot test this product (zh-CN, English), or None."""
@@ -406,6 +474,12 @@ class RapidTestRecords:
         return found.name if found else code
 
 
+def _kit(row: Sequence[Any]) -> KitLot:
+    params = json.loads(row[4])
+    return KitLot(row[0], row[1], date.fromisoformat(row[2]), row[3],
+                  tuple(sorted(params.items())))  # fmt: skip
+
+
 def _referral(r: Sequence[Any]) -> LabReferral:
     return LabReferral(
         id=r[0], test_id=r[1], sample_id=r[2], producer_key=r[3], product_code=r[4],
@@ -425,4 +499,4 @@ def _result(row: Sequence[Any]) -> TestResult:
     """A TestResult from a row of ``results_where``'s SELECT (the columns above, then
     detail_json)."""
     values = dict(zip(_RESULT_COLUMNS, row[:17], strict=True))
-    return TestResult(**values, detail=json.loads(row[17]), tester=row[18])
+    return TestResult(**values, detail=json.loads(row[17]), tester=row[18], kit_lot=row[19])
