@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.compose import time_trust
 from kiosk.config import IDENTITY_FILE, KioskConfig, config_dir, effective_config
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
@@ -133,6 +134,7 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
         versions=versions,
         on_config=lambda _v: changed.set(),
         restart_agent=asked_restart,
+        time_trust=lambda store: time_trust(effective_config(config), store),
     )
     dog = Watchdog()
     uplink = open_uplink(effective_config(config), str(manager.applied_version()))

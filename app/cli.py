@@ -33,6 +33,7 @@ from kiosk.domain.model import Basis, CertificateRequest, CertificateStatus, Iss
 from kiosk.domain.validation import InputError, parse_quantity
 from kiosk.infra.store import StoreError
 from kiosk.services.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
+from kiosk.services.kiosk import Kiosk
 from kiosk.services.staff import ROLES, PinError
 from readerlink.errors import LinkError
 from wire.cli import (
@@ -195,6 +196,9 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="this kiosk's certificate-signing public key")
     keys.add_argument("--json", action="store_true")
+
+    clock = sub.add_parser("time", help="whether the clock may date a certificate (docs/fleet.md)")
+    clock.add_argument("--json", action="store_true")
     share_options(parser, ("config", "data_dir", "verbose"))
     return parser
 
@@ -349,6 +353,8 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.command == "staff":
             return _staff(args, kiosk)
+        if args.command == "time":
+            return _time_status(args, kiosk)
         if args.command == "keys":
             device = config.device
             key = kiosk.signer
@@ -357,6 +363,36 @@ def _run(args: argparse.Namespace) -> int:
                   f"{device.county}-{device.device_id} {key.public_b64}")  # fmt: skip
             return EXIT_OK
         return _certificates(args, kiosk)
+
+
+def _time_status(args: argparse.Namespace, kiosk: Kiosk) -> int:
+    """``kiosk time``: the verdict, the floor, the OS's answer and the last beacon; exit 1
+    when the kiosk would refuse to issue (it also raises or clears alarm ``clock``)."""
+    judge = kiosk.issuance.time_trust
+    if judge is None:
+        print("no time check configured", file=sys.stderr)
+        return EXIT_USAGE
+    now = kiosk.clock()
+    verdict = judge.assess(now)
+    refusal = kiosk.issuance.clock_refusal()
+    status = judge.clock_status()
+    floor = judge.floor()
+    state = judge.state()
+    data = {
+        "trusted": verdict.trusted, "code": verdict.code, "source": verdict.source,
+        "detail": verdict.detail, "now": now.isoformat(),
+        "floor": floor.isoformat() if floor else None,
+        "synchronized": status.synchronized, "rtc": status.rtc, "sync": status.source,
+        "beacon": state.get("beacon"),
+    }  # fmt: skip
+    lines = [
+        ("可以开证" if verdict.trusted else _refusal(refusal) if refusal else verdict.message()),
+        f"now {now.isoformat()}  floor {data['floor']}",
+        f"sync {status.source}: synchronized={status.synchronized} rtc={status.rtc}",
+        f"beacon {state.get('beacon')}",
+    ]
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK if verdict.trusted else 1
 
 
 def _update(args: argparse.Namespace, config: Any) -> int:

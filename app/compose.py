@@ -37,6 +37,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store, StoreError
+from kiosk.infra.timetrust import TimeSettings, TimeTrust, open_time_trust
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.issuance import IssuanceService, IssuanceSettings
 from kiosk.services.kiosk import Kiosk
@@ -233,6 +234,19 @@ def check_integrity_once_per_boot(store: Store, marker: Path) -> None:
         atomic_write(marker, boot.encode("ascii"), mode=PRIVATE)
 
 
+def time_trust(config: KioskConfig, store: Store | None = None) -> TimeTrust:
+    """Whether the clock may date a certificate (``[time]``; kiosk/infra/timetrust.py)."""
+    t = config.time
+    return open_time_trust(
+        config.paths.data_dir,
+        t.sync,
+        rtc=t.rtc,
+        rtc_device=t.rtc_device,
+        settings=TimeSettings(t.beacon_tolerance_s, t.max_unsynced_min),
+        store=store,
+    )
+
+
 def open_kiosk(
     config: KioskConfig,
     *,
@@ -314,6 +328,7 @@ def open_kiosk(
         evidence=rapid_tests.evidence,
         resolve=producers.resolve,
         sample_of=rapid_tests.sample_of,
+        time_trust=time_trust(config, store),
     )
     kiosk = Kiosk(
         config=config,

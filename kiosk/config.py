@@ -271,6 +271,24 @@ class CatalogueConfig(_Section):
     inputs: list[CatalogueInput] = []
 
 
+class TimeConfig(_Section):
+    """Whether the clock may date a certificate (kiosk/infra/timetrust.py, docs/fleet.md)."""
+
+    #: Where the synchronisation state comes from: systemd-timesyncd (``timedatectl
+    #: show``), chrony (``chronyc tracking``), or the simulation's file (simulation only).
+    sync: Literal["timesyncd", "chrony", "simulated"] = "timesyncd"
+    #: A battery-backed real-time clock is fitted (DS3231 on I2C, docs/deploy.md); the
+    #: kiosk checks /sys/class/rtc/rtc0 exists before it counts on it.
+    rtc: bool = False
+    #: The RTC's sysfs directory (a Pi 5 with its own clock and a DS3231 has two).
+    rtc_device: Path = Path("/sys/class/rtc/rtc0")
+    #: How far the clock may differ from the county's time beacon.
+    beacon_tolerance_s: Annotated[int, Field(ge=5, le=3600)] = 120
+    #: Unsynchronised, with no RTC and no agreeing beacon since boot, longer than this:
+    #: the kiosk stops issuing.
+    max_unsynced_min: Annotated[int, Field(ge=1, le=10080)] = 30
+
+
 class FontConfig(_Section):
     #: A CJK font file; empty means search the usual system locations.
     cjk: Path | None = None
@@ -292,6 +310,7 @@ class KioskConfig(_Section):
     fonts: FontConfig = FontConfig()
     backup: BackupConfig = BackupConfig()
     catalogue: CatalogueConfig = CatalogueConfig()
+    time: TimeConfig = TimeConfig()
 
     @model_validator(mode="after")
     def _parts_fit(self) -> KioskConfig:
@@ -309,6 +328,7 @@ def simulated_parts(config: KioskConfig) -> list[str]:
         "scanner.kind": config.scanner.kind,
         "indicators.kind": config.indicators.kind,
         "scale.kind": config.scale.kind,
+        "time.sync": config.time.sync,
     }
     return [key for key, kind in kinds.items() if kind == "simulated"]
 

@@ -21,9 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from kiosk.config import KioskConfig
+from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
+from kiosk.infra.timetrust import TimeTrust, report
 from kiosk.infra.uplink import uplink_settings
 from kiosk.services.county_holds import CountyHolds
 from kiosk.services.holds import HoldRegistry
@@ -33,7 +35,8 @@ from provisioning.hardware import Hardware
 from wire.files import PUBLIC, atomic_write
 from wire.holds import HoldListError, parse_hold_list
 from wire.mqtt import Client, Message, ReasonCode, async_client, close, publish_properties
-from wire.topics import command_topic, config_topic, holds_topic, trust_topic
+from wire.timebeacon import TimeBeaconError, parse_time_beacon
+from wire.topics import command_topic, config_topic, holds_topic, time_topic, trust_topic
 from wire.trust import TrustListError, parse_trust_list
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class ListenerStats:
     connected: bool = False
     handled: int = 0
     hold_lists: int = 0
+    beacons: int = 0
 
 
 class ProvisioningListener:
@@ -69,6 +73,7 @@ class ProvisioningListener:
         versions: Callable[[], dict[str, Any]],
         on_config: Callable[[int], None] | None = None,
         restart_agent: Callable[[], None] | None = None,
+        time_trust: Callable[[Store], TimeTrust] | None = None,
     ) -> None:
         self.manager = manager
         self.config: KioskConfig = manager.effective()
@@ -77,6 +82,10 @@ class ProvisioningListener:
         self.versions = versions
         self.on_config = on_config
         self.restart_agent = restart_agent
+        #: Makes the clock's judge over the worker's store (app/compose.time_trust).
+        self.time_trust = time_trust
+        self._judge: TimeTrust | None = None
+        self._alarms: Alarms | None = None
         device = self.config.device
         self.county, self.device = device.county, device.device_id
         self.prefix = self.config.uplink.topic_prefix
@@ -132,6 +141,9 @@ class ProvisioningListener:
                 (config_topic(self.prefix, self.county, self.device), QOS),
                 (trust_topic(self.prefix, self.county), QOS),
                 (holds_topic(self.prefix, self.county), QOS),
+                # QoS 0: never queued in the session while the kiosk is away, so a
+                # beacon delivered without the retain flag is live (TimeTrust).
+                (time_topic(self.prefix, self.county), 0),
             ]
         )
         self.stats.connected = True
@@ -166,6 +178,9 @@ class ProvisioningListener:
             outbox = Outbox(store, self.county, self.device, self.clock)
             local = HoldRegistry(store, outbox, audit, self.clock)
             self._county_holds = CountyHolds(store, audit, self.clock, self.device, local)
+            self._alarms = Alarms(store, outbox, self.clock)
+            if self.time_trust is not None:
+                self._judge = self.time_trust(store)
             while True:
                 msg = self._queue.get()
                 if msg is None:
@@ -187,6 +202,8 @@ class ProvisioningListener:
             self._trust(payload, manager)
         elif topic == holds_topic(self.prefix, self.county):
             self._holds(payload, manager)
+        elif topic == time_topic(self.prefix, self.county):
+            self._beacon(payload, manager, live=not getattr(msg, "retain", False))
         elif "/cmd/" in topic:
             name = topic.rsplit("/", 1)[1]
             props = getattr(msg, "properties", None)
@@ -228,6 +245,24 @@ class ProvisioningListener:
         assert self._county_holds is not None  # set by _run before any message
         if self._county_holds.apply(hold_list):
             self.stats.hold_lists += 1
+
+    def _beacon(self, payload: bytes, manager: ConfigManager, *, live: bool) -> None:
+        """The county's time: signed by a county anchor, for this county, newer than any
+        seen (a replay moves nothing); then the clock is judged and the alarm follows."""
+        if self._judge is None:
+            return
+        try:
+            beacon = parse_time_beacon(json.loads(payload), manager.anchors(), self.county)
+        except (TimeBeaconError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            manager.audit.append("time.refused", {"reason": str(error)[:300]})
+            log.error("time beacon refused: %s", error)
+            return
+        if not self._judge.accept_beacon(beacon, live=live):
+            log.debug("time beacon %s not newer than one seen: ignored", beacon.issued_at)
+            return
+        self.stats.beacons += 1
+        assert self._alarms is not None
+        report(self._judge.assess(self.clock()), manager.store, self._alarms, manager.audit)
 
     def _trust(self, payload: bytes, manager: ConfigManager) -> None:
         """A newer county trust list replaces ``{data_dir}/trust.json`` atomically."""

@@ -17,6 +17,7 @@ from station.db import Database
 from station.web.store import transaction
 from wire.clock import china_time
 from wire.holds import IDENTIFIER_KINDS, identifier
+from wire.mqtt import BrokerError
 from wire.signing import KeyFileError, SigningKey
 
 
@@ -55,6 +56,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     lift.add_argument("--reason", required=True)
     p.set_defaults(handler=_holds)
     _add_share(sub)
+    _add_time(sub)
+
+
+def _add_time(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("time", help="the county's signed time beacon (docs/fleet.md)")
+    tsub = p.add_subparsers(dest="time_action", required=True)
+    run = tsub.add_parser("run", help="publish the signed time beacon (until stopped)")
+    run.add_argument("--county", required=True)
+    run.add_argument("--key", type=Path, required=True, help="county signing key (PEM, 0600)")
+    run.add_argument("--interval", type=int, default=60, help="seconds between beacons (1-3600)")
+    run.add_argument("--once", action="store_true", help="publish one beacon and exit")
+    add_broker_args(run)
+    p.set_defaults(handler=_time)
+
+
+def _time(args: argparse.Namespace) -> int:
+    from station.timebeacon import TimeBeaconPublisher
+
+    if not 1 <= args.interval <= 3600:
+        print("station time run: --interval must be 1..3600", file=sys.stderr)
+        return 2
+    try:
+        key = SigningKey.load(args.key)
+    except (OSError, KeyFileError) as error:
+        print(f"station time run: {error}", file=sys.stderr)
+        return 2
+    broker = settings_from_args(args, client_id=f"county-{args.county}-time")
+    publisher = TimeBeaconPublisher(args.county, key, broker, china_time, interval_s=args.interval)
+    if args.once:
+        try:
+            publisher.publish_once()
+        except (BrokerError, OSError, RuntimeError) as error:
+            print(f"station time run: {error}", file=sys.stderr)
+            return 1
+        finally:
+            publisher.stop()
+        return 0
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    with publisher:
+        done.wait()
+    return 0
 
 
 def _add_share(sub: argparse._SubParsersAction) -> None:

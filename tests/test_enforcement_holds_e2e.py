@@ -273,7 +273,9 @@ def write_kiosk_toml(tmp_path, device: str, port: int):
         f'[paths]\ndata_dir = "{data}"\n\n'
         f'[uplink]\nhost = "127.0.0.1"\nport = {port}\nusername = "330100/{device}"\n'
         f'password_file = "{pw}"\npoll_interval_s = 0.2\n\n'
-        f'[certificate]\nverify_url = "{VERIFY_URL}"\n',
+        f'[certificate]\nverify_url = "{VERIFY_URL}"\n\n'
+        # No systemd here to say the clock is synchronised: an RTC stands in.
+        f'[time]\nrtc = true\nrtc_device = "{tmp_path}"\n',
         "utf-8",
     )
     return path

@@ -34,7 +34,9 @@ def printer_config(tmp_path: Path, device_file: str) -> Path:
     config = tmp_path / "kiosk.toml"
     config.write_text(
         '[certificate]\nverify_url = "HTTPS://QS.COUNTY.GOV.CN/V/"\n'
-        f'[printer.transport]\nkind = "file"\ndevice_file = "{device_file}"\n',
+        f'[printer.transport]\nkind = "file"\ndevice_file = "{device_file}"\n'
+        # No systemd here to say the clock is synchronised: an RTC stands in.
+        f'[time]\nrtc = true\nrtc_device = "{tmp_path}"\n',
         encoding="utf-8",
     )
     return config

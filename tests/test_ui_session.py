@@ -443,6 +443,7 @@ def test_simulation_panel_is_not_offered_on_a_real_kiosk(tmp_path) -> None:
     config = configured(
         tmp_path / "data", device={"simulation": False}, reader=none, scanner=none,
         indicators=none, printer={"transport": sim.printer.transport.model_copy(update=none)},
+        time={"sync": "timesyncd"},
     )  # fmt: skip
     kiosk = open_kiosk(config)
     kiosk.staff.add("李工", "technician", "975310", by="test")

@@ -215,6 +215,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The county has paused this kiosk ({reason}). Please go to the township station.",
     ),
     "oos_hold_title": ("暂停服务：县里暂停开证", "Out of service: paused by the county"),
+    "oos_clock": ("{clock}", "{clock}"),
+    "oos_clock_title": ("暂停服务：时间未校准", "Out of service: clock not set"),
     "oos_recovers": (
         "问题解决后，本机会自动恢复，不用重启。",
         "The kiosk comes back by itself once this is fixed.",

@@ -157,6 +157,8 @@ class App:
         self.reader_facts: dict[str, Any] = {}
         self.disk_free_mb: int | None = None
         self.kiosk_hold: str | None = None
+        #: Why the clock cannot date a certificate (zh, en), None while it can.
+        self.clock_problem: tuple[str, str] | None = None
         if kiosk.open_worker is None:
             raise ValueError("the kiosk was not built by app.compose (no open_worker)")
         open_worker = kiosk.open_worker
@@ -536,6 +538,11 @@ class App:
         if (free, hold) != (self.disk_free_mb, self.kiosk_hold):
             self.disk_free_mb, self.kiosk_hold = free, hold
             self.invalidate()
+        refusal = self.kiosk.issuance.clock_refusal()  # raises/clears alarm ``clock``
+        clock = None if refusal is None else (refusal.message, refusal.message_en)
+        if clock != self.clock_problem:
+            self.clock_problem = clock
+            self.invalidate()
 
     def service_problems(self) -> list[str]:
         """Why farmers cannot be served now (i18n keys); empty when all is well."""
@@ -550,6 +557,8 @@ class App:
             problems.append("oos_disk_full")
         if self.kiosk_hold is not None:
             problems.append("oos_hold")
+        if self.clock_problem is not None:
+            problems.append("oos_clock")
         return problems
 
     def _update_service_page(self) -> None:

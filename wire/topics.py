@@ -65,6 +65,11 @@ def holds_topic(prefix: str, county: str) -> str:
     return f"{prefix}/{county}/holds"
 
 
+def time_topic(prefix: str, county: str) -> str:
+    """The county's signed time beacon (wire/timebeacon.py), retained; every kiosk reads."""
+    return f"{prefix}/{county}/time"
+
+
 def enroll_request_topic(prefix: str, county: str, client_id: str) -> str:
     return f"{prefix}/enroll/{county}/{client_id}/req"
 

@@ -46,6 +46,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.numbering import CertificateNumbers, format_number
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
+from kiosk.infra.timetrust import TimeTrust, report
 from kiosk.services.county_holds import county_hold_for, grade_refusal, offered_bases
 from kiosk.services.holds import HoldRegistry
 from kiosk.services.labels import layout_certificate
@@ -163,6 +164,7 @@ class IssuanceService:
         resolve: Callable[[Issuer], Issuer] | None = None,
         sample_of: Callable[[str], str | None] | None = None,
         sources: SourceVerifier | None = None,
+        time_trust: TimeTrust | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -183,8 +185,24 @@ class IssuanceService:
         self.sample_of = sample_of
         #: Verifies 样式二 source certificates (set by the composition root).
         self.sources = sources
+        #: Whether the clock may date a certificate (kiosk/infra/timetrust.py).
+        self.time_trust = time_trust
 
     # -- checks --------------------------------------------------------------------
+
+    def clock_refusal(self) -> IssuanceRefused | None:
+        """The refusal when the clock cannot date a certificate, else None.
+
+        An untrusted clock raises alarm ``clock`` (critical) and an audit row
+        once per episode; a trusted one clears it. The touch UI asks every few seconds
+        for its out-of-service page; ``check`` asks before anything else."""
+        if self.time_trust is None:
+            return None
+        verdict = self.time_trust.assess(self.clock())
+        report(verdict, self.store, self.alarms, self.audit)
+        if verdict.trusted:
+            return None
+        return IssuanceRefused("clock", verdict.message(), verdict.message("en"))
 
     def offered_bases(self, issuer: Issuer) -> set[Basis]:
         """The bases the screen offers this 承诺主体 (the county's grade may narrow them)."""
@@ -203,6 +221,9 @@ class IssuanceService:
         request = validate_request(
             request, self.catalogue, self.template(request.style), self.settings.copies_max
         )
+        clock = self.clock_refusal()
+        if clock is not None:
+            raise clock
         if self.resolve is not None:
             request = replace(request, issuer=self.resolve(request.issuer))
         self._refuse_banned_inputs(request)
@@ -354,6 +375,8 @@ class IssuanceService:
                 )  # again under the lock: two buyers' certificates cannot overrun a source
                 seq, number = self.numbers.next()
                 cert = self._certificate(request, template, seq, number)
+                if self.time_trust is not None:  # fsynced before the commit, as the counter
+                    self.time_trust.raise_floor(cert.issued_at)
                 self._insert(cert)
                 for position, source in enumerate(verified):
                     self.store.conn.execute(

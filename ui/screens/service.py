@@ -1,7 +1,8 @@
 """Out of service: the whole screen says why, what to do, and calls staff with one tap.
 
 Shown instead of the home screen when the printer is missing, out of paper, has its
-cover open or reports a fault, when the disk is full, or when the county has put a
+cover open or reports a fault, when the disk is full, when the clock cannot date a
+certificate (kiosk/infra/timetrust.py), or when the county has put a
 hold on the whole kiosk. The loop watches the causes and leaves the page by itself as
 soon as none is left; staff and the technician can still get in.
 """
@@ -36,7 +37,9 @@ class OutOfServiceScreen(Screen):
         self.app.speak(self.words())
 
     def words(self) -> str:
-        lines = [self.t(p, reason=self.app.kiosk_hold or "") for p in self.problems]
+        clock = self.app.clock_problem or ("", "")
+        text = clock[1] if self.app.i18n.language == "en" else clock[0]
+        lines = [self.t(p, reason=self.app.kiosk_hold or "", clock=text) for p in self.problems]
         return "\n".join(lines)
 
     def call_staff(self) -> None:

@@ -98,6 +98,12 @@ def status_lines(app) -> list[tuple[str, str, str]]:
     lines.append(("uplink", f"待上传：{backlog}条", "ok" if backlog < 100 else "warn"))
     free = shutil.disk_usage(kiosk.config.paths.data_dir).free // (1024 * 1024)
     lines.append(("disk", f"磁盘剩余：{free} MB", "ok" if free > 512 else "warn"))
+    clock = app.clock_problem  # what the loop's health check last found
+    lines.append(
+        ("clock", f"时钟：{clock[0]}", "danger")
+        if clock
+        else ("clock", f"时钟：可信（{kiosk.clock():%Y-%m-%d %H:%M}）", "ok")
+    )
     versions = f"软件 {_version('agriqs-kiosk')} · pygame {pygame.version.ver}"
     lines.append(("versions", versions, "plain"))
     identity = kiosk.config.paths.keys_dir

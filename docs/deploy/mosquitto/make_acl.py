@@ -97,6 +97,7 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
             out.append(f"topic read {prefix}/{user}/cfg")
             out.append(f"topic read {prefix}/{county}/trust")
             out.append(f"topic read {prefix}/{county}/holds")
+            out.append(f"topic read {prefix}/{county}/time")
         elif role == "collector":
             out.append(f"topic read {prefix}/{county}/+/evt/#")
             out.append(f"topic read {prefix}/{county}/+/state")
@@ -111,6 +112,7 @@ def render_acl(accounts: list[tuple[str, str, str | None]], base: str, prefix: s
             out.append(f"topic write {prefix}/{county}/+/cfg")
             out.append(f"topic write {prefix}/{county}/trust")
             out.append(f"topic write {prefix}/{county}/holds")
+            out.append(f"topic write {prefix}/{county}/time")
             out.append(f"topic read {prefix}/{county}/+/state")
             # Provisioning: command replies, enrollment requests and answers.
             out.append(f"topic read {prefix}/{county}/+/reply/#")
