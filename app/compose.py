@@ -34,7 +34,12 @@ from kiosk.domain.catalogue import Catalogue, load_templates
 from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
-from kiosk.infra.numbering import CertificateNumbers
+from kiosk.infra.numbering import (
+    EVENT_COUNTER,
+    EVENT_FLOOR_FILE,
+    CertificateNumbers,
+    read_floor_file,
+)
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store, StoreError
 from kiosk.infra.timetrust import TimeSettings, TimeTrust, open_time_trust
@@ -444,17 +449,30 @@ def _report_backup_restored(kiosk: Kiosk) -> None:
 
 
 def _report_restore(kiosk: Kiosk) -> None:
-    """A database older than the counter floor was restored: say so, once, to the county."""
+    """A database older than a counter floor (certificate numbers or event ids) was put
+    back: say so, once, to the county, on any rollback, even of one number. (A power cut
+    between a floor write and its commit also leaves a gap of one: the message names
+    both causes; it was silent before, and a restore of the last certificate went unseen.)
+    """
     numbers = kiosk.numbers
     gap = numbers.restored_gap()
-    if gap > 1:
-        log.error("certificate counter is %d behind its floor: an older backup?", gap)
+    event_floor = read_floor_file(kiosk.store.path.with_name(EVENT_FLOOR_FILE), "event")
+    event_gap = event_floor - kiosk.store.counter(EVENT_COUNTER)
+    if gap > 0 or event_gap > 0:
+        log.error("counters behind their floors (certificates %d, events %d): an older "
+                  "database?", gap, event_gap)  # fmt: skip
         with kiosk.store.transaction():
+            # Lift the counters first, so the alarm's own event id is above the floor and
+            # the alarm is raised once, not at every start.
+            if gap > 0:
+                kiosk.store.advance_counter("certificate_seq", at_least=numbers.read_floor() - 1)
+            if event_gap > 0:
+                kiosk.store.advance_counter(EVENT_COUNTER, at_least=event_floor - 1)
             kiosk.alarms.raise_(
                 "counter_restored",
                 "critical",
-                "数据库比证号记录旧：可能恢复了旧备份，证号将从记录值之后继续",
-                {"floor": numbers.read_floor(), "gap": gap},
-            )
-            # Lift the counter now so the alarm is raised once, not at every start.
-            kiosk.store.advance_counter("certificate_seq", at_least=numbers.read_floor() - 1)
+                "数据库比证号或事件编号记录旧：可能恢复了旧备份（或开证时断电），"
+                "编号将从记录值之后继续",
+                {"floor": numbers.read_floor(), "gap": gap, "event_floor": event_floor,
+                 "event_gap": event_gap},
+            )  # fmt: skip

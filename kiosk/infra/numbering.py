@@ -1,4 +1,5 @@
-"""Certificate numbers: never reused, also after a crash or the restore of an old backup.
+"""Certificate numbers and event ids: never reused, also after a crash or the restore of
+an old backup.
 
 The number comes from a per-device counter advanced in the certificate's own
 transaction. A floor file beside the database is written (and fsynced) with
@@ -7,6 +8,11 @@ the database. A database restored from an older backup then has a counter
 below the floor: the next number starts above the floor, and the restore is
 reported. A crash between the floor write and the commit costs one unused
 number, never a reused one.
+
+Event ids (``{device}:{seq}``) get the same kind of floor (``EVENT_FLOOR_FILE``,
+written by the outbox once per transaction, before its commit): after a restore the
+next event continues above every id already sent, so the county never receives one id
+with two bodies (it would quarantine the second as a conflict).
 """
 
 from __future__ import annotations
@@ -20,6 +26,30 @@ from wire.files import PRIVATE, atomic_write
 log = logging.getLogger(__name__)
 
 COUNTER = "certificate_seq"
+EVENT_COUNTER = "event_seq"
+#: Beside the database: the highest event seq ever handed out.
+EVENT_FLOOR_FILE = "event-seq.floor"
+
+
+def read_floor_file(path: Path, what: str = "counter") -> int:
+    """The value in a floor file; 0 when missing or unreadable (logged)."""
+    try:
+        text = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        # A torn or edited floor file must not stop the kiosk; the database counter
+        # still guards against reuse within this database.
+        log.error("%s floor file %s is unreadable (%r); ignoring it", what, path, text)
+        return 0
+
+
+def write_floor_file(path: Path, value: int) -> None:
+    """Durably (fsync, rename, directory fsync), owner-only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, f"{value}\n".encode("ascii"), mode=PRIVATE)
 
 
 def format_number(county: str, device_id: str, seq: int) -> str:
@@ -35,19 +65,7 @@ class CertificateNumbers:
         self.device_id = device_id
 
     def read_floor(self) -> int:
-        try:
-            text = self.floor_path.read_text("ascii").strip()
-        except FileNotFoundError:
-            return 0
-        try:
-            return int(text)
-        except ValueError:
-            # A torn or edited floor file must not stop issuance; the database counter
-            # still guards against reuse within this database.
-            log.error(
-                "certificate floor file %s is unreadable (%r); ignoring it", self.floor_path, text
-            )
-            return 0
+        return read_floor_file(self.floor_path, "certificate")
 
     def restored_gap(self) -> int:
         """How far the database counter lies below the floor (> 1 means an older backup)."""
@@ -60,5 +78,4 @@ class CertificateNumbers:
         return seq, format_number(self.county, self.device_id, seq)
 
     def _write_floor(self, value: int) -> None:
-        self.floor_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.floor_path, f"{value}\n".encode("ascii"), mode=PRIVATE)
+        write_floor_file(self.floor_path, value)

@@ -14,6 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from kiosk.infra.numbering import (
+    EVENT_COUNTER,
+    EVENT_FLOOR_FILE,
+    read_floor_file,
+    write_floor_file,
+)
 from kiosk.infra.store import Store, StoreError
 from wire.events import Event, envelope
 from wire.topics import EVENT_TOPICS
@@ -53,6 +59,9 @@ class Outbox:
         self.county = county
         self.device_id = device_id
         self.clock = clock
+        #: The event-id floor beside the database (kiosk/infra/numbering.py).
+        self.floor_path = store.path.with_name(EVENT_FLOOR_FILE)
+        self._floor_due = 0
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
 
@@ -77,7 +86,13 @@ class Outbox:
             raise ValueError(f"unknown event kind {event.kind!r}")
         if not self.store.conn.in_transaction:
             raise StoreError("events are enqueued inside the transaction of their record")
-        seq = self.store.advance_counter("event_seq")
+        # Above every id handed out before, also when the database is an older copy.
+        seq = self.store.advance_counter(
+            EVENT_COUNTER, at_least=read_floor_file(self.floor_path, "event")
+        )
+        self._floor_due = max(self._floor_due, seq)
+        if not self.store.before_commit(("event-floor", id(self)), self._write_floor):
+            self._write_floor()
         now = self.clock()
         doc = envelope(event, county=self.county, device=self.device_id, seq=seq, time=now)
         self.store.conn.execute(
@@ -94,6 +109,12 @@ class Outbox:
             except Exception:  # a broken listener must not fail a certificate
                 log.exception("outbox listener failed")
         return doc["id"]
+
+    def _write_floor(self) -> None:
+        """Once per transaction, before its commit: the floor is never behind the ids."""
+        due, self._floor_due = self._floor_due, 0
+        if due > read_floor_file(self.floor_path, "event"):
+            write_floor_file(self.floor_path, due)
 
     def backlog(self) -> int:
         """Events the county has not acknowledged yet (pending or sent)."""

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -76,6 +76,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._before_commit: dict[object, Callable[[], None]] = {}
+        self._in_transaction = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _make_private(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -127,14 +129,31 @@ class Store:
                 yield self.db
             return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
         try:
             yield self.db
+            # Still under the write lock, before the commit: a floor file written here
+            # is never behind the database (kiosk/infra/numbering.py).
+            for callback in list(self._before_commit.values()):
+                callback()
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
         else:
             self.conn.execute("COMMIT")
+        finally:
+            self._before_commit.clear()
+            self._in_transaction = False
+
+    def before_commit(self, key: object, callback: Callable[[], None]) -> bool:
+        """Run ``callback`` once just before the open ``transaction()`` commits (once per
+        ``key``, the latest callback wins); False when no ``transaction()`` is open, and
+        the caller must act at once."""
+        if not self._in_transaction:
+            return False
+        self._before_commit[key] = callback
+        return True
 
     def integrity_check(self, *, quick: bool = False) -> list[str]:
         """Problems SQLite finds in the file; an empty list means healthy.
