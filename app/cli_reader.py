@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,7 +38,7 @@ from readerlink.errors import LinkError
 from readerlink.firmware_image import SignedFirmware
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_READER = 0, 1, 2, 4
-COMMANDS = ("reader", "test", "holds")
+COMMANDS = ("reader", "test", "holds", "referrals")
 DEFAULT_SAMPLE_CHANNEL = 1
 DEFAULT_CONTROL_CHANNEL = 0
 CALIBRATION_KINDS = ("blank", "reference", "both")
@@ -122,6 +122,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     lift.add_argument("hold_id", type=int)
     lift.add_argument("--by", required=True, help="who lifted it, e.g. county:inspector-7")
 
+    referrals = subparsers.add_parser("referrals", help="lab referrals after confirmed positives")
+    referrals.add_argument("--state", choices=("open", "closed", "all"), default="open")
+    referrals.add_argument("--json", action="store_true")
+    ref_sub = referrals.add_subparsers(dest="referral_action")
+    retained = ref_sub.add_parser("retained", help="the tester confirms the retained sample")
+    retained.add_argument("referral_id", type=int)
+    retained.add_argument("--by", required=True, help="the tester's name")
+    result = ref_sub.add_parser("result", help="record the lab's result; closes the referral")
+    result.add_argument("referral_id", type=int)
+    result.add_argument("--lab", required=True)
+    result.add_argument("--report", required=True, help="the lab report number")
+    result.add_argument("--substance", required=True)
+    result.add_argument("--value", required=True, help="measured value (0 = not detected)")
+    result.add_argument("--limit", required=True, help="the limit (0 for banned substances)")
+    result.add_argument("--unit", default="mg/kg")
+    result.add_argument("--date", required=True, help="report date YYYY-MM-DD")
+    result.add_argument("--by", required=True, help="who records it")
+    ref_sub.add_parser("overdue", help="raise referral_overdue for late referrals")
+
 
 def run_command(args: argparse.Namespace, kiosk: Any, out: TextIO | None = None) -> int:
     """Run one of this module's commands against an open kiosk; returns the exit code."""
@@ -133,6 +152,8 @@ def run_command(args: argparse.Namespace, kiosk: Any, out: TextIO | None = None)
             return _test(args, kiosk, out)
         if args.command == "holds":
             return _holds(args, kiosk, out)
+        if args.command == "referrals":
+            return _referrals(args, kiosk, out)
     except ReaderFailure as error:
         print(f"reader: {error.message}", file=sys.stderr)
         return EXIT_READER
@@ -394,6 +415,39 @@ def _holds(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
         f"{h.id}  {h.placed_at[:16]}  {h.producer_key}  {h.product_code}  {h.reason}" for h in holds
     )
     _emit(args, out, [asdict(h) for h in holds], text or "no open holds")
+    return EXIT_OK
+
+
+def _referrals(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    service = kiosk.rapid_tests
+    action = getattr(args, "referral_action", None)
+    if action == "retained":
+        shown = [service.confirm_retained(args.referral_id, args.by)]
+    elif action == "result":
+        try:
+            reported = date.fromisoformat(args.date)
+        except ValueError:
+            raise RapidTestError(
+                "reported_on", f"报告日期格式应为YYYY-MM-DD：{args.date}"
+            ) from None
+        shown = [service.record_lab_result(
+            args.referral_id, lab=args.lab, report_number=args.report,
+            substance=args.substance, value=args.value, limit=args.limit, unit=args.unit,
+            reported_on=reported, by=args.by,
+        )]  # fmt: skip
+    elif action == "overdue":
+        late = service.raise_overdue_referrals()
+        print(f"{len(late)} overdue referral(s): {' '.join(map(str, late)) or '-'}", file=out)
+        return EXIT_OK
+    else:
+        shown = service.referrals(None if args.state == "all" else args.state)
+    text = "\n".join(
+        f"{r.id}  {r.referred_at[:16]}  {r.sample_id}  {r.product_code}  {r.state}"
+        f"{' ' + r.outcome if r.outcome else ''}  retained: "
+        f"{r.retained_by if r.sample_retained else 'NOT CONFIRMED'}"
+        for r in shown
+    )
+    _emit(args, out, [asdict(r) for r in shown], text or "no referrals")
     return EXIT_OK
 
 

@@ -67,7 +67,7 @@ from kiosk.domain.rapidtest_verdict import (
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store
-from kiosk.services import rapidtest_evidence
+from kiosk.services import rapidtest_evidence, rapidtest_referrals
 from kiosk.services.holds import Hold, HoldRegistry
 from kiosk.services.rapidtest_records import (
     LabReferral,
@@ -429,7 +429,7 @@ class RapidTestService(RapidTestRecords):
         cursor = self.store.conn.execute(
             "INSERT INTO lab_referrals (test_id, sample_id, producer_key, product_code, "
             "lab_methods, hold_id, sample_retained, referred_at, dispute_deadline) "
-            "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
             [result.test_id, sample.sample_id, sample.producer_key, sample.product_code,
              json.dumps(list(method.lab_methods), ensure_ascii=False), hold.id,
              result.finished_at, deadline.isoformat()],
@@ -525,6 +525,18 @@ class RapidTestService(RapidTestRecords):
     def evidence(self, request: CertificateRequest) -> str | tuple[str, str] | None:
         """IssuanceService's check of a 自行检测合格 basis; a refusal in plain words, or None."""
         return rapidtest_evidence.evidence(self, request)
+
+    def confirm_retained(self, referral_id: int, by: str) -> LabReferral:
+        """The tester confirms the retained sample (kiosk/services/rapidtest_referrals.py)."""
+        return rapidtest_referrals.confirm_retained(self, referral_id, by)
+
+    def record_lab_result(self, referral_id: int, **result: Any) -> LabReferral:
+        """The lab's result closes the referral: confirmed keeps the hold, cleared lifts it."""
+        return rapidtest_referrals.record_lab_result(self, referral_id, **result)
+
+    def raise_overdue_referrals(self) -> list[int]:
+        """``referral_overdue`` for open referrals past the due time; their ids."""
+        return rapidtest_referrals.raise_overdue(self, self.settings.referral_due)
 
     def sample_of(self, test_ref: str) -> str | None:
         """The sample (and so the batch) a test was run on."""

@@ -70,6 +70,8 @@ class RapidTestSettings:
     #: the same China calendar day (the default), else 1-24 hours.
     evidence_window_h: int = 0
     dispute_window: timedelta = DISPUTE_WINDOW
+    #: An open lab referral older than this raises ``referral_overdue``.
+    referral_due: timedelta = timedelta(days=7)
     progress_tick_s: float = PROGRESS_TICK_S
 
 
@@ -140,6 +142,19 @@ class LabReferral:
     referred_at: str
     dispute_deadline: str
     state: str
+    retained_by: str | None = None
+    retained_at: str | None = None
+    lab: str | None = None
+    report_number: str | None = None
+    substance: str | None = None
+    measured_value: str | None = None
+    limit_value: str | None = None
+    value_unit: str | None = None
+    reported_on: str | None = None
+    #: "confirmed" (the hold stays) or "cleared" (the hold lifted) once closed.
+    outcome: str | None = None
+    closed_at: str | None = None
+    closed_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -338,11 +353,18 @@ class RapidTestRecords:
             return self._referrals_where("WHERE state = ?", [state])
         return self._referrals_where("", [])
 
+    def referral(self, referral_id: int) -> LabReferral:
+        found = self._referrals_where("WHERE id = ?", [int(referral_id)])
+        if not found:
+            raise RapidTestError("unknown_referral", f"没有编号为{referral_id}的送检记录")
+        return found[0]
+
     def _referrals_where(self, where: str, params: list[Any]) -> list[LabReferral]:
         rows = self.store.conn.execute(
             "SELECT id, test_id, sample_id, producer_key, product_code, lab_methods, hold_id, "
-            f"sample_retained, referred_at, dispute_deadline, state FROM lab_referrals {where} "
-            "ORDER BY id",
+            "sample_retained, referred_at, dispute_deadline, state, retained_by, retained_at, "
+            "lab, report_number, substance, measured_value, limit_value, value_unit, "
+            f"reported_on, outcome, closed_at, closed_by FROM lab_referrals {where} ORDER BY id",
             params,
         ).fetchall()
         return [_referral(row) for row in rows]
@@ -484,7 +506,10 @@ def _referral(r: Sequence[Any]) -> LabReferral:
     return LabReferral(
         id=r[0], test_id=r[1], sample_id=r[2], producer_key=r[3], product_code=r[4],
         lab_methods=tuple(json.loads(r[5])), hold_id=r[6], sample_retained=bool(r[7]),
-        referred_at=r[8], dispute_deadline=r[9], state=r[10],
+        referred_at=r[8], dispute_deadline=r[9], state=r[10], retained_by=r[11],
+        retained_at=r[12], lab=r[13], report_number=r[14], substance=r[15],
+        measured_value=r[16], limit_value=r[17], value_unit=r[18], reported_on=r[19],
+        outcome=r[20], closed_at=r[21], closed_by=r[22],
     )  # fmt: skip
 
 
