@@ -55,6 +55,8 @@ LOG_BYTES_MAX = 32 * 1024
 FIRMWARE_CHUNK_MAX = 64 * 1024
 #: A reader image is never larger than this (the reader's flash slot).
 FIRMWARE_MAX_BYTES = 2 * 1024 * 1024
+#: A software bundle (a tar of wheels) is never larger than this.
+SOFTWARE_MAX_BYTES = 256 * 1024 * 1024
 #: Rows of expired commands are kept this long after expiry (audit has them forever).
 COMMAND_ROWS_KEEP = timedelta(days=2)
 
@@ -126,6 +128,7 @@ class CommandService:
             "logs": self._logs,
             "rotate_keys": self._rotate_keys,
             "firmware_update": self._firmware_update,
+            "software_update": self._software_update,
             "lift_hold": self._lift_hold,
             "roster": self._roster,
             "restart": self._restart,
@@ -425,6 +428,69 @@ class CommandService:
         )
         part.unlink()
         return {"next_offset": have, "complete": True, **result}
+
+    def _software_update(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """A software bundle from the county, chunked and resumable as firmware is. Once
+        whole, it is checked against its SHA-256 and its release signature (the same
+        ``verify_bundle`` the root updater runs) before anything uses it, then dropped
+        into ``update/incoming/`` where agriqs-update.path hands it to the root updater
+        (no downgrade, health-gated rollback: kiosk/infra/update.py)."""
+        from kiosk.infra.update import UpdateError, load_release_keys, verify_bundle
+
+        try:
+            sha = str(args["sha256"]).lower()
+            size = int(args["size"])
+            offset = int(args["offset"])
+            chunk = base64.b64decode(args.get("chunk_b64", ""), validate=True)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CommandFailed(
+                f"software_update needs sha256, size, offset, chunk_b64: {error}"
+            ) from None
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+            raise CommandFailed("sha256 must be 64 hex digits")
+        if not 0 < size <= SOFTWARE_MAX_BYTES or len(chunk) > FIRMWARE_CHUNK_MAX:
+            raise CommandFailed(
+                f"bundle size 1..{SOFTWARE_MAX_BYTES}, chunks ≤ {FIRMWARE_CHUNK_MAX}"
+            )
+        folder = self.config.paths.data_dir / "provisioning" / "software"
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f"{sha}.part"
+        have = part.stat().st_size if part.exists() else 0
+        if offset != have or offset + len(chunk) > size:
+            return {"next_offset": have, "complete": False, "resume": True}
+        with part.open("ab") as handle:
+            handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        have += len(chunk)
+        if have < size:
+            return {"next_offset": have, "complete": False}
+        digest = hashlib.sha256()
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != sha:
+            part.unlink()
+            raise CommandFailed("bundle does not match its sha256; discarded, send it again")
+        paths = self.config.paths
+        check = folder / f"{sha}.check"
+        shutil.rmtree(check, ignore_errors=True)
+        check.mkdir(mode=0o700)
+        try:
+            manifest = verify_bundle(part, load_release_keys(paths.release_keys_dir), check)
+        except UpdateError as error:
+            part.unlink()
+            self.audit.append("update.refused", {"sha256": sha, "reason": str(error)[:300]})
+            raise CommandFailed(f"bundle refused: {error}") from None
+        finally:
+            shutil.rmtree(check, ignore_errors=True)
+        incoming = paths.update_dir / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        target = incoming / f"{manifest.version}.tar"
+        os.replace(part, target)
+        self.audit.append("update.received", {"sha256": sha, "version": manifest.version})
+        return {"next_offset": have, "complete": True, "version": manifest.version,
+                "staged": str(target)}  # fmt: skip
 
     def _lift_hold(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
         hold_id = args.get("hold_id")

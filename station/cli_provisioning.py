@@ -463,8 +463,65 @@ def _trust(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_update(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("update", help="software rollout from the county (docs/fleet.md)")
+    usub = p.add_subparsers(dest="update_action", required=True)
+    push = usub.add_parser("push", help="canaries first; halts by itself on failures")
+    _db(push)
+    _key(push)
+    add_broker_args(push)
+    push.add_argument("bundle", type=Path, help="a signed bundle (deploy/make_bundle.py)")
+    push.add_argument("--county", required=True, type=county_code)
+    target = push.add_mutually_exclusive_group()
+    target.add_argument("--device", action="append", help="one device (repeatable)")
+    target.add_argument("--township")
+    push.add_argument("--canaries", type=int, default=1, help="devices updated first")
+    push.add_argument("--max-failures", type=int, default=1, help="halt at this many")
+    push.add_argument("--health-timeout", type=float, default=900.0,
+                      help="seconds for a device to report the new version")  # fmt: skip
+    push.set_defaults(handler=_update_push)
+
+
+def _update_push(args: argparse.Namespace) -> int:
+    from station import commands, devices, rollout
+
+    try:
+        bundle = args.bundle.read_bytes()
+        version = rollout.bundle_version(bundle)
+    except (OSError, rollout.RolloutError) as error:
+        raise CliError(f"update push: {error}") from None
+    key = _load_key(args.key)
+    broker = settings_from_args(args)
+    try:
+        with Database(args.db) as db, commands.CommandClient(broker, key, db) as client:
+            targets = args.device or devices.devices_in(db, args.county, args.township)
+
+            def send(device: str) -> tuple[bool, str]:
+                outcome = client.send_software(args.county, device, bundle)
+                if outcome.reply is None:
+                    return False, "no reply (offline?)"
+                return outcome.status == "ok", str(outcome.reply.get("reason", ""))
+
+            def reported(device: str) -> str | None:
+                row = devices.show(db, args.county, device) or {}
+                db.conn.commit()  # a fresh snapshot at every poll
+                return row.get("software_version")
+
+            result = rollout.roll_out(
+                send, rollout.wait_for_version(reported, args.health_timeout), targets,
+                version, canaries=args.canaries, max_failures=args.max_failures,
+            )  # fmt: skip
+    except rollout.RolloutError as error:
+        raise CliError(f"update push: {error}") from None
+    except BrokerError as error:
+        print(f"station update push: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result.__dict__, ensure_ascii=False, indent=2))
+    return EXIT_OK if result.status == "done" and not result.failed else EXIT_FAILED
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_devices, add_cmd, add_config, add_trust):
+    for add in (add_devices, add_cmd, add_config, add_trust, add_update):
         add(sub)
 
 

@@ -195,6 +195,33 @@ class CommandClient:
                 return outcome
             offset = int(result["next_offset"])
 
+    def send_software(
+        self, county: str, device: str, bundle: bytes, *, timeout: float = 120.0
+    ) -> Outcome:
+        """A software bundle in chunks, resuming from the offset the kiosk reports, until
+        the kiosk says it is whole, checked and staged for its updater."""
+        sha = hashlib.sha256(bundle).hexdigest()
+        offset = 0
+        while True:
+            chunk = bundle[offset : offset + FIRMWARE_CHUNK]
+            args = {
+                "sha256": sha,
+                "size": len(bundle),
+                "offset": offset,
+                "chunk_b64": base64.b64encode(chunk).decode(),
+            }
+            last = offset + len(chunk) >= len(bundle)
+            outcome = self.send(
+                county, device, "software_update", args,
+                timeout=timeout if last else DEFAULT_TIMEOUT_S,
+            )  # fmt: skip
+            if outcome.reply is None or outcome.status != "ok":
+                return outcome
+            result = outcome.reply["result"]
+            if result.get("complete"):
+                return outcome
+            offset = int(result["next_offset"])
+
 
 def parse_args(pairs: list[str]) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON when they parse as JSON, else text."""

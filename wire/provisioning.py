@@ -41,13 +41,15 @@ COMMAND_NAMES = (
     "logs",
     "rotate_keys",
     "firmware_update",
+    "software_update",
     "lift_hold",
     "roster",
     "restart",
 )
 #: What each command's args may hold: name -> (type, required). The station refuses
 #: anything else before it signs; the kiosk checks again (provisioning/commands.py).
-#: firmware_update's args are made by ``station cmd --file``, never typed.
+#: firmware_update's args are made by ``station cmd --file``, software_update's by
+#: ``station update push``; never typed.
 COMMAND_ARGS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "diagnostics": {"hardware": (bool, False)},
     "test_print": {},
@@ -81,7 +83,7 @@ def check_command_args(name: str, args: dict[str, Any]) -> None:
     """ValueError naming the command and the argument the kiosk would refuse."""
     if name not in COMMAND_NAMES:
         raise ValueError(f"unknown command {name!r}; one of {', '.join(COMMAND_NAMES)}")
-    if name == "firmware_update":
+    if name in ("firmware_update", "software_update"):
         return
     allowed = COMMAND_ARGS[name]
     for key, value in args.items():
