@@ -8,6 +8,7 @@ Unix datagram socket, the agent's hardware relay through SQLite.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import threading
 import time
@@ -20,7 +21,7 @@ from support.kiosk import configured
 from support.notify import NotifySocket
 from support.reader import public_hex, simulated_reader
 
-from app.compose import hardware_desk, open_kiosk
+from app.compose import hardware_desk, open_kiosk, seed_demo_accounts
 from drivers.printer.profiles import get_profile
 from drivers.printer.sim.device import SimulatedPrinter
 from drivers.printer.sim.printer import open_simulated_printer
@@ -29,8 +30,8 @@ from kiosk.infra.watchdog import Watchdog
 from provisioning.hardware import HardwareRelay
 from readerlink.firmware_image import build_test_image, sign_image
 from ui.loop import App
-from ui.screens.farmer import DoneScreen, PrintScreen
-from ui.screens.staff import ResultsScreen, RunScreen
+from ui.screens.farmer import DoneScreen, PrintScreen, WelcomeScreen
+from ui.screens.staff import ResultsScreen, RunScreen, StaffScreen
 from ui.testing import Driver
 
 VENDOR = Ed25519PrivateKey.generate()
@@ -232,3 +233,36 @@ def ui_app(kiosk):
     app = App(kiosk, hardware_desk(kiosk), size=(1024, 600), dpi=170, audio=False)
     yield app, Driver(app)
     app.close()
+
+
+def test_pin_checks_run_on_a_worker_not_the_ui_thread(kiosk, monkeypatch) -> None:
+    """scrypt costs ~0.2 s here and about 0.8 s on a Pi 4: staff and farmer PIN checks
+    run on the PIN worker while the loop keeps drawing ("正在核对密码")."""
+    app = App(kiosk, hardware_desk(kiosk), size=(800, 480), audio=False)
+    seed_demo_accounts(kiosk)
+    app.producers.register("张秀英", "13812345678", "示范村", "258013")
+    ui = Driver(app)
+    threads: list[str] = []
+    real = hashlib.scrypt
+
+    def scrypt(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", scrypt)
+    try:
+        ui.tap("staff")
+        ui.tap("account_1")
+        ui.type_digits("135790")
+        ui.tap("ok")
+        assert ui.on(StaffScreen) and app.operator.name == "演示员"
+        ui.tap("home")
+        ui.tap("phone")
+        ui.type_digits("13812345678")
+        ui.tap("ok")
+        ui.type_digits("258013")
+        ui.tap("ok")
+        assert ui.on(WelcomeScreen) and app.session.who().name == "张秀英"
+    finally:
+        app.close()
+    assert threads and set(threads) == {"device:pin"}, threads

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from support.kiosk import ARTIFACTS
@@ -15,8 +15,29 @@ from ui.screens.farmer import ConfirmScreen
 from ui.screens.staff import ResultsScreen, StaffScreen
 from ui.screens.technician import ScannerTestScreen, TechnicianScreen
 from ui.testing import Driver
+from wire.clock import china_time
 
 SHOTS = ARTIFACTS / "screens" / "flows"
+
+
+class MovableClock:
+    """China time plus an offset a test moves (a lock-out expires): workers share it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return china_time() + self.offset
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def kiosk(make_kiosk, clock):
+    return make_kiosk(clock=clock)
 
 
 @pytest.fixture
@@ -86,7 +107,7 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
     assert ui.app.session.test_ref == result.test_id
 
 
-def test_wrong_staff_pins_lock_out(ui, kiosk) -> None:
+def test_wrong_staff_pins_lock_out(ui, kiosk, clock) -> None:
     login(ui, "staff", "000000")
     for _ in range(3):
         ui.type_digits("000000")
@@ -97,7 +118,7 @@ def test_wrong_staff_pins_lock_out(ui, kiosk) -> None:
     ui.type_digits("135790")
     ui.tap("ok")  # even the right PIN is not tried now
     assert ui.on(KeypadScreen) and "错误次数太多" in " ".join(ui.texts())
-    ui.app.staff.limiter.clock = lambda: kiosk.clock() + timedelta(minutes=11)
+    clock.offset = timedelta(minutes=11)
     ui.type_digits("135790")
     ui.tap("ok")
     assert ui.on(StaffScreen) and ui.app.operator.name == "演示员"

@@ -45,6 +45,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "密码不对，请再试一次（还可以试{left}次）。忘记密码请找工作人员。",
         "Wrong PIN, try again ({left} tries left). Forgot it? Ask staff.",
     ),
+    "checking": ("正在核对密码……", "Checking the PIN…"),
     "locked": (
         "密码错误次数太多，请{minutes}分钟后再试，或找工作人员。",
         "Too many wrong PINs. Try again in {minutes} min or ask staff.",

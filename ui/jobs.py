@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: The devices that have a worker.
 DEVICES = ("printer", "reader")
+#: Every worker: the devices', and one for PIN checks (scrypt costs 0.2 s here and
+#: about 0.8 s on a Pi 4: a frame is 16 ms).
+WORKERS = (*DEVICES, "pin")
 #: A job is overdue (alarm raised) once it runs this much past its own expected time.
 OVERDUE_MARGIN = 1.5
 

@@ -30,7 +30,7 @@ from ui import theme
 from ui.audio import Prompts
 from ui.handwriting import Recogniser
 from ui.i18n import I18n
-from ui.jobs import DEVICES, DeviceWorker, Job, JobControl
+from ui.jobs import WORKERS, DeviceWorker, Job, JobControl
 from ui.screens.base import Screen
 from ui.session import FarmerSession
 from ui.text import Fonts
@@ -164,7 +164,7 @@ class App:
         open_worker = kiosk.open_worker
         self.workers = {
             name: DeviceWorker(name, open_worker, self._job_event, self._sync_devices)
-            for name in DEVICES
+            for name in WORKERS
         }
         self.jobs: list[Job] = []
         self._recogniser: Recogniser | None = None

@@ -13,7 +13,13 @@ from pathlib import Path
 import pygame
 
 from ui.loop import App
+from ui.screens.common import PIN_CHECK_JOB
+from ui.screens.farmer import PRINTER_READY_JOB
 from ui.theme import MIN_TEXT_PX
+
+#: Worker jobs a tap starts and the next tap waits for, as a person would wait for the
+#: screen's answer: the printer check before a flow, a PIN check.
+QUICK_CHECKS = (PRINTER_READY_JOB, PIN_CHECK_JOB)
 
 
 class Driver:
@@ -26,10 +32,10 @@ class Driver:
             self.app.step(0.0)
 
     def await_printer_check(self, timeout: float = 10.0) -> None:
-        """Let the printer check that starts a farmer's flow answer (it runs on the
-        printer's worker, as on the kiosk), so the next tap finds its screen."""
+        """Let the printer check that starts a farmer's flow, or a PIN check, answer (they
+        run on workers, as on the kiosk), so the next tap finds its screen."""
         deadline = time.monotonic() + timeout
-        while any(job.label == "ready" for job in self.app.jobs):
+        while any(job.label in QUICK_CHECKS for job in self.app.jobs):
             if time.monotonic() > deadline:
                 raise TimeoutError("the printer check did not answer")
             self.app.step(0.02)

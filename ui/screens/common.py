@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import pygame
 
+from kiosk.services.kiosk import Kiosk
+from kiosk.services.staff import LockedOut, LoginRefused
 from ui import layout
 from ui.screens.base import Screen
 from ui.widgets import Alert, Button, Label, Page, Widget
@@ -66,10 +70,19 @@ class MessageScreen(Screen):
         return out
 
 
+log = logging.getLogger(__name__)
+
+#: What ``KeypadScreen.on_done`` returns when the value goes to a worker to be checked;
+#: the screen then waits for ``answer``.
+CHECKING = "\x00checking"
+
+
 class KeypadScreen(Screen):
     """Digits on a large keypad: phone numbers, PINs and quantities.
 
-    ``on_done(value)`` returns None when the value was taken, else the words to show.
+    ``on_done(value)`` returns None when the value was taken, else the words to show, or
+    ``CHECKING`` when a worker checks it (a PIN: scrypt costs 0.2-0.8 s, longer than a
+    frame) and will call ``answer`` later.
     """
 
     def __init__(
@@ -100,11 +113,15 @@ class KeypadScreen(Screen):
         self.skip = skip
         self.value = ""
         self.error = ""
+        #: The value is being checked on a worker (``on_done`` returned ``CHECKING``).
+        self.checking = False
 
     def title(self) -> str:
         return self.t(self.title_key, **self.title_values)
 
     def press(self, char: str) -> None:
+        if self.checking:
+            return
         self.error = ""
         if char == "⌫":
             self.value = self.value[:-1]
@@ -118,7 +135,18 @@ class KeypadScreen(Screen):
         self.refresh()
 
     def submit(self) -> None:
+        if self.checking:
+            return  # a second tap on OK while the first value is checked
         error = self.on_done(self.value)
+        if error is CHECKING:
+            self.checking = True
+            self.refresh()
+            return
+        self.answer(error)
+
+    def answer(self, error: str | None) -> None:
+        """The verdict on the value: None when taken, else the words to show and say."""
+        self.checking = False
         if error:
             self.error = error
             self.value = "" if self.mask else self.value
@@ -132,7 +160,11 @@ class KeypadScreen(Screen):
         """The left column under the display: the error and the OK button."""
         m = self.app.metrics
         rows = layout.split_v(area, [1.0, m.target], m.gap)
-        out = [error_widget(rows[0], self.error)]
+        out = [
+            Label("error", rows[0], self.t("checking"), self.app.metrics.body_px)
+            if self.checking
+            else error_widget(rows[0], self.error)
+        ]
         if self.skip is not None:
             ok, skip = layout.split_h(rows[1], [1.0, 1.0], m.gap)
             out.append(
@@ -174,6 +206,42 @@ class KeypadScreen(Screen):
                 )
             )
         return out
+
+
+#: The job label of a PIN check on the "pin" worker.
+PIN_CHECK_JOB = "pin"
+
+
+def check_pin(
+    app,
+    pad: KeypadScreen,
+    check: Callable[[Kiosk], Any],
+    verdict: Callable[[Any], str | None],
+) -> str:
+    """Run ``check(services)`` on the PIN worker and return ``CHECKING`` for the pad.
+
+    ``verdict`` runs on the UI thread with what the check returned or the refusal it
+    raised (``LockedOut``, ``LoginRefused``) and gives the pad its words (None: taken).
+    """
+
+    def work(services: Kiosk, control: object) -> Any:
+        try:
+            return check(services)
+        except (LockedOut, LoginRefused) as refusal:
+            return refusal
+
+    def done(kind: str, data: dict[str, Any]) -> None:
+        if pad not in app.stack:
+            log.info("a PIN check answered after its pad was left: dropped")
+            return
+        if kind == "job_done":
+            pad.answer(verdict(data["result"]))
+        else:
+            log.error("PIN check failed: %s", data.get("error"))
+            pad.answer(app.i18n.t("failed_plain"))
+
+    app.run_job(None, "pin", work, label=PIN_CHECK_JOB, expected_s=5.0, on_finish=done)
+    return CHECKING
 
 
 def error_widget(area: pygame.Rect, text: str) -> Widget:

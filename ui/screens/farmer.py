@@ -22,7 +22,7 @@ from kiosk.services.staff import LockedOut
 from ui import layout
 from ui.pictures import CATEGORY_PICTURES, product_picture
 from ui.screens.base import Screen
-from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
+from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option, check_pin
 from ui.widgets import Alert, Button, Icon, Label, Picture, Progress, Widget
 
 log = logging.getLogger(__name__)
@@ -175,15 +175,20 @@ class PhoneScreen(KeypadScreen):
         return None
 
     def pin(self, phone: str, pin: str) -> str | None:
-        try:
-            producer = self.app.producers.login(phone, pin)
-        except LockedOut as error:
-            return locked_text(self.app, error)
-        if producer is None:
-            left = self.app.producers.limiter.remaining(f"producer-phone:{phone}")
-            return self.t("wrong_pin", left=left)
-        identified(self.app, producer)
-        return None
+        def verdict(outcome) -> str | None:
+            if isinstance(outcome, LockedOut):
+                return locked_text(self.app, outcome)
+            if outcome is None:
+                left = self.app.producers.limiter.remaining(f"producer-phone:{phone}")
+                return self.t("wrong_pin", left=left)
+            identified(self.app, outcome)
+            return None
+
+        pad = self.app.top
+        assert isinstance(pad, KeypadScreen)  # the PIN pad pushed by ``entered``
+        return check_pin(
+            self.app, pad, lambda services: services.producers.login(phone, pin), verdict
+        )
 
     def on_scan(self, code: str) -> bool:
         identify_by_scan(self.app, code)

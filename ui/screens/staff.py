@@ -17,7 +17,7 @@ from kiosk.services.staff import LockedOut, LoginRefused, StaffMember
 from ui import layout
 from ui.jobs import Job
 from ui.screens.base import Screen
-from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option
+from ui.screens.common import ChoiceScreen, KeypadScreen, MessageScreen, Option, check_pin
 from ui.screens.farmer import InputsScreen, PrintScreen, locked_text, product_screen
 from ui.widgets import Button, Label, Progress, Widget
 
@@ -63,19 +63,22 @@ def pin_pad(app, member: StaffMember, mode: str) -> KeypadScreen:
     """The PIN pad of one account; every try is audited by the staff service."""
     from ui.screens.technician import TechnicianScreen
 
-    def entered(pin: str) -> str | None:
-        try:
-            app.staff.login(member.name, pin, mode)
-        except LockedOut as error:
-            return locked_text(app, error)
-        except LoginRefused as refused:
-            if str(refused) == "no_account":
+    def verdict(outcome) -> str | None:
+        if isinstance(outcome, LockedOut):
+            return locked_text(app, outcome)
+        if isinstance(outcome, LoginRefused):
+            if str(outcome) == "no_account":
                 return app.i18n.t("no_pin_set")
-            return app.i18n.t("wrong_pin", left=refused.left)
+            return app.i18n.t("wrong_pin", left=outcome.left)
         app.log_in(member, mode)
         app.unwind_to(type(app.stack[0]))
         app.push(StaffScreen(app) if mode == "staff" else TechnicianScreen(app))
         return None
+
+    def entered(pin: str) -> str | None:
+        return check_pin(
+            app, pad, lambda services: services.staff.login(member.name, pin, mode), verdict
+        )
 
     title = "staff_pin" if mode == "staff" else "tech_pin"
     pad = KeypadScreen(
