@@ -28,6 +28,11 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 PG_CONNECT_TIMEOUT_S = 5
 
 
+#: SQL for one rapid-test sample over ``rapid_tests t``: (county, device, sample id); rows
+#: stored before results named their sample count their test id as the sample.
+SAMPLE_KEY = "t.county || '/' || t.device || '/' || coalesce(t.sample_id, t.test_id)"
+
+
 @dataclass(frozen=True)
 class Event:
     """A validated envelope, ready to store."""
@@ -440,7 +445,8 @@ class Database:
             elif e.schema == "rapidtest.result":
                 tests.append(
                     (e.county, e.device, d["test_id"], d["finished_at"][:10], d["producer_key"],
-                     d["product_code"], d["method"], d["analyte"], d["verdict"], d["retest_of"])
+                     d["product_code"], d["method"], d["analyte"], d["verdict"], d["retest_of"],
+                     d["sample_id"], d.get("batch_id"))
                 )  # fmt: skip
             elif e.schema == "hold.placed":
                 holds.append(
@@ -469,7 +475,8 @@ class Database:
         )
         self._executemany(
             "INSERT INTO rapid_tests (county, device, test_id, day, producer_key, product_code, "
-            "method, analyte, verdict, retest_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "method, analyte, verdict, retest_of, sample_id, batch_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             tests,
         )

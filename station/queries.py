@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from station.db import SQLITE, Database
+from station.db import SAMPLE_KEY, SQLITE, Database
 
 MAX_WINDOW_DAYS = 366
 #: Kilograms per unit, for tonnage; counting units (头, 只, 箱, …) are not weighed.
@@ -140,14 +140,14 @@ def certificates_export(db: Database, window: Window) -> tuple[list[str], list[t
 def rapid_tests_summary(db: Database, window: Window) -> dict:
     """Per township, method and product: runs, positives, per-run and per-sample rates.
 
-    A sample is a first run (``retest_of`` empty) with its re-tests; it is positive
-    when a re-test confirmed it (a first positive alone asks for a second portion)."""
+    A sample is (county, device, sample id) with all its runs; it is positive when a
+    re-test confirmed it (a first positive alone is recorded as suspicious)."""
     rows = db.query(
         "SELECT coalesce(d.township, '（未登记）'), t.method, t.product_code, count(*), "
         "sum(CASE WHEN t.verdict = 'positive' THEN 1 ELSE 0 END), "
         "sum(CASE WHEN t.verdict = 'invalid' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN t.retest_of IS NULL THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN t.retest_of IS NOT NULL AND t.verdict = 'positive' THEN 1 ELSE 0 END) "
+        f"count(DISTINCT {SAMPLE_KEY}), "
+        f"count(DISTINCT CASE WHEN t.verdict = 'positive' THEN {SAMPLE_KEY} END) "
         "FROM rapid_tests t LEFT JOIN devices d ON d.county = t.county "
         "AND d.device_id = t.device WHERE t.day BETWEEN ? AND ? "
         "GROUP BY coalesce(d.township, '（未登记）'), t.method, t.product_code "

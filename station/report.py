@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from station.db import Database
+from station.db import SAMPLE_KEY, Database
 from station.spreadsheet import inert
 
 
@@ -36,25 +36,35 @@ def certificates_by_day(db: Database) -> Table:
 
 
 def rapid_tests(db: Database) -> Table:
-    """Pass rate = negatives / valid runs (invalid runs are re-run, not failures)."""
+    """Per township, method and product: samples, batches, positive samples and the pass
+    rate per sample (samples with a negative and no positive / samples with a valid
+    result); runs are shown but are not the denominator (re-tests are not samples)."""
     rows = db.query(
-        "SELECT product_code, method, analyte, count(*), "
-        "  sum(CASE WHEN verdict = 'negative' THEN 1 ELSE 0 END), "
-        "  sum(CASE WHEN verdict = 'suspicious' THEN 1 ELSE 0 END), "
-        "  sum(CASE WHEN verdict = 'positive' THEN 1 ELSE 0 END), "
-        "  sum(CASE WHEN verdict = 'invalid' THEN 1 ELSE 0 END) "
-        "FROM rapid_tests GROUP BY product_code, method, analyte "
-        "ORDER BY product_code, method, analyte"
+        "WITH per_sample AS ("
+        "  SELECT coalesce(d.township, '（未登记）') AS township, t.method, t.product_code, "
+        f"   {SAMPLE_KEY} AS sample, max(t.batch_id) AS batch, count(*) AS runs, "
+        "    max(CASE WHEN t.verdict = 'positive' THEN 1 ELSE 0 END) AS positive, "
+        "    max(CASE WHEN t.verdict = 'negative' THEN 1 ELSE 0 END) AS negative, "
+        "    max(CASE WHEN t.verdict <> 'invalid' THEN 1 ELSE 0 END) AS valid "
+        "  FROM rapid_tests t LEFT JOIN devices d ON d.county = t.county "
+        "  AND d.device_id = t.device "
+        "  GROUP BY coalesce(d.township, '（未登记）'), t.method, t.product_code, "
+        f"   {SAMPLE_KEY}) "
+        "SELECT township, method, product_code, sum(runs), count(*), count(DISTINCT batch), "
+        "  sum(positive), sum(CASE WHEN negative = 1 AND positive = 0 THEN 1 ELSE 0 END), "
+        "  sum(valid) "
+        "FROM per_sample GROUP BY township, method, product_code "
+        "ORDER BY township, method, product_code"
     )
     out = []
-    for product, method, analyte, total, neg, sus, pos, inv in rows:
-        valid = total - inv
-        rate = f"{100.0 * neg / valid:.1f}%" if valid else "-"
-        out.append((product, method, analyte, total, neg, sus, pos, inv, rate))
+    for township, method, product, runs, samples, batches, pos, passed, valid in rows:
+        rate = f"{100.0 * int(passed) / int(valid):.1f}%" if valid else "-"
+        out.append((township, method, product, int(runs), int(samples), int(batches),
+                    int(pos), int(passed), rate))  # fmt: skip
     return Table(
-        "rapid tests",
-        ("product_code", "method", "analyte", "runs", "negative", "suspicious", "positive",
-         "invalid", "pass_rate"),
+        "rapid tests per township, method and product (per sample)",
+        ("township", "method", "product_code", "runs", "samples", "batches",
+         "positive_samples", "passed_samples", "pass_rate"),
         out,
     )  # fmt: skip
 

@@ -10,7 +10,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
-from station.db import Database
+from station.db import SAMPLE_KEY, Database
 from station.queries import _kg_expr
 
 #: The rapid-test target behind "2 batches per 1,000 people" (per year; a month is 1/12).
@@ -102,8 +102,9 @@ def compute(db: Database, county: str, period: Period, population: dict[str, int
     ):
         row(township).ledger_producers = int(count)
     for township, runs, samples, positives in db.query(
-        "SELECT d.township, count(*), sum(CASE WHEN t.retest_of IS NULL THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN t.verdict = 'positive' THEN 1 ELSE 0 END) FROM rapid_tests t "
+        f"SELECT d.township, count(*), count(DISTINCT {SAMPLE_KEY}), "
+        f"count(DISTINCT CASE WHEN t.verdict = 'positive' THEN {SAMPLE_KEY} END) "
+        "FROM rapid_tests t "
         "JOIN devices d ON d.county = t.county AND d.device_id = t.device "
         "WHERE t.county = ? AND t.day BETWEEN ? AND ? GROUP BY d.township",
         [county, period.first, period.last],

@@ -129,7 +129,13 @@ def test_beta_agonist_strip_positive_on_a_pig_sample_leads_to_a_hold(kiosk, read
     assert hold is not None and outcome.holds == (hold,) and confirmed.test_id in hold.reason
     (referral,) = svc.referrals()
     assert "GB/T 22286-2008" in referral.lab_methods
-    assert [e["schema"] for e in events(kiosk)][-2:] == ["hold.placed", "alarm.raised"]
+    sent = events(kiosk)
+    assert [e["schema"] for e in sent][-2:] == ["hold.placed", "alarm.raised"]
+    result = [e["data"] for e in sent if e["schema"] == "rapidtest.result"][-1]
+    # sample- and batch-level ids for the county's counts, and the lot
+    assert (result["sample_id"], result["batch_id"], result["kit_lot"]) == (
+        "P-9", "K001-P-9", "CLB-1",
+    )  # fmt: skip
     with pytest.raises(IssuanceRefused) as refused:
         kiosk.issuance.issue(
             request(product_code="L001", unit="头", quantity="1", quarantine_cert="5100012345")

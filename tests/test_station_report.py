@@ -11,6 +11,8 @@ from support.uplink import fixed_clock, sample
 from station.cli import main
 from station.db import Database, Event, Quarantined
 
+RAPID = "rapid tests per township, method and product (per sample)"
+
 
 def event(schema: str, seq: int, data_seq: int | None = None, device: str = "K001") -> Event:
     kind, data = sample(schema, data_seq or seq)
@@ -48,9 +50,10 @@ def test_report_csv_and_gaps(tmp_path, capsys):
     certs = list(csv.reader(io.StringIO(blocks["certificates per township, product and day"])))
     assert certs[0][:5] == ["township", "product_code", "product", "day", "issued"]
     assert certs[1][:5] == ["示范镇", "VEG-CABBAGE", "大白菜", "2026-03-02", "4"]
-    tests = list(csv.reader(io.StringIO(blocks["rapid tests"])))
-    # seq 6..9 -> verdicts positive, invalid, negative, negative: 2 of 3 valid pass
-    assert tests[1][3:] == ["4", "2", "0", "1", "1", "66.7%"]
+    tests = list(csv.reader(io.StringIO(blocks[RAPID])))
+    # seq 6..9: four runs on one sample (positive, invalid, negative, negative): one
+    # positive sample, none passed, whatever the count of runs
+    assert tests[1][3:] == ["4", "1", "0", "1", "0", "0.0%"]
     holds = list(csv.reader(io.StringIO(blocks["open holds"])))
     assert [row[2] for row in holds[1:]] == ["2"]
     gaps = list(csv.reader(io.StringIO(blocks["sequence gaps"])))
@@ -63,3 +66,32 @@ def test_store_on_postgresql(pg_url: str) -> None:
     with Database(pg_url) as db:
         _check_store(db)
         assert db.query("SELECT count(*) FROM quarantine")[0][0] == 1
+
+
+def test_rapid_tests_are_counted_per_sample_and_batch(tmp_path, capsys) -> None:
+    """Re-tests do not inflate the denominator: 3 samples (2 batches named), 6 runs."""
+    runs = [  # (sample, batch, verdict, retest_of)
+        ("S1", "K001-S1", "suspicious", None), ("S1", "K001-S1", "suspicious", "T1"),
+        ("S1", "K001-S1", "positive", "T1"),  # GB/T 5009.199: confirmed at the third
+        ("S2", "K001-S2", "negative", None),
+        ("S3", None, "invalid", None), ("S3", None, "negative", None),
+    ]  # fmt: skip
+    events = []
+    for n, (sample_id, batch, verdict, retest_of) in enumerate(runs, 1):
+        e = event("rapidtest.result", n)
+        e.data.update(test_id=f"T{n}", sample_id=sample_id, verdict=verdict, retest_of=retest_of)
+        if batch:
+            e.data["batch_id"] = batch
+        events.append(e)
+    path = tmp_path / "station.db"
+    with Database(path) as db:
+        assert db.store_batch(events) == len(runs)
+    assert main(["report", "--db", str(path), "--csv", "--section", "rapidtests"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("# ", 1)[1].split("\n", 1)
+    assert block[0] == RAPID
+    (header, row) = list(csv.reader(io.StringIO(block[1])))[:2]
+    counted = dict(zip(header, row, strict=True))
+    assert (counted["runs"], counted["samples"], counted["batches"]) == ("6", "3", "2")
+    assert (counted["positive_samples"], counted["passed_samples"]) == ("1", "2")
+    assert counted["pass_rate"] == "66.7%"  # 2 of 3 samples, not 2 of 5 valid runs

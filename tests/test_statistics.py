@@ -28,10 +28,11 @@ def populate(c: County) -> None:
     c.certificate("K002", 1, phone="13900000000", quantity="20", issuer="李四")
     c.certificate("K002", 2, phone="13700000000", issued_at=NOW - timedelta(days=60),
                   issuer="王五")  # fmt: skip
+    # T3 re-tests sample S2 (the same sample, another portion)
     for n, verdict, retest in ((1, "negative", None), (2, "suspicious", None),
                                (3, "positive", "T2")):  # fmt: skip
         c.store("K001", events.rapidtest_result(
-            test_id=f"T{n}", sample_id=f"S{n}", producer_key="tel:13812345678",
+            test_id=f"T{n}", sample_id=f"S{min(n, 2)}", producer_key="tel:13812345678",
             product_code="V001", method="GB/T5009.199", analyte="organophosphate", channel=1,
             verdict=verdict, value=12.0, unit="%", retest_of=retest,
             started_at=NOW.isoformat(), finished_at=NOW.isoformat(), raw_ref=None,

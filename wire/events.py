@@ -229,7 +229,11 @@ def rapidtest_result(
     started_at: str,
     finished_at: str,
     raw_ref: str | None,
+    batch_id: str | None = None,
+    kit_lot: str | None = None,
 ) -> Event:
+    """One result; ``batch_id`` lets the county count batches and samples, not runs."""
+    extra = {k: v for k, v in (("batch_id", batch_id), ("kit_lot", kit_lot)) if v}
     return build(
         "rapidtest.result",
         {
@@ -247,6 +251,7 @@ def rapidtest_result(
             "started_at": started_at,
             "finished_at": finished_at,
             "raw_ref": raw_ref,
+            **extra,
         },
     )
 

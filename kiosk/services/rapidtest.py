@@ -483,7 +483,10 @@ class RapidTestService(RapidTestRecords):
             started_at=r.started_at,
             finished_at=r.finished_at,
             raw_ref=f"run:{r.run_key}",
-        )
+            batch_id=(f"{self.outbox.device_id}-{r.sample_id}"
+                      if plan.sample.batch_quantity is not None else None),
+            kit_lot=r.kit_lot or None,
+        )  # fmt: skip
 
     def _alarm(self, r: TestResult, plan: _Planned, hold: Hold) -> None:
         product = self.catalogue.products[plan.sample.product_code].name
