@@ -14,7 +14,12 @@ from kiosk.config import KioskConfig
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from provisioning.configs import ConfigManager, ConfigRefused
-from provisioning.enroll import EnrollError, enroll
+from provisioning.enroll import (
+    EnrollError,
+    enroll,
+    install_client_certificate,
+    request_client_certificate,
+)
 from wire.clock import china_time
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -36,6 +41,17 @@ def run_command(args: argparse.Namespace, config: KioskConfig) -> int:
                 f"enrolled as {done.county}/{done.device_id} ({done.township}, "
                 f"{done.service_point}); restart the kiosk services"
             )
+        return EXIT_OK
+    if args.command == "cert":
+        try:
+            if args.cert_action == "request":
+                print(request_client_certificate(config))
+            else:
+                path = install_client_certificate(config, args.file.read_bytes())
+                print(f"{path} installed; restart the kiosk services")
+        except (EnrollError, OSError) as error:
+            print(f"cert: {error}", file=sys.stderr)
+            return EXIT_REFUSED
         return EXIT_OK
     if args.command == "config" and args.config_action == "apply":
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from app import cli_enroll
 from kiosk.config import KioskConfig, effective_config, managed_version, simulated_parts
 
-COMMANDS = ("enroll", "config", "audit")
+COMMANDS = ("enroll", "config", "audit", "cert")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
 
@@ -32,6 +32,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     apply = cfg_sub.add_parser("apply", help="apply a signed bundle file (from a USB stick)")
     apply.add_argument("file", type=Path)
+
+    cert = subparsers.add_parser("cert", help="the TLS client certificate (docs/fleet.md)")
+    cert_sub = cert.add_subparsers(dest="cert_action", required=True)
+    cert_sub.add_parser("request", help="make the key (kept here, 0600) and a CSR to sign")
+    cert_sub.add_parser("install", help="use the county-signed certificate").add_argument(
+        "file", type=Path
+    )
 
     audit = subparsers.add_parser("audit", help="the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_action", required=True)

@@ -23,14 +23,24 @@ import platform
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from kiosk.config import IDENTITY_FILE, SIGNING_KEY_FILE, KioskConfig, config_dir
+from kiosk.config import (
+    IDENTITY_FILE,
+    SIGNING_KEY_FILE,
+    KioskConfig,
+    config_dir,
+    effective_config,
+    read_layer,
+)
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import software_version, uplink_settings
 from provisioning.listener import TRUST_FILE
 from wire.clock import china_time
+from wire.devicecert import KEY_FILE as CLIENT_KEY_FILE
+from wire.devicecert import DeviceCertError, install_certificate, request_certificate
 from wire.documents import sign_document
 from wire.files import PRIVATE, atomic_write
 from wire.mqtt import BrokerError, Client, Message, close, connect, publish_and_wait
@@ -236,3 +246,39 @@ def _accept(config: KioskConfig, code: str, key: SigningKey, answer: dict[str, A
         mqtt_account["username"],
         key.key_id,
     )
+
+
+def request_client_certificate(config: KioskConfig) -> Path:
+    """The key (kept on the kiosk, 0600) and a CSR for ``{county}/{device}`` (the
+    effective identity) for the county's device CA to sign (docs/fleet.md)."""
+    effective = effective_config(config)
+    device = effective.device
+    return request_certificate(effective.paths.keys_dir, device.county, device.device_id)
+
+
+def install_client_certificate(config: KioskConfig, cert_pem: bytes) -> Path:
+    """Keep a county-signed certificate for this device and key, and point the identity
+    layer's ``uplink.tls_cert``/``tls_key`` at it (the uplink and the provisioning
+    listener log in with it after a restart; the broker takes its CN as the username)."""
+    effective = effective_config(config)
+    device = effective.device
+    keys = effective.paths.keys_dir
+    try:
+        path = install_certificate(keys, cert_pem, device.county, device.device_id)
+    except (DeviceCertError, ValueError, OSError) as error:
+        raise EnrollError(f"certificate not installed: {error}") from None
+    folder = config_dir(config.paths.data_dir)
+    identity = read_layer(folder / IDENTITY_FILE) or {}
+    uplink = dict(identity.get("uplink") or {})
+    uplink.update({"tls_cert": str(path), "tls_key": str(keys / CLIENT_KEY_FILE)})
+    identity["uplink"] = uplink
+    atomic_write(
+        folder / IDENTITY_FILE,
+        json.dumps(identity, ensure_ascii=False, indent=1).encode(),
+        mode=PRIVATE,
+    )
+    with Store(config.paths.database) as store:
+        AuditLog(store, china_time).append(
+            "certificate.installed", {"identity": f"{device.county}/{device.device_id}"}
+        )
+    return path

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -520,8 +520,65 @@ def _update_push(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status == "done" and not result.failed else EXIT_FAILED
 
 
+def add_certs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("certs", help="the county's device CA: kiosk TLS client certificates")
+    csub = p.add_subparsers(dest="certs_action", required=True)
+    new = csub.add_parser("new-ca", help="a device CA (ca.crt, ca.key 0600) in --ca DIR")
+    sign = csub.add_parser("sign", help="sign a kiosk's CSR for exactly COUNTY/DEVICE")
+    sign.add_argument("csr", type=Path)
+    sign.add_argument("--device", required=True)
+    sign.add_argument("--days", type=int, default=365)
+    sign.add_argument("--out", type=Path, required=True)
+    revoke = csub.add_parser("revoke", help="list a certificate in the CRL (crl.pem)")
+    revoke.add_argument("cert", type=Path)
+    for each in (new, sign, revoke):
+        each.add_argument("--ca", type=Path, required=True, help="the CA directory")
+        each.add_argument("--county", required=True, type=county_code)
+    p.set_defaults(handler=_certs)
+
+
+def _certs(args: argparse.Namespace) -> int:
+    """CA files: ca.crt, ca.key (0600), revoked.json, crl.pem (the broker's crlfile)."""
+    from wire import devicecert
+    from wire.files import PRIVATE, PUBLIC, atomic_write
+
+    now = datetime.now(UTC)
+    ca_dir: Path = args.ca
+    try:
+        if args.certs_action == "new-ca":
+            if (ca_dir / "ca.key").exists():
+                raise CliError(f"{ca_dir / 'ca.key'} exists; a new CA would orphan every kiosk")
+            cert, key = devicecert.new_device_ca(args.county, now)
+            ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write(ca_dir / "ca.key", key, mode=PRIVATE)
+            atomic_write(ca_dir / "ca.crt", cert, mode=PUBLIC)
+            atomic_write(ca_dir / "crl.pem", devicecert.make_crl(cert, key, [], now), mode=PUBLIC)
+            print(ca_dir / "ca.crt")
+            return EXIT_OK
+        cert, key = (ca_dir / "ca.crt").read_bytes(), (ca_dir / "ca.key").read_bytes()
+        if args.certs_action == "sign":
+            signed = devicecert.sign_request(
+                args.csr.read_bytes(), cert, key, args.county, args.device, now, days=args.days
+            )
+            atomic_write(args.out, signed, mode=PUBLIC)
+            print(f"{args.out}: {args.county}/{args.device} serial {devicecert.serial_of(signed)}")
+            return EXIT_OK
+        listed_path = ca_dir / "revoked.json"
+        listed = json.loads(listed_path.read_text()) if listed_path.exists() else []
+        serial = devicecert.serial_of(args.cert.read_bytes())
+        if all(entry["serial"] != str(serial) for entry in listed):
+            listed.append({"serial": str(serial), "at": now.isoformat()})
+        revoked = [(int(e["serial"]), datetime.fromisoformat(e["at"])) for e in listed]
+        atomic_write(listed_path, json.dumps(listed, indent=1).encode(), mode=PUBLIC)
+        atomic_write(ca_dir / "crl.pem", devicecert.make_crl(cert, key, revoked, now), mode=PUBLIC)
+        print(f"serial {serial} revoked; reload the broker to read {ca_dir / 'crl.pem'}")
+        return EXIT_OK
+    except (OSError, ValueError) as error:
+        raise CliError(f"certs: {error}") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_devices, add_cmd, add_config, add_trust, add_update):
+    for add in (add_devices, add_cmd, add_config, add_trust, add_update, add_certs):
         add(sub)
 
 
