@@ -57,6 +57,11 @@ FIRMWARE_CHUNK_MAX = 64 * 1024
 FIRMWARE_MAX_BYTES = 2 * 1024 * 1024
 #: A software bundle (a tar of wheels) is never larger than this.
 SOFTWARE_MAX_BYTES = 256 * 1024 * 1024
+#: A diagnostics bundle: at most this much of the newest logs, this big in all, sent in
+#: chunks of this many raw bytes (a reply must fit the broker's 256 KiB message limit).
+DIAG_LOG_BYTES = 4 * 1024 * 1024
+DIAG_MAX_BYTES = 8 * 1024 * 1024
+DIAG_CHUNK = 96 * 1024
 #: Rows of expired commands are kept this long after expiry (audit has them forever).
 COMMAND_ROWS_KEEP = timedelta(days=2)
 
@@ -129,6 +134,7 @@ class CommandService:
             "rotate_keys": self._rotate_keys,
             "firmware_update": self._firmware_update,
             "software_update": self._software_update,
+            "diagnostics_bundle": self._diagnostics_bundle,
             "lift_hold": self._lift_hold,
             "roster": self._roster,
             "restart": self._restart,
@@ -335,6 +341,77 @@ class CommandService:
             except HardwareError as error:
                 result["hardware"] = {"error": str(error)}
         return result
+
+    def _diagnostics_bundle(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """A compressed bundle for the county (recent logs, the effective config (it holds
+        paths to secrets, never a secret), versions, hardware and link state, disk, alarm
+        history), built at offset 0 and sent in chunks the county asks for by offset."""
+        bundle_id = str(args.get("bundle", ""))
+        offset = args.get("offset")
+        if len(bundle_id) != 16 or not all(c in "0123456789abcdef" for c in bundle_id):
+            raise CommandFailed("bundle must be 16 hex digits")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise CommandFailed("offset must be a whole number ≥ 0")
+        folder = self.config.paths.data_dir / "provisioning" / "diagnostics"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{bundle_id}.tar.gz"
+        if not path.exists():
+            if offset != 0:
+                raise CommandFailed("no such bundle here; ask again from offset 0")
+            for old in folder.glob("*.tar.gz"):  # one bundle kept at a time
+                old.unlink()
+            atomic_write(path, self._build_diagnostics(command_id), mode=PRIVATE)
+        data = path.read_bytes()
+        chunk = data[offset : offset + DIAG_CHUNK]
+        complete = offset + len(chunk) >= len(data)
+        if complete:
+            self.audit.append("diagnostics.sent", {"bundle": bundle_id, "size": len(data)})
+        return {
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "offset": offset,
+            "chunk_b64": base64.b64encode(chunk).decode(),
+            "complete": complete,
+        }
+
+    def _build_diagnostics(self, command_id: str) -> bytes:
+        import io
+        import tarfile
+        import time
+
+        summary = self._diagnostics({"hardware": True}, command_id)
+        summary["alarm_history"] = [
+            {"code": a.code, "subject": a.subject, "severity": a.severity,
+             "message": a.message, "raised_at": a.raised_at, "cleared_at": a.cleared_at}
+            for a in self.alarms.history(500)
+        ]  # fmt: skip
+        summary["config"] = self.config.model_dump(mode="json")
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+
+            def add(name: str, body: bytes) -> None:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(body), int(time.time()), 0o600
+                tar.addfile(info, io.BytesIO(body))
+
+            add("diagnostics.json", json.dumps(summary, ensure_ascii=False, indent=1,
+                                               default=str).encode())  # fmt: skip
+            budget = DIAG_LOG_BYTES
+            logs = sorted(self.log_dir.glob("*.log*"), key=lambda p: p.stat().st_mtime)
+            for log_file in reversed(logs):
+                if budget <= 0 or log_file.is_symlink() or not log_file.is_file():
+                    continue
+                with log_file.open("rb") as handle:
+                    handle.seek(0, os.SEEK_END)
+                    size = handle.tell()
+                    handle.seek(max(0, size - budget))
+                    body = handle.read()
+                budget -= len(body)
+                add(f"logs/{log_file.name}", body)
+        data = out.getvalue()
+        if len(data) > DIAG_MAX_BYTES:
+            raise CommandFailed(f"bundle of {len(data)} bytes is over {DIAG_MAX_BYTES}")
+        return data
 
     def _open_alarms(self) -> list[dict[str, Any]]:
         return [

@@ -577,8 +577,49 @@ def _certs(args: argparse.Namespace) -> int:
         raise CliError(f"certs: {error}") from None
 
 
+def add_diag(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diag", help="a kiosk's diagnostics bundle (docs/fleet.md)")
+    dsub = p.add_subparsers(dest="diag_action", required=True)
+    fetch = dsub.add_parser("fetch", help="ask for it, receive it in chunks, keep it (0600)")
+    _db(fetch)
+    _key(fetch)
+    add_broker_args(fetch)
+    fetch.add_argument("device", help="COUNTY/DEVICE, or DEVICE with --county")
+    fetch.add_argument("--county", type=county_code)
+    fetch.add_argument("--out", type=Path, default=Path("diagnostics"), help="directory")
+    fetch.set_defaults(handler=_diag_fetch)
+
+
+def _diag_fetch(args: argparse.Namespace) -> int:
+    from station import commands
+    from wire.files import PRIVATE, atomic_write
+
+    try:
+        county, device = _device(args.device, args.county)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    key = _load_key(args.key)
+    broker = settings_from_args(args)
+    try:
+        with Database(args.db) as db, commands.CommandClient(broker, key, db) as client:
+            data, outcome = client.fetch_diagnostics(county, device)
+    except BrokerError as error:
+        print(f"station diag fetch: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if data is None:
+        reason = (outcome.reply or {}).get("reason", "no reply (offline?)")
+        print(f"station diag fetch: {county}/{device}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    args.out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"{county}-{device}-{stamp}.tar.gz"
+    atomic_write(path, data, mode=PRIVATE)  # logs can name people
+    print(f"{path} ({len(data)} bytes)")
+    return EXIT_OK
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (add_devices, add_cmd, add_config, add_trust, add_update, add_certs):
+    for add in (add_devices, add_cmd, add_config, add_trust, add_update, add_certs, add_diag):
         add(sub)
 
 

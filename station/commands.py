@@ -21,7 +21,12 @@ from typing import Any
 from station.db import Database
 from station.devices import now_utc
 from wire.mqtt import BrokerSettings, close, connect, publish_and_wait, publish_properties
-from wire.provisioning import COMMAND_DEFAULT_LIFETIME_S, make_command, reply_body
+from wire.provisioning import (
+    COMMAND_DEFAULT_LIFETIME_S,
+    HARDWARE_DEADLINE_S,
+    make_command,
+    reply_body,
+)
 from wire.signing import SigningKey
 from wire.topics import command_topic, reply_topic
 
@@ -221,6 +226,29 @@ class CommandClient:
             if result.get("complete"):
                 return outcome
             offset = int(result["next_offset"])
+
+    def fetch_diagnostics(self, county: str, device: str) -> tuple[bytes | None, Outcome]:
+        """The kiosk's diagnostics bundle, chunk by chunk, checked against its SHA-256."""
+        import secrets
+
+        bundle_id = secrets.token_hex(8)
+        parts: list[bytes] = []
+        offset = 0
+        while True:
+            outcome = self.send(county, device, "diagnostics_bundle",
+                                {"bundle": bundle_id, "offset": offset},
+                                timeout=HARDWARE_DEADLINE_S + DEFAULT_TIMEOUT_S)  # fmt: skip
+            if outcome.reply is None or outcome.status != "ok":
+                return None, outcome
+            result = outcome.reply["result"]
+            chunk = base64.b64decode(result["chunk_b64"])
+            parts.append(chunk)
+            offset += len(chunk)
+            if result.get("complete"):
+                data = b"".join(parts)
+                if hashlib.sha256(data).hexdigest() != result["sha256"]:
+                    return None, outcome
+                return data, outcome
 
 
 def parse_args(pairs: list[str]) -> dict[str, Any]:

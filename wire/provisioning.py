@@ -42,6 +42,7 @@ COMMAND_NAMES = (
     "rotate_keys",
     "firmware_update",
     "software_update",
+    "diagnostics_bundle",
     "lift_hold",
     "roster",
     "restart",
@@ -52,6 +53,7 @@ COMMAND_NAMES = (
 #: ``station update push``; never typed.
 COMMAND_ARGS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "diagnostics": {"hardware": (bool, False)},
+    "diagnostics_bundle": {"bundle": (str, True), "offset": (int, True)},
     "test_print": {},
     "reader_selftest": {},
     "reader_calibrate": {"kind": (str, False), "channels": (list, False)},
