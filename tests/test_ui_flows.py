@@ -39,6 +39,9 @@ def issue_vegetable(ui: Driver) -> None:
     ui.tap("key_.")
     ui.type_digits("5")
     ui.tap("ok")
+    words = " ".join(ui.texts())
+    # Asked in the names on the bottles a farmer buys, the class after them.
+    assert "敌敌畏" in words and "有机磷" in words and "有机磷类农药" not in words
     ui.tap("input_organophosphate")
     ui.tap("inputs_done")
     assert ui.on(ConfirmScreen)

@@ -100,6 +100,10 @@ class InputClass:
     status: str = "allowed"
     #: The legal text that bans or restricts it.
     source: str = ""
+    #: In a farmer's words (products they buy, then the class) for the touch screen;
+    #: the label and the county keep ``name``.
+    words: str = ""
+    words_en: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in INPUT_STATUSES:

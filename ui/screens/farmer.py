@@ -720,7 +720,7 @@ class InputsScreen(ChoiceScreen):
             out.append(
                 Option(
                     f"input_{code}",
-                    self.app.i18n.name(item.name, item.name_en),
+                    self.app.i18n.name(item.words or item.name, item.words_en or item.name_en),
                     partial(self.toggle, code),
                     "spray" if self.kind == "pesticide" else "pill",
                     "selected" if code in self.chosen else "plain",
