@@ -34,6 +34,7 @@ from kiosk.services.rapidtest import (
     SampleSlot,
     TestResult,
 )
+from kiosk.services.rapidtest_slips import result_slip
 from readerlink.errors import LinkError
 from readerlink.firmware_image import SignedFirmware
 
@@ -96,6 +97,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--tester", default="", help="who runs the test (staff account name)")
     run.add_argument("--json", action="store_true")
+    slip = test_sub.add_parser("slip", help="print the 快速检测结果单 of a result (signed QR)")
+    slip.add_argument("test_id")
+    slip.add_argument("--no-print", action="store_true", help="only show it")
+    slip.add_argument("--json", action="store_true")
     kit = test_sub.add_parser("kit", help="kit and reagent lots: add a lot file, list")
     kit_sub = kit.add_subparsers(dest="kit_action", required=True)
     kit_add = kit_sub.add_parser("add", help="register a kit lot from its lot file (TOML)")
@@ -283,6 +288,8 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
         return _test_run(args, kiosk, out)
     if action == "kit":
         return _test_kit(args, kiosk, out)
+    if action == "slip":
+        return _test_slip(args, kiosk, out)
     if action == "methods":
         methods = service.methods.methods.values()
         data = [m.as_dict() for m in methods]
@@ -292,6 +299,23 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
     results = service.results(args.sample, limit=args.limit)
     text = "\n".join(_line(r) for r in results) or "no rapid-test results"
     _emit(args, out, [asdict(r) for r in results], text)
+    return EXIT_OK
+
+
+def _test_slip(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
+    """The farmer's result slip: shown, and printed unless --no-print."""
+    paper = kiosk.printer.profile
+    slip = result_slip(
+        kiosk.rapid_tests, args.test_id, county=kiosk.config.device.county,
+        signer=kiosk.signer, verify_url=kiosk.issuance.settings.verify_url,
+        width=paper.width, height=paper.height,
+    )  # fmt: skip
+    if not args.no_print:
+        for document in slip.documents:
+            kiosk.printer.print_label(document, 1)
+    data = {"test_id": slip.test_id, "lines": list(slip.lines), "qr_text": slip.qr_text,
+            "printed": not args.no_print}  # fmt: skip
+    _emit(args, out, data, "\n".join([*slip.lines, slip.qr_text]))
     return EXIT_OK
 
 

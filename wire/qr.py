@@ -31,7 +31,12 @@ FORMAT_VERSION = 1
 MAX_QR_VERSION = 12
 QR_ERROR_LEVEL = "M"
 
-_BASIS_CODES = {"quality_control": 1, "self_test": 2, "commissioned_test": 3}
+#: Code 9 marks a 快速检测结果单 (rapid-test result slip), not a certificate: the same
+#: signed layout, with number = county-device-test id, quantity = the batch, origin =
+#: the sampling place, issuer/phone = the producer, test_ref = the verdict in words,
+#: source_certificate = "method|kit lot|sample". Certificate checks refuse it.
+SLIP_BASIS = "rapidtest_slip"
+_BASIS_CODES = {"quality_control": 1, "self_test": 2, "commissioned_test": 3, SLIP_BASIS: 9}
 _BASIS_NAMES = {v: k for k, v in _BASIS_CODES.items()}
 _STRING_FIELDS = (
     "number",
@@ -64,6 +69,11 @@ class CertificateFields:
     template_code: int
     test_ref: str = ""
     source_certificate: str = ""
+
+    @property
+    def is_slip(self) -> bool:
+        """A rapid-test result slip, not a certificate."""
+        return self.basis == SLIP_BASIS
 
     @property
     def county(self) -> str:

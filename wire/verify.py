@@ -51,6 +51,8 @@ class Verdict:
 
     @property
     def message(self) -> str:
+        if self.reason is Reason.VALID and self.fields is not None and self.fields.is_slip:
+            return "快速检测结果单真实有效"
         return MESSAGES[self.reason] + (f"（{self.detail}）" if self.detail else "")
 
 

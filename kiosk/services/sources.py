@@ -82,6 +82,10 @@ class SourceVerifier:
                     "sources", verdict.reason.value, f"来源合格证{_REASONS[verdict.reason]}"
                 )
             f = verdict.fields
+            if f.is_slip:
+                raise SourceRefused(
+                    "sources", "not_certificate", f"{f.number}是快速检测结果单，不是合格证"
+                )
             quantity, unit = _split_quantity(f.quantity)
             source = Source(f.number, f.product, quantity, unit, code)
         product = self.catalogue.products[product_code]

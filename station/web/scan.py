@@ -43,11 +43,19 @@ class Status(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     UNKNOWN_KIOSK = "unknown_kiosk"
     MALFORMED = "malformed"
+    #: A signed 快速检测结果单: genuine, but not a certificate (wire/qr.py SLIP_BASIS).
+    RAPIDTEST_SLIP = "rapidtest_slip"
 
 
 #: (headline, what it means, tone): tone picks the colour (ok, warn, bad).
 STATUS_TEXT: dict[Status, tuple[str, str, str]] = {
     Status.VALID: ("有效", "签名核验通过，县级平台有开具记录，未作废、未暂停。", "ok"),
+    Status.RAPIDTEST_SLIP: (
+        "快速检测结果单（真实）",
+        "签名核验通过：这是乡镇快检站出具的快速检测结果单，内容未被改动。它不是合格证，"
+        "不能作为上市凭证；快检结果以确证检测为准。",
+        "warn",
+    ),
     Status.NOT_UPLOADED: (
         "签名有效，记录尚未上传",
         "合格证由登记在册的开证点签发、内容未被改动；开证点的记录尚未上传到县级平台"
@@ -255,6 +263,8 @@ def scan(
     if not verdict.valid or verdict.fields is None:
         return ScanResult(decide(verdict, None, None, (), now, valid_days), verdict)
     f = verdict.fields
+    if f.is_slip:  # genuine, but a result slip: never a certificate's status
+        return ScanResult(Status.RAPIDTEST_SLIP, verdict)
     record = lookup_record(db, f.county, f.number)
     void = lookup_void(db, f.county, f.number)
     holds: list[Hold] = []
