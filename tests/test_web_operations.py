@@ -81,6 +81,7 @@ def test_the_county_units_verify(tmp_path: Path) -> None:
         "agriqs-station-web.service", "agriqs-station-collect.service",
         "agriqs-station-trust.service", "agriqs-station-trust.timer",
         "agriqs-station-holds.service", "agriqs-station-share.service",
+        "agriqs-station-time.service",
     }  # fmt: skip
     root = _verify_root(tmp_path, units)
     result = subprocess.run(

@@ -166,7 +166,8 @@ def real_kiosk(data: Path):
     none = {"kind": "none"}
     transport = configured(data).printer.transport.model_copy(update=none)
     config = configured(data, device={"simulation": False}, reader=none, scanner=none,
-                        indicators=none, printer={"transport": transport})  # fmt: skip
+                        indicators=none, printer={"transport": transport},
+                        time={"sync": "timesyncd"})  # fmt: skip
     return open_kiosk(config)
 
 
