@@ -12,6 +12,7 @@ from typing import Any
 
 from app import cli_enroll
 from kiosk.config import KioskConfig, effective_config, managed_version, simulated_parts
+from wire.cli import positive_int
 
 COMMANDS = ("enroll", "config", "audit", "cert")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -46,7 +47,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--json", action="store_true")
     listing = audit_sub.add_parser("list", help="newest entries")
     listing.add_argument("--kind")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50)
     listing.add_argument("--json", action="store_true")
 
 

@@ -37,6 +37,7 @@ from kiosk.services.rapidtest import (
 from kiosk.services.rapidtest_slips import result_slip
 from readerlink.errors import LinkError
 from readerlink.firmware_image import SignedFirmware
+from wire.cli import positive_int
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_READER = 0, 1, 2, 4
 COMMANDS = ("reader", "test", "holds", "referrals")
@@ -111,7 +112,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     kit_list.add_argument("--json", action="store_true")
     listing = test_sub.add_parser("list", help="recent results, newest first")
     listing.add_argument("--sample")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=positive_int, default=20)
     listing.add_argument("--json", action="store_true")
     methods = test_sub.add_parser("methods", help="the methods this kiosk offers")
     methods.add_argument("--json", action="store_true")
