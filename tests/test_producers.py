@@ -10,6 +10,7 @@ from support.kiosk import request
 
 from drivers.fonts import find_cjk_font
 from drivers.printer.render import render_label
+from kiosk.domain.model import Issuer
 from kiosk.domain.validation import InputError
 from kiosk.services.producers import ProducerRegistry, load_villages
 from kiosk.services.staff import LockedOut, hash_pin
@@ -86,7 +87,8 @@ def test_roster_imported_once_per_version(kiosk) -> None:
         "producers": [
             {"id": "C-0001", "name": "赵大山", "phone": "13700000001", "village": "南岭村",
              "platform_code": "91330100MA0000001X", "pin_hash": hash_pin("4321")},
-            {"id": "C-0002", "name": "钱小红", "phone": "13700000002"},
+            {"id": "C-0002", "name": "钱小红", "phone": "13700000002",
+             "id_number": "51190219800101001x"},
             {"id": "bad id!", "name": "孙", "phone": "13700000003"},
             {"id": "C-0004", "name": "周", "phone": "not a phone"},
         ],
@@ -97,11 +99,15 @@ def test_roster_imported_once_per_version(kiosk) -> None:
     assert reg.by_scan("91330100MA0000001X").name == "赵大山"  # national 主体码
     assert reg.login("13700000001", "4321").producer_id == "C-0001"
     assert not reg.get("C-0002").has_pin and reg.get("C-0002").source == "roster"
+    assert reg.find("51190219800101001X").producer_id == "C-0002"  # by ID number
     roster = {"version": 4, "producers": [{"id": "C-0002", "name": "钱小红",
                                           "phone": "13700000009"}]}  # fmt: skip
     path.write_text(json.dumps(roster, ensure_ascii=False), "utf-8")
     assert reg.import_roster(path) == (1, 0)
     assert reg.get("C-0002").phone == "13700000009"
+    assert reg.get("C-0002").id_number == "51190219800101001X"  # kept
+    # the old phone stays bound: what was attached to it still names C-0002
+    assert reg.resolve(Issuer("钱小红", "13700000002")).producer_id == "C-0002"
 
 
 def test_demo_villages_load() -> None:

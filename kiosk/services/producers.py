@@ -351,11 +351,12 @@ class ProducerRegistry:
                     continue
                 self.store.conn.execute(
                     "INSERT INTO producers (producer_id, name, phone, village, platform_code, "
-                    "pin_hash, source, registered_at, updated_at, card_token) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'roster', ?, ?, ?) ON CONFLICT (producer_id) DO "
+                    "pin_hash, id_number, source, registered_at, updated_at, card_token) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'roster', ?, ?, ?) ON CONFLICT (producer_id) DO "
                     "UPDATE SET name = excluded.name, phone = excluded.phone, "
                     "village = excluded.village, platform_code = excluded.platform_code, "
                     "pin_hash = coalesce(excluded.pin_hash, producers.pin_hash), "
+                    "id_number = coalesce(excluded.id_number, producers.id_number), "
                     "updated_at = excluded.updated_at",
                     [*row, now, now, new_card_token()],
                 )
@@ -374,8 +375,12 @@ class ProducerRegistry:
         if pin_hash is not None and not str(pin_hash).startswith("scrypt$"):
             raise ValueError("pin_hash must be a scrypt hash")
         platform = (entry.get("platform_code") or "").strip() or None
+        id_number = (entry.get("id_number") or "").strip().upper() or None
+        if id_number is not None and not _ID_NUMBER.match(id_number):
+            raise ValueError("id_number must be an 18-character ID or credit code")
         return [producer_id, _name(entry["name"]), _phone(entry["phone"]),
-                str(entry.get("village", "")).strip(), platform, pin_hash]  # fmt: skip
+                str(entry.get("village", "")).strip(), platform, pin_hash,
+                id_number]  # fmt: skip
 
     # -- internals ----------------------------------------------------------------
 
