@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from kiosk.domain.catalogue import ProductNotFound
 from kiosk.domain.validation import InputError
+from kiosk.services.labels import PAPERS
 from kiosk.services.rapidtest import (
     RapidTestError,
     ReaderFailure,
@@ -305,7 +306,7 @@ def _test(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
 
 def _test_slip(args: argparse.Namespace, kiosk: Any, out: TextIO) -> int:
     """The farmer's result slip: shown, and printed unless --no-print."""
-    paper = kiosk.printer.profile
+    paper = PAPERS[kiosk.issuance.settings.paper]
     slip = result_slip(
         kiosk.rapid_tests, args.test_id, county=kiosk.config.device.county,
         signer=kiosk.signer, verify_url=kiosk.issuance.settings.verify_url,

@@ -91,7 +91,9 @@ def test_staff_registers_runs_and_sees_verdicts_in_colour_and_words(ui, kiosk, t
         assert label.style == "ok"
         ui.tap("print_report")
         ui.until(lambda: ui.on(ResultsScreen))
-        assert any("快检报告" in t for t in kiosk.printer.simulated_device.labels[-1].texts)
+        slip_words = kiosk.printer.simulated_device.labels[-2].texts  # then the QR label
+        assert any("快速检测结果单" in t for t in slip_words)
+        assert any("检测员：演示员" in t for t in slip_words)
     # The farmer is now offered the passing test as the basis of the commitment.
     ui.tap("home")
     ui.scan(farmer.card_code)
@@ -208,3 +210,32 @@ def test_strip_flow_says_apply_the_sample_then_start(ui, kiosk) -> None:
     ui.app.push(AssignScreen(ui.app, strip))
     words = " ".join(ui.texts())
     assert "把样品滴到试纸条上" in words and "已加样，开始计时" in words
+
+
+def test_a_run_starts_with_its_kit_lot_and_a_lot_less_strip_is_refused(ui, kiosk, tmp_path):
+    """Staff tap the kit lot before the run starts (expired lots are not offered); a
+    β-agonist strip with no registered lot is refused with what to do."""
+    from ui.screens.common import ChoiceScreen
+    from ui.screens.staff import AssignScreen
+
+    today = kiosk.clock().date()
+    rapid = kiosk.rapid_tests
+    rapid.add_kit_lot(f'lot = "EZ-OLD"\nmethod = "GBT5009199"\nexpires = "{today - timedelta(1)}"')
+    rapid.add_kit_lot(f'lot = "EZ-9"\nmethod = "GBT5009199"\nexpires = "{today + timedelta(9)}"')
+    rapid.register_sample("S-21", producer_name="张秀英", phone="13812345678",
+                          product_code="V001")  # fmt: skip
+    rapid.register_sample("P-21", producer_name="张秀英", phone="13812345678",
+                          product_code="L001")  # fmt: skip
+    with simulated_reader(tmp_path / "reader") as reader:
+        kiosk.reader = kiosk.rapid_tests.reader = reader
+        ui.app.push(AssignScreen(ui.app, rapid.methods.get("GBT5009199"), ["S-21"]))
+        ui.tap("start")
+        assert ui.on(ChoiceScreen) and "选择试剂盒批号" in " ".join(ui.texts())
+        assert ui.app.find("lot_EZ-OLD") is None  # expired: not offered
+        ui.tap("lot_EZ-9")
+        ui.until(lambda: ui.on(ResultsScreen), timeout=30)
+        (result,) = ui.app.top.results
+        assert result.kit_lot == "EZ-9" and result.tester == ""
+        ui.app.push(AssignScreen(ui.app, rapid.methods.get("STRIP-CLB-LIVESTOCK"), ["P-21"]))
+        ui.tap("start")
+        assert ui.on(MessageScreen) and "没有在有效期内的试剂盒批号" in " ".join(ui.texts())

@@ -142,6 +142,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "print_report": ("打印检测报告", "Print report"),
     "retest": ("复检", "Re-test"),
     "history": ("历次", "History"),
+    "kit_lot_title": ("选择试剂盒批号", "Choose the kit lot"),
+    "kit_lot_option": ("批号 {lot}（有效期至{expires}）", "Lot {lot} (use by {expires})"),
+    "no_kit_lot": (
+        "该方法没有在有效期内的试剂盒批号：请技术员导入新批号的批号文件后再检测。",
+        "No unexpired kit lot for this method: ask the technician to add the new lot's file.",
+    ),
     "portion_reading": ("第{portion}份{reading}", "#{portion} {reading}"),
     "reading_negative": ("阴性", "negative"),
     "reading_suspicious": ("可疑", "suspicious"),

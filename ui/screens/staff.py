@@ -11,8 +11,10 @@ import pygame
 from drivers.printer.document import LabelDocument, QrBlock, TextBlock
 from kiosk.domain.validation import InputError
 from kiosk.services import county_holds
+from kiosk.services.labels import PAPERS
 from kiosk.services.producers import Producer
 from kiosk.services.rapidtest import RapidTestError, RunOutcome, SampleSlot, TestResult
+from kiosk.services.rapidtest_slips import result_slip
 from kiosk.services.staff import LockedOut, LoginRefused, StaffMember
 from ui import layout
 from ui.jobs import Job
@@ -353,7 +355,28 @@ class AssignScreen(Screen):
         return out
 
     def start(self) -> None:
-        self.app.push(RunScreen(self.app, self.method, list(self.assigned)))
+        """The kit lot first: tap one of the method's registered, unexpired lots (lot
+        files are registered by the technician); a method without lots runs without."""
+        app, method, samples = self.app, self.method, list(self.assigned)
+        rapid = app.kiosk.rapid_tests
+        today = rapid.clock().date()
+        lots = [k for k in rapid.kit_lots(method.id) if not k.expired(today)]
+        if not lots:
+            if method.lot_required:
+                app.push(MessageScreen(app, "problem_title", app.i18n.t("no_kit_lot"),
+                                       style="warn"))  # fmt: skip
+                return
+            app.push(RunScreen(app, method, samples))
+            return
+        options = [
+            Option(f"lot_{k.lot}", app.i18n.t("kit_lot_option", lot=k.lot, expires=k.expires_on),
+                   partial(lambda k: app.replace(RunScreen(app, method, samples, k.lot)), k),
+                   "flask")
+            for k in lots
+        ]  # fmt: skip
+        chooser = ChoiceScreen(app, app.i18n.t("kit_lot_title"), options, max_cols=2)
+        chooser.farmer = False
+        app.push(chooser)
 
 
 class RunScreen(Screen):
@@ -366,10 +389,11 @@ class RunScreen(Screen):
     title_key = "run_title"
     farmer = False
 
-    def __init__(self, app, method, sample_ids: list[str]) -> None:
+    def __init__(self, app, method, sample_ids: list[str], kit_lot: str | None = None) -> None:
         super().__init__(app)
         self.method = method
         self.sample_ids = sample_ids
+        self.kit_lot = kit_lot
         self.elapsed, self.total = 0.0, 1.0
         self.phase = "measuring"
         self.busy = True
@@ -382,14 +406,15 @@ class RunScreen(Screen):
         slots = [SampleSlot(s, i + 1) for i, s in enumerate(self.sample_ids)]
         method = self.method
         tester = operator_name(self.app)
+        lot = self.kit_lot
 
         def work(services, control) -> RunOutcome:
             rapid = services.rapid_tests
             if method.kind == "enzyme":
-                return rapid.run_enzyme(method.id, slots, progress=control.progress, tester=tester)
-            return rapid.run_strip(
-                method.id, self.sample_ids[0], progress=control.progress, tester=tester
-            )
+                return rapid.run_enzyme(method.id, slots, progress=control.progress,
+                                        tester=tester, kit_lot=lot)  # fmt: skip
+            return rapid.run_strip(method.id, self.sample_ids[0], progress=control.progress,
+                                   tester=tester, kit_lot=lot)  # fmt: skip
 
         self.job = self.app.run_job(
             self,
@@ -548,22 +573,29 @@ class ResultsScreen(Screen):
         self.app.replace(AssignScreen(self.app, method, samples))
 
     def report(self) -> None:
-        blocks: list = [TextBlock(16, 12, "快检报告", 32)]
-        y = 56
-        for r in self.results[:8]:
-            text = f"{r.sample_id} {r.verdict.upper()} {r.test_id}"[:28]
-            blocks.append(TextBlock(16, y, text, 24))
-            y += 30
-        doc = LabelDocument(480, 320, tuple(blocks))
-        self.app.push(
-            PrintScreen(
-                self.app,
-                lambda services, control: services.printer.print_label(doc, 1, control.progress),
-                1,
-                done_screen=lambda: self,
-                label="test report",
-            )
+        """A 快速检测结果单 per result (signed QR), built and printed on the printer's worker."""
+        test_ids = [r.test_id for r in self.results[:4]]
+        pages = 1 if PAPERS[self.app.kiosk.issuance.settings.paper].height is None else 2
+
+        def work(services, control) -> None:
+            paper = PAPERS[services.issuance.settings.paper]
+            documents = [
+                doc
+                for test_id in test_ids
+                for doc in result_slip(
+                    services.rapid_tests, test_id, county=services.config.device.county,
+                    signer=services.signer, verify_url=services.issuance.settings.verify_url,
+                    width=paper.width, height=paper.height,
+                ).documents
+            ]  # fmt: skip
+            for n, document in enumerate(documents):
+                services.printer.print_label(document, 1)
+                control.progress(n + 1, len(documents))
+
+        screen = PrintScreen(
+            self.app, work, len(test_ids) * pages, done_screen=lambda: self, label="result slips"
         )
+        self.app.push(screen)
 
 
 class HoldsScreen(Screen):
