@@ -92,6 +92,11 @@ def test_overdue_referrals_raise_an_alarm_cleared_by_the_result(kiosk, reader) -
     assert svc.raise_overdue_referrals() == [ref]  # still late, alarm raised once
     alarms = [a for a in kiosk.alarms.open() if a.code == "referral_overdue"]
     assert len(alarms) == 1
+    svc.register_sample("S-33", product_code="V002", **PRODUCER)
+    kiosk.alarms.clear("referral_overdue", subject=f"referral:{ref}")
+    reader.controls.load_enzyme_sample(1, inhibitor=0.0)
+    svc.run_enzyme(NYT, [SampleSlot("S-33", 1)])  # any run raises what is overdue
+    assert [a.code for a in kiosk.alarms.open()].count("referral_overdue") == 1
     svc.confirm_retained(ref, "王技术员")
     lab(svc, ref, "0.5")
     assert not [a for a in kiosk.alarms.open() if a.code == "referral_overdue"]

@@ -287,6 +287,9 @@ class RapidTestService(RapidTestRecords):
         self, method: Any, info: Any, control: int | None, tester: str, lot: KitLot | None
     ) -> tuple[str, str]:
         started = self.clock().isoformat()
+        # Referrals still without a lab result are raised whenever the station tests
+        # (no timer needed for a station that tests daily; `kiosk referrals overdue`).
+        self.raise_overdue_referrals()
         with self.store.transaction():
             seq = self.store.advance_counter("rapidtest_run_seq")
             run_key = f"{self.outbox.device_id}-R{seq:06d}"
