@@ -28,6 +28,7 @@ from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
 from kiosk.infra.uplink import open_uplink, software_version
 from kiosk.infra.watchdog import Watchdog
+from provisioning.commands import release_ready_update
 from provisioning.configs import PROBATION_S, ConfigManager
 from provisioning.hardware import Hardware, HardwareRelay
 from provisioning.listener import ProvisioningListener
@@ -162,6 +163,10 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
                 uplink.close()
                 uplink = open_uplink(effective_config(config), str(manager.applied_version()))
                 uplink.start()
+            try:
+                release_ready_update(effective_config(config), manager.audit)
+            except OSError as error:
+                log.error("software update not handed over: %s", error)
             stats = uplink.stats()
             dog.ping()
             dog.status(f"{'connected' if stats.connected else 'offline'}; acked {stats.acked}")

@@ -66,6 +66,32 @@ DIAG_CHUNK = 96 * 1024
 COMMAND_ROWS_KEEP = timedelta(days=2)
 
 
+def release_ready_update(config: KioskConfig, audit: AuditLog) -> Path | None:
+    """Hand a verified, staged software bundle to the root updater (``update/incoming/``,
+    agriqs-update.path), but only at a quiet moment: never during a farmer's session, a
+    rapid test or a print (the UI's activity, kiosk/infra/activity.py). The agent calls
+    this every few seconds; the ``software_update`` command once the bundle is whole."""
+    from kiosk.infra.activity import quiet
+
+    ready = config.paths.data_dir / "provisioning" / "software" / "ready"
+    bundles = sorted(ready.glob("*.tar"), key=lambda p: p.stat().st_mtime) if ready.exists() else []
+    if not bundles:
+        return None
+    calm, why = quiet(config.paths.data_dir)
+    if not calm:
+        log.info("software update %s waits: the kiosk is in use (%s)", bundles[-1].name, why)
+        return None
+    incoming = config.paths.update_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    target = incoming / bundles[-1].name
+    os.replace(bundles[-1], target)
+    for older in bundles[:-1]:
+        older.unlink()
+    audit.append("update.released", {"bundle": target.name})
+    log.warning("software update %s handed to the updater", target.name)
+    return target
+
+
 class CommandFailed(Exception):
     """The command was valid but could not be carried out; the message says why."""
 
@@ -561,13 +587,14 @@ class CommandService:
             raise CommandFailed(f"bundle refused: {error}") from None
         finally:
             shutil.rmtree(check, ignore_errors=True)
-        incoming = paths.update_dir / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        target = incoming / f"{manifest.version}.tar"
+        ready = folder / "ready"
+        ready.mkdir(parents=True, exist_ok=True)
+        target = ready / f"{manifest.version}.tar"
         os.replace(part, target)
         self.audit.append("update.received", {"sha256": sha, "version": manifest.version})
+        released = release_ready_update(self.config, self.audit)
         return {"next_offset": have, "complete": True, "version": manifest.version,
-                "staged": str(target)}  # fmt: skip
+                "staged": str(target), "released": released is not None}  # fmt: skip
 
     def _lift_hold(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
         hold_id = args.get("hold_id")

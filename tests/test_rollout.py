@@ -152,3 +152,31 @@ def test_the_version_is_read_from_the_bundle_and_junk_is_refused(tmp_path) -> No
         rollout.bundle_version(b"not a tar")
     with pytest.raises(rollout.RolloutError, match="no devices"):
         rollout.roll_out(lambda d: (True, ""), lambda d, v: True, [], "3.0.0")
+
+
+def test_the_bundle_waits_for_a_quiet_moment(fleet, tmp_path) -> None:
+    """Never during a farmer's session or a rapid test: the UI's activity holds it back."""
+    from kiosk.infra import activity
+    from provisioning.commands import release_ready_update
+
+    kiosks, county = fleet
+    config = kiosks["K001"]
+    activity.record(config.paths.data_dir, True, "session reader")
+    done = county.send_software("330100", "K001", bundle(tmp_path, "2.2.0"))
+    assert done.status == "ok" and done.reply["result"]["released"] is False
+    assert staged(config) == []
+    ready = config.paths.data_dir / "provisioning/software/ready"
+    assert [p.name for p in ready.glob("*.tar")] == ["2.2.0.tar"]
+    with Store(config.paths.database) as store:
+        log = AuditLog(store, now)
+        assert release_ready_update(config, log) is None  # still busy
+        activity.record(config.paths.data_dir, False)
+        assert release_ready_update(config, log) is not None  # the agent's next round
+    assert staged(config) == ["2.2.0.tar"] and not list(ready.glob("*.tar"))
+    assert audit(config, "update.released")[0]["bundle"] == "2.2.0.tar"
+    # A busy state left by a UI that died long ago does not hold updates forever.
+    activity.record(config.paths.data_dir, True, "session")
+    assert activity.quiet(config.paths.data_dir)[0] is False
+    import time
+
+    assert activity.quiet(config.paths.data_dir, time.time() + activity.STALE_BUSY_S + 1)[0]

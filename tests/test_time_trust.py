@@ -374,6 +374,10 @@ def test_the_touch_ui_shows_the_clock_out_of_service_page_and_the_technician_lin
     ui = Driver(app)
     try:
         ui.until(lambda: ui.on(HomeScreen))
+        ui.settle(3)
+        from kiosk.infra.activity import quiet
+
+        assert quiet(kiosk.config.paths.data_dir) == (True, "")  # the UI says: not in use
         clock.now -= timedelta(days=3)
         ui.until(lambda: ui.on(OutOfServiceScreen))
         text = " ".join(ui.texts())
@@ -383,6 +387,7 @@ def test_the_touch_ui_shows_the_clock_out_of_service_page_and_the_technician_lin
         ui.tap("ok")
         assert ui.on(TechnicianScreen)
         ui.settle(3)
+        assert quiet(kiosk.config.paths.data_dir)[0] is False  # in use: no update now
         assert "时钟：时间未校准" in " ".join(ui.texts()) and "早于最后一条记录" in " ".join(
             ui.texts()
         )

@@ -538,6 +538,11 @@ class App:
         if (free, hold) != (self.disk_free_mb, self.kiosk_hold):
             self.disk_free_mb, self.kiosk_hold = free, hold
             self.invalidate()
+        in_session = len(self.stack) > 1 or self.session.producer is not None
+        # A print happens inside a session; a rapid test may run on after staff left.
+        jobs = ["reader"] if "reader" in self.workers and self.workers["reader"].busy else []
+        busy = in_session or bool(jobs)
+        self.kiosk.report_activity(busy, ("session " if in_session else "") + " ".join(jobs))
         refusal = self.kiosk.issuance.clock_refusal()  # raises/clears alarm ``clock``
         clock = None if refusal is None else (refusal.message, refusal.message_en)
         if clock != self.clock_problem:

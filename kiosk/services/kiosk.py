@@ -60,6 +60,16 @@ class Kiosk:
     #: composition root. Closing that bundle's store is the worker's job, not close().
     open_worker: Callable[[], Kiosk] | None = field(default=None, repr=False)
     _closed: bool = False
+    _activity: tuple[bool, str] | None = None
+
+    def report_activity(self, busy: bool, what: str = "") -> None:
+        """The UI's state for the agent (a software update waits for a quiet moment);
+        written only when it changes."""
+        from kiosk.infra import activity
+
+        if self._activity != (busy, what):
+            activity.record(self.config.paths.data_dir, busy, what)
+            self._activity = (busy, what)
 
     def trust_list(self, path: Path | None = None, anchors: list[bytes] | None = None) -> TrustList:
         """The configured trust list, or one that trusts only this kiosk's own key."""
