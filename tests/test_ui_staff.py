@@ -239,3 +239,29 @@ def test_a_run_starts_with_its_kit_lot_and_a_lot_less_strip_is_refused(ui, kiosk
         ui.app.push(AssignScreen(ui.app, rapid.methods.get("STRIP-CLB-LIVESTOCK"), ["P-21"]))
         ui.tap("start")
         assert ui.on(MessageScreen) and "没有在有效期内的试剂盒批号" in " ".join(ui.texts())
+
+
+def test_the_tester_confirms_the_retained_sample_on_the_touch_screen(ui, kiosk, tmp_path):
+    from ui.screens.staff import referrals_screen
+
+    rapid = kiosk.rapid_tests
+    rapid.register_sample("S-31", producer_name="张秀英", phone="13812345678",
+                          product_code="V001")  # fmt: skip
+    with simulated_reader(tmp_path / "reader") as reader:
+        rapid.reader = reader
+        reader.controls.load_enzyme_sample(1, inhibitor=4.0)
+        rapid.run_enzyme("NYT448", [rapid_slot("S-31")])
+        (referral,) = rapid.run_enzyme("NYT448", [rapid_slot("S-31")]).referrals
+    login(ui, "staff", "135790")
+    ui.tap("referrals")
+    assert "点此确认已留样封存" in " ".join(ui.texts())
+    ui.tap(f"referral_{referral.id}")
+    assert "已留样（演示员）" in " ".join(ui.texts())
+    assert rapid.referral(referral.id).retained_by == "演示员"
+    ui.app.replace(referrals_screen(ui.app))  # still listed until the lab result closes it
+
+
+def rapid_slot(sample_id: str):
+    from kiosk.services.rapidtest import SampleSlot
+
+    return SampleSlot(sample_id, 1)

@@ -115,6 +115,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "start_run": ("开始检测", "Start a run"),
     "results": ("检测记录", "Results"),
     "holds": ("暂停开证名单", "Open holds"),
+    "referrals": ("实验室送检", "Lab referrals"),
+    "no_referrals": ("没有待结案的送检", "No open lab referrals"),
+    "referral_confirm": (
+        "{sample} {product}：点此确认已留样封存",
+        "{sample} {product}: tap to confirm the sample is kept",
+    ),
+    "referral_retained": (
+        "{sample} {product}：已留样（{by}），等实验室结果",
+        "{sample} {product}: kept ({by}), awaiting the lab",
+    ),
     "sample_title": ("扫样品条码，或打印新条码", "Scan a sample barcode or print one"),
     "new_barcode": ("打印新条码", "Print new barcode"),
     "sample_producer": (

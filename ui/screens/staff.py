@@ -122,8 +122,40 @@ class StaffScreen(ChoiceScreen):
                 "list",
             ),
             Option("holds", t("holds"), lambda: app.push(HoldsScreen(app)), "warning"),
+            Option("referrals", t("referrals"), lambda: app.push(referrals_screen(app)), "list"),
         ]
         super().__init__(app, t("staff_title"), options, max_cols=2)
+
+
+def referrals_screen(app) -> ChoiceScreen:
+    """Open lab referrals: tapping one whose retained sample is not yet confirmed confirms
+    it in the logged-in tester's name (the lab result is recorded by CLI or the county)."""
+    t = app.i18n.t
+    rapid = app.kiosk.rapid_tests
+
+    def confirm(referral_id: int) -> None:
+        try:
+            rapid.confirm_retained(referral_id, operator_name(app) or "staff")
+        except (RapidTestError, InputError) as error:
+            app.replace(MessageScreen(app, "problem_title", error.message, style="warn"))
+            return
+        app.replace(referrals_screen(app))
+
+    options = []
+    for r in rapid.referrals("open"):
+        product = app.kiosk.catalogue.products.get(r.product_code)
+        name = product.name if product else r.product_code
+        if r.sample_retained:
+            text = t("referral_retained", sample=r.sample_id, product=name, by=r.retained_by)
+            options.append(Option(f"referral_{r.id}", text, lambda: None, "check", "plain"))
+        else:
+            text = t("referral_confirm", sample=r.sample_id, product=name)
+            options.append(Option(f"referral_{r.id}", text, partial(confirm, r.id), "warning",
+                                  "warn"))  # fmt: skip
+    title = t("referrals") if options else t("no_referrals")
+    screen = ChoiceScreen(app, title, options, max_cols=1)
+    screen.farmer = False
+    return screen
 
 
 class SampleScreen(Screen):
