@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from app.compose import time_trust
@@ -30,6 +31,7 @@ from kiosk.infra.uplink import open_uplink, software_version
 from kiosk.infra.watchdog import Watchdog
 from provisioning.commands import release_ready_update
 from provisioning.configs import PROBATION_S, ConfigManager
+from provisioning.enroll import check_client_certificate
 from provisioning.hardware import Hardware, HardwareRelay
 from provisioning.listener import ProvisioningListener
 from wire.clock import china_time
@@ -49,6 +51,8 @@ LOG_FILE_COUNT = 3
 #: The loop wakes this often: to pick up an applied config within a second, and to
 #: feed the watchdog (WatchdogSec=60s in the unit) far more often than needed.
 WAKE_S = 0.5
+#: How often the TLS client certificate's expiry is looked at.
+CERT_CHECK_S = 3600.0
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -143,6 +147,7 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
     listener.start()
     #: New uplink settings must connect within this after a start, or they are undone.
     probation_until = time.monotonic() + PROBATION_S if manager.on_probation() else None
+    next_cert_check = 0.0
     try:
         dog.ready(status="uplink and provisioning started")
         while not stop.wait(WAKE_S):
@@ -163,6 +168,12 @@ def _run(config: KioskConfig, stop: threading.Event, hardware: Callable[[Store],
                 uplink.close()
                 uplink = open_uplink(effective_config(config), str(manager.applied_version()))
                 uplink.start()
+            if time.monotonic() >= next_cert_check:
+                next_cert_check = time.monotonic() + CERT_CHECK_S
+                try:
+                    check_client_certificate(config, store, datetime.now(UTC))
+                except Exception:  # a certificate check must never stop the uplink
+                    log.exception("client certificate check failed")
             try:
                 release_ready_update(effective_config(config), manager.audit)
             except OSError as error:

@@ -40,7 +40,13 @@ from kiosk.infra.uplink import software_version, uplink_settings
 from provisioning.listener import TRUST_FILE
 from wire.clock import china_time
 from wire.devicecert import KEY_FILE as CLIENT_KEY_FILE
-from wire.devicecert import DeviceCertError, install_certificate, request_certificate
+from wire.devicecert import (
+    DeviceCertError,
+    install_certificate,
+    needs_renewal,
+    not_after,
+    request_certificate,
+)
 from wire.documents import sign_document
 from wire.files import PRIVATE, atomic_write
 from wire.mqtt import BrokerError, Client, Message, close, connect, publish_and_wait
@@ -282,3 +288,30 @@ def install_client_certificate(config: KioskConfig, cert_pem: bytes) -> Path:
             "certificate.installed", {"identity": f"{device.county}/{device.device_id}"}
         )
     return path
+
+
+def check_client_certificate(config: KioskConfig, store: Store, now: datetime) -> bool | None:
+    """Alarm ``certificate_expiring`` while the TLS client certificate is within 30 days
+    of expiry (or unreadable), cleared once a renewed one is installed; None when the
+    kiosk logs in with a password. The agent asks every hour."""
+    from kiosk.infra.alarms import Alarms
+    from kiosk.infra.outbox import Outbox
+
+    effective = effective_config(config)
+    path = effective.uplink.tls_cert
+    if path is None:
+        return None
+    device = effective.device
+    alarms = Alarms(store, Outbox(store, device.county, device.device_id, china_time), china_time)
+    try:
+        pem = path.read_bytes()
+        expiring = needs_renewal(pem, now)
+        detail = {"file": str(path), "not_after": not_after(pem).isoformat()}
+    except (OSError, ValueError) as error:
+        expiring, detail = True, {"file": str(path), "error": str(error)[:200]}
+    if expiring:
+        alarms.raise_("certificate_expiring", "warning",
+                      "终端证书将在30天内到期，请更新（kiosk cert request）", detail)  # fmt: skip
+    else:
+        alarms.clear("certificate_expiring")
+    return expiring

@@ -175,3 +175,30 @@ def test_the_technician_commands_request_sign_install_and_revoke(tmp_path) -> No
     assert json.loads((ca / "revoked.json").read_text())[0]["serial"] == str(
         serial_of(out.read_bytes())
     )
+
+
+def test_a_certificate_near_expiry_raises_an_alarm_until_it_is_renewed(tmp_path, ca) -> None:
+    from app.compose import open_kiosk
+    from kiosk.config import effective_config
+    from provisioning.enroll import (
+        check_client_certificate,
+        install_client_certificate,
+        request_client_certificate,
+    )
+
+    cert, key = ca
+    base = enrolled_config(tmp_path / "kiosk")
+    with open_kiosk(effective_config(base)) as kiosk:
+        assert check_client_certificate(base, kiosk.store, NOW) is None  # a password kiosk
+        csr = request_client_certificate(base).read_bytes()
+        short = sign_request(csr, cert, key, "330100", "K001", NOW, days=10)
+        install_client_certificate(base, short)
+        assert check_client_certificate(base, kiosk.store, NOW) is True
+        assert kiosk.alarms.is_open("certificate_expiring")
+        # Renewal: a new request (the same key) signed for a year, installed.
+        renewed = sign_request(request_client_certificate(base).read_bytes(), cert, key,
+                               "330100", "K001", NOW)  # fmt: skip
+        install_client_certificate(base, renewed)
+        assert check_client_certificate(base, kiosk.store, NOW) is False
+        assert not kiosk.alarms.is_open("certificate_expiring")
+        assert kiosk.audit.entries(kind="certificate.installed")

@@ -84,6 +84,10 @@ def needs_renewal(cert_pem: bytes, now: datetime) -> bool:
     return now >= cert.not_valid_after_utc - RENEW_BEFORE
 
 
+def not_after(cert_pem: bytes) -> datetime:
+    return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+
+
 def common_name(cert: x509.Certificate | x509.CertificateSigningRequest) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
