@@ -138,6 +138,7 @@ def parse_event(schemas: SchemaBook, topic: Topic, payload: bytes) -> Event:
         )
     if doc["id"] != f"{doc['device']}:{doc['seq']}":
         raise Rejected(f"id {doc['id']!r} does not match device and seq")
+    _check_owned(doc["schema"], doc["data"], doc["county"], doc["device"])
     return Event(
         county=doc["county"],
         device=doc["device"],
@@ -150,6 +151,30 @@ def parse_event(schemas: SchemaBook, topic: Topic, payload: bytes) -> Event:
         data=doc["data"],
         body=payload.decode("utf-8"),
     )
+
+
+#: Records a device owns by the number it gave them: another kiosk may cite one (a 样式二
+#: source names it in ``sources``) but never issue, print, reprint or void it, nor
+#: report a test under it. Without this, any kiosk account could void a neighbour's
+#: genuine certificates on the scan page, or take its next numbers first.
+OWNED_FIELDS = {
+    "certificate.issued": "number",
+    "certificate.printed": "number",
+    "certificate.reprinted": "number",
+    "certificate.voided": "number",
+    "rapidtest.result": "test_id",
+}
+
+
+def _check_owned(schema: str, data: dict, county: str, device: str) -> None:
+    field = OWNED_FIELDS.get(schema)
+    if field is None:
+        return
+    prefix = f"{county}-{device}-" if field == "number" else f"{device}-T"
+    if not str(data[field]).startswith(prefix):
+        raise Rejected(
+            f"{field} {data[field]!r} is not {county}/{device}'s (it must start {prefix!r})"
+        )
 
 
 def parse_state(schemas: SchemaBook, topic: Topic, payload: bytes) -> DeviceState:

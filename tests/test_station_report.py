@@ -15,7 +15,7 @@ RAPID = "rapid tests per township, method and product (per sample)"
 
 
 def event(schema: str, seq: int, data_seq: int | None = None, device: str = "K001") -> Event:
-    kind, data = sample(schema, data_seq or seq)
+    kind, data = sample(schema, data_seq or seq, device)
     body = {"id": f"{device}:{seq}", "schema": schema, "data": data}
     return Event("330100", device, seq, f"{device}:{seq}", kind, schema, 1,
                  fixed_clock().isoformat(), data, json.dumps(body))  # fmt: skip

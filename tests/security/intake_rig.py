@@ -26,7 +26,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def envelope(schema: str, seq: int, device: str = "K001", **data: Any) -> dict[str, Any]:
-    _, body = sample(schema, seq)
+    _, body = sample(schema, seq, device)
     body.update(data)
     return {"id": f"{device}:{seq}", "schema": schema, "version": 1, "envelope": 1,
             "county": "330100", "device": device, "seq": seq,

@@ -101,15 +101,17 @@ def open_kiosk(path: Path, device: str = "K001", county: str = COUNTY) -> tuple[
     return store, Outbox(store, county, device, fixed_clock)
 
 
-def sample(schema: str, n: int) -> tuple[str, dict[str, Any]]:
-    """A valid (kind, data) for ``schema``, made unique by ``n`` where it matters."""
+def sample(schema: str, n: int, device: str = "K001") -> tuple[str, dict[str, Any]]:
+    """A valid (kind, data) for ``schema``, made unique by ``n`` where it matters; numbers
+    and test ids are ``device``'s own, as the county requires."""
     kind, data = SAMPLES[schema]
     data = copy.deepcopy(data)
+    if schema.startswith("certificate."):
+        data["number"] = f"{COUNTY}-{device}-{n:07d}"
     if schema == "certificate.issued":
-        data["number"] = f"330100-K-{n:06d}"
         data["seq"] = n
     elif schema == "rapidtest.result":
-        data["test_id"] = f"T{n}"
+        data["test_id"] = f"{device}-T{n:06d}"
         data["verdict"] = ["negative", "negative", "positive", "invalid"][n % 4]
     elif schema.startswith("hold."):
         data["hold_id"] = n
@@ -123,7 +125,7 @@ def enqueue_many(store: Store, outbox: Outbox, count: int, *, per_tx: int = 500)
         with store.transaction():
             for n in range(start, min(count, start + per_tx)):
                 schema = SCHEMA_CYCLE[n % len(SCHEMA_CYCLE)]
-                _kind, data = sample(schema, n + 1)
+                _kind, data = sample(schema, n + 1, outbox.device_id)
                 ids.append(outbox.enqueue(events.build(schema, data)))
     return ids
 
