@@ -333,6 +333,7 @@ def open_kiosk(
         evidence=rapid_tests.evidence,
         resolve=producers.resolve,
         sample_of=rapid_tests.sample_of,
+        sample_inputs=rapid_tests.declared_inputs,
         time_trust=time_trust(config, store),
     )
     kiosk = Kiosk(

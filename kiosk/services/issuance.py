@@ -165,6 +165,7 @@ class IssuanceService:
         sample_of: Callable[[str], str | None] | None = None,
         sources: SourceVerifier | None = None,
         time_trust: TimeTrust | None = None,
+        sample_inputs: Callable[[str], tuple[str, ...]] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -183,6 +184,9 @@ class IssuanceService:
         self.resolve = resolve
         #: The sample a rapid test was run on: a 自行检测合格 certificate names it.
         self.sample_of = sample_of
+        #: The inputs declared for the sample a rapid test ran on: a banned one there
+        #: refuses a certificate resting on the test as if the request declared it.
+        self.sample_inputs = sample_inputs
         #: Verifies 样式二 source certificates (set by the composition root).
         self.sources = sources
         #: Whether the clock may date a certificate (kiosk/infra/timetrust.py).
@@ -226,7 +230,10 @@ class IssuanceService:
             raise clock
         if self.resolve is not None:
             request = replace(request, issuer=self.resolve(request.issuer))
-        self._refuse_banned_inputs(request)
+        declared = request.inputs_used
+        if self.sample_inputs and request.basis is Basis.SELF_TEST and request.test_ref:
+            declared = tuple(dict.fromkeys((*declared, *self.sample_inputs(request.test_ref))))
+        self._refuse_banned_inputs(request, declared)
         hold = self.holds.is_held(request.issuer.producer_key, request.product_code)
         if hold:
             product = self.catalogue.products[request.product_code].name
@@ -264,10 +271,11 @@ class IssuanceService:
             )
         return request
 
-    def _refuse_banned_inputs(self, request: CertificateRequest) -> None:
-        """A declared banned input: refuse, tell the county and audit it (the only
-        writes a refusal makes; no number is spent and nothing is printed)."""
-        banned = self.catalogue.banned_inputs(request.inputs_used)
+    def _refuse_banned_inputs(self, request: CertificateRequest, declared: tuple[str, ...]) -> None:
+        """A declared banned input (by the request or its test's sample): refuse, tell the
+        county and audit it (the only writes a refusal makes; no number is spent and
+        nothing is printed)."""
+        banned = self.catalogue.banned_inputs(declared)
         if not banned:
             return
         product = self.catalogue.products[request.product_code]

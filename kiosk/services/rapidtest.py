@@ -126,6 +126,33 @@ class RapidTestService(RapidTestRecords):
         self.reader = reader
         self.sleep = sleep
 
+    def banned_declared(
+        self, producer_key: str, producer_name: str, product_code: str, codes: list[str]
+    ) -> None:
+        """Refuse the sample, with alarm ``banned_input_declared`` and an audit row, as a
+        certificate declaring it is refused (kiosk/services/issuance.py)."""
+        product = self.catalogue.products[product_code]
+        banned = [self.catalogue.inputs[c] for c in codes]
+        names = "、".join(i.name for i in banned)
+        detail = {
+            "producer_key": producer_key,
+            "issuer_name": producer_name,
+            "product_code": product.code,
+            "product_name": product.name,
+            "inputs": list(codes),
+            "sources": sorted({i.source for i in banned}),
+            "at": "sample",
+        }
+        message = f"样品申报使用禁用投入品：{names}（{product.name}，{producer_name}）"
+        with self.store.transaction():
+            self.alarms.raise_(
+                "banned_input_declared", "critical", message, detail,
+                subject=f"{producer_key}/{product.code}",
+            )  # fmt: skip
+            self.holds.audit.append("sample.refused", {"reason": "banned_input", **detail})
+        log.warning("sample refused: banned input %s declared for %s", names, product.code)
+        super().banned_declared(producer_key, producer_name, product_code, codes)
+
     def advice_for(self, method_id: str, product_code: str) -> str | None:
         """A warning to show before running this method on this product, if any."""
         method = self.methods.get(method_id)

@@ -229,6 +229,10 @@ class RapidTestRecords:
             raise InputError(
                 "inputs_used", "unknown_input", f"未知的投入品类别：{'、'.join(unknown)}"
             )
+        key = Issuer(name, phone, (producer_id or "").strip() or None).producer_key
+        banned = self.catalogue.banned_inputs(inputs)
+        if banned:
+            self.banned_declared(key, name, product.code, [i.code for i in banned])
         note = check_text(note or "", "note", "备注", 0, MAX_NOTE_CHARS)
         batch: Decimal | None = None
         unit = None
@@ -247,7 +251,6 @@ class RapidTestRecords:
                 )
         place = check_text(sampling_place or "", "sampling_place", "抽样地点", 0, 40)
         when = (sampled_at or self.clock()).isoformat()
-        key = Issuer(name, phone, (producer_id or "").strip() or None).producer_key
         sample = Sample(
             sample_id, key, name, phone, product.code, inputs, note, self.clock().isoformat(),
             batch, unit, place, when if batch is not None else None,
@@ -280,6 +283,24 @@ class RapidTestRecords:
             )  # fmt: skip
         log.info("sample %s registered (%s, %s)", sample_id, key, product.code)
         return sample
+
+    def banned_declared(
+        self, producer_key: str, producer_name: str, product_code: str, codes: list[str]
+    ) -> None:
+        """A banned input declared for a sample: refuse it in the farmer's words (the
+        service also alarms and audits). A strip that detects 孔雀石绿 is a method; saying
+        it was used is a banned input, and no test may back a certificate for it."""
+        raise RapidTestError("banned_input", banned_refusal(self.catalogue, product_code, codes))
+
+    def declared_inputs(self, test_ref: str) -> tuple[str, ...]:
+        """The input classes declared for the sample a test ran on (empty if unknown):
+        a 自行检测合格 certificate carries what its sample declared."""
+        row = self.store.conn.execute(
+            "SELECT s.inputs_used FROM rapid_results r "
+            "JOIN rapid_samples s ON s.sample_id = r.sample_id WHERE r.test_id = ?",
+            [(test_ref or "").strip()],
+        ).fetchone()
+        return tuple(json.loads(row[0])) if row else ()
 
     def sample(self, sample_id: str) -> Sample:
         found = self._sample_or_none(sample_id)
@@ -525,3 +546,13 @@ def _result(row: Sequence[Any]) -> TestResult:
     detail_json)."""
     values = dict(zip(_RESULT_COLUMNS, row[:17], strict=True))
     return TestResult(**values, detail=json.loads(row[17]), tester=row[18], kit_lot=row[19])
+
+
+def banned_refusal(catalogue: Catalogue, product_code: str, codes: Sequence[str]) -> str:
+    """The plain-words refusal of a declared banned input (as at issuance)."""
+    names = "、".join(catalogue.inputs[c].name for c in codes)
+    product = catalogue.products[product_code].name
+    return (
+        f"{names}是国家禁用的药物，用过禁用药的{product}不能开具合格证，"
+        "也不能上市销售。本次没有登记样品，已报告乡镇监管站。"
+    )
