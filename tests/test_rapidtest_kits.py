@@ -113,7 +113,7 @@ def test_beta_agonist_strip_positive_on_a_pig_sample_leads_to_a_hold(kiosk, read
     clock = ShiftClock(kiosk.clock)
     svc = service(kiosk, reader, clock=clock)
     kiosk.issuance.evidence = svc.evidence
-    svc.register_sample("P-9", product_code="L001", inputs_used=["beta_agonist"],
+    svc.register_sample("P-9", product_code="L001", inputs_used=[],
                         batch_quantity="12", batch_unit="头", **PRODUCER)  # fmt: skip
     svc.register_sample("C-9", product_code="L004", **PRODUCER)  # 肉鸡: not for these strips
     with pytest.raises(RapidTestError, match="不适用于肉鸡"):

@@ -177,7 +177,7 @@ def test_strips_wait_for_the_read_window_and_need_a_c_line(kiosk, reader) -> Non
         clock.shift += timedelta(seconds=seconds)
 
     svc = service(kiosk, reader, clock=clock, sleep=sleep)
-    svc.register_sample("E-001", product_code="E001", inputs_used=["fipronil"], **PRODUCER)
+    svc.register_sample("E-001", product_code="E001", inputs_used=[], **PRODUCER)
     ticks: list[tuple[str, float, float]] = []
     reader.controls.load_strip(ratio=4.0)
     (pos,) = svc.run_strip("STRIP-FIP-EGG", "E-001", progress=lambda *a: ticks.append(a)).results
