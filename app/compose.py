@@ -456,13 +456,16 @@ def _report_restore(kiosk: Kiosk) -> None:
     both causes; it was silent before, and a restore of the last certificate went unseen.)
     """
     numbers = kiosk.numbers
-    gap = numbers.restored_gap()
-    event_floor = read_floor_file(kiosk.store.path.with_name(EVENT_FLOOR_FILE), "event")
-    event_gap = event_floor - kiosk.store.counter(EVENT_COUNTER)
-    if gap > 0 or event_gap > 0:
-        log.error("counters behind their floors (certificates %d, events %d): an older "
-                  "database?", gap, event_gap)  # fmt: skip
-        with kiosk.store.transaction():
+    # Read under the write lock: another process (the CLI beside the touch UI) writes
+    # its floor just before its commit, which seen from outside the lock looks like a
+    # restore (a false critical alarm, and a number skipped).
+    with kiosk.store.transaction():
+        gap = numbers.restored_gap()
+        event_floor = read_floor_file(kiosk.store.path.with_name(EVENT_FLOOR_FILE), "event")
+        event_gap = event_floor - kiosk.store.counter(EVENT_COUNTER)
+        if gap > 0 or event_gap > 0:
+            log.error("counters behind their floors (certificates %d, events %d): an older "
+                      "database?", gap, event_gap)  # fmt: skip
             # Lift the counters first, so the alarm's own event id is above the floor and
             # the alarm is raised once, not at every start.
             if gap > 0:

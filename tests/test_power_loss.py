@@ -113,3 +113,37 @@ def test_restoring_an_older_backup_does_not_reuse_numbers(tmp_path: Path) -> Non
         ).fetchone()[0]
         assert alarms == 1
     assert os.path.exists(data / "certificate-counter.floor")
+
+
+SECOND = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from app.compose import open_kiosk
+    from support.kiosk import configured
+
+    kiosk = open_kiosk(configured(__import__("pathlib").Path({data!r})))
+    alarms = kiosk.store.conn.execute(
+        "SELECT count(*) FROM outbox WHERE body LIKE '%counter_restored%'"
+    ).fetchone()[0]
+    print(alarms, kiosk.store.counter("certificate_seq"))
+    """
+)
+
+
+def test_a_second_process_opening_mid_issue_sees_no_restore(tmp_path: Path) -> None:
+    """The CLI opened while the touch UI issues: the UI's floor file is written just
+    before its commit. Read outside the write lock that looked like a restored backup: a
+    false critical ``counter_restored`` and a number skipped (red-team finding)."""
+    data = tmp_path / "data"
+    with open_kiosk(configured(data)) as ui:
+        code = SECOND.format(tests=str(Path(__file__).parent), data=str(data))
+        with ui.store.transaction():
+            seq, _number = ui.numbers.next()  # floor file written, counter not committed
+            second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                      text=True)  # fmt: skip
+            time.sleep(1.0)  # the second process starts while this one has not committed
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 0
+        alarms, counter = map(int, out.split())
+        assert (alarms, counter) == (0, seq)  # no false alarm, no number skipped
