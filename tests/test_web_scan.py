@@ -185,3 +185,25 @@ def test_phone_masking() -> None:
     assert mask_phone("0571888") == "0571888"  # seven digits: nothing left to hide
     assert "2345" not in mask_phone("13812345678")
     assert mask_phone("123") == "***"
+
+
+def test_a_rapid_test_result_slip_reads_as_a_slip_not_a_certificate(county_web) -> None:  # noqa: F811
+    """A 快速检测结果单 signed by a kiosk verifies on the page as a genuine slip."""
+    from support.web import NOW, VERIFY_URL
+
+    from wire.qr import SLIP_BASIS, build_qr_text, encode_body, signed_message
+
+    county, server, _clock = county_web
+    county.kiosk("K001")
+    fields = CertificateFields(
+        number="330100-K001-T000007", product="青菜", quantity="500公斤", origin="示范镇检测站",
+        issuer="张秀英", phone="13812345678", issued_at=NOW.replace(second=0, microsecond=0),
+        basis=SLIP_BASIS, template_code=0, test_ref="阴性（未检出或低于判定值） 12.0%",
+        source_certificate="GBT5009199|EZ-7|S-1",
+    )  # fmt: skip
+    body = encode_body(fields)
+    qr = build_qr_text(VERIFY_URL, body, county.keys["K001"].sign(signed_message(VERIFY_URL, body)))
+    doc = httpx.get(server.scan_url(qr) + "?format=json").json()
+    assert doc["status"] == "rapidtest_slip"
+    page = httpx.get(server.scan_url(qr)).text
+    assert "快速检测结果单（真实）" in page and "不是合格证" in page

@@ -34,6 +34,8 @@ EN: dict[str, str] = {
     "有效": "Valid",
     "签名有效，记录尚未上传": "Signature valid; record not yet uploaded",
     "已作废": "Voided",
+    "快速检测结果单（真实）": "Rapid-test result slip (genuine)",
+    "快速检测结果单（不是合格证）": "Rapid-test result slip (not a certificate)",
     "该主体已暂停开证": "Producer suspended",
     "该批次已被追溯": "Batch under trace",
     "已过期": "Expired",

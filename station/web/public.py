@@ -42,6 +42,7 @@ BASIS_TEXT = {
     "quality_control": "质量安全控制符合要求",
     "self_test": "自行检测合格",
     "commissioned_test": "委托检测合格",
+    "rapidtest_slip": "快速检测结果单（不是合格证）",
 }
 #: A base32 payload of a certificate is a few hundred characters; refuse essays.
 MAX_PAYLOAD_CHARS = 2000
