@@ -84,12 +84,14 @@ def current_version(db: Database, county: str, kind: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def bump_version(db: Database, county: str, kind: str) -> int:
-    """Next value of a per-county monotonic counter (config bundles, trust lists)."""
+def bump_version(db: Database, county: str, kind: str, at_least: int = 0) -> int:
+    """Next value of a per-county monotonic counter (config bundles, trust lists), and
+    at least ``at_least`` (a time-based floor: a restored older store still counts up
+    past what kiosks already accepted)."""
     rows = db.query(
         "SELECT version FROM county_versions WHERE county = ? AND kind = ?", [county, kind]
     )
-    version = (rows[0][0] if rows else 0) + 1
+    version = max((rows[0][0] if rows else 0) + 1, at_least)
     db.execute(
         "INSERT INTO county_versions (county, kind, version) VALUES (?, ?, ?) "
         "ON CONFLICT (county, kind) DO UPDATE SET version = excluded.version",

@@ -505,7 +505,10 @@ class HoldPublisher:
         if last is not None and last[1] == wanted:
             return None
         with transaction(db):
-            version = bump_version(db, self.county, "holds")
+            # Unix seconds as a floor: kiosks refuse a list that is not newer than the one
+            # they hold, so after the county store is restored from an older backup a
+            # plain counter would go backwards and silence every later hold.
+            version = bump_version(db, self.county, "holds", at_least=int(now.timestamp()))
         hold_list = HoldList(
             self.county, version, now, current.holds, current.lifted, current.grades,
             current.notices,
