@@ -355,7 +355,7 @@ def open_kiosk(
         clock=clock,
         reader=reader,
     )
-    issuance.sources = SourceVerifier(store, catalogue, clock, kiosk.trust_list)
+    issuance.sources = SourceVerifier(store, catalogue, clock, kiosk.trust_list, holds)
     kiosk.open_worker = lambda: open_kiosk(
         config, printer=kiosk.printer, reader=kiosk.reader, clock=clock, worker=True
     )

@@ -5,7 +5,9 @@ A hold comes from a confirmed positive at any kiosk (the kiosk's ``hold.placed``
 adopted here), a failed official sample, or an officer on the dashboard. It names the
 producer by every identifier the county knows (``producer_identifiers``) and opens a
 trace: the producer's certificates of that product in the window before it
-(``trace_certificates``; the scan page says 该批次已被追溯). Lifting is an officer's
+(``trace_certificates``; the scan page says 该批次已被追溯), and the 样式二 re-issues
+citing them, including those that arrive after the hold (``trace_reissues``, each
+publisher round; the scan page also follows a certificate's sources itself). Lifting is an officer's
 action, audited in the transaction that records it.
 
 ``HoldPublisher`` is the one process that holds the county key for holds: every
@@ -234,6 +236,30 @@ def trace(
             [county, hold_id, number],
         )
     return len(numbers)
+
+
+def trace_reissues(db: Database, county: str) -> int:
+    """Trace 样式二 certificates stored after their source was traced: a buyer re-labelling
+    a held producer's batch after the hold is followed too (open holds only, up to
+    ``CHAIN_DEPTH`` re-issues). Inside the caller's transaction; returns rows added."""
+    added = 0
+    for _ in range(CHAIN_DEPTH):
+        cursor = db.execute(
+            "INSERT INTO trace_certificates (county, hold_id, number) "
+            "SELECT DISTINCT t.county, t.hold_id, s.number FROM trace_certificates t "
+            "JOIN certificate_sources s ON s.county = t.county AND s.source_number = t.number "
+            "JOIN county_holds c ON c.county = t.county AND c.hold_id = t.hold_id "
+            "WHERE t.county = ? AND c.lifted_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+            "trace_certificates u WHERE u.county = t.county AND u.hold_id = t.hold_id "
+            "AND u.number = s.number) "
+            "ON CONFLICT DO NOTHING",
+            [county],
+        )
+        count = max(cursor.rowcount or 0, 0)
+        if not count:
+            break
+        added += count
+    return added
 
 
 def lift_hold(
@@ -495,6 +521,10 @@ class HoldPublisher:
         if time.monotonic() - self._refreshed > REFRESH_S:
             refresh_identifiers(db, self.county)
             self._refreshed = time.monotonic()
+        with transaction(db):
+            followed = trace_reissues(db, self.county)
+        if followed:
+            log.info("%d re-issued certificates of traced batches traced", followed)
         if time.monotonic() - self._graded >= self.grade_interval_s:
             rows = grading.compute(db, self.county, self.rules, now)
             self._grades = grading.pushed(rows, self.rules)

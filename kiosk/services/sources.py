@@ -16,9 +16,11 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from kiosk.domain.catalogue import Catalogue
-from kiosk.domain.model import CertificateRequest, format_quantity
+from kiosk.domain.model import CertificateRequest, Issuer, format_quantity
 from kiosk.domain.validation import InputError
 from kiosk.infra.store import Store
+from kiosk.services.county_holds import county_hold_for
+from kiosk.services.holds import HoldRegistry
 from wire.trust import TrustList
 from wire.verify import Reason, verify_qr_text
 
@@ -48,6 +50,10 @@ class Source:
     quantity: Decimal
     unit: str
     qr_text: str = ""
+    #: Who issued the source (its 承诺主体): a hold on them is a hold on their batch.
+    issuer_name: str = ""
+    phone: str = ""
+    producer_key: str = ""
 
 
 class SourceRefused(InputError):
@@ -61,11 +67,14 @@ class SourceVerifier:
         catalogue: Catalogue,
         clock: Callable[[], datetime],
         trust: Callable[[], TrustList],
+        holds: HoldRegistry | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
         self.clock = clock
         self.trust = trust
+        #: This kiosk's own holds; the county's applied list is read from the store.
+        self.holds = holds
 
     def check(self, code: str, product_code: str) -> Source:
         """One scanned QR text (or a typed number of this kiosk's own certificate) for a
@@ -87,7 +96,7 @@ class SourceVerifier:
                     "sources", "not_certificate", f"{f.number}是快速检测结果单，不是合格证"
                 )
             quantity, unit = _split_quantity(f.quantity)
-            source = Source(f.number, f.product, quantity, unit, code)
+            source = Source(f.number, f.product, quantity, unit, code, f.issuer, f.phone)
         product = self.catalogue.products[product_code]
         if source.product_name != product.name:
             raise SourceRefused(
@@ -100,7 +109,36 @@ class SourceVerifier:
         ).fetchone()
         if status is not None and status[0] == "voided":
             raise SourceRefused("sources", "voided", f"来源合格证{source.number}已作废")
+        self._refuse_held(source, product_code)
         return source
+
+    def _refuse_held(self, source: Source, product_code: str) -> None:
+        """A source whose issuer is held for this product (by this kiosk, or the county's
+        applied list, by every identifier the QR or this kiosk's record gives): a held
+        producer's batch may not be re-labelled through a buyer's 样式二."""
+        issuers = {Issuer(source.issuer_name, source.phone)} if source.phone else set()
+        row = self.store.conn.execute(
+            "SELECT issuer_name, issuer_phone, producer_key FROM certificates WHERE number = ?",
+            [source.number],
+        ).fetchone()
+        if row is not None:
+            key = row[2] or ""
+            issuers.add(Issuer(row[0], row[1], None if key.startswith("tel:") else key or None))
+        for issuer in sorted(issuers, key=lambda i: (i.producer_key, i.phone)):
+            reason = None
+            hold = self.holds.is_held(issuer.producer_key, product_code) if self.holds else None
+            if hold is not None:
+                reason = hold.reason
+            else:
+                county = county_hold_for(self.store, issuer, product_code)
+                reason = county.reason if county is not None else None
+            if reason is not None:
+                raise SourceRefused(
+                    "sources",
+                    "held",
+                    f"来源合格证{source.number}的开具者{issuer.name}已被暂停开证（{reason}），"
+                    "该批次不能转开合格证：请联系乡镇监管站",
+                )
 
     def check_request(self, request: CertificateRequest) -> list[Source]:
         """Every source of a 样式二 request, and their total against the quantity."""

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from station.db import Database
+from station.trace import MAX_CHAIN_DEPTH
 from wire.holds import identifier, producer_key_identifiers
 from wire.qr import CertificateFields
 from wire.verify import Reason, Verdict
@@ -151,13 +152,15 @@ class CountyHolds:
     that list this certificate."""
 
     def holds_for(self, db: Database, record: Record) -> list[Hold]:
+        numbers = sorted(_with_sources(db, record.county, record.number))
+        marks = ", ".join("?" for _ in numbers)
         found = [
             Hold("trace", r[0], r[1])
             for r in db.query(
-                "SELECT c.reason, c.placed_at FROM trace_certificates t JOIN county_holds c "
-                "ON c.county = t.county AND c.hold_id = t.hold_id WHERE t.county = ? "
-                "AND t.number = ? AND c.lifted_at IS NULL",
-                [record.county, record.number],
+                "SELECT DISTINCT c.reason, c.placed_at FROM trace_certificates t "
+                "JOIN county_holds c ON c.county = t.county AND c.hold_id = t.hold_id "
+                f"WHERE t.county = ? AND t.number IN ({marks}) AND c.lifted_at IS NULL",
+                [record.county, *numbers],
             )
         ]
         ids = producer_key_identifiers(record.producer_key)
@@ -175,6 +178,27 @@ class CountyHolds:
             )
         )
         return found
+
+
+def _with_sources(db: Database, county: str, number: str) -> set[str]:
+    """The certificate and its 样式二 sources, transitively (``MAX_CHAIN_DEPTH`` steps):
+    a re-issue of a traced batch is traced, even before the publisher marks it."""
+    numbers = {number}
+    frontier = {number}
+    for _ in range(MAX_CHAIN_DEPTH):
+        marks = ", ".join("?" for _ in frontier)
+        frontier = {
+            r[0]
+            for r in db.query(
+                "SELECT source_number FROM certificate_sources WHERE county = ? "
+                f"AND number IN ({marks})",
+                [county, *sorted(frontier)],
+            )
+        } - numbers
+        if not frontier:
+            break
+        numbers |= frontier
+    return numbers
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.enforcement import county_url  # noqa: F401  (fixture)
 from support.kiosk import request, row_counts
 from support.rapidtest import PRODUCER
 from support.rapidtest import service as rapid_service
 from support.reader import simulated_reader
 
-from kiosk.domain.model import Basis
+from kiosk.domain.model import Basis, Issuer, Style
 from kiosk.services.issuance import IssuanceRefused
 from kiosk.services.kiosk import Kiosk
 from kiosk.services.rapidtest import SampleSlot
@@ -75,3 +76,96 @@ def test_a_test_on_a_sample_stored_with_a_banned_input_backs_no_certificate(
     assert row_counts(kiosk)["certificates"] == before["certificates"]
     (alarm,) = [a for a in kiosk.alarms.open() if a.code == "banned_input_declared"]
     assert alarm.detail["inputs"] == ["malachite_green"]
+
+
+# ---- F2 a held producer's batch re-labelled through a buyer's 样式二 ----------------------
+
+
+def test_a_held_producers_certificate_is_refused_as_a_buyers_source(kiosk: Kiosk) -> None:
+    from support.provisioning import COUNTY_KEY, now
+
+    from kiosk.domain.validation import InputError
+    from kiosk.infra.audit import AuditLog
+    from kiosk.services.county_holds import CountyHolds
+    from wire.holds import CountyHold, HoldList, parse_hold_list
+
+    grower = Issuer("张秀英", "13812345678")
+    earlier = kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(100))).certificate
+    other = Issuer("李四", "13912345678")
+    by_county = kiosk.issuance.issue(request(issuer=other, quantity=Decimal(100))).certificate
+    kiosk.holds.place("tel:13812345678", "V001", "快检确认阳性", "rapid_test")
+    buyer = Issuer("王收购", "13700000000")
+    before = row_counts(kiosk)
+    for source in (earlier.qr_text, earlier.number):  # scanned, or typed (this kiosk's own)
+        with pytest.raises(InputError) as refused:
+            kiosk.issuance.issue(
+                request(issuer=buyer, style=Style.BUYER, quantity=Decimal(10), sources=(source,))
+            )
+        assert refused.value.field == "sources" and "暂停开证" in refused.value.message
+        assert "快检确认阳性" in refused.value.message
+    # the county's applied hold list, by phone
+    hold = CountyHold(
+        hold_id="H000009", identifiers=("phone:13912345678",), product_code="V001",
+        reason="抽检不合格", source="officer", placed_at=now().isoformat(), contact="监管站",
+    )  # fmt: skip
+    applied = CountyHolds(kiosk.store, AuditLog(kiosk.store, now), now, "K001", kiosk.holds)
+    signed = HoldList("330100", 1, now(), (hold,)).sign(COUNTY_KEY)
+    assert applied.apply(parse_hold_list(signed, [COUNTY_KEY.public_bytes], "330100"))
+    with pytest.raises(InputError, match="抽检不合格"):
+        kiosk.issuance.check_source(by_county.qr_text, "V001")
+    assert row_counts(kiosk)["certificates"] == before["certificates"]
+    # another product of the held producer is not held
+    cabbage = kiosk.issuance.issue(request(issuer=grower, product_code="V002")).certificate
+    assert kiosk.issuance.check_source(cabbage.qr_text, "V002").number == cabbage.number
+
+
+def _reissue(c, n: int, source: str) -> None:  # type: ignore[no-untyped-def]
+    from support.web import NOW
+
+    from wire import events
+
+    c.store("K001", events.certificate_issued(
+        number=f"330100-K001-{n:07d}", seq=n, issued_at=NOW, template_id="2025-style2",
+        style="style2", product_code="V001", product_name="青菜", quantity=Decimal(100),
+        unit="公斤", origin="示范村", issuer_name="王收购", issuer_phone="13700000000",
+        producer_key="tel:13700000000", basis="quality_control", inputs_used=[],
+        test_ref=None, source_certificate=source, township="示范镇",
+        service_point="示范镇服务点", sources=[source],
+    ))  # fmt: skip
+
+
+def test_a_reissue_arriving_after_the_hold_is_traced_and_scans_as_traced(county_url) -> None:  # noqa: F811
+    from support.web import NOW, County
+
+    from station import holds as county
+    from station.web.scan import CountyHolds as ScanHolds
+    from station.web.scan import lookup_record
+    from station.web.store import transaction
+
+    c = County(county_url)
+    try:
+        c.kiosk("K001")
+        c.certificate("K001", 1, phone="13812345678")
+        with transaction(c.db):
+            hold_id = county.place_hold(
+                c.db, "330100", identifiers=["phone:13812345678"], product_code="V001",
+                reason="快检确认阳性", source="officer", placed_by="o", now=NOW,
+            )  # fmt: skip
+        # after the hold: a buyer's 样式二 citing the held batch, and one citing that
+        _reissue(c, 2, "330100-K001-0000001")
+        _reissue(c, 3, "330100-K001-0000002")
+        for n in (2, 3):  # the scan page follows the sources at once
+            record = lookup_record(c.db, "330100", f"330100-K001-{n:07d}")
+            assert record is not None
+            found = ScanHolds().holds_for(c.db, record)
+            assert any(h.scope == "trace" for h in found), n
+        with transaction(c.db):  # and the publisher's round records the trace
+            assert county.trace_reissues(c.db, "330100") == 2
+        traced = c.db.query(
+            "SELECT number FROM trace_certificates WHERE hold_id = ? ORDER BY number", [hold_id]
+        )
+        assert [r[0] for r in traced] == [f"330100-K001-{n:07d}" for n in (1, 2, 3)]
+        with transaction(c.db):
+            assert county.trace_reissues(c.db, "330100") == 0
+    finally:
+        c.close()
