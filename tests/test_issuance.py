@@ -294,7 +294,8 @@ def test_self_test_basis_needs_a_passing_test_of_this_station(kiosk: Kiosk) -> N
 
 
 def test_buyer_style_names_the_source_certificate(kiosk: Kiosk) -> None:
-    supplied = kiosk.issuance.issue(request(quantity=Decimal(30))).certificate.number
+    grower = Issuer("李四", "13912345678")  # a buyer re-issues what it bought from another
+    supplied = kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(30))).certificate.number
     outcome = kiosk.issuance.issue(request(style=Style.BUYER, source_certificate=supplied))
     assert outcome.certificate.template_id == "2025-style2"
     assert outcome.certificate.sources == (supplied,)

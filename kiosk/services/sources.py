@@ -21,11 +21,14 @@ from kiosk.domain.validation import InputError
 from kiosk.infra.store import Store
 from kiosk.services.county_holds import county_hold_for
 from kiosk.services.holds import HoldRegistry
+from kiosk.services.producers import producer_keys
 from wire.trust import TrustList
 from wire.verify import Reason, verify_qr_text
 
 #: At most this many sources on one 样式二 certificate (混装 from several suppliers).
 MAX_SOURCES = 10
+#: 样式二 chains are followed this many re-issues up when looking for the buyer itself.
+CHAIN_DEPTH = 10
 #: Weight units convert; counting units must match.
 _KG = {"公斤": Decimal(1), "斤": Decimal("0.5"), "吨": Decimal(1000)}
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(\D+)$")
@@ -54,6 +57,8 @@ class Source:
     issuer_name: str = ""
     phone: str = ""
     producer_key: str = ""
+    #: The first source the QR names when the source is itself a 样式二.
+    cited: str = ""
 
 
 class SourceRefused(InputError):
@@ -96,7 +101,10 @@ class SourceVerifier:
                     "sources", "not_certificate", f"{f.number}是快速检测结果单，不是合格证"
                 )
             quantity, unit = _split_quantity(f.quantity)
-            source = Source(f.number, f.product, quantity, unit, code, f.issuer, f.phone)
+            source = Source(
+                f.number, f.product, quantity, unit, code, f.issuer, f.phone,
+                cited=f.source_certificate,
+            )  # fmt: skip
         product = self.catalogue.products[product_code]
         if source.product_name != product.name:
             raise SourceRefused(
@@ -150,6 +158,16 @@ class SourceVerifier:
         numbers = [s.number for s in sources]
         if len(set(numbers)) != len(numbers):
             raise InputError("sources", "duplicate", "同一张来源合格证扫了两次")
+        mine = producer_keys(self.store, request.issuer.producer_key)
+        mine.add(f"tel:{request.issuer.phone}")
+        for source in sources:
+            if self._chain_keys(source) & mine:
+                raise SourceRefused(
+                    "sources",
+                    "own_reissue",
+                    f"来源合格证{source.number}（或它的来源）是您自己开具的：同一批货已有"
+                    "合格证，不能再转开（转开只用于从别人处收购的产品）",
+                )
         total = sum((_in(s.quantity, s.unit, request.unit) for s in sources), Decimal(0))
         used = self._already_used(numbers, request.unit)
         if request.quantity + used > total:
@@ -162,6 +180,37 @@ class SourceVerifier:
                 f"{request.unit}",
             )
         return sources
+
+    def _chain_keys(self, source: Source) -> set[str]:
+        """The producer keys (``tel:`` and ids) of everyone who certified this source or,
+        as far as the QR and this kiosk's records tell, anything up its 样式二 chain.
+        A buyer citing a certificate it issued itself (directly, or through another
+        buyer) would certify the same goods twice: 100 kg re-issued as 100 kg again and
+        again (docs/certificates.md §4)."""
+        keys = {f"tel:{source.phone}"} if source.phone else set()
+        seen: set[str] = set()
+        frontier = {source.number} | ({source.cited} if source.cited else set())
+        for _ in range(CHAIN_DEPTH):
+            frontier -= seen
+            if not frontier:
+                break
+            seen |= frontier
+            marks = ", ".join("?" for _ in frontier)
+            params = sorted(frontier)
+            for key, phone in self.store.conn.execute(
+                f"SELECT producer_key, issuer_phone FROM certificates WHERE number IN ({marks})",
+                params,
+            ):
+                keys |= producer_keys(self.store, key) | {f"tel:{phone}"}
+            frontier = {
+                r[0]
+                for r in self.store.conn.execute(
+                    "SELECT source_number FROM certificate_sources "
+                    f"WHERE certificate_number IN ({marks})",
+                    params,
+                )
+            }
+        return keys
 
     def _own(self, number: str) -> Source:
         row = self.store.conn.execute(

@@ -169,3 +169,37 @@ def test_a_reissue_arriving_after_the_hold_is_traced_and_scans_as_traced(county_
             assert county.trace_reissues(c.db, "330100") == 0
     finally:
         c.close()
+
+
+# ---- F4 chained 样式二 multiplying quantity ------------------------------------------------
+
+
+def test_a_buyer_cannot_chain_its_own_reissues_to_multiply_quantity(kiosk: Kiosk) -> None:
+    from kiosk.domain.validation import InputError
+
+    grower = Issuer("李四", "13912345678")
+    root = kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(100))).certificate
+    buyer = Issuer("王收购", "13700000000")
+    other = Issuer("赵贩运", "13600000000")
+
+    def reissue(issuer: Issuer, source: str):  # type: ignore[no-untyped-def]
+        return kiosk.issuance.issue(
+            request(issuer=issuer, style=Style.BUYER, quantity=Decimal(100), sources=(source,))
+        ).certificate
+
+    second = reissue(buyer, root.qr_text)
+    assert second.quantity == Decimal(100)
+    for source in (second.qr_text, second.number):  # #3 citing #2: another 100 kg
+        with pytest.raises(InputError) as refused:
+            reissue(buyer, source)
+        assert refused.value.code == "own_reissue" and "自己开具" in refused.value.message
+    # through another buyer and back (A -> B -> A) is the same goods certified twice
+    third = reissue(other, second.qr_text)  # B really bought it from A: allowed
+    assert third.sources == (second.number,)
+    with pytest.raises(InputError, match="自己开具"):
+        reissue(buyer, third.qr_text)
+    # the grower citing its own certificate is not a re-issue either
+    with pytest.raises(InputError, match="自己开具"):
+        reissue(grower, root.qr_text)
+    styles = [c.style for c in kiosk.issuance.list()]
+    assert styles.count(Style.BUYER) == 2
