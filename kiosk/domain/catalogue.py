@@ -178,7 +178,12 @@ class Catalogue:
         inputs: dict[str, InputClass] = {}
         for item in [*inputs_doc["input"], *(extra or {}).get("inputs", [])]:
             found = InputClass(**item)
+            earlier = inputs.get(found.code)
+            if earlier is not None and earlier.banned and not found.banned:
+                # A county may add bans, never lift a national one.
+                raise ValueError(f"input {found.code}: banned ({earlier.source}), cannot be lifted")
             inputs[found.code] = found
+        _refuse_lookalikes(list(inputs.values()))
         return cls(categories, list(by_code.values()), list(inputs.values()))
 
     def declarable_inputs(self, kind: str | None = None) -> list[InputClass]:
@@ -257,6 +262,19 @@ class Catalogue:
                 or p.pinyin.replace(" ", "").startswith(compact)
             )
         ]
+
+
+def _refuse_lookalikes(inputs: list[InputClass]) -> None:
+    """Two input classes with one name (a second, allowed 孔雀石绿 beside the banned one),
+    or codes differing only by case or width (``Nitrofuran``): either lets a banned
+    substance be declared under an allowed entry."""
+    names: dict[str, str] = {}
+    codes: dict[str, str] = {}
+    for item in inputs:
+        for seen, key, what in ((names, _key(item.name), "name"), (codes, _key(item.code), "code")):
+            other = seen.setdefault(key, item.code)
+            if other != item.code:
+                raise ValueError(f"input {item.code}: same {what} as input {other}")
 
 
 def load_templates(data_dir: Path = DATA_DIR) -> dict[str, Template]:

@@ -203,3 +203,40 @@ def test_a_buyer_cannot_chain_its_own_reissues_to_multiply_quantity(kiosk: Kiosk
         reissue(grower, root.qr_text)
     styles = [c.style for c in kiosk.issuance.list()]
     assert styles.count(Style.BUYER) == 2
+
+
+# ---- F6 a county bundle lifting a national ban --------------------------------------------
+
+
+def test_the_catalogue_refuses_lifting_a_ban_a_second_name_and_a_case_variant_code(
+    tmp_path: Path,
+) -> None:
+    from support.provisioning import COUNTY_KEY, enrolled_config, now
+
+    from kiosk.domain.catalogue import Catalogue
+    from kiosk.infra.audit import AuditLog
+    from kiosk.infra.store import Store
+    from provisioning.configs import ConfigManager, ConfigRefused
+    from wire.provisioning import make_config_bundle
+
+    lifted = {"code": "malachite_green", "kind": "vet_drug", "name": "孔雀石绿",
+              "name_en": "Malachite green", "status": "allowed"}  # fmt: skip
+    twin = {**lifted, "code": "mg_dye"}  # a second, allowed 孔雀石绿
+    variant = {"code": "Nitrofuran", "kind": "vet_drug", "name": "呋喃类（新）",
+               "name_en": "Nitrofurans (new)", "status": "allowed"}  # fmt: skip
+    for entry, why in ((lifted, "cannot be lifted"), (twin, "same name"),
+                       (variant, "same code")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            Catalogue.load(extra={"inputs": [entry]})
+    # still allowed: a new ban, and re-stating a ban with the county's own source
+    stricter = {**lifted, "status": "banned", "source": "县农业农村局通知"}
+    assert Catalogue.load(extra={"inputs": [stricter]}).inputs["malachite_green"].banned
+    # the signed bundle is refused by its health check, the ban stays
+    config = enrolled_config(tmp_path / "data")
+    store = Store(config.paths.database)
+    manager = ConfigManager(config, store, AuditLog(store, now), now)
+    bundle = make_config_bundle(COUNTY_KEY, "330100", {}, 1,
+                                {"catalogue": {"inputs": [lifted]}}, now())  # fmt: skip
+    with pytest.raises(ConfigRefused, match="catalogue"):
+        manager.apply_document(bundle)
+    store.close()
