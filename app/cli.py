@@ -34,6 +34,7 @@ from kiosk.domain.validation import InputError, parse_quantity
 from kiosk.infra.store import StoreError
 from kiosk.services.issuance import CertificateNotFound, IssuanceRefused, PrintOutcome
 from kiosk.services.kiosk import Kiosk
+from kiosk.services.sources import expiry_refusal
 from kiosk.services.staff import ROLES, PinError
 from readerlink.errors import LinkError
 from wire.cli import (
@@ -250,17 +251,23 @@ def _product_code(kiosk: Any, text: str) -> str:
 def _verify(args: argparse.Namespace, kiosk: Any) -> int:
     anchors = list(args.anchor) or None
     trust = kiosk.trust_list(args.trust, anchors)
-    verdict = verify_qr_text(args.qr_text, trust, kiosk.clock())
+    now = kiosk.clock()
+    verdict = verify_qr_text(args.qr_text, trust, now)
     fields = None
+    valid, reason, message = verdict.valid, verdict.reason.value, verdict.message
     if verdict.fields is not None:
         fields = {**verdict.fields.__dict__, "issued_at": verdict.fields.issued_at.isoformat()}
+        days = kiosk.config.certificate.valid_days
+        expired = expiry_refusal(verdict.fields.issued_at, now, days)
+        if valid and expired and not verdict.fields.is_slip:
+            # genuine, but it no longer stands (the county's scan page says 已过期)
+            valid, reason, message = False, "expired", f"合格证{verdict.fields.number}{expired}"
     _emit(
         args,
-        {"valid": verdict.valid, "reason": verdict.reason.value, "message": verdict.message,
-         "fields": fields},
-        f"{'VALID' if verdict.valid else 'INVALID'} ({verdict.reason.value}): {verdict.message}",
-    )  # fmt: skip
-    return EXIT_OK if verdict.valid else EXIT_REFUSED
+        {"valid": valid, "reason": reason, "message": message, "fields": fields},
+        f"{'VALID' if valid else 'INVALID'} ({reason}): {message}",
+    )
+    return EXIT_OK if valid else EXIT_REFUSED
 
 
 def _run(args: argparse.Namespace) -> int:

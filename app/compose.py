@@ -355,7 +355,9 @@ def open_kiosk(
         clock=clock,
         reader=reader,
     )
-    issuance.sources = SourceVerifier(store, catalogue, clock, kiosk.trust_list, holds)
+    issuance.sources = SourceVerifier(
+        store, catalogue, clock, kiosk.trust_list, holds, config.certificate.valid_days
+    )
     kiosk.open_worker = lambda: open_kiosk(
         config, printer=kiosk.printer, reader=kiosk.reader, clock=clock, worker=True
     )

@@ -113,6 +113,10 @@ class CertificateConfig(_Section):
     #: 0 = the same (China) calendar day, else 1 to 24 hours (docs/certificates.md §3).
     evidence_window_h: Annotated[int, Field(ge=0, le=24)] = 0
     copies_max: Annotated[int, Field(ge=1, le=50)] = 20
+    #: How long a certificate stands (the Order's 7 days by default, as the county's
+    #: ``verify.valid_days``): an older one is refused as a 样式二 source and by
+    #: ``kiosk verify`` (docs/certificates.md §4).
+    valid_days: Annotated[int, Field(ge=1, le=365)] = 7
     #: Path to a trust list file; without one the kiosk trusts only its own key.
     trust_list: Path | None = None
     #: County public keys (base64 Ed25519) that may sign trust lists.

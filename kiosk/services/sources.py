@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from kiosk.domain.catalogue import Catalogue
@@ -29,6 +29,8 @@ from wire.verify import Reason, verify_qr_text
 MAX_SOURCES = 10
 #: 样式二 chains are followed this many re-issues up when looking for the buyer itself.
 CHAIN_DEPTH = 10
+#: How long a source certificate stands by default (``certificate.valid_days``).
+DEFAULT_VALID_DAYS = 7
 #: Weight units convert; counting units must match.
 _KG = {"公斤": Decimal(1), "斤": Decimal("0.5"), "吨": Decimal(1000)}
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(\D+)$")
@@ -59,6 +61,7 @@ class Source:
     producer_key: str = ""
     #: The first source the QR names when the source is itself a 样式二.
     cited: str = ""
+    issued_at: datetime | None = None
 
 
 class SourceRefused(InputError):
@@ -73,6 +76,7 @@ class SourceVerifier:
         clock: Callable[[], datetime],
         trust: Callable[[], TrustList],
         holds: HoldRegistry | None = None,
+        valid_days: int = DEFAULT_VALID_DAYS,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -80,6 +84,8 @@ class SourceVerifier:
         self.trust = trust
         #: This kiosk's own holds; the county's applied list is read from the store.
         self.holds = holds
+        #: A source older than this is refused (the certificate no longer stands).
+        self.valid_days = valid_days
 
     def check(self, code: str, product_code: str) -> Source:
         """One scanned QR text (or a typed number of this kiosk's own certificate) for a
@@ -103,7 +109,7 @@ class SourceVerifier:
             quantity, unit = _split_quantity(f.quantity)
             source = Source(
                 f.number, f.product, quantity, unit, code, f.issuer, f.phone,
-                cited=f.source_certificate,
+                cited=f.source_certificate, issued_at=f.issued_at,
             )  # fmt: skip
         product = self.catalogue.products[product_code]
         if source.product_name != product.name:
@@ -117,6 +123,10 @@ class SourceVerifier:
         ).fetchone()
         if status is not None and status[0] == "voided":
             raise SourceRefused("sources", "voided", f"来源合格证{source.number}已作废")
+        if source.issued_at is not None:
+            refusal = expiry_refusal(source.issued_at, self.clock(), self.valid_days)
+            if refusal:
+                raise SourceRefused("sources", "expired", f"来源合格证{source.number}{refusal}")
         self._refuse_held(source, product_code)
         return source
 
@@ -214,7 +224,8 @@ class SourceVerifier:
 
     def _own(self, number: str) -> Source:
         row = self.store.conn.execute(
-            "SELECT product_name, quantity, unit FROM certificates WHERE number = ?", [number]
+            "SELECT product_name, quantity, unit, issued_at FROM certificates WHERE number = ?",
+            [number],
         ).fetchone()
         if row is None:
             raise SourceRefused(
@@ -222,7 +233,8 @@ class SourceVerifier:
                 "not_verifiable",
                 f"合格证{number}不是本机开具的，无法核验：请扫描它的二维码",
             )
-        return Source(number, row[0], Decimal(row[1]), row[2])
+        issued = datetime.fromisoformat(row[3])
+        return Source(number, row[0], Decimal(row[1]), row[2], issued_at=issued)
 
     def _already_used(self, numbers: Sequence[str], unit: str) -> Decimal:
         marks = ", ".join("?" for _ in numbers)
@@ -233,6 +245,15 @@ class SourceVerifier:
             list(numbers),
         ).fetchall()
         return sum((_in(Decimal(q), u, unit) for _n, q, u in rows), Decimal(0))
+
+
+def expiry_refusal(issued_at: datetime, now: datetime, valid_days: int) -> str | None:
+    """Why a certificate issued at ``issued_at`` no longer stands at ``now`` (zh-CN, to
+    follow its name or number), or None while it is within ``valid_days``."""
+    if now - issued_at <= timedelta(days=valid_days):
+        return None
+    when = issued_at.strftime("%Y-%m-%d")
+    return f"开具于{when}，已超过{valid_days}天有效期，不能再作为依据"
 
 
 def _split_quantity(text: str) -> tuple[Decimal, str]:

@@ -240,3 +240,38 @@ def test_the_catalogue_refuses_lifting_a_ban_a_second_name_and_a_case_variant_co
     with pytest.raises(ConfigRefused, match="catalogue"):
         manager.apply_document(bundle)
     store.close()
+
+
+# ---- F7 a 样式二 resting on a source of any age -------------------------------------------
+
+
+def test_a_source_past_its_validity_is_refused_and_kiosk_verify_says_expired(
+    kiosk: Kiosk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    from datetime import timedelta
+
+    from app.cli import EXIT_OK, EXIT_REFUSED, _verify
+    from kiosk.domain.validation import InputError
+
+    grower = Issuer("李四", "13912345678")
+    old = kiosk.issuance.issue(request(issuer=grower, quantity=Decimal(100))).certificate
+    sources = kiosk.issuance.sources
+    assert sources is not None and sources.valid_days == 7
+    base = sources.clock
+    args = argparse.Namespace(qr_text=old.qr_text, trust=None, anchor=[], json=True)
+    assert _verify(args, kiosk) == EXIT_OK
+    capsys.readouterr()
+    sources.clock = lambda: base() + timedelta(days=6)
+    assert kiosk.issuance.check_source(old.qr_text, "V001").number == old.number
+    for age in (8, 400):
+        sources.clock = lambda age=age: base() + timedelta(days=age)  # type: ignore[misc]
+        for code in (old.qr_text, old.number):
+            with pytest.raises(InputError) as refused:
+                kiosk.issuance.check_source(code, "V001")
+            assert refused.value.code == "expired" and "超过7天有效期" in refused.value.message
+    kiosk.clock = sources.clock  # type: ignore[method-assign]
+    assert _verify(args, kiosk) == EXIT_REFUSED
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["valid"] is False and shown["reason"] == "expired"
+    assert "超过7天有效期" in shown["message"]
