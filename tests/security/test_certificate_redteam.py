@@ -275,3 +275,27 @@ def test_a_source_past_its_validity_is_refused_and_kiosk_verify_says_expired(
     shown = json.loads(capsys.readouterr().out)
     assert shown["valid"] is False and shown["reason"] == "expired"
     assert "超过7天有效期" in shown["message"]
+
+
+def test_the_cli_refuses_the_banned_sample_as_the_red_team_typed_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def kiosk_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "data"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    refused = kiosk_cli(
+        "test", "register", "--sample", "S-MG1", "--producer", "钱七", "--phone", "13812343333",
+        "--product", "A001", "--inputs", "malachite_green", "--batch-quantity", "100",
+        "--batch-unit", "公斤", "--sampling-place", "塘边",
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout
+    assert "孔雀石绿是国家禁用的药物" in refused.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "kiosk.db") as conn:
+        rows = conn.execute("SELECT code, subject FROM alarms").fetchall()
+        samples = conn.execute("SELECT count(*) FROM rapid_samples").fetchone()[0]
+    conn.close()
+    assert rows == [("banned_input_declared", "tel:13812343333/A001")] and samples == 0
