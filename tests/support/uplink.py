@@ -29,7 +29,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "certificate.issued": (
         "certificate",
         {
-            "number": "330100-K001-000001",
+            "number": "330100-K001-0000001",
             "seq": 1,
             "issued_at": "2026-03-02T09:15:00+08:00",
             "template_id": "2025-style1",
@@ -50,9 +50,9 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
             "service_point": "示范镇农产品质量安全服务点",
         },
     ),
-    "certificate.reprinted": ("certificate", {"number": "N1", "copies": 2, "reprint_no": 1}),
-    "certificate.voided": ("certificate", {"number": "N1", "reason": "wrong weight"}),
-    "certificate.printed": ("certificate", {"number": "N1", "copies": 1}),
+    "certificate.reprinted": ("certificate", {"number": "330100-K001-0000001", "copies": 2, "reprint_no": 1}),
+    "certificate.voided": ("certificate", {"number": "330100-K001-0000001", "reason": "wrong weight"}),
+    "certificate.printed": ("certificate", {"number": "330100-K001-0000001", "copies": 1}),
     "hold.placed": (
         "alarm",
         {
@@ -72,7 +72,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "rapidtest.result": (
         "rapidtest",
         {
-            "test_id": "T42",
+            "test_id": "K001-T000042",
             "sample_id": "S42",
             "producer_key": "P-0001",
             "product_code": "VEG-CABBAGE",
