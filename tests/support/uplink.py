@@ -50,8 +50,14 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
             "service_point": "示范镇农产品质量安全服务点",
         },
     ),
-    "certificate.reprinted": ("certificate", {"number": "330100-K001-0000001", "copies": 2, "reprint_no": 1}),
-    "certificate.voided": ("certificate", {"number": "330100-K001-0000001", "reason": "wrong weight"}),
+    "certificate.reprinted": (
+        "certificate",
+        {"number": "330100-K001-0000001", "copies": 2, "reprint_no": 1},
+    ),
+    "certificate.voided": (
+        "certificate",
+        {"number": "330100-K001-0000001", "reason": "wrong weight"},
+    ),
     "certificate.printed": ("certificate", {"number": "330100-K001-0000001", "copies": 1}),
     "hold.placed": (
         "alarm",
