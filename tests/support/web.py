@@ -321,6 +321,16 @@ def browser_login(driver: Any, server: WebServer, username: str, next_path: str 
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     submit(driver, driver.find_element(By.ID, "login").click)
+    # The login answers with a redirect: wait for the page it leads to, loaded, before
+    # the test looks for its elements (under load a lookup raced the swap of documents).
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(driver, 15).until(
+        lambda d: (
+            next_path.split("?")[0] in d.current_url
+            and d.execute_script("return document.readyState") == "complete"
+        )
+    )
 
 
 @pytest.fixture
