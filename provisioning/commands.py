@@ -484,9 +484,13 @@ class CommandService:
             "effective": "after the kiosk restarts",
         }
 
-    def _firmware_update(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
-        """Chunked and resumable: each chunk names its offset; a mismatch answers with the
-        offset the kiosk has, and the county continues from there."""
+    def _receive_chunk(
+        self, args: dict[str, Any], command: str, folder_name: str, what: str, max_bytes: int
+    ) -> tuple[str, Path, dict[str, Any] | None]:
+        """One chunk of a resumable transfer (reader firmware, software bundles): each chunk
+        names its offset; a mismatch answers with the offset the kiosk has, and the county
+        continues from there. Returns (sha256, part file, reply): a reply to send now while
+        the file is incomplete, None once it is whole (the caller checks its hash)."""
         try:
             sha = str(args["sha256"]).lower()
             size = int(args["size"])
@@ -494,27 +498,34 @@ class CommandService:
             chunk = base64.b64decode(args.get("chunk_b64", ""), validate=True)
         except (KeyError, TypeError, ValueError) as error:
             raise CommandFailed(
-                f"firmware_update needs sha256, size, offset, chunk_b64: {error}"
+                f"{command} needs sha256, size, offset, chunk_b64: {error}"
             ) from None
         if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
             raise CommandFailed("sha256 must be 64 hex digits")
-        if not 0 < size <= FIRMWARE_MAX_BYTES or len(chunk) > FIRMWARE_CHUNK_MAX:
-            raise CommandFailed(
-                f"image size 1..{FIRMWARE_MAX_BYTES}, chunks ≤ {FIRMWARE_CHUNK_MAX}"
-            )
-        folder = self.config.paths.data_dir / "provisioning" / "firmware"
+        if not 0 < size <= max_bytes or len(chunk) > FIRMWARE_CHUNK_MAX:
+            raise CommandFailed(f"{what} size 1..{max_bytes}, chunks ≤ {FIRMWARE_CHUNK_MAX}")
+        folder = self.config.paths.data_dir / "provisioning" / folder_name
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f"{sha}.part"
         have = part.stat().st_size if part.exists() else 0
         if offset != have or offset + len(chunk) > size:
-            return {"next_offset": have, "complete": False, "resume": True}
+            return sha, part, {"next_offset": have, "complete": False, "resume": True}
         with part.open("ab") as handle:
             handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         have += len(chunk)
         if have < size:
-            return {"next_offset": have, "complete": False}
+            return sha, part, {"next_offset": have, "complete": False}
+        return sha, part, None
+
+    def _firmware_update(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
+        """Chunked and resumable (``_receive_chunk``); the whole image goes to the reader."""
+        sha, part, reply = self._receive_chunk(args, "firmware_update", "firmware",
+                                               "image", FIRMWARE_MAX_BYTES)  # fmt: skip
+        if reply is not None:
+            return reply
+        have = part.stat().st_size
         image = part.read_bytes()
         if hashlib.sha256(image).hexdigest() != sha:
             part.unlink()
@@ -540,34 +551,11 @@ class CommandService:
         (no downgrade, health-gated rollback: kiosk/infra/update.py)."""
         from kiosk.infra.update import UpdateError, load_release_keys, verify_bundle
 
-        try:
-            sha = str(args["sha256"]).lower()
-            size = int(args["size"])
-            offset = int(args["offset"])
-            chunk = base64.b64decode(args.get("chunk_b64", ""), validate=True)
-        except (KeyError, TypeError, ValueError) as error:
-            raise CommandFailed(
-                f"software_update needs sha256, size, offset, chunk_b64: {error}"
-            ) from None
-        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
-            raise CommandFailed("sha256 must be 64 hex digits")
-        if not 0 < size <= SOFTWARE_MAX_BYTES or len(chunk) > FIRMWARE_CHUNK_MAX:
-            raise CommandFailed(
-                f"bundle size 1..{SOFTWARE_MAX_BYTES}, chunks ≤ {FIRMWARE_CHUNK_MAX}"
-            )
-        folder = self.config.paths.data_dir / "provisioning" / "software"
-        folder.mkdir(parents=True, exist_ok=True)
-        part = folder / f"{sha}.part"
-        have = part.stat().st_size if part.exists() else 0
-        if offset != have or offset + len(chunk) > size:
-            return {"next_offset": have, "complete": False, "resume": True}
-        with part.open("ab") as handle:
-            handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        have += len(chunk)
-        if have < size:
-            return {"next_offset": have, "complete": False}
+        sha, part, reply = self._receive_chunk(args, "software_update", "software",
+                                               "bundle", SOFTWARE_MAX_BYTES)  # fmt: skip
+        if reply is not None:
+            return reply
+        folder, have = part.parent, part.stat().st_size
         digest = hashlib.sha256()
         with part.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
