@@ -30,7 +30,9 @@ from kiosk.infra.watchdog import Watchdog
 from provisioning.hardware import HardwareRelay
 from readerlink.firmware_image import build_test_image, sign_image
 from ui.loop import App
+from ui.screens import register
 from ui.screens.farmer import DoneScreen, PrintScreen, WelcomeScreen
+from ui.screens.register import CardDoneScreen
 from ui.screens.staff import ResultsScreen, RunScreen, StaffScreen
 from ui.testing import Driver
 
@@ -266,3 +268,43 @@ def test_pin_checks_run_on_a_worker_not_the_ui_thread(kiosk, monkeypatch) -> Non
     finally:
         app.close()
     assert threads and set(threads) == {"device:pin"}, threads
+
+
+def test_registration_hashes_the_pin_on_a_worker(kiosk, monkeypatch) -> None:
+    """A new farmer's PIN is hashed (scrypt: ~0.8 s on a Pi 4) on the PIN worker while a
+    waiting screen is drawn; a second tap on a village meanwhile registers nobody twice."""
+    app = App(kiosk, hardware_desk(kiosk), size=(800, 480), audio=False)
+    ui = Driver(app)
+    threads: list[str] = []
+    release = threading.Event()
+    real = hashlib.scrypt
+
+    def scrypt(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", scrypt)
+    try:
+        ui.tap("register")
+        ui.tap("use_pinyin")
+        for letter in "WANG":
+            ui.tap(f"letter_{letter}")
+        ui.tap("char_王")
+        ui.tap("ok")
+        ui.type_digits("13900001111")
+        ui.type_digits("1357")
+        ui.tap("ok")
+        ui.type_digits("1357")
+        ui.tap("ok")
+        ui.tap("village_330100001002")
+        assert "正在登记" in " ".join(ui.texts())  # drawn while the hash is still running
+        register.register(app, "西山村")  # a second village tap reaching through the wait
+        release.set()
+        ui.until(lambda: ui.on(CardDoneScreen))
+    finally:
+        release.set()
+        app.close()
+    assert threads and set(threads) == {"device:pin"}, threads
+    (farmer,) = kiosk.producers.by_phone("13900001111")
+    assert (farmer.name, farmer.village) == ("王", "东山村")

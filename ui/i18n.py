@@ -99,6 +99,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "skip_pin": ("不设密码，只用卡", "No PIN: card only"),
     "more_chars": ("下一组", "More"),
     "village_title": ("选择您的村", "Choose your village"),
+    "register_title": ("第一次来：登记", "First time: register"),
+    "registering": ("正在登记，请稍等……", "Registering you, please wait…"),
     "card_printing": ("正在打印农户卡", "Printing your producer card"),
     "card_done": ("这是您的农户卡，下次扫它就能开证", "Your producer card: scan it next time"),
     "start_now": ("现在开证", "Issue a certificate now"),

@@ -349,12 +349,42 @@ def village_screen(app) -> ChoiceScreen:
 
 
 def register(app, village: str) -> None:
-    draft = app.session.draft
-    try:
-        producer = app.producers.register(draft["name"], draft["phone"], village, draft["pin"])
-    except InputError as error:
-        app.push(MessageScreen(app, "problem_title", error.message, style="warn"))
+    """Register the drafted farmer on the PIN worker (hashing the PIN costs 0.2-0.8 s,
+    dozens of frames), then print her card; a second tap meanwhile does nothing."""
+    if app.device_busy("pin"):
         return
+    draft = dict(app.session.draft)
+    waiting = MessageScreen(
+        app, "register_title", app.i18n.t("registering"), icon="card", style="plain",
+        prompt=None, show_back=False,
+    )  # fmt: skip
+
+    def work(services, control):
+        try:
+            return services.producers.register(draft["name"], draft["phone"], village, draft["pin"])
+        except InputError as error:
+            return error
+
+    def done(kind: str, data: dict) -> None:
+        if waiting not in app.stack:
+            log.info("a registration answered after its screen was left")
+            return
+        app.back()  # the waiting screen
+        outcome = data.get("result") if kind == "job_done" else None
+        if isinstance(outcome, InputError):
+            app.push(MessageScreen(app, "problem_title", outcome.message, style="warn"))
+        elif outcome is None:
+            log.error("registration failed: %s", data.get("error"))
+            app.push(MessageScreen(app, "problem_title", app.i18n.t("failed_plain")))
+        else:
+            registered(app, outcome)
+
+    app.push(waiting)
+    app.run_job(None, "pin", work, label="register", expected_s=5.0, on_finish=done)
+
+
+def registered(app, producer) -> None:
+    """The farmer is on the books: she is now the session's, and her card prints."""
     app.session.draft = {}
     app.session.producer = producer
     size = (480, 320)
