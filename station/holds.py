@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from station import grading
 from station.db import Database
 from station.devices import bump_version
 from station.grading import GradingRules
+from station.rounds import RoundPublisher
 from station.web.store import transaction
 from wire.holds import (
     ALL_PRODUCTS,
@@ -44,7 +44,7 @@ from wire.holds import (
     identifier,
     producer_key_identifiers,
 )
-from wire.mqtt import BrokerError, BrokerSettings, Client, close, connect, publish_and_wait
+from wire.mqtt import BrokerSettings, publish_and_wait
 from wire.signing import SigningKey
 from wire.topics import holds_topic
 
@@ -469,8 +469,10 @@ def traced_numbers(db: Database, county: str, number: str) -> list[tuple[str, st
 # ---- the publisher --------------------------------------------------------------------------
 
 
-class HoldPublisher:
+class HoldPublisher(RoundPublisher):
     """Adopt, build, sign and publish; ``sync_once`` is one round (tests call it directly)."""
+
+    name = "hold-publisher"
 
     def __init__(
         self,
@@ -484,17 +486,13 @@ class HoldPublisher:
         rules: GradingRules | None = None,
         grade_interval_s: float = 10.0,
     ) -> None:
+        super().__init__(broker, interval_s)
         self.db_url = db_url
         self.county = county
         self.key = key
-        self.broker = broker
         self.clock = clock
-        self.interval_s = interval_s
         self.published: list[tuple[int, float]] = []  # (version, monotonic time) for tests
         self._db: Database | None = None
-        self._client: Client | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._refreshed = 0.0
         self.rules = rules or GradingRules()
         self.grade_interval_s = grade_interval_s
@@ -505,11 +503,6 @@ class HoldPublisher:
         if self._db is None:
             self._db = Database(self.db_url)
         return self._db
-
-    def _mqtt(self) -> Client:
-        if self._client is None:
-            self._client = connect(self.broker)
-        return self._client
 
     def sync_once(self) -> int | None:
         """One round; the version published, or None when nothing changed."""
@@ -557,41 +550,10 @@ class HoldPublisher:
         log.info("hold list %d published: %d open holds", version, len(hold_list.holds))
         return version
 
-    def run(self) -> None:
-        """Until ``stop()``: a failed round (broker away, store busy) is retried next round."""
-        while not self._stop.is_set():
-            try:
-                self.sync_once()
-            except BrokerError as error:
-                log.warning("hold list not published, will retry: %s", error)
-                if self._client is not None:
-                    close(self._client)
-                    self._client = None
-            except Exception:
-                log.exception("hold publisher round failed")
-                if self._db is not None:
-                    self._db.close()
-                    self._db = None
-            self._stop.wait(self.interval_s)
+    def round(self) -> int | None:
+        return self.sync_once()
 
-    def start(self) -> HoldPublisher:
-        self._thread = threading.Thread(target=self.run, name="hold-publisher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-        if self._client is not None:
-            close(self._client)
-            self._client = None
+    def _drop_resources(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-    def __enter__(self) -> HoldPublisher:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
