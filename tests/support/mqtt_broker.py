@@ -127,6 +127,11 @@ class Broker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The running process id (benchmarks read its CPU and memory from /proc)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def start(self) -> None:
         """Start the process and wait until the port accepts TCP connections."""
         if self.running:
