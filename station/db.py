@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from station import rollups
 from station.migrate import migrate
 from wire.files import fsync_dir
 
@@ -356,7 +357,8 @@ class Database:
                                                    e.body.encode("utf-8")))  # fmt: skip
                     alarms.append(IntakeAlarm(e.county, e.device, "event_conflict",
                                               f"{reason} (latest)"))  # fmt: skip
-            self._project(new)
+            with rollups.maintained(self, new):
+                self._project(new)
             self._executemany(
                 "INSERT INTO quarantine (received_at, topic, reason, size, payload) "
                 "VALUES (?, ?, ?, ?, ?)",

@@ -1,11 +1,12 @@
 """The county store's schema, in numbered migrations (``station/migrations/NNNN_*.sql``).
 
-One list for SQLite (development) and PostgreSQL (deployment): ``{autoinc_pk}`` and
-``{blob}`` are filled per dialect. Each migration runs once, in its own transaction,
-and is recorded in ``schema_migrations``; several county processes (collector,
-enrollment service, web) may start together, so the runner holds a lock while it
-looks and applies (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE). A store
-newer than this software is refused rather than misread.
+One list for SQLite (development) and PostgreSQL (deployment): ``{autoinc_pk}``,
+``{blob}`` and ``{kg}`` (a certificate's kilograms) are filled per dialect. Each
+migration runs once, in its own transaction, and is recorded in ``schema_migrations``;
+several county processes (collector, enrollment service, web) may start together, so
+the runner holds a lock while it looks and applies (PostgreSQL: an advisory lock;
+SQLite: BEGIN IMMEDIATE). A store newer than this software is refused rather than
+misread.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def migrate(db: Database) -> int:
                 f"({len(shipped)}): upgrade the station software"
             )
         for version, name, sql in shipped[current:]:
-            ddl = sql.format(autoinc_pk=db.dialect.autoinc_pk, blob=db.dialect.blob)
-            for statement in _statements(ddl):
+            ddl = sql.format(**sql_params(db))
+            for statement in statements(ddl):
                 db.execute(statement)
             db.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
@@ -69,7 +70,14 @@ def migrate(db: Database) -> int:
     return len(shipped)
 
 
-def _statements(ddl: str) -> list[str]:
+def sql_params(db: Database) -> dict[str, str]:
+    """What a migration's ``{name}`` fields stand for on this store's dialect."""
+    from station.rollups import kg_expr
+
+    return {"autoinc_pk": db.dialect.autoinc_pk, "blob": db.dialect.blob, "kg": kg_expr(db)}
+
+
+def statements(ddl: str) -> list[str]:
     """Statements split on ';' outside of comments (migrations hold no string literals
     with semicolons)."""
     lines = [line for line in ddl.splitlines() if not line.lstrip().startswith("--")]

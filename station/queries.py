@@ -1,24 +1,28 @@
 """Read queries of the county dashboard and the market pages (no writes here).
 
 Every listing is bounded: a date window (at most ``MAX_WINDOW_DAYS``) or a row
-limit, so a page over two years of a 50-kiosk county (about 3 million certificates)
-reads only its window through the indexes of migration 0003.
+limit. The window figures of certificates and rapid tests come from the rollups of
+migration 0010 (station/rollups.py), so a page over two years of a 50-kiosk county
+(about 3 million certificates) reads rollup rows; drill-downs read indexed raw rows.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from station.db import SAMPLE_KEY, SQLITE, Database
+from station import rollups
+from station.db import Database
 
-MAX_WINDOW_DAYS = 366
-#: Kilograms per unit, for tonnage; counting units (头, 只, 箱, …) are not weighed.
-KG_PER_UNIT = {"公斤": 1.0, "千克": 1.0, "斤": 0.5, "吨": 1000.0, "克": 0.001}
+#: Windows are read from per-day/month/year rollups, so three years cost about what
+#: one week does.
+MAX_WINDOW_DAYS = 1096
+KG_PER_UNIT = rollups.KG_PER_UNIT
 
 
 @dataclass(frozen=True)
@@ -52,69 +56,74 @@ class Window:
 
 
 def _kg_expr(db: Database) -> str:
-    cast = "REAL" if db.dialect is SQLITE else "DOUBLE PRECISION"
-    cases = " ".join(f"WHEN '{unit}' THEN {kg}" for unit, kg in KG_PER_UNIT.items())
-    return f"CAST(c.quantity AS {cast}) * (CASE c.unit {cases} ELSE 0 END)"
+    return rollups.kg_expr(db)
 
 
 # ---- certificates ------------------------------------------------------------------
 
 
 def certificates_summary(db: Database, window: Window, township: str | None = None) -> dict:
-    """Totals, per day, per township and per township × product, for one window."""
-    where = "c.day BETWEEN ? AND ?"
-    params: list[Any] = [window.first, window.last]
-    if township:
-        where += " AND c.township = ?"
-        params.append(township)
-    kg = _kg_expr(db)
+    """Totals, per day, per township and per township × product, for one window, from
+    the rollups (station/rollups.py): the same figures as aggregating the certificates,
+    at a cost that does not grow with the window's rows."""
+    periods, params = rollups.window_sql(window.first, window.last)
+    scope = "r.township = ?" if township else "r.township = '*'"
+    scope_params = [township] if township else []
+    scope += " AND r.product_code = '*' AND r.product_name = '*'"
     by_day = db.query(
-        f"SELECT c.day, count(*), sum({kg}) FROM certificates c WHERE {where} "
-        "GROUP BY c.day ORDER BY c.day",
-        params,
+        "SELECT r.period, sum(r.issued), sum(r.kg) FROM rollup_certificates r "
+        f"WHERE r.grain = 'D' AND r.period BETWEEN ? AND ? AND {scope} GROUP BY r.period",
+        [window.first, window.last, *scope_params],
     )
-    rows = db.query(
-        f"SELECT c.township, c.product_code, c.product_name, count(*), 0, "
-        f"sum({kg}), count(DISTINCT c.producer_key) FROM certificates c WHERE {where} "
-        "GROUP BY c.township, c.product_code, c.product_name "
-        "ORDER BY c.township, count(*) DESC",
-        params,
+    total_producers = db.query(
+        f"SELECT sum(r.producers) FROM rollup_certificates r WHERE {periods} AND {scope}",
+        [*params, *scope_params],
+    )[0][0]
+    kind = "cert_t" if township else "cert_c"
+    total_producers = int(total_producers or 0) + sum(
+        rollups.members_beyond(db, kind, window.first, window.last, township).values()
     )
-    # Voids are few: counted from their side, not probed for every certificate.
-    voided = {
-        (r[0], r[1]): int(r[2])
-        for r in db.query(
-            "SELECT c.township, c.product_code, count(*) FROM certificate_voids v JOIN "
-            f"certificates c ON c.county = v.county AND c.number = v.number WHERE {where} "
-            "GROUP BY c.township, c.product_code",
-            params,
-        )
-    }
-    rows = [(*r[:4], voided.get((r[0], r[1]), 0), *r[5:]) for r in rows]
-    totals = db.query(
-        f"SELECT count(*), sum({kg}), count(DISTINCT c.producer_key) FROM certificates c "
-        f"WHERE {where}",
-        params,
-    )[0]
+    where = f"{periods} AND r.product_code <> '*' AND r.township <> '*'"
+    if township:
+        where += " AND r.township = ?"
+    grouped = db.query(
+        "SELECT r.township, r.product_code, r.product_name, sum(r.issued), sum(r.voided), "
+        f"sum(r.kg), sum(r.producers) FROM rollup_certificates r WHERE {where} "
+        "GROUP BY r.township, r.product_code, r.product_name",
+        [*params, *scope_params],
+    )
+    beyond: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (_county, *group), n in rollups.members_beyond(
+        db, "cert_p", window.first, window.last, township
+    ).items():
+        beyond[(group[0], group[1], group[2])] += n
+    rows = sorted(
+        (
+            (r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5] or 0),
+             int(r[6] or 0) + beyond[(r[0], r[1], r[2])])
+            for r in grouped
+            if int(r[3])
+        ),
+        key=lambda r: (r[0], -r[3]),
+    )  # fmt: skip
     per_day = {r[0]: (int(r[1]), float(r[2] or 0)) for r in by_day}
     townships: dict[str, int] = {}
     products: dict[str, int] = {}
     for r in rows:
-        townships[r[0]] = townships.get(r[0], 0) + int(r[3])
-        products[r[2]] = products.get(r[2], 0) + int(r[3])
+        townships[r[0]] = townships.get(r[0], 0) + r[3]
+        products[r[2]] = products.get(r[2], 0) + r[3]
     return {
-        "total": int(totals[0]),
-        "tonnes": float(totals[1] or 0) / 1000,
-        "producers": int(totals[2]),
+        "total": sum(n for n, _ in per_day.values()),
+        "tonnes": sum(kg for _, kg in per_day.values()) / 1000,
+        "producers": total_producers,
         "days": window.days(),
         "per_day": [per_day.get(d, (0, 0.0))[0] for d in window.days()],
         "tonnes_per_day": [round(per_day.get(d, (0, 0.0))[1] / 1000, 3) for d in window.days()],
         "townships": sorted(townships.items(), key=lambda kv: -kv[1]),
         "products": sorted(products.items(), key=lambda kv: -kv[1])[:10],
         "rows": [
-            {"township": r[0], "product_code": r[1], "product": r[2], "issued": int(r[3]),
-             "voided": int(r[4]), "tonnes": round(float(r[5] or 0) / 1000, 3),
-             "producers": int(r[6])}
+            {"township": r[0], "product_code": r[1], "product": r[2], "issued": r[3],
+             "voided": r[4], "tonnes": round(r[5] / 1000, 3), "producers": r[6]}
             for r in rows
         ],
     }  # fmt: skip
@@ -138,36 +147,51 @@ def certificates_export(db: Database, window: Window) -> tuple[list[str], list[t
 
 
 def rapid_tests_summary(db: Database, window: Window) -> dict:
-    """Per township, method and product: runs, positives, per-run and per-sample rates.
+    """Per township, method and product: runs, positives, per-run and per-sample rates,
+    from the rollups (per kiosk; a kiosk's township is read from ``devices`` now).
 
     A sample is (county, device, sample id) with all its runs; it is positive when a
     re-test confirmed it (a first positive alone is recorded as suspicious)."""
-    rows = db.query(
-        "SELECT coalesce(d.township, '（未登记）'), t.method, t.product_code, count(*), "
-        "sum(CASE WHEN t.verdict = 'positive' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN t.verdict = 'invalid' THEN 1 ELSE 0 END), "
-        f"count(DISTINCT {SAMPLE_KEY}), "
-        f"count(DISTINCT CASE WHEN t.verdict = 'positive' THEN {SAMPLE_KEY} END) "
-        "FROM rapid_tests t LEFT JOIN devices d ON d.county = t.county "
-        "AND d.device_id = t.device WHERE t.day BETWEEN ? AND ? "
-        "GROUP BY coalesce(d.township, '（未登记）'), t.method, t.product_code "
-        "ORDER BY 1, 2, 3",
-        [window.first, window.last],
+    periods, params = rollups.window_sql(window.first, window.last)
+    grouped = db.query(
+        "SELECT r.county, r.device, r.method, r.product_code, sum(r.runs), sum(r.positives), "
+        "sum(r.invalid), sum(r.samples), sum(r.confirmed) FROM rollup_rapid_tests r "
+        f"WHERE {periods} AND r.method <> '*' GROUP BY r.county, r.device, r.method, "
+        "r.product_code",
+        params,
     )
+    beyond = {
+        kind: rollups.members_beyond(db, kind, window.first, window.last)
+        for kind in ("test_s", "test_c")
+    }
+    places = {
+        (r[0], r[1]): r[2] for r in db.query("SELECT county, device_id, township FROM devices")
+    }
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for county, device, method, product, runs, pos, invalid, samples, confirmed in grouped:
+        key = (county, device, method, product)
+        township = places.get((county, device)) or "（未登记）"
+        t = totals.setdefault((township, method, product), [0, 0, 0, 0, 0])
+        for i, n in enumerate((runs, pos, invalid, samples + beyond["test_s"].get(key, 0),
+                               confirmed + beyond["test_c"].get(key, 0))):  # fmt: skip
+            t[i] += int(n or 0)
     out = []
     methods: dict[str, list[int]] = {}
-    for township, method, product, runs, pos, invalid, samples, confirmed in rows:
-        valid = int(runs) - int(invalid)
+    for (township, method, product), (runs, pos, invalid, samples, confirmed) in sorted(
+        totals.items()
+    ):
+        if not runs:
+            continue
+        valid = runs - invalid
         out.append(
-            {"township": township, "method": method, "product_code": product, "runs": int(runs),
-             "positives": int(pos), "invalid": int(invalid), "samples": int(samples),
-             "confirmed": int(confirmed),
-             "run_rate": round(100.0 * int(pos) / valid, 2) if valid else None,
-             "sample_rate": round(100.0 * int(confirmed) / int(samples), 2) if samples else None}
+            {"township": township, "method": method, "product_code": product, "runs": runs,
+             "positives": pos, "invalid": invalid, "samples": samples, "confirmed": confirmed,
+             "run_rate": round(100.0 * pos / valid, 2) if valid else None,
+             "sample_rate": round(100.0 * confirmed / samples, 2) if samples else None}
         )  # fmt: skip
         m = methods.setdefault(method, [0, 0])
-        m[0] += int(runs)
-        m[1] += int(pos)
+        m[0] += runs
+        m[1] += pos
     return {
         "rows": out,
         "methods": sorted(methods.items()),

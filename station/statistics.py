@@ -10,8 +10,8 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
-from station.db import SAMPLE_KEY, Database
-from station.queries import _kg_expr
+from station import rollups
+from station.db import Database
 
 #: The rapid-test target behind "2 batches per 1,000 people" (per year; a month is 1/12).
 BATCHES_PER_1000_PER_YEAR = 2.0
@@ -83,34 +83,51 @@ def compute(db: Database, county: str, period: Period, population: dict[str, int
     def row(name: str) -> TownshipRow:
         return rows.setdefault(name, TownshipRow(name))
 
-    kg = _kg_expr(db)
+    # From the rollups (station/rollups.py): a year costs what a month does.
+    periods, params = rollups.window_sql(period.first, period.last)
+    beyond: dict[str, int] = {}
+    for (c, township, _g2, _g3), n in rollups.members_beyond(
+        db, "cert_t", period.first, period.last
+    ).items():
+        if c == county:
+            beyond[township] = beyond.get(township, 0) + n
     for township, count, kilos, producers in db.query(
-        f"SELECT c.township, count(*), sum({kg}), count(DISTINCT c.producer_key) FROM "
-        "certificates c WHERE c.county = ? AND c.day BETWEEN ? AND ? GROUP BY c.township",
-        [county, period.first, period.last],
+        "SELECT r.township, sum(r.issued), sum(r.kg), sum(r.producers) FROM rollup_certificates "
+        f"r WHERE r.county = ? AND {periods} AND r.township <> '*' AND r.product_code = '*' "
+        "GROUP BY r.township",
+        [county, *params],
     ):
+        if not int(count or 0):
+            continue
         r = row(township)
-        r.certificates, r.tonnes, r.producers = (
-            int(count),
-            round((kilos or 0) / 1000, 3),
-            int(producers),
-        )
+        r.certificates, r.tonnes = int(count), round((kilos or 0) / 1000, 3)
+        r.producers = int(producers or 0) + beyond.get(township, 0)
     for township, count in db.query(
         "SELECT township, count(*) FROM ledger_producers WHERE county = ? AND merged_into IS NULL "
         "AND township <> '' GROUP BY township",
         [county],
     ):
         row(township).ledger_producers = int(count)
-    for township, runs, samples, positives in db.query(
-        f"SELECT d.township, count(*), count(DISTINCT {SAMPLE_KEY}), "
-        f"count(DISTINCT CASE WHEN t.verdict = 'positive' THEN {SAMPLE_KEY} END) "
-        "FROM rapid_tests t "
-        "JOIN devices d ON d.county = t.county AND d.device_id = t.device "
-        "WHERE t.county = ? AND t.day BETWEEN ? AND ? GROUP BY d.township",
-        [county, period.first, period.last],
+    places = {
+        r[0]: r[1]
+        for r in db.query("SELECT device_id, township FROM devices WHERE county = ?", [county])
+    }
+    extra = {
+        kind: rollups.members_beyond(db, kind, period.first, period.last)
+        for kind in ("test_sd", "test_cd")
+    }
+    for device, runs, samples, positives in db.query(
+        "SELECT r.device, sum(r.runs), sum(r.samples), sum(r.confirmed) FROM rollup_rapid_tests "
+        f"r WHERE r.county = ? AND {periods} AND r.method = '*' GROUP BY r.device",
+        [county, *params],
     ):
-        r = row(township)
-        r.runs, r.samples, r.positives = int(runs), int(samples or 0), int(positives or 0)
+        if device not in places or not int(runs or 0):
+            continue
+        key = (county, device, "*", "*")
+        r = row(places[device])
+        r.runs += int(runs)
+        r.samples += int(samples or 0) + extra["test_sd"].get(key, 0)
+        r.positives += int(positives or 0) + extra["test_cd"].get(key, 0)
     for r in rows.values():
         if r.ledger_producers:
             r.coverage = round(100 * r.producers / r.ledger_producers, 1)

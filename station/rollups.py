@@ -1,0 +1,346 @@
+"""Per-day rollups of certificates and rapid tests, for the dashboard (migration 0010).
+
+Why: a dashboard window over two years of a 50-kiosk county would aggregate 3 million
+certificates on every page view. The rollups hold one row per day, month and year and
+per township × product (certificates) or kiosk × method × product (rapid tests), so a
+window of any length reads whole years, whole months and the days at its ends.
+
+They are kept by the collector's writer in the transaction that stores the events
+(``maintained`` wraps the projection in ``station/db.py``), so they never drift from the
+raw rows: what was stored is looked up before and read back after the projection, which
+makes the deltas exact whatever the projection's insert strategy, for redeliveries,
+out-of-order days, and a void stored before or after its certificate.
+
+Distinct counts (producers, samples) do not add up across days: each member's active
+days are kept in ``rollup_members`` with the next day it was active again, and the
+counters hold how many members had their latest day in a period. The members active in
+days a..b are those whose latest day up to b lies in a..b: the counters summed over the
+window plus the member rows with a <= day <= b < next_day (none when the window ends
+on the latest day stored). Producers of the county and per product are counted across
+the counties of a store, as the dashboard's raw query did (county '*' in their member
+and counter rows); per township within its county (a township belongs to one county);
+a sample belongs to one county and kiosk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from station.db import Database, Event
+
+log = logging.getLogger(__name__)
+
+#: Kilograms per unit, for tonnage; counting units (头, 只, 箱, …) are not weighed.
+KG_PER_UNIT = {"公斤": 1.0, "千克": 1.0, "斤": 0.5, "吨": 1000.0, "克": 0.001}
+#: (grain, length of the ISO date prefix that names its period).
+GRAINS = (("D", 10), ("M", 7), ("Y", 4))
+#: Distinct producers per county, township, and township × product.
+CERT_KINDS = ("cert_c", "cert_t", "cert_p")
+#: Where a member kind's "latest day" counter lives: (table, column).
+_COUNTERS = {
+    "cert_c": ("rollup_certificates", "producers"),
+    "cert_t": ("rollup_certificates", "producers"),
+    "cert_p": ("rollup_certificates", "producers"),
+    "test_s": ("rollup_rapid_tests", "samples"),
+    "test_c": ("rollup_rapid_tests", "confirmed"),
+    "test_sd": ("rollup_rapid_tests", "samples"),
+    "test_cd": ("rollup_rapid_tests", "confirmed"),
+}
+_CERT_MEASURES = ("issued", "kg", "voided", "producers")
+_TEST_MEASURES = ("runs", "positives", "invalid", "samples", "confirmed")
+_KEYS = {
+    "rollup_certificates": ("county", "grain", "period", "township", "product_code",
+                            "product_name"),
+    "rollup_rapid_tests": ("county", "grain", "period", "device", "method", "product_code"),
+}  # fmt: skip
+_MEASURES = {"rollup_certificates": _CERT_MEASURES, "rollup_rapid_tests": _TEST_MEASURES}
+_IN_CHUNK = 500
+
+
+def kg_expr(db: Database) -> str:
+    """SQL for the kilograms of certificate ``c`` (0 for counting units): the same
+    expression in the raw queries, the backfill and the incremental upkeep."""
+    from station.db import SQLITE
+
+    cast = "REAL" if db.dialect is SQLITE else "DOUBLE PRECISION"
+    cases = " ".join(f"WHEN '{unit}' THEN {kg}" for unit, kg in KG_PER_UNIT.items())
+    return f"CAST(c.quantity AS {cast}) * (CASE c.unit {cases} ELSE 0 END)"
+
+
+def cert_group(kind: str, township: str, code: str, name: str) -> tuple[str, str, str]:
+    """The key a certificate counts under for one kind ('*': every value)."""
+    if kind == "cert_c":
+        return ("*", "*", "*")
+    if kind == "cert_t":
+        return (township, "*", "*")
+    return (township, code, name)
+
+
+# ---- windows ------------------------------------------------------------------------
+
+
+def periods(first: str, last: str) -> list[tuple[str, str, str]]:
+    """Days ``first..last`` as (grain, first period, last period) ranges: whole years,
+    whole months, and single days at the ends."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    pieces: list[tuple[str, str]] = []
+    day = start
+    while day <= end:
+        month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        if day.month == 1 and day.day == 1 and date(day.year, 12, 31) <= end:
+            pieces.append(("Y", f"{day.year:04d}"))
+            day = date(day.year + 1, 1, 1)
+        elif day.day == 1 and month_end <= end:
+            pieces.append(("M", day.isoformat()[:7]))
+            day = month_end + timedelta(days=1)
+        else:
+            pieces.append(("D", day.isoformat()))
+            day += timedelta(days=1)
+    ranges: list[tuple[str, str, str]] = []
+    for grain, period in pieces:
+        if ranges and ranges[-1][0] == grain:
+            ranges[-1] = (grain, ranges[-1][1], period)
+        else:
+            ranges.append((grain, period, period))
+    return ranges
+
+
+def window_sql(first: str, last: str, alias: str = "r") -> tuple[str, list[str]]:
+    """A WHERE condition selecting the rollup rows that make up days ``first..last``."""
+    parts, params = [], []
+    for grain, lo, hi in periods(first, last):
+        parts.append(f"({alias}.grain = ? AND {alias}.period BETWEEN ? AND ?)")
+        params += [grain, lo, hi]
+    return "(" + " OR ".join(parts or ["1 = 0"]) + ")", params
+
+
+def members_beyond(
+    db: Database, kind: str, first: str, last: str, g1: str | None = None
+) -> dict[tuple[str, str, str, str], int]:
+    """Members active in ``first..last`` whose latest day up to ``last`` is not their
+    latest day overall (they were active again after ``last``), by (county, g1, g2, g3):
+    what the per-period counters miss for a window ending before the latest day."""
+    sql = (
+        "SELECT county, g1, g2, g3, count(*) FROM rollup_members WHERE kind = ? "
+        "AND next_day > ? AND day BETWEEN ? AND ?"
+    )
+    params: list[Any] = [kind, last, first, last]
+    if g1 is not None:
+        sql += " AND g1 = ?"
+        params.append(g1)
+    rows = db.query(sql + " GROUP BY county, g1, g2, g3", params)
+    return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in rows}
+
+
+# ---- upkeep -------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """Keys of the batch that were not stored before the projection ran."""
+
+    certs: set[tuple[str, str]] = field(default_factory=set)
+    voids: set[tuple[str, str]] = field(default_factory=set)
+    tests: set[tuple[str, str, str]] = field(default_factory=set)
+    #: New certificates whose void was already stored (a void that arrived first).
+    voided_before: set[tuple[str, str]] = field(default_factory=set)
+
+
+@contextmanager
+def maintained(db: Database, events: Sequence[Event]) -> Iterator[None]:
+    """Around the projection of ``events`` (new events, inside the store transaction):
+    add what the projection stored to the rollups."""
+    pending = _look_before(db, events)
+    yield
+    if pending.certs or pending.voids or pending.tests:
+        _apply(db, pending)
+
+
+def _look_before(db: Database, events: Sequence[Event]) -> _Pending:
+    certs: set[tuple[str, str]] = set()
+    voids: set[tuple[str, str]] = set()
+    tests: set[tuple[str, str, str]] = set()
+    for e in events:
+        if e.schema == "certificate.issued":
+            certs.add((e.county, str(e.data["number"])))
+        elif e.schema == "certificate.voided":
+            voids.add((e.county, str(e.data["number"])))
+        elif e.schema == "rapidtest.result":
+            tests.add((e.county, e.device, str(e.data["test_id"])))
+    pending = _Pending()
+    if certs:
+        pending.certs = certs - set(_rows(db, "certificates c", ("c.county", "c.number"), certs))
+        voided = _rows(db, "certificate_voids v", ("v.county", "v.number"), pending.certs)
+        pending.voided_before = {(k[0], k[1]) for k in voided}
+    if voids:
+        stored = _rows(db, "certificate_voids v", ("v.county", "v.number"), voids)
+        pending.voids = voids - set(stored)
+    if tests:
+        pending.tests = tests - set(
+            _rows(db, "rapid_tests t", ("t.county", "t.device", "t.test_id"), tests)
+        )
+    return pending
+
+
+def _rows(
+    db: Database,
+    table: str,
+    key: Sequence[str],
+    keys: Iterable[tuple[str, ...]],
+    columns: Sequence[str] = (),
+) -> dict[tuple[str, ...], tuple[Any, ...]]:
+    """``columns`` of the rows of ``table`` whose ``key`` columns equal one of ``keys``,
+    by key: one query per key prefix and 500 last-column values."""
+    by_prefix: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for k in keys:
+        by_prefix[k[:-1]].append(k[-1])
+    found: dict[tuple[str, ...], tuple[Any, ...]] = {}
+    select = ", ".join([*key, *columns])
+    prefix_sql = " AND ".join(f"{c} = ?" for c in key[:-1])
+    for prefix, values in by_prefix.items():
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(
+                f"SELECT {select} FROM {table} WHERE {prefix_sql} AND {key[-1]} IN ({marks})",
+                [*prefix, *chunk],
+            ).fetchall()
+            for r in rows:
+                found[tuple(r[: len(key)])] = tuple(r[len(key) :])
+    return found
+
+
+class _Deltas:
+    """Additive changes per rollup row, written with one upsert per table."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[tuple[str, ...], list[float]]] = {t: {} for t in _MEASURES}
+
+    def add(
+        self, table: str, county: str, day: str, group: Sequence[str], **amounts: float
+    ) -> None:
+        measures = _MEASURES[table]
+        for grain, length in GRAINS:
+            key = (county, grain, day[:length], *group)
+            row = self.rows[table].setdefault(key, [0.0] * len(measures))
+            for name, amount in amounts.items():
+                row[measures.index(name)] += amount
+
+    def write(self, db: Database) -> None:
+        for table, rows in self.rows.items():
+            if not rows:
+                continue
+            keys, measures = _KEYS[table], _MEASURES[table]
+            columns = ", ".join([*keys, *measures])
+            marks = ", ".join("?" * (len(keys) + len(measures)))
+            sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in measures)
+            conflict = ", ".join(keys[1:] + keys[:1])
+            db._executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
+                [(*k, *v) for k, v in rows.items()],
+            )
+
+
+def _apply(db: Database, pending: _Pending) -> None:
+    deltas = _Deltas()
+    points: list[tuple[str, str, tuple[str, str, str], str, str]] = []
+    cert_columns = ("c.day", "c.township", "c.product_code", "c.product_name", kg_expr(db),
+                    "c.producer_key")  # fmt: skip
+    stored = _rows(db, "certificates c", ("c.county", "c.number"), pending.certs, cert_columns)
+    for (county, number), (day, township, code, name, kg, producer) in stored.items():
+        voided = 1 if (county, number) in pending.voided_before else 0
+        for kind in CERT_KINDS:
+            group = cert_group(kind, township, code, name)
+            deltas.add("rollup_certificates", county, day, group, issued=1, kg=float(kg or 0),
+                       voided=voided)  # fmt: skip
+            points.append((county if kind == "cert_t" else "*", kind, group, producer, day))
+    voided_now = _rows(db, "certificates c", ("c.county", "c.number"), pending.voids,
+                       cert_columns[:4])  # fmt: skip
+    for (county, _number), (day, township, code, name) in voided_now.items():
+        for kind in CERT_KINDS:
+            deltas.add("rollup_certificates", county, day, cert_group(kind, township, code, name),
+                       voided=1)  # fmt: skip
+    tests = _rows(db, "rapid_tests t", ("t.county", "t.device", "t.test_id"), pending.tests,
+                  ("t.day", "t.method", "t.product_code", "t.verdict",
+                   "coalesce(t.sample_id, t.test_id)"))  # fmt: skip
+    for (county, device, _test), (day, method, product, verdict, sample) in tests.items():
+        positive, invalid = int(verdict == "positive"), int(verdict == "invalid")
+        # Per kiosk × method × product (the tests page) and per kiosk (statistics).
+        for group, kinds in (((device, method, product), ("test_s", "test_c")),
+                             ((device, "*", "*"), ("test_sd", "test_cd"))):  # fmt: skip
+            deltas.add("rollup_rapid_tests", county, day, group, runs=1, positives=positive,
+                       invalid=invalid)  # fmt: skip
+            points.append((county, kinds[0], group, sample, day))
+            if verdict == "positive":
+                points.append((county, kinds[1], group, sample, day))
+    for point in points:
+        _add_member(db, deltas, *point)
+    deltas.write(db)
+
+
+def _add_member(
+    db: Database, deltas: _Deltas, county: str, kind: str, group: tuple[str, str, str],
+    member: str, day: str,
+) -> None:  # fmt: skip
+    """Record that ``member`` was active on ``day`` in ``group``; move its latest-day
+    counter when ``day`` is its new latest day."""
+    combo = [county, kind, *group, member]
+    where = "county = ? AND kind = ? AND g1 = ? AND g2 = ? AND g3 = ? AND member = ?"
+    prev, following = db.execute(
+        f"SELECT (SELECT max(day) FROM rollup_members WHERE {where} AND day < ?), "
+        f"(SELECT min(day) FROM rollup_members WHERE {where} AND day >= ?)",
+        [*combo, day, *combo, day],
+    ).fetchone()
+    if following == day:
+        return  # already active that day
+    db.execute(
+        "INSERT INTO rollup_members (county, kind, g1, g2, g3, member, day, next_day) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [*combo, day, following],
+    )
+    table, column = _COUNTERS[kind]
+    if prev is not None:
+        db.execute(f"UPDATE rollup_members SET next_day = ? WHERE {where} AND day = ?",
+                   [day, *combo, prev])  # fmt: skip
+        if following is None:
+            deltas.add(table, county, prev, group, **{column: -1})
+    if following is None:
+        deltas.add(table, county, day, group, **{column: 1})
+
+
+# ---- backfill -----------------------------------------------------------------------
+
+TABLES = ("rollup_members", "rollup_certificates", "rollup_rapid_tests")
+
+
+def backfill_statements(db: Database) -> list[str]:
+    """The backfill of migration 0010 (its INSERT statements), for this dialect."""
+    from station.migrate import sql_params, statements
+
+    sql = resources.files("station.migrations").joinpath("0010_rollups.sql").read_text("utf-8")
+    return [s for s in statements(sql.format(**sql_params(db))) if s.startswith("INSERT")]
+
+
+def rebuild(db: Database) -> None:
+    """Recompute every rollup from the raw rows, in one transaction (after a bulk load
+    that bypassed the collector, or to check the upkeep)."""
+    db.lock_schema()
+    try:
+        for table in TABLES:
+            db.execute(f"DELETE FROM {table}")
+        for statement in backfill_statements(db):
+            db.execute(statement)
+        db.unlock_schema(commit=True)
+    except BaseException:
+        db.unlock_schema(commit=False)
+        raise
+    log.info("rollups rebuilt")
