@@ -200,6 +200,26 @@ def _source_numbers(data: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(str(n) for n in found))
 
 
+def _same_body(stored: str, received: str) -> bool:
+    """The same JSON document (a redelivery), whatever its spacing."""
+    if stored == received:
+        return True
+    try:
+        return bool(json.loads(stored) == json.loads(received))
+    except ValueError:
+        return False
+
+
+EVENT_COLUMNS = ("county", "device", "seq", "event_id", "kind", "schema_name", "version",
+                 "event_time", "received_at", "body")  # fmt: skip
+CERTIFICATE_COLUMNS = ("county", "number", "device", "event_id", "issued_at", "day", "township",
+                       "service_point", "product_code", "product_name", "quantity", "unit",
+                       "basis", "producer_key", "issuer_name", "issuer_phone", "origin",
+                       "inputs_used", "test_ref", "style")  # fmt: skip
+RAPID_TEST_COLUMNS = ("county", "device", "test_id", "day", "producer_key", "product_code",
+                      "method", "analyte", "verdict", "retest_of", "sample_id",
+                      "batch_id")  # fmt: skip
+
 #: The PostgreSQL advisory lock key that serialises migrations of the county store.
 SCHEMA_LOCK_KEY = 0x61677269
 
@@ -213,6 +233,8 @@ class Database:
         self.dialect = POSTGRES if postgres else SQLITE
         self.conn: Any = self._connect()
         self._closed = False
+        #: Staging tables this connection has created (``_stage``).
+        self._stages: set[str] = set()
         try:
             self._create()
         except BaseException:
@@ -245,6 +267,7 @@ class Database:
             self.conn.close()
         self.conn = self._connect()
         self._closed = False
+        self._stages = set()
 
     # ---- plumbing -----------------------------------------------------------------
 
@@ -262,6 +285,7 @@ class Database:
             self.conn.commit()
 
     def _rollback(self) -> None:
+        self._stages = set()  # a staging table created in this transaction is gone
         try:
             if self.dialect is SQLITE:
                 if self.conn.in_transaction:
@@ -330,33 +354,22 @@ class Database:
         this twice with the same events is harmless. A known id with a *different* body
         is a conflict: that message is quarantined and alarmed, never dropped (after a
         kiosk database restore, say, the second body is a certificate the county must see).
+        Each table gets one set-based statement per batch (``_insert_many``), not one per
+        row: a PostgreSQL round trip per row capped the collector.
         """
         received = _now()
         result = StoreResult()
-        new: list[Event] = []
         quarantined = list(quarantined)
         alarms = list(alarms)
         self._begin()
         try:
-            for e in events:
-                cur = self.execute(
-                    "INSERT INTO events (county, device, seq, event_id, kind, schema_name, "
-                    "version, event_time, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    [e.county, e.device, e.seq, e.event_id, e.kind, e.schema, e.version, e.time,
-                     received, e.body],
-                )  # fmt: skip
-                if cur.rowcount == 1:
-                    new.append(e)
-                elif self._same_as_stored(e):
-                    result.duplicates += 1
-                else:
-                    result.conflicts.append(e)
-                    reason = f"conflict: event {e.event_id} is already stored with another body"
-                    quarantined.append(Quarantined(f"{e.county}/{e.device}", reason,
-                                                   e.body.encode("utf-8")))  # fmt: skip
-                    alarms.append(IntakeAlarm(e.county, e.device, "event_conflict",
-                                              f"{reason} (latest)"))  # fmt: skip
+            new = self._insert_events(events, received, result)
+            for e in result.conflicts:
+                reason = f"conflict: event {e.event_id} is already stored with another body"
+                quarantined.append(Quarantined(f"{e.county}/{e.device}", reason,
+                                               e.body.encode("utf-8")))  # fmt: skip
+                alarms.append(IntakeAlarm(e.county, e.device, "event_conflict",
+                                          f"{reason} (latest)"))  # fmt: skip
             with rollups.maintained(self, new):
                 self._project(new)
             self._executemany(
@@ -390,17 +403,115 @@ class Database:
         result.new = len(new)
         return result
 
-    def _same_as_stored(self, event: Event) -> bool:
-        row = self.execute(
-            "SELECT body FROM events WHERE county = ? AND event_id = ?",
-            [event.county, event.event_id],
-        ).fetchone()
-        if row is None:  # the (county, device, seq) key matched with another id
-            return False
-        try:
-            return bool(json.loads(row[0]) == json.loads(event.body))
-        except ValueError:
-            return False
+    def _insert_events(
+        self, events: Sequence[Event], received: str, result: StoreResult
+    ) -> list[Event]:
+        """Insert the batch with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING
+        RETURNING``; returns the new events in batch order and counts the others in
+        ``result``: a duplicate (the stored body is the same) or a conflict (another
+        body, or another id at the same device and seq)."""
+        first: dict[tuple[str, str], Event] = {}
+        for e in events:
+            first.setdefault((e.county, e.event_id), e)
+        inserted = self._insert_many(
+            "events",
+            EVENT_COLUMNS,
+            [
+                (e.county, e.device, e.seq, e.event_id, e.kind, e.schema, e.version, e.time,
+                 received, e.body)
+                for e in first.values()
+            ],
+            returning="county, event_id",
+        )  # fmt: skip
+        new: list[Event] = []
+        known: list[Event] = []
+        for e in events:
+            key = (e.county, e.event_id)
+            if key in inserted:  # its first occurrence, the row inserted
+                inserted.discard(key)
+                new.append(e)
+            else:
+                known.append(e)
+        stored = self._stored_bodies(known)
+        for e in known:
+            body = stored.get((e.county, e.event_id))
+            if body is not None and _same_body(body, e.body):
+                result.duplicates += 1
+            else:
+                result.conflicts.append(e)
+        return new
+
+    def _stored_bodies(self, events: Sequence[Event]) -> dict[tuple[str, str], str]:
+        """The stored body of each of ``events``' ids, by (county, event id): one query
+        per county and 500 ids (only batches with redeliveries ask)."""
+        ids: dict[str, dict[str, None]] = {}
+        for e in events:
+            ids.setdefault(e.county, {})[e.event_id] = None
+        found: dict[tuple[str, str], str] = {}
+        for county, wanted in ids.items():
+            unique = list(wanted)
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                cur = self.execute(
+                    f"SELECT event_id, body FROM events WHERE county = ? AND event_id IN ({marks})",
+                    [county, *chunk],
+                )
+                found.update(((county, r[0]), r[1]) for r in cur.fetchall())
+        return found
+
+    def _insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        conflict: str = "ON CONFLICT DO NOTHING",
+        returning: str = "",
+    ) -> set[tuple[Any, ...]]:
+        """Insert ``rows`` as a set: PostgreSQL COPYs them into a staging table and inserts
+        from it (a few round trips per batch, not one per row); SQLite runs
+        ``executemany`` in process. With ``returning``, both dialects stage and return
+        those columns of the rows inserted (only ``INSERT ... SELECT`` says which rows
+        ``ON CONFLICT DO NOTHING`` kept)."""
+        if not rows:
+            return set()
+        names = ", ".join(columns)
+        if self.dialect is SQLITE and not returning:
+            marks = ", ".join("?" * len(columns))
+            self.conn.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows
+            )
+            return set()
+        stage = self._stage(table, columns, rows)
+        # WHERE true: SQLite would read ON CONFLICT after a bare SELECT as a join's ON.
+        sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} WHERE true {conflict}"
+        if not returning:
+            self.execute(sql)
+            return set()
+        return {tuple(r) for r in self.execute(f"{sql} RETURNING {returning}").fetchall()}
+
+    def _stage(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+        """``stage_<table>``, a temporary table of this connection, holding just ``rows``."""
+        stage = f"stage_{table}"
+        names = ", ".join(columns)
+        if stage not in self._stages:
+            if self.dialect is POSTGRES:  # emptied by every commit: it never bloats
+                self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+                             f"AS SELECT {names} FROM {table} WITH NO DATA")  # fmt: skip
+            else:
+                self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+                             f"AS SELECT {names} FROM {table} WHERE false")  # fmt: skip
+            self._stages.add(stage)
+        if self.dialect is POSTGRES:
+            with self.conn.cursor().copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            self.conn.execute(f"DELETE FROM {stage}")
+            marks = ", ".join("?" * len(columns))
+            self.conn.executemany(f"INSERT INTO {stage} ({names}) VALUES ({marks})", rows)
+        return stage
 
     def _record_alarms(self, alarms: Sequence[IntakeAlarm], now: str) -> None:
         merged: dict[tuple[str, str, str], IntakeAlarm] = {}
@@ -429,7 +540,11 @@ class Database:
 
     def _project(self, events: Sequence[Event]) -> None:
         """Copy what reports need into plain columns (portable: no JSON functions)."""
-        certs, voids, tests, holds, lifts = [], [], [], [], []
+        certs: list[tuple[Any, ...]] = []
+        voids: list[tuple[Any, ...]] = []
+        tests: list[tuple[Any, ...]] = []
+        holds: list[tuple[Any, ...]] = []
+        lifts: list[tuple[Any, ...]] = []
         sources: list[tuple[str, str, str]] = []
         for e in events:
             d = e.data
@@ -457,40 +572,14 @@ class Database:
                 )  # fmt: skip
             elif e.schema == "hold.lifted":
                 lifts.append((e.county, e.device, d["hold_id"], d["lifted_by"], e.time))
-        self._executemany(
-            "INSERT INTO certificates (county, number, device, event_id, issued_at, day, township, "
-            "service_point, product_code, product_name, quantity, unit, basis, producer_key, "
-            "issuer_name, issuer_phone, origin, inputs_used, test_ref, style) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            certs,
-        )
-        self._executemany(
-            "INSERT INTO certificate_sources (county, number, source_number) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            sources,
-        )
-        self._executemany(
-            "INSERT INTO certificate_voids (county, number, reason, voided_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            voids,
-        )
-        self._executemany(
-            "INSERT INTO rapid_tests (county, device, test_id, day, producer_key, product_code, "
-            "method, analyte, verdict, retest_of, sample_id, batch_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            tests,
-        )
-        self._executemany(
-            "INSERT INTO holds (county, device, hold_id, producer_key, product_code, reason, "
-            "placed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            holds,
-        )
-        self._executemany(
-            "INSERT INTO hold_lifts (county, device, hold_id, lifted_by, lifted_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            lifts,
+        self._insert_many("certificates", CERTIFICATE_COLUMNS, certs)
+        self._insert_many("certificate_sources", ("county", "number", "source_number"), sources)
+        self._insert_many("certificate_voids", ("county", "number", "reason", "voided_at"), voids)
+        self._insert_many("rapid_tests", RAPID_TEST_COLUMNS, tests)
+        self._insert_many("holds", ("county", "device", "hold_id", "producer_key", "product_code",
+                                    "reason", "placed_at"), holds)  # fmt: skip
+        self._insert_many(
+            "hold_lifts", ("county", "device", "hold_id", "lifted_by", "lifted_at"), lifts
         )
 
     # ---- reading ---------------------------------------------------------------------
