@@ -102,7 +102,10 @@ def _decode(payload: bytes) -> Any:
     characters are checked here for every message, whatever its schema says."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Rejected(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    _check_depth(payload)
+    # Fast path: no deeper than its count of opening brackets (an envelope has 3 or 4),
+    # so the string-stripping scan runs only for documents that might be deep.
+    if payload.count(b"{") + payload.count(b"[") > MAX_DEPTH:
+        _check_depth(payload)
     try:
         doc = json.loads(
             payload.decode("utf-8"),
@@ -116,7 +119,10 @@ def _decode(payload: bytes) -> Any:
         raise Rejected(f"malformed JSON: {exc.msg} at line {exc.lineno} col {exc.colno}") from None
     except RecursionError:
         raise Rejected(f"nested deeper than {MAX_DEPTH} levels") from None
-    _check_strings(doc)
+    # Fast path: a forbidden character can only arrive as a backslash-u escape or a raw DEL
+    # (json.loads refuses raw controls in strings, the UTF-8 decoder raw surrogates).
+    if b"\\u" in payload or b"\x7f" in payload:
+        _check_strings(doc)
     return doc
 
 
