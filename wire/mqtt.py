@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from paho.mqtt.client import Client as Client  # re-exported: callers never import paho
-from paho.mqtt.client import MQTTMessage, MQTTv5
+from paho.mqtt.client import MQTTErrorCode, MQTTMessage, MQTTv5
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -97,19 +97,62 @@ def jittered_backoff(attempt: int, low: float, high: float) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
+#: What one buffered read asks the socket for (a TLS socket returns at most a record).
+READ_CHUNK = 64 * 1024
+
+
+class BufferedClient(Client):
+    """A paho client that reads the socket in large chunks.
+
+    paho reads each packet with three or more ``recv`` calls (the command byte, each
+    remaining-length byte, the body) and goes back to ``select`` after each packet: at
+    thousands of messages a second that is most of a collector's network thread, and
+    every call hands the GIL away. This client serves those small reads from one
+    buffer and handles every complete packet it holds before the next ``select``.
+    """
+
+    _rbuf = b""
+    _rpos = 0
+    _rsock: object = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rsock is not self._sock:  # a new connection: nothing of the old one
+            self._rbuf, self._rpos, self._rsock = b"", 0, self._sock
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(max(bufsize, READ_CHUNK))  # raises when none waits
+            if len(data) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return data
+            self._rbuf, self._rpos = data, 0
+        start = self._rpos
+        self._rpos = min(start + bufsize, len(self._rbuf))
+        return self._rbuf[start : self._rpos]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        # select() cannot see what the buffer holds: handle it now.
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
+            if self._rsock is not self._sock:
+                break
+            rc = super().loop_read(max_packets)
+        return rc
+
+
 def make_client(
     settings: BrokerSettings,
     *,
     will: Will | None = None,
     manual_ack: bool = False,
     max_inflight: int | None = None,
+    buffered_reads: bool = False,
     on_connect: Callback | None = None,
     on_disconnect: Callback | None = None,
     **callbacks: Callback,
 ) -> Client:
-    """A configured client, not connected; ``callbacks`` are paho v2 ``on_*`` callbacks."""
+    """A configured client, not connected; ``callbacks`` are paho v2 ``on_*`` callbacks.
+    ``buffered_reads`` for a client that receives floods (``BufferedClient``)."""
     s = settings
-    client = Client(
+    client = (BufferedClient if buffered_reads else Client)(
         CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=MQTTv5, manual_ack=manual_ack
     )
     if s.tls is not None:
