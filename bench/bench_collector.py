@@ -1,24 +1,39 @@
-"""Collector ingest into SQLite: events/s for one collector, and two in a shared group.
+"""Collector ingest into SQLite and PostgreSQL: one collector, and two in a shared group.
 
 ``mosquitto_pub -l`` (C, QoS 1) floods a fresh broker with N valid certificate
 envelopes; the clock runs from the first publish until the database holds all N.
-Each collector is its own ``station collect`` process. Two share one SQLite file
-(the default deployment), so the ratio shows what a second collector buys when
-the database is the bottleneck.
+Each collector is its own ``station collect`` process, as deployed. The same-run
+baseline is ``mosquitto_pub``'s own rate into a broker with no subscriber: what this
+machine can publish at all while nothing consumes.
 
-    .venv/bin/python bench/bench_collector.py [--events 20000]
+Read the ratios with the machine in mind: on the 2-core development VM the broker,
+PostgreSQL, ``mosquitto_pub`` and one or two collectors share two cores, so a second
+collector mostly takes CPU from the others. CPU seconds per 1,000 events (all
+collectors together, their PostgreSQL backends apart) is the scaling figure: if it
+does not grow with a second collector, collectors on their own cores add up.
+
+PostgreSQL gets a fresh database per run on 127.0.0.1:5432 (user ``postgres``, trust
+authentication, as in ``tests/support/postgres.py``), dropped afterwards.
+
+    .venv/bin/python bench/bench_collector.py [--events 20000] [--stores sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +48,8 @@ from wire.topics import PREFIX, event_topic  # noqa: E402
 
 TOPIC = event_topic(PREFIX, "330100", "K001", "certificate")
 TIMEOUT_S = 300.0
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def envelopes(count: int) -> bytes:
@@ -46,74 +63,181 @@ def envelopes(count: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _count(db_path: Path) -> int:
-    if not db_path.exists():
-        return -1
-    with Database(db_path) as db:
-        return db.count_events()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def _spawn(db_path: Path, port: int, client_id: str) -> subprocess.Popen[bytes]:
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database for one run, dropped afterwards."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{PG_SERVER}/test", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{PG_SERVER}/{name}"
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+class Counter:
+    """``SELECT count(*) FROM events`` on one connection kept open (polled every 20 ms)."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("postgresql"):
+            import psycopg
+
+            self.conn = psycopg.connect(url, autocommit=True)
+        else:
+            self.conn = sqlite3.connect(url)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def backends(self, prefix: str) -> list[int]:
+        """PostgreSQL backend pids of the collectors (by application_name)."""
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s", [prefix + "%"]
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class Run:
+    store: str
+    collectors: int
+    elapsed: float
+    count: int
+    #: CPU seconds of the collector processes together, and of their PG backends.
+    collector_cpu: float
+    backend_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+
+def publish(port: int, payload: bytes) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        ["mosquitto_pub", "-V", "5", "-p", str(port), "-q", "1", "-t", TOPIC, "-l"],
+        input=payload,
+        check=True,
+    )
+    return time.perf_counter() - t0
+
+
+def baseline(work: Path, payload: bytes) -> float:
+    """Seconds ``mosquitto_pub`` takes to publish everything with nobody subscribed."""
+    broker = start_broker(work / "broker-baseline", persistence=False,
+                          extra_config="max_queued_messages 0")  # fmt: skip
+    try:
+        return publish(broker.port, payload)
+    finally:
+        broker.close()
+
+
+def _spawn(url: str, port: int, client_id: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "station.cli", "collect", "--db", str(db_path),
+        [sys.executable, "-m", "station.cli", "collect", "--db", url,
          "--host", "127.0.0.1", "--port", str(port), "--client-id", client_id],
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
 
-def run(work: Path, payload: bytes, count: int, collectors: int) -> float:
-    """Collectors run as separate ``station collect`` processes, as deployed."""
-    broker = start_broker(work / f"broker{collectors}", persistence=False,
+def run(work: Path, payload: bytes, count: int, store: str, collectors: int) -> Run:
+    with postgres_database() if store == "postgresql" else _sqlite(work, collectors) as url:
+        Database(url).close()  # the schema exists before the collectors race to create it
+        return _measure(work, url, payload, count, store, collectors)
+
+
+@contextmanager
+def _sqlite(work: Path, collectors: int) -> Iterator[str]:
+    yield str(work / f"station{collectors}.db")
+
+
+def _measure(work: Path, url: str, payload: bytes, count: int, store: str, n: int) -> Run:
+    broker = start_broker(work / f"broker-{store}-{n}", persistence=False,
                           extra_config="max_queued_messages 0")  # fmt: skip
-    db_path = work / f"station{collectors}.db"
-    procs = [_spawn(db_path, broker.port, f"bench-{n}") for n in range(collectors)]
+    tag = f"bench-{uuid.uuid4().hex[:6]}"
+    urls = [f"{url}?application_name={tag}-{i}" if store == "postgresql" else url
+            for i in range(n)]  # fmt: skip
+    procs = [_spawn(u, broker.port, f"{tag}-{i}") for i, u in enumerate(urls)]
+    counter = Counter(url)
     try:
-        deadline = time.monotonic() + 10
-        while broker.log().count("as bench-") < collectors:
-            if time.monotonic() > deadline:
+        deadline = time.monotonic() + 20
+        while broker.log().count(f"as {tag}-") < n:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("collectors did not connect")
             time.sleep(0.05)
         time.sleep(0.5)  # subscribe round trip
+        backends = counter.backends(tag) if store == "postgresql" else []
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
+        db0 = [cpu_seconds(pid) for pid in backends]
         t0 = time.perf_counter()
-        subprocess.run(
-            ["mosquitto_pub", "-V", "5", "-p", str(broker.port), "-q", "1", "-t", TOPIC, "-l"],
-            input=payload,
-            check=True,
-        )
-        while (stored := _count(db_path)) < count:
+        publish(broker.port, payload)
+        while (stored := counter.count()) < count:
             if time.perf_counter() - t0 > TIMEOUT_S:
                 raise RuntimeError(f"ingest timed out at {stored}")
             time.sleep(0.02)
         elapsed = time.perf_counter() - t0
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - sum(cpu0)
+        db_cpu = sum(cpu_seconds(pid) for pid in backends) - sum(db0)
+        time.sleep(0.2)
+        final = counter.count()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
+        counter.close()
         broker.close()
-    if _count(db_path) != count:
-        raise RuntimeError(f"stored {_count(db_path)}, expected {count}")
-    return elapsed
+    if final != count:
+        raise RuntimeError(f"stored {final}, expected {count}")
+    return Run(store, n, elapsed, count, cpu, db_cpu)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--collectors", default="1,2", help="1, 2 or 1,2")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     try:
         payload = envelopes(args.events)
-        one = run(work, payload, args.events, 1)
-        two = run(work, payload, args.events, 2)
+        base = baseline(work, payload)
+        runs = [run(work, payload, args.events, store, n)
+                for store in args.stores.split(",")
+                for n in map(int, args.collectors.split(","))]  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     size = len(payload) / args.events
-    print(f"events               {args.events} certificate.issued (avg {size:.0f} bytes), QoS 1")
-    print(f"one collector        {one:6.2f} s  {args.events / one:8.0f} events/s  (target >= 3000)")
-    print(
-        f"two, shared group    {two:6.2f} s  {args.events / two:8.0f} events/s  (one SQLite file)"
-    )
-    print(f"ratio two/one        {one / two:.2f}")
+    k = args.events / 1000
+    print(f"events                 {args.events} certificate.issued (avg {size:.0f} bytes), QoS 1,"
+          f" {os.cpu_count()} cores shared by broker, store, publisher and collectors")  # fmt: skip
+    print(f"mosquitto_pub alone    {base:6.2f} s  {args.events / base:8.0f} events/s  (baseline)")
+    one: dict[str, Run] = {}
+    for r in runs:
+        label = f"{r.store}, {'one collector' if r.collectors == 1 else 'two, shared group'}"
+        db = f", PG backends {r.backend_cpu / k:.3f}" if r.store == "postgresql" else ""
+        print(f"{label:22s} {r.elapsed:6.2f} s  {r.rate:8.0f} events/s  "
+              f"{r.rate * base / args.events:4.2f}x baseline  "
+              f"CPU s/1,000 events: collectors {r.collector_cpu / k:.3f}{db}")  # fmt: skip
+        if r.collectors == 1:
+            one[r.store] = r
+        elif r.store in one:
+            first = one[r.store]
+            print(
+                f"{r.store + ', ratio two/one':22s} {r.rate / first.rate:.2f}  "
+                f"(CPU per event two/one {r.collector_cpu / first.collector_cpu:.2f})"
+            )
     return 0
 
 
