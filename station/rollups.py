@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Kilograms per unit, for tonnage; counting units (头, 只, 箱, …) are not weighed.
 KG_PER_UNIT = {"公斤": 1.0, "千克": 1.0, "斤": 0.5, "吨": 1000.0, "克": 0.001}
-#: (grain, length of the ISO date prefix that names its period).
-GRAINS = (("D", 10), ("M", 7), ("Y", 4))
 #: Distinct producers per county, township, and township × product.
 CERT_KINDS = ("cert_c", "cert_t", "cert_p")
 #: Where a member kind's "latest day" counter lives: (table, column).
@@ -63,6 +61,9 @@ _KEYS = {
 }  # fmt: skip
 _MEASURES = {"rollup_certificates": _CERT_MEASURES, "rollup_rapid_tests": _TEST_MEASURES}
 _IN_CHUNK = 500
+_ROLLED_UP = ("certificate.issued", "certificate.voided", "rapidtest.result")
+#: The PostgreSQL advisory lock that serialises the upkeep of concurrent collectors.
+ROLLUP_LOCK_KEY = 0x726F6C6C
 
 
 def kg_expr(db: Database) -> str:
@@ -158,6 +159,15 @@ class _Pending:
 def maintained(db: Database, events: Sequence[Event]) -> Iterator[None]:
     """Around the projection of ``events`` (new events, inside the store transaction):
     add what the projection stored to the rollups."""
+    if not any(e.schema in _ROLLED_UP for e in events):
+        yield
+        return
+    from station.db import POSTGRES
+
+    if db.dialect is POSTGRES:
+        # Collectors sharing a PostgreSQL store would each read a member's neighbours
+        # without seeing the other's uncommitted days: one upkeep at a time, to commit.
+        db.execute("SELECT pg_advisory_xact_lock(?)", [ROLLUP_LOCK_KEY])
     pending = _look_before(db, events)
     yield
     if pending.certs or pending.voids or pending.tests:
@@ -228,11 +238,15 @@ class _Deltas:
         self, table: str, county: str, day: str, group: Sequence[str], **amounts: float
     ) -> None:
         measures = _MEASURES[table]
-        for grain, length in GRAINS:
-            key = (county, grain, day[:length], *group)
-            row = self.rows[table].setdefault(key, [0.0] * len(measures))
-            for name, amount in amounts.items():
-                row[measures.index(name)] += amount
+        changes = [(measures.index(name), amount) for name, amount in amounts.items() if amount]
+        rows = self.rows[table]
+        for key in ((county, "D", day, *group), (county, "M", day[:7], *group),
+                    (county, "Y", day[:4], *group)):  # fmt: skip
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = [0.0] * len(measures)
+            for index, amount in changes:
+                row[index] += amount
 
     def write(self, db: Database) -> None:
         for table, rows in self.rows.items():
@@ -246,7 +260,8 @@ class _Deltas:
             db._executemany(
                 f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
                 f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
-                [(*k, *v) for k, v in rows.items()],
+                # In key order: concurrent writers then lock rows in the same order.
+                [(*k, *rows[k]) for k in sorted(rows)],
             )
 
 
@@ -282,39 +297,78 @@ def _apply(db: Database, pending: _Pending) -> None:
             points.append((county, kinds[0], group, sample, day))
             if verdict == "positive":
                 points.append((county, kinds[1], group, sample, day))
-    for point in points:
-        _add_member(db, deltas, *point)
+    _add_members(db, deltas, points)
     deltas.write(db)
 
 
-def _add_member(
-    db: Database, deltas: _Deltas, county: str, kind: str, group: tuple[str, str, str],
-    member: str, day: str,
-) -> None:  # fmt: skip
-    """Record that ``member`` was active on ``day`` in ``group``; move its latest-day
-    counter when ``day`` is its new latest day."""
-    combo = [county, kind, *group, member]
-    where = "county = ? AND kind = ? AND g1 = ? AND g2 = ? AND g3 = ? AND member = ?"
-    prev, following = db.execute(
-        f"SELECT (SELECT max(day) FROM rollup_members WHERE {where} AND day < ?), "
-        f"(SELECT min(day) FROM rollup_members WHERE {where} AND day >= ?)",
-        [*combo, day, *combo, day],
-    ).fetchone()
-    if following == day:
-        return  # already active that day
-    db.execute(
+_MEMBER_KEY = "county = ? AND kind = ? AND g1 = ? AND g2 = ? AND g3 = ? AND member = ?"
+_POINTS_CHUNK = 400
+
+
+def _neighbours(
+    db: Database, points: Sequence[tuple[str, ...]]
+) -> dict[tuple[str, ...], tuple[str | None, str | None]]:
+    """For each (county, kind, g1, g2, g3, member, day): the member's stored day before
+    it and its first stored day on or after it, in one query per 400 points."""
+    found: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
+    same = " AND ".join(f"m.{c} = v.{c}" for c in ("county", "kind", "g1", "g2", "g3", "member"))
+    for start in range(0, len(points), _POINTS_CHUNK):
+        chunk = points[start : start + _POINTS_CHUNK]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        rows = db.execute(
+            f"WITH v (county, kind, g1, g2, g3, member, day) AS (VALUES {values}) "
+            "SELECT v.county, v.kind, v.g1, v.g2, v.g3, v.member, v.day, "
+            f"(SELECT max(m.day) FROM rollup_members m WHERE {same} AND m.day < v.day), "
+            f"(SELECT min(m.day) FROM rollup_members m WHERE {same} AND m.day >= v.day) "
+            "FROM v",
+            [value for point in chunk for value in point],
+        ).fetchall()
+        for r in rows:
+            found[tuple(r[:7])] = (r[7], r[8])
+    return found
+
+
+def _add_members(
+    db: Database, deltas: _Deltas, points: Iterable[tuple[str, str, tuple[str, str, str], str, str]]
+) -> None:
+    """Record the days members were active (``points``: county, kind, group, member,
+    day), linking each day to the member's next active day, and move a member's
+    latest-day counter when one of the days is its new latest day. Set-based: one
+    neighbour query per 400 points, one insert and one update statement per batch."""
+    flat = sorted({(county, kind, *group, member, day)
+                   for county, kind, group, member, day in points})  # fmt: skip
+    if not flat:
+        return
+    near = _neighbours(db, flat)
+    by_member: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for point in flat:
+        if near[point][1] != point[6]:  # not stored yet
+            by_member[point[:6]].append(point[6])
+    inserts: list[tuple[str | None, ...]] = []
+    updates: list[tuple[str, ...]] = []
+    for key, days in by_member.items():
+        for i, day in enumerate(days):  # sorted
+            before, after = near[(*key, day)]
+            later = [d for d in (days[i + 1] if i + 1 < len(days) else None, after) if d]
+            following = min(later) if later else None
+            inserts.append((*key, day, following))
+            if before is not None and (i == 0 or before > days[i - 1]):
+                updates.append((day, *key, before))  # the stored day before now leads here
+        before, after = near[(*key, days[-1])]
+        if after is None:  # the last new day is the member's latest day now
+            county, kind, g1, g2, g3 = key[:5]
+            table, column = _COUNTERS[kind]
+            if before is not None:
+                deltas.add(table, county, before, (g1, g2, g3), **{column: -1})
+            deltas.add(table, county, days[-1], (g1, g2, g3), **{column: 1})
+    db._executemany(
         "INSERT INTO rollup_members (county, kind, g1, g2, g3, member, day, next_day) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [*combo, day, following],
+        inserts,
     )
-    table, column = _COUNTERS[kind]
-    if prev is not None:
-        db.execute(f"UPDATE rollup_members SET next_day = ? WHERE {where} AND day = ?",
-                   [day, *combo, prev])  # fmt: skip
-        if following is None:
-            deltas.add(table, county, prev, group, **{column: -1})
-    if following is None:
-        deltas.add(table, county, day, group, **{column: 1})
+    db._executemany(
+        f"UPDATE rollup_members SET next_day = ? WHERE {_MEMBER_KEY} AND day = ?", updates
+    )
 
 
 # ---- backfill -----------------------------------------------------------------------
