@@ -63,6 +63,7 @@ def request(i: int) -> CertificateRequest:
         origin="浙江省杭州市示范镇示范村三组",
         basis=Basis.COMMISSIONED_TEST,
         test_ref=f"RT-K001-{i:06d}",
+        lab_name="杭州市农产品质量检测中心",
         inputs_used=("organophosphate", "carbamate"),
     )
 
