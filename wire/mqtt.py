@@ -145,14 +145,22 @@ def make_client(
     manual_ack: bool = False,
     max_inflight: int | None = None,
     buffered_reads: bool = False,
+    bulk: bool = False,
     on_connect: Callback | None = None,
     on_disconnect: Callback | None = None,
     **callbacks: Callback,
 ) -> Client:
     """A configured client, not connected; ``callbacks`` are paho v2 ``on_*`` callbacks.
-    ``buffered_reads`` for a client that receives floods (``BufferedClient``)."""
+    ``buffered_reads`` for a client that receives floods (``BufferedClient``); ``bulk``
+    for one that drains many QoS 1 messages and keeps its own window
+    (``wire.mqtt_bulk.BulkPublisher``, buffered as well)."""
     s = settings
-    client = (BufferedClient if buffered_reads else Client)(
+    kind: type[Client] = BufferedClient if buffered_reads else Client
+    if bulk:
+        from wire.mqtt_bulk import BulkPublisher  # it builds on BufferedClient, defined here
+
+        kind = BulkPublisher
+    client = kind(
         CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=MQTTv5, manual_ack=manual_ack
     )
     if s.tls is not None:

@@ -131,6 +131,18 @@ class Outbox:
         ).fetchall()
         return [OutboxRow(*row) for row in rows]
 
+    def outgoing(self, after_seq: int, limit: int = PAGE_SIZE) -> list[tuple[int, str, bytes]]:
+        """The uplink's read: ``(seq, kind, body)`` of the next unacknowledged rows.
+
+        One query per window of rows; the body comes back as bytes (what paho sends),
+        so the drain neither builds an ``OutboxRow`` nor encodes text per event.
+        """
+        return self.store.conn.execute(
+            "SELECT seq, kind, CAST(body AS BLOB) FROM outbox "
+            "WHERE state IN ('pending', 'sent') AND seq > ? ORDER BY seq LIMIT ?",
+            [after_seq, limit],
+        ).fetchall()
+
     def mark_sent(self, seqs: Sequence[int]) -> None:
         """Record a transmission attempt; a ``sent`` row is resent until acknowledged."""
         if not seqs:
@@ -159,7 +171,15 @@ class Outbox:
             return self.store.conn.total_changes - before
 
     def record(self, sent: Sequence[int], acked: Sequence[int]) -> None:
-        """``mark_sent`` and ``mark_acked`` in one transaction: one fsync per uplink cycle."""
+        """The uplink's bookkeeping for a batch of broker answers, in one transaction.
+
+        ``acked``: PUBACK below 0x80 (the county has them). ``sent``: published and
+        answered without being taken (0x10 no subscriber, a refusal); they stay
+        unacknowledged and are resent. Rows are written only once the broker answered,
+        so a drain costs one UPDATE per batch, not two per event.
+        """
+        if not sent and not acked:
+            return
         now = utc_now_iso()
         conn = self.store.conn
         with self.store.transaction():
@@ -171,9 +191,10 @@ class Outbox:
                 )
             for chunk in _chunks(acked):
                 conn.execute(
-                    "UPDATE outbox SET state = 'acked', acked_at = ?, last_error = NULL "
+                    "UPDATE outbox SET state = 'acked', acked_at = ?, last_error = NULL, "
+                    "sent_at = coalesce(sent_at, ?), attempts = attempts + 1 "
                     f"WHERE state != 'acked' AND seq IN ({','.join('?' * len(chunk))})",
-                    [now, *chunk],
+                    [now, now, *chunk],
                 )
 
     def mark_refused(self, seq: int, reason: str) -> None:

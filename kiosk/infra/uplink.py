@@ -2,9 +2,13 @@
 
 The outbox is the source of truth (paho keeps its session in memory only). Rows
 go out in seq order at QoS 1 with a bounded in-flight window; a row becomes
-``acked`` only when the broker answers PUBACK with a reason code below 0x80.
-Rows left ``sent`` by a dropped connection are resent by paho on reconnect, and
-by this service after a restart (it re-reads every unacknowledged row).
+``acked`` only after the broker answered PUBACK with a reason code below 0x80.
+Those marks are written in batches (one UPDATE per ``ack_batch`` answers or
+``ack_flush_s``, and whenever nothing is in flight): a crash before the write
+resends those events, and the county stores each event id once. A row answered
+but not taken (0x10, a refusal) is marked ``sent``. Messages in flight over a
+dropped connection are resent by paho on reconnect, and by this service after a
+restart (it re-reads every unacknowledged row).
 
 Threads: paho's one network thread (``loop_start``) and one pump thread that
 owns the SQLite connection. Callbacks never touch the database; they queue
@@ -31,7 +35,7 @@ from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.infra.alarms import Alarms
-from kiosk.infra.outbox import PAGE_SIZE, Outbox, OutboxRow
+from kiosk.infra.outbox import PAGE_SIZE, Outbox
 from kiosk.infra.store import Store
 from wire.mqtt import (
     PUBACK_FAILURE_MIN,
@@ -43,6 +47,7 @@ from wire.mqtt import (
     async_client,
     jittered_backoff,
 )
+from wire.mqtt_bulk import PUBACK_SUCCESS, BulkPublisher
 from wire.topics import PREFIX, event_topic, state_topic
 
 log = logging.getLogger(__name__)
@@ -60,8 +65,8 @@ REFUSAL_RETRY_MAX_S = 600.0
 #: the pump re-checks at this interval for this long before going back to sleep.
 HOT_POLL_S = 0.01
 HOT_WINDOW_S = 0.5
-#: How long the pump waits for more PUBACKs before committing the ones it has:
-#: each commit is an fsync (synchronous=FULL), so acks are written in batches.
+#: How long the pump waits for a quarter window of PUBACKs before feeding again:
+#: one wake-up then publishes many rows instead of one per PUBACK.
 ACK_COALESCE_S = 0.003
 #: The pump's own connection commits sent/acked marks without an fsync (WAL keeps
 #: the file consistent). A power cut can roll back the last marks; those events are
@@ -105,6 +110,11 @@ class UplinkSettings:
     no_subscriber_retry_s: float = 5.0
     #: Stable client id so the broker session survives restarts; default county-device.
     client_id: str | None = None
+    #: PUBACKs are written to the outbox in one UPDATE once this many are in hand, or
+    #: once the oldest is ``ack_flush_s`` old, or when nothing is in flight. A crash
+    #: before the write resends those events; the county stores each event id once.
+    ack_batch: int = 1000
+    ack_flush_s: float = 0.1
 
     def broker(self, client_id: str) -> BrokerSettings:
         """This kiosk's login; the uplink and the provisioning listener differ in client id."""
@@ -143,10 +153,8 @@ class UplinkStats:
     backlog: int = -1
 
 
-@dataclass
-class _Inflight:
-    seq: int | None  # None: the birth/offline state message, not an outbox row
-    sent_at: float = field(default_factory=time.monotonic)
+#: ``inflight.pop`` default: a PUBACK for a mid not registered yet.
+_UNKNOWN: Any = object()
 
 
 @dataclass
@@ -159,10 +167,12 @@ class _Shared:
     stopping: bool = False
     connected: bool = False
     birth_due: bool = False
-    completions: deque[tuple[int, int, str]] = field(default_factory=deque)
-    inflight: dict[int, _Inflight] = field(default_factory=dict)
+    #: PUBACKs as paho delivered them: (mid, reason code).
+    completions: deque[tuple[int, ReasonCode]] = field(default_factory=deque)
+    #: mid -> outbox seq awaiting PUBACK (None: the birth/offline state message).
+    inflight: dict[int, int | None] = field(default_factory=dict)
     #: PUBACKs that beat publish() returning their mid.
-    early: dict[int, tuple[int, str]] = field(default_factory=dict)
+    early: dict[int, ReasonCode] = field(default_factory=dict)
     stats: UplinkStats = field(default_factory=UplinkStats)
     idle: bool = False
     #: Completions that wake the pump (raised while it coalesces acknowledgements).
@@ -197,7 +207,7 @@ class Uplink:
         self._lock = threading.RLock()  # guards start/stop/close
         self._shared = _Shared()
 
-        self._client: Client | None = None
+        self._client: BulkPublisher | None = None
         self._pump: threading.Thread | None = None
         self._closed = False
 
@@ -289,15 +299,18 @@ class Uplink:
 
     # ---- MQTT client and callbacks (network thread) ------------------------------
 
-    def _make_client(self) -> Client:
-        return async_client(
+    def _make_client(self) -> BulkPublisher:
+        client = async_client(
             self._broker,
             will=Will(self._state_topic, self._state_payload("offline")),
-            max_inflight=self.settings.inflight_window + 1,  # + the state message
+            bulk=True,  # the pump keeps the window; paho's own bound is off
+            on_acks=self._on_acks,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             on_publish=self._on_publish,
         )
+        assert isinstance(client, BulkPublisher)
+        return client
 
     def _on_connect(self, _c: Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
@@ -326,11 +339,20 @@ class Uplink:
             log.warning("disconnected from the broker: %s", rc)
 
     def _on_publish(self, _c: Client, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
-        with self._shared.cond:
-            self._shared.completions.append((mid, rc.value, str(rc)))
+        up = self._shared
+        with up.cond:
+            up.completions.append((mid, rc))
             # Waking the pump per PUBACK costs a context switch each; it asks for a batch.
-            if len(self._shared.completions) >= self._shared.notify_at:
-                self._shared.cond.notify_all()
+            if len(up.completions) >= up.notify_at:
+                up.cond.notify_all()
+
+    def _on_acks(self, mids: list[int]) -> None:
+        """Plain success PUBACKs, a read's worth at a time (wire/mqtt_bulk.py)."""
+        up = self._shared
+        with up.cond:
+            up.completions.extend((mid, PUBACK_SUCCESS) for mid in mids)
+            if len(up.completions) >= up.notify_at:
+                up.cond.notify_all()
 
     # ---- pump thread -------------------------------------------------------------
 
@@ -369,7 +391,7 @@ class Uplink:
 class _Link:
     """What the pump publishes through: this start()'s client and the kiosk's identity."""
 
-    client: Client
+    client: BulkPublisher
     county: str
     device_id: str
     state_topic: str
@@ -392,7 +414,9 @@ class _Pump:
         self.settings = settings
         self.outbox = outbox
         self.alarms = alarms
-        self.buffer: deque[OutboxRow] = deque()
+        #: ``(seq, kind, body)`` read ahead of the window (Outbox.outgoing).
+        self.buffer: deque[tuple[int, str, bytes]] = deque()
+        self.topics: dict[str, str] = {}
         self.last_read = 0  # highest seq read into the buffer
         self.maybe_more = True
         self.data_version = self._data_version()
@@ -402,6 +426,11 @@ class _Pump:
         self.rewind = False
         self.next_backlog_check = 0.0
         self.next_purge = 0.0
+        #: Seqs the broker took (PUBACK < 0x80) and answered-but-not-taken, not yet
+        #: written; ``unrecorded_since`` is when the oldest arrived.
+        self.acked: list[int] = []
+        self.answered: list[int] = []
+        self.unrecorded_since = 0.0
 
     def _data_version(self) -> int:
         return self.outbox.store.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -411,37 +440,58 @@ class _Pump:
         while True:
             with up.cond:
                 if up.stopping:
-                    return
+                    break
                 if up.woken:
                     up.woken = False
                     self.maybe_more = True
                     self.hot_until = time.monotonic() + HOT_WINDOW_S
-                completions = list(up.completions)
-                up.completions.clear()
+                completions, up.completions = up.completions, deque()
                 connected = up.connected
                 birth_due = up.birth_due and connected
                 up.birth_due = False
-            acked = self._complete(completions)
+            self._complete(completions)
             if birth_due:
                 self._publish_state()
-            published: list[int] = []
+            fed = 0
             if connected:
                 if self.rewind:
-                    self._commit([], acked)  # before the rewind re-reads unacked rows
-                    acked = []
-                published = self._feed(acked)
-            self._commit(published, acked)
+                    self._record(force=True)  # before the rewind re-reads unacked rows
+                fed = self._feed()
+            with up.cond:
+                quiet = not up.inflight and not up.completions and fed == 0
+            self._record(force=quiet)  # quiet: nothing more will be answered soon
             self._housekeeping()
-            self._sleep(len(published))
+            self._sleep(fed)
+        # Answers in hand are kept on a clean stop; after a crash they are lost and
+        # those events resent (the county stores each event id once).
+        self._record(force=True)
 
-    def _commit(self, published: list[int], acked: list[int]) -> None:
-        """One transaction (one fsync) per pump cycle for both kinds of bookkeeping."""
-        if not published and not acked:
+    def _record(self, *, force: bool) -> None:
+        """Write the answers in hand, in one transaction, once there are enough of them
+        (``ack_batch``), the oldest is ``ack_flush_s`` old, or ``force``.
+
+        An event is marked acked only after its PUBACK; the delay only widens what a
+        crash makes the kiosk resend, and the county stores each event id once.
+        """
+        if not self.acked and not self.answered:
             return
-        self.outbox.record(sent=published, acked=acked)
+        if not (
+            force
+            or len(self.acked) >= self.settings.ack_batch
+            or time.monotonic() - self.unrecorded_since >= self.settings.ack_flush_s
+        ):
+            return
+        acked, self.acked = self.acked, []
+        answered, self.answered = self.answered, []
+        self.outbox.record(sent=answered, acked=acked)
         with self.shared.cond:
-            self.shared.stats.published += len(published)
             self.shared.stats.acked += len(acked)
+
+    def _flush_due_in(self) -> float | None:
+        """Seconds until the answers in hand must be written; None when there are none."""
+        if not self.acked and not self.answered:
+            return None
+        return max(0.0, self.unrecorded_since + self.settings.ack_flush_s - time.monotonic())
 
     def _sleep(self, fed: int) -> None:
         up = self.shared
@@ -450,12 +500,16 @@ class _Pump:
         if self.refused_until > now:
             timeout = min(timeout, self.refused_until - now + 0.001)
         with up.cond:
+            flush_in = self._flush_due_in()
+            if flush_in is not None:
+                timeout = min(timeout, flush_in)
             idle = (
                 not up.woken  # a wake() during this cycle means rows this cycle missed
                 and fed == 0
                 and not self.buffer
                 and not self.maybe_more
                 and not self.rewind
+                and flush_in is None
                 and self.refused_until <= now
             )
             up.idle = idle
@@ -466,7 +520,7 @@ class _Pump:
             if fed and len(up.inflight) < self.settings.inflight_window:
                 return  # window still open: keep feeding
             if up.completions or up.inflight:
-                self._coalesce_acks()
+                self._coalesce_acks(flush_in)
                 return
             up.cond.wait(timeout)
         version = self._data_version()
@@ -474,8 +528,8 @@ class _Pump:
             self.data_version = version
             self.maybe_more = True
 
-    def _coalesce_acks(self) -> None:
-        """Wait briefly for a quarter window of PUBACKs: one fsync then covers many rows.
+    def _coalesce_acks(self, flush_in: float | None) -> None:
+        """Wait briefly for a quarter window of PUBACKs, so one wake-up feeds many rows.
 
         Called with ``up.cond`` held.
         """
@@ -490,45 +544,60 @@ class _Pump:
                     if up.completions:
                         return
                     up.notify_at = 1
-                    deadline = time.monotonic() + self.settings.poll_interval_s
-                    remaining = self.settings.poll_interval_s
+                    wait = self.settings.poll_interval_s if flush_in is None else flush_in
+                    deadline = time.monotonic() + wait
+                    remaining = wait
+                    if remaining <= 0:
+                        return
                 up.cond.wait(remaining)
         finally:
             up.notify_at = 1
 
-    def _complete(self, completions: list[tuple[int, int, str]]) -> list[int]:
-        """Seqs the broker accepted; a PUBACK may arrive before its mid is registered."""
+    def _complete(self, completions: deque[tuple[int, ReasonCode]]) -> None:
+        """Sort the broker's answers; a PUBACK may arrive before its mid is registered."""
+        if not completions:
+            return
         up = self.shared
-        acked: list[int] = []
+        answers: list[tuple[int, ReasonCode]] = []
         with up.cond:
-            for mid, code, text in completions:
-                entry = up.inflight.pop(mid, None)
-                if entry is None:
-                    up.early[mid] = (code, text)
-                    continue
-                self._account(entry, code, text, acked)
-        return acked
+            inflight, early = up.inflight, up.early
+            for mid, rc in completions:
+                seq = inflight.pop(mid, _UNKNOWN)
+                if seq is _UNKNOWN:
+                    early[mid] = rc
+                elif seq is not None:
+                    answers.append((seq, rc))
+        self._account(answers)
 
-    def _account(self, entry: _Inflight, code: int, text: str, acked: list[int]) -> None:
-        if entry.seq is None:
+    def _account(self, answers: list[tuple[int, ReasonCode]]) -> None:
+        if not answers:
             return
-        up = self.shared
-        if code == PUBACK_NO_SUBSCRIBERS:
-            up.stats.undelivered += 1
-            low = self.settings.no_subscriber_retry_s
-            self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
-            if self.refusal_attempt == 1:
-                log.warning("no collector subscribed (PUBACK 0x10); holding events")
-            return
-        if code < PUBACK_FAILURE_MIN:
-            acked.append(entry.seq)
-            self.refusal_attempt = 0
-            return
-        up.stats.refused += 1
-        log.error("broker refused event seq %s: %s (0x%02x)", entry.seq, text, code)
-        self.outbox.mark_refused(entry.seq, f"PUBACK 0x{code:02x} {text}")
-        delay = jittered_backoff(self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S)
-        self._pause(delay)
+        if not self.acked and not self.answered:
+            self.unrecorded_since = time.monotonic()
+        acked = self.acked
+        for seq, rc in answers:
+            code = rc.value
+            if code < PUBACK_FAILURE_MIN and code != PUBACK_NO_SUBSCRIBERS:
+                acked.append(seq)
+                self.refusal_attempt = 0
+                continue
+            self.answered.append(seq)
+            if code == PUBACK_NO_SUBSCRIBERS:
+                with self.shared.cond:
+                    self.shared.stats.undelivered += 1
+                low = self.settings.no_subscriber_retry_s
+                self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
+                if self.refusal_attempt == 1:
+                    log.warning("no collector subscribed (PUBACK 0x10); holding events")
+            else:
+                with self.shared.cond:
+                    self.shared.stats.refused += 1
+                log.error("broker refused event seq %s: %s (0x%02x)", seq, rc, code)
+                self.outbox.mark_refused(seq, f"PUBACK 0x{code:02x} {rc}")
+                delay = jittered_backoff(
+                    self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S
+                )
+                self._pause(delay)
 
     def _pause(self, delay: float) -> None:
         """Stop feeding for ``delay``; then resend from the lowest unacknowledged row."""
@@ -536,17 +605,8 @@ class _Pump:
         self.refused_until = max(self.refused_until, time.monotonic() + delay)
         self.rewind = True
 
-    def _register(self, mid: int, entry: _Inflight, acked: list[int]) -> None:
-        up = self.shared
-        with up.cond:
-            early = up.early.pop(mid, None)
-            if early is None:
-                up.inflight[mid] = entry
-            else:
-                self._account(entry, *early, acked)
-
-    def _feed(self, early_acked: list[int]) -> list[int]:
-        """Publish rows until the window is full; returns their seqs."""
+    def _feed(self) -> int:
+        """Publish rows until the window is full; returns how many."""
         up = self.shared
         with up.cond:
             if self.rewind and not up.inflight:
@@ -557,41 +617,62 @@ class _Pump:
                 self.maybe_more = True
             room = self.settings.inflight_window - len(up.inflight)
         if time.monotonic() < self.refused_until or self.rewind:
-            return []
-        client = self.link.client
-        assert client is not None
-        prefix = self.settings.topic_prefix
-        published: list[int] = []
+            return 0
+        buffer, topics = self.buffer, self.topics
+        batch: list[tuple[str, bytes]] = []
+        seqs: list[int | None] = []
         while room > 0 and not up.stopping and up.connected:
-            room -= 1
-            if not self.buffer:
+            if not buffer:
                 if not self.maybe_more:
                     break
-                page = self.outbox.page(self.last_read, PAGE_SIZE)
+                page = self.outbox.outgoing(self.last_read, PAGE_SIZE)
                 self.maybe_more = len(page) == PAGE_SIZE
                 if not page:
                     break
-                self.buffer.extend(page)
-                self.last_read = page[-1].seq
-            row = self.buffer.popleft()
-            topic = event_topic(prefix, self.link.county, self.link.device_id, row.kind)
-            info = client.publish(topic, row.body.encode(), qos=1)
-            self._register(info.mid, _Inflight(row.seq), early_acked)
-            published.append(row.seq)
-        return published
+                buffer.extend(page)
+                self.last_read = page[-1][0]
+            seq, kind, body = buffer.popleft()
+            topic = topics.get(kind)
+            if topic is None:
+                topic = topics[kind] = event_topic(
+                    self.settings.topic_prefix, self.link.county, self.link.device_id, kind
+                )
+            batch.append((topic, body))
+            seqs.append(seq)
+            room -= 1
+        # One call for the batch: paho registers the messages under one lock and
+        # writes them in one send (wire/mqtt_bulk.py).
+        self._register(list(zip(self.link.client.publish_many(batch), seqs, strict=True)))
+        return len(seqs)
+
+    def _register(self, sent: list[tuple[int, int | None]]) -> None:
+        """Enter published mids in the window, under one lock for the whole batch."""
+        if not sent:
+            return
+        up = self.shared
+        early: list[tuple[int, ReasonCode]] = []
+        with up.cond:
+            up.stats.published += sum(1 for _, seq in sent if seq is not None)
+            if up.early:
+                for mid, seq in sent:
+                    rc = up.early.pop(mid, None)
+                    if rc is None:
+                        up.inflight[mid] = seq
+                    elif seq is not None:
+                        early.append((seq, rc))
+            else:
+                up.inflight.update(sent)
+        self._account(early)
 
     def _publish_state(self) -> None:
         up = self.shared
-        client = self.link.client
-        assert client is not None
         backlog = self.outbox.backlog()
         with up.cond:
             up.stats.backlog = backlog
-        info = client.publish(
+        info = self.link.client.publish(
             self.link.state_topic, self.link.state_payload("online", backlog), qos=1, retain=True
         )
-        acked: list[int] = []
-        self._register(info.mid, _Inflight(None), acked)
+        self._register([(info.mid, None)])
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -604,6 +685,7 @@ class _Pump:
                 log.info("purged %d acknowledged outbox rows", purged)
         with up.cond:
             drained = not self.buffer and not self.maybe_more and not up.inflight
+        drained = drained and not self.acked and not self.answered
         if now >= self.next_backlog_check or drained:
             self.next_backlog_check = now + BACKLOG_CHECK_S
             backlog = self.outbox.backlog()
@@ -702,6 +784,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=UplinkSettings.inflight_window)
     parser.add_argument("--reconnect-min", type=float, default=UplinkSettings.reconnect_min_s)
     parser.add_argument("--poll", type=float, default=UplinkSettings.poll_interval_s)
+    parser.add_argument("--ack-flush", type=float, default=UplinkSettings.ack_flush_s)
+    parser.add_argument("--ack-batch", type=int, default=UplinkSettings.ack_batch)
     return parser.parse_args(argv)
 
 
@@ -719,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         inflight_window=args.window,
         reconnect_min_s=args.reconnect_min,
         poll_interval_s=args.poll,
+        ack_flush_s=args.ack_flush,
+        ack_batch=args.ack_batch,
     )
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
