@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 from jinja2 import BaseLoader, Environment, FileSystemLoader, select_autoescape
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +41,7 @@ from station.web import auth
 from station.web.auth import Account, Authenticator, Role
 from station.web.config import WebConfig
 from station.web.i18n import LANGUAGES, translator
+from station.web.ratelimit import WindowLimiter
 from station.web.store import Pool
 from station.web.trust import TrustCache, registry_trust_list
 from wire.clock import china_time
@@ -67,9 +68,8 @@ class Web:
     authenticator: Authenticator
     jinja: dict[str, Environment]
     clock: Callable[[], datetime]
-    public_limiter: FixedWindowRateLimiter
+    public_limiter: WindowLimiter
     login_limiter: MovingWindowRateLimiter
-    public_limit: Any
     login_limit: Any
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -308,7 +308,6 @@ def create_app(config: WebConfig, *, clock: Callable[[], datetime] = china_time)
 
     s = config.security
     ph = auth.hasher(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
-    storage = MemoryStorage()
     state = Web(
         config=config,
         pool=pool,
@@ -317,9 +316,8 @@ def create_app(config: WebConfig, *, clock: Callable[[], datetime] = china_time)
         authenticator=Authenticator(ph),
         jinja={lang: make_jinja(lang) for lang in LANGUAGES},
         clock=clock,
-        public_limiter=FixedWindowRateLimiter(storage),
-        login_limiter=MovingWindowRateLimiter(storage),
-        public_limit=parse_limit(f"{s.public_requests_per_minute}/minute"),
+        public_limiter=WindowLimiter(s.public_requests_per_minute, 60.0),
+        login_limiter=MovingWindowRateLimiter(MemoryStorage()),
         login_limit=parse_limit(f"{s.login_failures_per_15min}/15minutes"),
     )
     if config.simulation:

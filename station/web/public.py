@@ -126,8 +126,7 @@ def as_json(result: ScanResult) -> dict[str, Any]:
 
 
 def _limited(request: Request) -> bool:
-    w = web(request)
-    return not w.public_limiter.hit(w.public_limit, "scan", client_address(request))
+    return not web(request).public_limiter.hit(client_address(request))
 
 
 async def scan_page(request: Request) -> Response:
