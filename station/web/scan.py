@@ -14,9 +14,9 @@ The order of the checks is the law's order of importance, and a status is one of
 ``malformed``             not a certificate QR at all
 ========================  ==========================================================
 
-Holds come from ``HoldSource`` objects: a kiosk's own holds (producer + product at
-that kiosk), and ``CountyHolds``: the county-wide holds naming the producer by any
-identifier, and the traces (scope ``trace``) that list this very certificate.
+Holds (``lookup_holds``, one query): a kiosk's own holds (producer + product at that
+kiosk), the county-wide holds naming the producer by any identifier, and the traces
+(scope ``trace``) that list this very certificate or one of its sources.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from station.db import Database
 from station.trace import MAX_CHAIN_DEPTH
@@ -128,77 +127,56 @@ class Hold:
     placed_at: str
 
 
-class HoldSource(Protocol):
-    def holds_for(self, db: Database, record: Record) -> list[Hold]: ...
+#: One query for every hold on an uploaded certificate: the issuing kiosk's own holds on
+#: its producer + product, the county holds whose trace lists the certificate or one of
+#: its 样式二 sources (transitively, ``MAX_CHAIN_DEPTH`` steps: a re-issue of a traced
+#: batch is traced, even before the publisher marks it), and the county-wide holds naming
+#: the producer by any identifier. Three scopes in one round trip (it was five or more).
+_HOLDS_SQL = f"""
+WITH RECURSIVE chain(number, depth) AS (
+    SELECT CAST(? AS TEXT), 0
+    UNION
+    SELECT s.source_number, chain.depth + 1 FROM certificate_sources s
+    JOIN chain ON s.number = chain.number
+    WHERE s.county = ? AND chain.depth < {MAX_CHAIN_DEPTH}
+)
+SELECT 0, 'kiosk', h.reason, h.placed_at FROM holds h
+WHERE h.county = ? AND h.device = ? AND h.producer_key = ? AND h.product_code = ?
+AND NOT EXISTS (SELECT 1 FROM hold_lifts l WHERE l.county = h.county
+                AND l.device = h.device AND l.hold_id = h.hold_id)
+UNION ALL
+SELECT DISTINCT 1, 'trace', c.reason, c.placed_at FROM trace_certificates t
+JOIN county_holds c ON c.county = t.county AND c.hold_id = t.hold_id
+WHERE t.county = ? AND t.number IN (SELECT number FROM chain) AND c.lifted_at IS NULL
+UNION ALL
+SELECT DISTINCT 2, 'county', c.reason, c.placed_at FROM county_holds c
+JOIN county_hold_identifiers i ON i.county = c.county AND i.hold_id = c.hold_id
+WHERE c.county = ? AND c.lifted_at IS NULL AND i.identifier IN ({{marks}})
+AND c.product_code IN (?, '*')
+ORDER BY 1
+"""
 
 
-class KioskHolds:
-    """Holds a kiosk placed on a producer + product after a confirmed positive,
-    not lifted since."""
-
-    def holds_for(self, db: Database, record: Record) -> list[Hold]:
-        rows = db.query(
-            "SELECT h.reason, h.placed_at FROM holds h WHERE h.county = ? AND h.device = ? "
-            "AND h.producer_key = ? AND h.product_code = ? AND NOT EXISTS (SELECT 1 FROM "
-            "hold_lifts l WHERE l.county = h.county AND l.device = h.device "
-            "AND l.hold_id = h.hold_id)",
-            [record.county, record.device, record.producer_key, record.product_code],
-        )
-        return [Hold("kiosk", r[0], r[1]) for r in rows]
+def producer_identifiers(record: Record) -> list[str]:
+    """Every identifier the record names its producer by (as county holds list them)."""
+    ids = producer_key_identifiers(record.producer_key)
+    if record.issuer_phone:
+        ids.add(identifier("phone", record.issuer_phone))
+    return sorted(ids)
 
 
-class CountyHolds:
-    """County-wide holds (station/holds.py) on this producer and product, and the traces
-    that list this certificate."""
-
-    def holds_for(self, db: Database, record: Record) -> list[Hold]:
-        numbers = sorted(_with_sources(db, record.county, record.number))
-        marks = ", ".join("?" for _ in numbers)
-        found = [
-            Hold("trace", r[0], r[1])
-            for r in db.query(
-                "SELECT DISTINCT c.reason, c.placed_at FROM trace_certificates t "
-                "JOIN county_holds c ON c.county = t.county AND c.hold_id = t.hold_id "
-                f"WHERE t.county = ? AND t.number IN ({marks}) AND c.lifted_at IS NULL",
-                [record.county, *numbers],
-            )
-        ]
-        ids = producer_key_identifiers(record.producer_key)
-        if record.issuer_phone:
-            ids.add(identifier("phone", record.issuer_phone))
-        marks = ", ".join("?" for _ in ids)
-        found.extend(
-            Hold("county", r[0], r[1])
-            for r in db.query(
-                "SELECT DISTINCT c.reason, c.placed_at FROM county_holds c JOIN "
-                "county_hold_identifiers i ON i.county = c.county AND i.hold_id = c.hold_id "
-                f"WHERE c.county = ? AND c.lifted_at IS NULL AND i.identifier IN ({marks}) "
-                "AND c.product_code IN (?, '*')",
-                [record.county, *sorted(ids), record.product_code],
-            )
-        )
-        return found
-
-
-def _with_sources(db: Database, county: str, number: str) -> set[str]:
-    """The certificate and its 样式二 sources, transitively (``MAX_CHAIN_DEPTH`` steps):
-    a re-issue of a traced batch is traced, even before the publisher marks it."""
-    numbers = {number}
-    frontier = {number}
-    for _ in range(MAX_CHAIN_DEPTH):
-        marks = ", ".join("?" for _ in frontier)
-        frontier = {
-            r[0]
-            for r in db.query(
-                "SELECT source_number FROM certificate_sources WHERE county = ? "
-                f"AND number IN ({marks})",
-                [county, *sorted(frontier)],
-            )
-        } - numbers
-        if not frontier:
-            break
-        numbers |= frontier
-    return numbers
+def lookup_holds(db: Database, record: Record) -> list[Hold]:
+    """The holds in force on an uploaded certificate: kiosk, trace and county scopes."""
+    ids = producer_identifiers(record)
+    sql = _HOLDS_SQL.format(marks=", ".join("?" for _ in ids))
+    rows = db.query(
+        sql,
+        [record.number, record.county,
+         record.county, record.device, record.producer_key, record.product_code,
+         record.county,
+         record.county, *ids, record.product_code],
+    )  # fmt: skip
+    return [Hold(r[1], r[2], r[3]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -231,21 +209,20 @@ class ScanResult:
         return self.status in (Status.VALID, Status.NOT_UPLOADED)
 
 
-def lookup_record(db: Database, county: str, number: str) -> Record | None:
+def lookup_certificate(db: Database, county: str, number: str) -> tuple[Record | None, Void | None]:
+    """The county's record of the certificate and its void, in one round trip."""
     rows = db.query(
-        "SELECT county, number, device, township, service_point, product_code, product_name, "
-        "producer_key, issued_at, issuer_phone FROM certificates WHERE county = ? AND number = ?",
-        [county, number],
+        "SELECT c.county, c.number, c.device, c.township, c.service_point, c.product_code, "
+        "c.product_name, c.producer_key, c.issued_at, c.issuer_phone, v.reason, v.voided_at "
+        "FROM (SELECT 1 AS one) k "
+        "LEFT JOIN certificates c ON c.county = ? AND c.number = ? "
+        "LEFT JOIN certificate_voids v ON v.county = ? AND v.number = ?",
+        [county, number, county, number],
     )
-    return Record(*rows[0]) if rows else None
-
-
-def lookup_void(db: Database, county: str, number: str) -> Void | None:
-    rows = db.query(
-        "SELECT reason, voided_at FROM certificate_voids WHERE county = ? AND number = ?",
-        [county, number],
-    )
-    return Void(*rows[0]) if rows else None
+    row = rows[0]
+    record = Record(*row[:10]) if row[0] is not None else None
+    void = Void(row[10], row[11]) if row[10] is not None else None
+    return record, void
 
 
 def decide(
@@ -273,28 +250,19 @@ def decide(
     return Status.VALID
 
 
-def scan(
-    db: Database,
-    verdict: Verdict,
-    now: datetime,
-    valid_days: int,
-    sources: Sequence[HoldSource] = (KioskHolds(), CountyHolds()),
-) -> ScanResult:
+def scan(db: Database, verdict: Verdict, now: datetime, valid_days: int) -> ScanResult:
     """Gather the county's facts about a verified certificate and decide its status.
 
     Records are looked up only for a good signature: a forged QR learns nothing of
-    the county's data, and costs no query."""
+    the county's data, and costs no query. The facts are read fresh on every scan (one
+    query, two once the certificate is at the county): a void or a hold shows at once."""
     if not verdict.valid or verdict.fields is None:
         return ScanResult(decide(verdict, None, None, (), now, valid_days), verdict)
     f = verdict.fields
     if f.is_slip:  # genuine, but a result slip: never a certificate's status
         return ScanResult(Status.RAPIDTEST_SLIP, verdict)
-    record = lookup_record(db, f.county, f.number)
-    void = lookup_void(db, f.county, f.number)
-    holds: list[Hold] = []
-    if record is not None:
-        for source in sources:
-            holds.extend(source.holds_for(db, record))
+    record, void = lookup_certificate(db, f.county, f.number)
+    holds = lookup_holds(db, record) if record is not None else []
     status = decide(verdict, record, void, holds, now, valid_days)
     return ScanResult(status, verdict, record, void, tuple(holds))
 

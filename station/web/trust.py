@@ -3,9 +3,11 @@
 The registry (``device_keys``) is the source the signed trust list is built from
 (``station/trustlist.py``); the page reads it directly, since it *is* the county,
 and re-reads it every ``refresh_s`` so a newly enrolled or revoked kiosk shows within
-seconds. Signature verdicts are cached per QR text for the life of one key set: a
-label is scanned again and again (the buyer, the market inspector, the consumer),
-and Ed25519 verification is the costliest step of the page.
+seconds. Each key is parsed once per key set (``SodiumVerifier``), and signature
+verdicts are cached per QR text for the life of one key set: a label is scanned again
+and again (the buyer, the market inspector, the consumer), and Ed25519 verification is
+the costliest step of the page. A changed key set (enrolled, revoked) drops both.
+Only the signature is cached: a void or a hold is read from the store on every scan.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class SodiumVerifier:
         self._keys: dict[bytes, VerifyKey] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def __call__(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
             return False
@@ -110,6 +115,7 @@ class TrustCache:
             with self._lock:
                 if self._trust is None or fresh.keys != self._trust.keys:
                     self._verdicts.clear()
+                    self._check = SodiumVerifier()  # parsed keys of this key set only
                     if self._trust is not None:
                         log.info("kiosk keys changed: %d keys", len(fresh.keys))
                 self._trust = fresh
@@ -117,14 +123,26 @@ class TrustCache:
         assert self._trust is not None
         return self._trust
 
+    @property
+    def parsed_keys(self) -> int:
+        """Kiosk keys parsed for verification in the current key set."""
+        return len(self._check)
+
+    def __len__(self) -> int:
+        """Signature verdicts cached."""
+        return len(self._verdicts)
+
     def verdict(self, text: str, now: datetime) -> Verdict:
+        """The signature verdict (never a record's status: voids and holds are read per
+        scan), from the cache when this key set already judged ``text``."""
         trust = self.trust()
         with self._lock:
             cached = self._verdicts.get(text)
             if cached is not None:
                 self._verdicts.move_to_end(text)
                 return cached
-        result = verify_qr_text(text, trust, now, check_signature=self._check)
+            check = self._check
+        result = verify_qr_text(text, trust, now, check_signature=check)
         with self._lock:
             if self._trust is trust:
                 self._verdicts[text] = result

@@ -138,8 +138,7 @@ def test_a_reissue_arriving_after_the_hold_is_traced_and_scans_as_traced(county_
     from support.web import NOW, County
 
     from station import holds as county
-    from station.web.scan import CountyHolds as ScanHolds
-    from station.web.scan import lookup_record
+    from station.web.scan import lookup_certificate, lookup_holds
     from station.web.store import transaction
 
     c = County(county_url)
@@ -155,9 +154,9 @@ def test_a_reissue_arriving_after_the_hold_is_traced_and_scans_as_traced(county_
         _reissue(c, 2, "330100-K001-0000001")
         _reissue(c, 3, "330100-K001-0000002")
         for n in (2, 3):  # the scan page follows the sources at once
-            record = lookup_record(c.db, "330100", f"330100-K001-{n:07d}")
+            record, _void = lookup_certificate(c.db, "330100", f"330100-K001-{n:07d}")
             assert record is not None
-            found = ScanHolds().holds_for(c.db, record)
+            found = lookup_holds(c.db, record)
             assert any(h.scope == "trace" for h in found), n
         with transaction(c.db):  # and the publisher's round records the trace
             assert county.trace_reissues(c.db, "330100") == 2
