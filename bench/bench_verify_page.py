@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -50,7 +51,7 @@ from station.web import auth  # noqa: E402
 PASSWORD = "bench-password-1"
 
 
-def write_config(folder: Path, db: Path, port: int) -> Path:
+def write_config(folder: Path, db: Path | str, port: int) -> Path:
     path = folder / "station.toml"
     path.write_text(
         f"""
@@ -215,65 +216,76 @@ TEST_COLUMNS = ("county, device, test_id, day, producer_key, product_code, metho
                 "verdict, retest_of, sample_id")  # fmt: skip
 
 
-def fill_county(db_path: Path, certificates: int, tests: int, kiosks: int = 50) -> float:
-    """Two years of a county, written straight into the projections the pages read, then
-    the rollups built from them by migration 0010's backfill; returns the backfill's
-    seconds. Producers are 20,000 random phone numbers over every township and product:
-    the worst case for distinct counts (almost every producer-day is distinct)."""
-    Database(db_path).close()  # the schema
-    conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA synchronous=OFF")
+def county_rows(certificates: int, tests: int, kiosks: int = 50) -> dict[str, tuple[str, list]]:
+    """Two years of a county as rows of the projections the pages read, by table:
+    (columns, rows). Producers are 20,000 random phone numbers over every township and
+    product: the worst case for distinct counts (almost every producer-day is distinct);
+    one certificate in 200 is voided."""
     rng = random.Random(15)
     townships = [f"第{n}镇" for n in range(1, 16)]
     products = [(f"V{n:03d}", f"蔬菜{n}") for n in range(1, 61)]
     units = ["公斤"] * 8 + ["斤", "箱"]
     start = date.today() - timedelta(days=729)
     devices = [f"K{n:03d}" for n in range(1, kiosks + 1)]
-    conn.executemany(
-        "INSERT INTO devices (county, device_id, township, service_point, enrolled_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(COUNTY, d, townships[i % 15], f"{townships[i % 15]}服务点", "2024-01-01")
-         for i, d in enumerate(devices)],
-    )  # fmt: skip
-    conn.executemany(
-        "INSERT INTO device_state VALUES (?, ?, 'online', '0.1.0', '3', 0, ?)",
-        [(COUNTY, d, datetime.now().isoformat()) for d in devices],
-    )
-    insert_cert = f"INSERT INTO certificates ({CERT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
-    batch = []
+    certs = []
     for n in range(certificates):
         day = start + timedelta(days=n * 730 // certificates)
         d = devices[n % kiosks]
         product = products[rng.randrange(60)]
-        batch.append((COUNTY, f"{COUNTY}-{d}-{n:08d}", d, f"{d}:{n}", day.isoformat() + "T09:00",
+        certs.append((COUNTY, f"{COUNTY}-{d}-{n:08d}", d, f"{d}:{n}", day.isoformat() + "T09:00",
                       day.isoformat(), townships[(n % kiosks) % 15], "点", product[0], product[1],
                       str(rng.randrange(1, 500)), rng.choice(units), "quality_control",
                       f"tel:138{rng.randrange(20000):08d}"))  # fmt: skip
-        if len(batch) == 50_000:
-            conn.executemany(insert_cert, batch)
-            batch.clear()
-    conn.executemany(insert_cert, batch)
-    conn.executemany(
-        "INSERT INTO certificate_voids VALUES (?, ?, '数量填错', ?)",
-        [(COUNTY, f"{COUNTY}-{devices[n % kiosks]}-{n:08d}", "2026-01-01T00:00")
-         for n in range(0, certificates, 200)],
-    )  # fmt: skip
     verdicts = ["negative"] * 46 + ["positive", "invalid", "suspicious", "negative"]
-    rows = []
+    runs = []
     for n in range(tests):
         day = start + timedelta(days=n * 730 // tests)
-        rows.append((COUNTY, devices[n % kiosks], f"T{n}", day.isoformat(),
+        runs.append((COUNTY, devices[n % kiosks], f"T{n}", day.isoformat(),
                      f"tel:138{rng.randrange(20000):08d}", products[rng.randrange(60)][0],
                      ["GB/T5009.199", "胶体金", "酶抑制率法"][n % 3], "organophosphate",
                      rng.choice(verdicts), None, f"S{n - n % 3 if n % 7 == 0 else n}"))  # fmt: skip
-    conn.executemany(
-        f"INSERT INTO rapid_tests ({TEST_COLUMNS}) VALUES ({', '.join('?' * 11)})", rows
-    )
-    conn.commit()
-    conn.close()
+    return {
+        "devices": ("county, device_id, township, service_point, enrolled_at",
+                    [(COUNTY, d, townships[i % 15], f"{townships[i % 15]}服务点", "2024-01-01")
+                     for i, d in enumerate(devices)]),
+        "device_state": ("county, device, status, software_version, config_version, backlog, "
+                         "state_time",
+                         [(COUNTY, d, "online", "0.1.0", "3", 0, datetime.now().isoformat())
+                          for d in devices]),
+        "certificates": (CERT_COLUMNS, certs),
+        "certificate_voids": ("county, number, reason, voided_at",
+                              [(COUNTY, c[1], "数量填错", "2026-01-01") for c in certs[::200]]),
+        "rapid_tests": (TEST_COLUMNS, runs),
+    }  # fmt: skip
+
+
+def fill_county(url: str, certificates: int, tests: int) -> float:
+    """The county written straight into the projections (SQLite: executemany; PostgreSQL:
+    COPY), then the rollups built by migration 0010's backfill; returns its seconds."""
+    Database(url).close()  # the schema
+    tables = county_rows(certificates, tests)
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            for table, (columns, rows) in tables.items():
+                with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+    else:
+        conn = sqlite3.connect(url)
+        conn.execute("PRAGMA synchronous=OFF")
+        for table, (columns, rows) in tables.items():
+            marks = ", ".join("?" * len(columns.split(",")))
+            conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        conn.commit()
+        conn.close()
     t = time.perf_counter()
-    with Database(db_path) as db:
+    with Database(url) as db:
         rollups.rebuild(db)
+        if db.dialect.placeholder == "%s":
+            db.execute("ANALYZE")
+        auth.add_account(db, auth.hasher(8192, 1, 1), "bench", PASSWORD, auth.Role.OFFICER)
     return time.perf_counter() - t
 
 
@@ -294,8 +306,8 @@ WINDOWS = (7, 30, 90, 730)
 
 
 def build_store(path: Path, certificates: int, tests: int) -> None:
-    """The county store at ``path``, built once and kept (it takes minutes): a file
-    beside it names the sizes it was built for."""
+    """The SQLite county store at ``path``, built once and kept (it takes minutes): a
+    file beside it names the sizes it was built for."""
     sizes = path.with_suffix(".sizes")
     wanted = f"{certificates} {tests} {date.today().isoformat()} rollups-1"
     if path.exists() and sizes.exists() and sizes.read_text() == wanted:
@@ -304,9 +316,7 @@ def build_store(path: Path, certificates: int, tests: int) -> None:
     for old in path.parent.glob(path.name + "*"):
         old.unlink()
     t = time.perf_counter()
-    backfill = fill_county(path, certificates, tests)
-    with Database(path) as db:
-        auth.add_account(db, auth.hasher(8192, 1, 1), "bench", PASSWORD, auth.Role.OFFICER)
+    backfill = fill_county(str(path), certificates, tests)
     sizes.write_text(wanted)
     print(f"\ndashboard: {certificates:,} certificates and {tests:,} rapid tests over two years "
           f"of 50 kiosks, filled in {time.perf_counter() - t:.0f} s, of which the rollup "
@@ -314,9 +324,33 @@ def build_store(path: Path, certificates: int, tests: int) -> None:
           "SQLite)")  # fmt: skip
 
 
-def bench_dashboard(db_path: Path, folder: Path, runs: int) -> None:
+def build_postgres(certificates: int, tests: int) -> tuple[str, Callable[[], None]]:
+    """A fresh schema on the local PostgreSQL (tests/support/postgres.py's server) filled
+    with COPY; returns its URL and what drops it."""
+    import psycopg
+
+    base = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"bench_dash_{os.getpid()}"
+    admin = psycopg.connect(base, autocommit=True)
+    admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    url = f"{base}?options=-csearch_path%3D{schema}"
+
+    def drop() -> None:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+    t = time.perf_counter()
+    backfill = fill_county(url, certificates, tests)
+    print(f"\ndashboard on PostgreSQL: {certificates:,} certificates and {tests:,} rapid tests, "
+          f"filled with COPY in {time.perf_counter() - t:.0f} s, of which the rollup backfill "
+          f"{backfill:.0f} s")  # fmt: skip
+    return url, drop
+
+
+def bench_dashboard(db_url: Path | str, folder: Path, runs: int) -> None:
     port = free_port()
-    server = start_server(write_config(folder, db_path, port), port)
+    server = start_server(write_config(folder, db_url, port), port)
     try:
         import httpx
 
@@ -365,6 +399,11 @@ def main() -> None:
     parser.add_argument("--skip-dashboard", action="store_true")
     parser.add_argument("--skip-scan", action="store_true")
     parser.add_argument(
+        "--postgres", type=int, metavar="CERTIFICATES", default=0,
+        help="also measure the dashboard on the local PostgreSQL with this many "
+        "certificates (and a sixth as many rapid tests), filled with COPY",
+    )  # fmt: skip
+    parser.add_argument(
         "--store", type=Path, help="keep the dashboard's county store here and reuse it "
         "while its sizes match (building 3 million certificates takes minutes)",
     )  # fmt: skip
@@ -380,6 +419,12 @@ def main() -> None:
             store = args.store or Path(tmp) / "county.db"
             build_store(store, args.certificates, args.tests)
             bench_dashboard(store, Path(tmp), args.page_runs)
+        if args.postgres:
+            url, drop = build_postgres(args.postgres, args.postgres // 6)
+            try:
+                bench_dashboard(url, Path(tmp), args.page_runs)
+            finally:
+                drop()
 
 
 if __name__ == "__main__":

@@ -153,28 +153,27 @@ def rapid_tests_summary(db: Database, window: Window) -> dict:
     A sample is (county, device, sample id) with all its runs; it is positive when a
     re-test confirmed it (a first positive alone is recorded as suspicious)."""
     periods, params = rollups.window_sql(window.first, window.last)
+    unregistered = "（未登记）"
     grouped = db.query(
-        "SELECT r.county, r.device, r.method, r.product_code, sum(r.runs), sum(r.positives), "
-        "sum(r.invalid), sum(r.samples), sum(r.confirmed) FROM rollup_rapid_tests r "
-        f"WHERE {periods} AND r.method <> '*' GROUP BY r.county, r.device, r.method, "
-        "r.product_code",
+        f"SELECT coalesce(d.township, '{unregistered}'), r.method, r.product_code, "
+        "sum(r.runs), sum(r.positives), sum(r.invalid), sum(r.samples), sum(r.confirmed) "
+        "FROM rollup_rapid_tests r LEFT JOIN devices d ON d.county = r.county "
+        f"AND d.device_id = r.device WHERE {periods} AND r.method <> '*' "
+        f"GROUP BY coalesce(d.township, '{unregistered}'), r.method, r.product_code",
         params,
     )
-    beyond = {
-        kind: rollups.members_beyond(db, kind, window.first, window.last)
-        for kind in ("test_s", "test_c")
-    }
-    places = {
-        (r[0], r[1]): r[2] for r in db.query("SELECT county, device_id, township FROM devices")
-    }
-    totals: dict[tuple[str, str, str], list[int]] = {}
-    for county, device, method, product, runs, pos, invalid, samples, confirmed in grouped:
-        key = (county, device, method, product)
-        township = places.get((county, device)) or "（未登记）"
-        t = totals.setdefault((township, method, product), [0, 0, 0, 0, 0])
-        for i, n in enumerate((runs, pos, invalid, samples + beyond["test_s"].get(key, 0),
-                               confirmed + beyond["test_c"].get(key, 0))):  # fmt: skip
-            t[i] += int(n or 0)
+    totals = {(r[0], r[1], r[2]): [int(n or 0) for n in r[3:]] for r in grouped}
+    # Samples active again after the window's end (none when it ends today), per kiosk.
+    places: dict[tuple[str, str], str] | None = None
+    for index, kind in ((3, "test_s"), (4, "test_c")):
+        for (county, device, method, product), n in rollups.members_beyond(
+            db, kind, window.first, window.last
+        ).items():
+            if places is None:
+                places = {(r[0], r[1]): r[2] for r in db.query(
+                    "SELECT county, device_id, township FROM devices")}  # fmt: skip
+            township = places.get((county, device)) or unregistered
+            totals.setdefault((township, method, product), [0] * 5)[index] += n
     out = []
     methods: dict[str, list[int]] = {}
     for (township, method, product), (runs, pos, invalid, samples, confirmed) in sorted(
