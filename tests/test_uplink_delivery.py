@@ -1,4 +1,5 @@
-"""End to end: kiosk outbox -> real mosquitto -> collector -> SQLite, through failures.
+"""End to end: kiosk outbox -> real mosquitto -> collector -> SQLite (and PostgreSQL, with
+``station collect`` processes as deployed), through failures.
 
 Each test checks the county database holds exactly the enqueued event ids, and
 the kiosk outbox ends with every row acknowledged.
@@ -46,12 +47,12 @@ def uplink_settings(port: int, **overrides: object) -> UplinkSettings:
     return UplinkSettings(**base)  # type: ignore[arg-type]
 
 
-def stored_ids(db_path: Path) -> list[str]:
+def stored_ids(db_path: Path | str) -> list[str]:
     with Database(db_path) as db:
         return [r[0] for r in db.query("SELECT event_id FROM events")]
 
 
-def stored_count(db_path: Path) -> int:
+def stored_count(db_path: Path | str) -> int:
     with Database(db_path) as db:
         return db.count_events()
 
@@ -66,7 +67,7 @@ def device_status(db_path: Path) -> str | None:
     return rows[0][0] if rows else None
 
 
-def assert_exactly_once(db_path: Path, ids: list[str]) -> None:
+def assert_exactly_once(db_path: Path | str, ids: list[str]) -> None:
     got = stored_ids(db_path)
     assert len(got) == len(set(got))
     assert sorted(got) == sorted(ids)
@@ -173,11 +174,13 @@ def test_kiosk_killed_mid_drain_resends_after_restart(tmp_path, broker_factory):
     store.close()
 
 
-def _spawn_collector(db: Path, port: int) -> subprocess.Popen[bytes]:
+def _spawn_collector(
+    db: Path | str, port: int, client_id: str = "collector-k", batch_wait_s: float = 0.6
+) -> subprocess.Popen[bytes]:
     # A long batch window: messages sit received-but-uncommitted, where the kill lands.
     return subprocess.Popen(
         [sys.executable, "-m", "station.cli", "collect", "--db", str(db), "--host", "127.0.0.1",
-         "--port", str(port), "--client-id", "collector-k", "--batch-wait", "0.6",
+         "--port", str(port), "--client-id", client_id, "--batch-wait", str(batch_wait_s),
          "--batch-max", "100000"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -237,4 +240,47 @@ def test_two_collectors_in_a_shared_group_store_each_event_once(tmp_path, broker
     assert a and b, "both members of the group should get a share"
     assert not a & b, "an event was delivered to both collectors"
     assert sorted(a | b) == sorted(ids)
+    store.close()
+
+
+def test_collector_processes_on_postgresql_store_each_event_once_through_a_kill(
+    tmp_path,
+    pg_url,
+    broker_factory,  # noqa: F811
+):
+    """As deployed: two ``station collect`` processes in one shared group write to one
+    PostgreSQL store; one is killed inside its batch window and started again. Every
+    kind of event is stored once, and each projection holds one row per event."""
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    Database(pg_url).close()  # migrated before two processes start together
+    store, outbox = open_kiosk(tmp_path / "kiosk.db")
+    procs = [_spawn_collector(pg_url, broker.port, "collector-0", batch_wait_s=3.0),
+             _spawn_collector(pg_url, broker.port, "collector-1", batch_wait_s=0.05)]  # fmt: skip
+    try:
+        wait_until(lambda: broker.log().count("as collector-") >= 2, 20, "collectors connected")
+        time.sleep(0.5)  # let them subscribe
+        with Uplink(uplink_settings(broker.port), tmp_path / "kiosk.db", "330100", "K001") as up:
+            ids = enqueue_many(store, outbox, 2000)
+            up.wake()
+            assert up.wait_drained(DRAIN_TIMEOUT_S), up.stats()
+        # collector-0 holds its share received but uncommitted (a 3 s batch window).
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(5)
+        assert stored_count(pg_url) < 2000, "the kill should land before collector-0's commit"
+        procs[0] = _spawn_collector(pg_url, broker.port, "collector-0", batch_wait_s=0.05)
+        wait_until(lambda: stored_count(pg_url) >= 2000, DRAIN_TIMEOUT_S, "redelivery")
+        time.sleep(0.5)  # a duplicate would show up within one batch window
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(10) for proc in procs]
+    assert codes == [0, 0]
+    assert_exactly_once(pg_url, ids)
+    tables = {"certificate.issued": "certificates", "certificate.voided": "certificate_voids",
+              "rapidtest.result": "rapid_tests", "hold.placed": "holds",
+              "hold.lifted": "hold_lifts"}  # fmt: skip
+    with Database(pg_url) as db:
+        kinds = dict(db.query("SELECT schema_name, count(*) FROM events GROUP BY schema_name"))
+        projected = {s: db.query(f"SELECT count(*) FROM {t}")[0][0] for s, t in tables.items()}
+    assert all(projected[s] == kinds[s] > 0 for s in projected), (projected, kinds)
     store.close()
