@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app import cli_enroll
 from kiosk.config import KioskConfig, effective_config, managed_version, simulated_parts
 from wire.cli import positive_int
 
@@ -59,6 +58,10 @@ def run_command(args: argparse.Namespace, config: KioskConfig) -> int | None:
         return _audit(args, config)
     if args.command == "config" and args.config_action == "show":
         return _config_show(args, config)
+    # Here: enrollment pulls in the MQTT client and the provisioning stack, which
+    # `kiosk run` and the other commands never need before their first frame or answer.
+    from app import cli_enroll
+
     return cli_enroll.run_command(args, config)
 
 

@@ -21,8 +21,6 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import segno
-
 from wire.clock import CST
 from wire.signing import SIGNATURE_SIZE
 
@@ -186,6 +184,8 @@ def qr_version(text: str) -> int:
     symbol just to learn its version costs ~40 ms (mask evaluation) on this machine.
     """
     if not _ALPHANUMERIC.issuperset(text):
+        import segno  # here: ~0.05 s of the kiosk's cold start, needed at the first QR
+
         version = segno.make_qr(text, error=QR_ERROR_LEVEL.lower(), boost_error=False).version
         return int(version)
     n = len(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import segno
 from PIL import Image, ImageDraw, ImageFont
 
 from drivers.printer.document import LabelDocument, QrBlock, Rule, TextBlock
@@ -18,6 +17,8 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 
 def qr_matrix(data: str, error_level: str = "M", version: int | None = None) -> list[list[bool]]:
     """Modules of the QR for ``data``, dark = True, without the quiet zone."""
+    import segno  # here: not needed before the first label (~0.05 s of the cold start)
+
     code = segno.make_qr(
         data, error=error_level.lower(), version=version or None, boost_error=False
     )

@@ -4,6 +4,9 @@ with open_test_reader(kind="simulated", time_scale=60) as reader:
     run = reader.run_enzyme([0, 1], duration_s=180)
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from drivers.reader.base import (
     AbsorbanceCurve,
     CalibrationResult,
@@ -17,13 +20,6 @@ from drivers.reader.base import (
     TestReader,
 )
 from drivers.reader.factory import open_test_reader
-from drivers.reader.serial_reader import BridgeTestReader
-from drivers.reader.sim.reader import (
-    SimulatedTestReader,
-    SimulatorControls,
-    SimulatorProcess,
-    open_simulated_reader,
-)
 from readerlink.errors import (
     DeviceDisconnectedError,
     DeviceError,
@@ -32,6 +28,33 @@ from readerlink.errors import (
     LinkError,
     LinkTimeoutError,
 )
+
+if TYPE_CHECKING:
+    from drivers.reader.serial_reader import BridgeTestReader
+    from drivers.reader.sim.reader import (
+        SimulatedTestReader,
+        SimulatorControls,
+        SimulatorProcess,
+        open_simulated_reader,
+    )
+
+#: Imported on first use: the serial link and the simulator are not needed to draw the
+#: kiosk's first frame (the reader opens when a test starts), and cost ~0.15 s to import.
+_LAZY = {
+    "BridgeTestReader": "drivers.reader.serial_reader",
+    "SimulatedTestReader": "drivers.reader.sim.reader",
+    "SimulatorControls": "drivers.reader.sim.reader",
+    "SimulatorProcess": "drivers.reader.sim.reader",
+    "open_simulated_reader": "drivers.reader.sim.reader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AbsorbanceCurve",

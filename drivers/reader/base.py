@@ -10,8 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from readerlink.firmware_image import SignedFirmware
+if TYPE_CHECKING:  # cryptography, only needed when firmware is flashed
+    from readerlink.firmware_image import SignedFirmware
 
 #: Called as bytes of a firmware image are handed to the link: (bytes_done, bytes_total).
 FlashProgress = Callable[[int, int], None]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from drivers.reader.serial_reader import BridgeTestReader
-from readerlink.errors import LinkError
-from readerlink.host import ReaderLink
+if TYPE_CHECKING:
+    from drivers.reader.serial_reader import BridgeTestReader
 
 KINDS = ("serial", "simulated")
 
@@ -49,6 +49,11 @@ def open_test_reader(
         )
     if port is None:
         raise ValueError("a serial reader needs port=, e.g. /dev/serial/by-id/usb-...")
+    # Here, not at the top: the link stack is not needed before a reader is opened.
+    from drivers.reader.serial_reader import BridgeTestReader
+    from readerlink.errors import LinkError
+    from readerlink.host import ReaderLink
+
     link = ReaderLink(os.fspath(port), baudrate, request_timeout=request_timeout)
     try:
         link.open(timeout=open_timeout)

@@ -7,6 +7,7 @@ busy database waits instead of failing half-way through a transaction.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -15,8 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-
-import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,8 @@ class Store:
             # FULL: a certificate acknowledged to the farmer survives a pulled power cord.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            self.db = sqlite_utils.Database(conn)
+            self._conn = conn
+            self._savepoints = itertools.count(1)
             self._closed = False
             self._migrate()
         except sqlite3.DatabaseError as error:
@@ -104,7 +104,7 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
 
     def _migrate(self) -> None:
         current = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -122,16 +122,16 @@ class Store:
                 self.conn.execute(f"PRAGMA user_version={version}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[None]:
         """A write transaction; nested calls become savepoints of the outer one."""
         if self.conn.in_transaction:
-            with self.db.atomic():
-                yield self.db
+            with self._savepoint():
+                yield
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self._in_transaction = True
         try:
-            yield self.db
+            yield
             # Still under the write lock, before the commit: a floor file written here
             # is never behind the database (kiosk/infra/numbering.py).
             for callback in list(self._before_commit.values()):
@@ -145,6 +145,22 @@ class Store:
         finally:
             self._before_commit.clear()
             self._in_transaction = False
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A nested transaction (plain SQL: sqlite_utils cost ~0.1 s of every start)."""
+        name = f"nested_{next(self._savepoints)}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            # An error that destroyed the whole transaction took the savepoint with it.
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
     def before_commit(self, key: object, callback: Callable[[], None]) -> bool:
         """Run ``callback`` once just before the open ``transaction()`` commits (once per
