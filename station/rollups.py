@@ -222,6 +222,7 @@ def _rows(
             rows = db.execute(
                 f"SELECT {select} FROM {table} WHERE {prefix_sql} AND {key[-1]} IN ({marks})",
                 [*prefix, *chunk],
+                prepare=False,  # a generic plan for 500 parameters scans (Database.execute)
             ).fetchall()
             for r in rows:
                 found[tuple(r[: len(key)])] = tuple(r[len(key) :])
