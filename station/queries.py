@@ -66,7 +66,6 @@ def certificates_summary(db: Database, window: Window, township: str | None = No
     """Totals, per day, per township and per township × product, for one window, from
     the rollups (station/rollups.py): the same figures as aggregating the certificates,
     at a cost that does not grow with the window's rows."""
-    periods, params = rollups.window_sql(window.first, window.last)
     scope = "r.township = ?" if township else "r.township = '*'"
     scope_params = [township] if township else []
     scope += " AND r.product_code = '*' AND r.product_name = '*'"
@@ -75,23 +74,27 @@ def certificates_summary(db: Database, window: Window, township: str | None = No
         f"WHERE r.grain = 'D' AND r.period BETWEEN ? AND ? AND {scope} GROUP BY r.period",
         [window.first, window.last, *scope_params],
     )
-    total_producers = db.query(
-        f"SELECT sum(r.producers) FROM rollup_certificates r WHERE {periods} AND {scope}",
-        [*params, *scope_params],
-    )[0][0]
+    total = rollups.window_sums(
+        db, f"SELECT 1, sum(r.producers) FROM rollup_certificates r WHERE {{window}} AND {scope}",
+        window.first, window.last, 1, after=scope_params,
+    )  # fmt: skip
     kind = "cert_t" if township else "cert_c"
-    total_producers = int(total_producers or 0) + sum(
+    total_producers = int(total.get((1,), [0.0])[0]) + sum(
         rollups.members_beyond(db, kind, window.first, window.last, township).values()
     )
-    where = f"{periods} AND r.product_code <> '*' AND r.township <> '*'"
+    where = "{window} AND r.product_code <> '*' AND r.township <> '*'"
     if township:
         where += " AND r.township = ?"
-    grouped = db.query(
-        "SELECT r.township, r.product_code, r.product_name, sum(r.issued), sum(r.voided), "
-        f"sum(r.kg), sum(r.producers) FROM rollup_certificates r WHERE {where} "
-        "GROUP BY r.township, r.product_code, r.product_name",
-        [*params, *scope_params],
-    )
+    grouped = [
+        (*k, *v)
+        for k, v in rollups.window_sums(
+            db,
+            "SELECT r.township, r.product_code, r.product_name, sum(r.issued), sum(r.voided), "
+            f"sum(r.kg), sum(r.producers) FROM rollup_certificates r WHERE {where} "
+            "GROUP BY r.township, r.product_code, r.product_name",
+            window.first, window.last, 3, after=scope_params,
+        ).items()
+    ]  # fmt: skip
     beyond: dict[tuple[str, str, str], int] = defaultdict(int)
     for (_county, *group), n in rollups.members_beyond(
         db, "cert_p", window.first, window.last, township
@@ -99,10 +102,10 @@ def certificates_summary(db: Database, window: Window, township: str | None = No
         beyond[(group[0], group[1], group[2])] += n
     rows = sorted(
         (
-            (r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5] or 0),
-             int(r[6] or 0) + beyond[(r[0], r[1], r[2])])
+            (r[0], r[1], r[2], round(r[3]), round(r[4]), float(r[5]),
+             round(r[6]) + beyond[(r[0], r[1], r[2])])
             for r in grouped
-            if int(r[3])
+            if round(r[3])
         ),
         key=lambda r: (r[0], -r[3]),
     )  # fmt: skip
@@ -152,17 +155,19 @@ def rapid_tests_summary(db: Database, window: Window) -> dict:
 
     A sample is (county, device, sample id) with all its runs; it is positive when a
     re-test confirmed it (a first positive alone is recorded as suspicious)."""
-    periods, params = rollups.window_sql(window.first, window.last)
     unregistered = "（未登记）"
-    grouped = db.query(
-        f"SELECT coalesce(d.township, '{unregistered}'), r.method, r.product_code, "
-        "sum(r.runs), sum(r.positives), sum(r.invalid), sum(r.samples), sum(r.confirmed) "
-        "FROM rollup_rapid_tests r LEFT JOIN devices d ON d.county = r.county "
-        f"AND d.device_id = r.device WHERE {periods} AND r.method <> '*' "
-        f"GROUP BY coalesce(d.township, '{unregistered}'), r.method, r.product_code",
-        params,
-    )
-    totals = {(r[0], r[1], r[2]): [int(n or 0) for n in r[3:]] for r in grouped}
+    totals = {
+        k: [round(n) for n in v]
+        for k, v in rollups.window_sums(
+            db,
+            f"SELECT coalesce(d.township, '{unregistered}'), r.method, r.product_code, "
+            "sum(r.runs), sum(r.positives), sum(r.invalid), sum(r.samples), sum(r.confirmed) "
+            "FROM rollup_rapid_tests r LEFT JOIN devices d ON d.county = r.county "
+            "AND d.device_id = r.device WHERE {window} AND r.method <> '*' "
+            f"GROUP BY coalesce(d.township, '{unregistered}'), r.method, r.product_code",
+            window.first, window.last, 3,
+        ).items()
+    }  # fmt: skip
     # Samples active again after the window's end (none when it ends today), per kiosk.
     places: dict[tuple[str, str], str] | None = None
     for index, kind in ((3, "test_s"), (4, "test_c")):

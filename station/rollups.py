@@ -88,39 +88,134 @@ def cert_group(kind: str, township: str, code: str, name: str) -> tuple[str, str
 # ---- windows ------------------------------------------------------------------------
 
 
-def periods(first: str, last: str) -> list[tuple[str, str, str]]:
-    """Days ``first..last`` as (grain, first period, last period) ranges: whole years,
-    whole months, and single days at the ends."""
+#: Rough rows read per key for one period of a grain, to choose how to cover a window.
+_COST = {"D": 1, "M": 8, "Y": 12}
+_Piece = tuple[int, str, date, date]  # (coefficient, grain, first day, last day)
+
+
+def _month_end(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _cost(pieces: list[_Piece], today: date) -> int:
+    """Periods after ``today`` hold no rows yet: reading them costs nothing."""
+    total = 0
+    for _c, grain, lo, hi in pieces:
+        if lo <= today:
+            total += (min(hi, today) - lo).days + 1 if grain == "D" else _COST[grain]
+    return total
+
+
+def _negated(pieces: list[_Piece]) -> list[_Piece]:
+    return [(-c, grain, lo, hi) for c, grain, lo, hi in pieces]
+
+
+def _days(first: date, last: date) -> list[_Piece]:
+    return [(1, "D", first, last)] if first <= last else []
+
+
+def _month(first: date, last: date, today: date) -> list[_Piece]:
+    """Days of one month: the days themselves, or the month less the other days."""
+    start, end = first.replace(day=1), _month_end(first)
+    whole: list[_Piece] = [(1, "M", start, end)]
+    if first == start and last == end:
+        return whole
+    less = whole + _negated(_days(start, first - timedelta(days=1)))
+    less += _negated(_days(last + timedelta(days=1), end))
+    return min(_days(first, last), less, key=lambda p: _cost(p, today))
+
+
+def _months(first: date, last: date, today: date) -> list[_Piece]:
+    pieces: list[_Piece] = []
+    while first <= last:
+        end = min(last, _month_end(first))
+        pieces += _month(first, end, today)
+        first = end + timedelta(days=1)
+    return pieces
+
+
+def _year(first: date, last: date, today: date) -> list[_Piece]:
+    """Days of one year: month by month, or the year less the other months."""
+    start, end = date(first.year, 1, 1), date(first.year, 12, 31)
+    whole: list[_Piece] = [(1, "Y", start, end)]
+    if first == start and last == end:
+        return whole
+    less = whole + _negated(_months(start, first - timedelta(days=1), today))
+    less += _negated(_months(last + timedelta(days=1), end, today))
+    return min(_months(first, last, today), less, key=lambda p: _cost(p, today))
+
+
+def _next(grain: str, period: str) -> str:
+    """The period after ``period`` of its grain."""
+    if grain == "Y":
+        return f"{int(period) + 1:04d}"
+    if grain == "M":
+        return (_month_end(date.fromisoformat(period + "-01")) + timedelta(days=1)).isoformat()[:7]
+    return (date.fromisoformat(period) + timedelta(days=1)).isoformat()
+
+
+def periods(first: str, last: str, today: date | None = None) -> list[tuple[int, str, str, str]]:
+    """Days ``first..last`` as (coefficient, grain, first period, last period): whole
+    years, months and days, added or taken away, whichever reads fewest rows (the 730
+    days to today: a month less a day, a year, and this year less the days to come)."""
+    today = today or date.today()
     start, end = date.fromisoformat(first), date.fromisoformat(last)
-    pieces: list[tuple[str, str]] = []
-    day = start
-    while day <= end:
-        month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        if day.month == 1 and day.day == 1 and date(day.year, 12, 31) <= end:
-            pieces.append(("Y", f"{day.year:04d}"))
-            day = date(day.year + 1, 1, 1)
-        elif day.day == 1 and month_end <= end:
-            pieces.append(("M", day.isoformat()[:7]))
-            day = month_end + timedelta(days=1)
+    pieces: list[_Piece] = []
+    for year in range(start.year, end.year + 1):
+        pieces += _year(max(start, date(year, 1, 1)), min(end, date(year, 12, 31)), today)
+    net: dict[tuple[str, str], int] = defaultdict(int)
+    length = {"D": 10, "M": 7, "Y": 4}
+    for c, grain, lo, hi in pieces:
+        if grain == "D":
+            for n in range((hi - lo).days + 1):
+                net[("D", (lo + timedelta(days=n)).isoformat())] += c
         else:
-            pieces.append(("D", day.isoformat()))
-            day += timedelta(days=1)
-    ranges: list[tuple[str, str, str]] = []
-    for grain, period in pieces:
-        if ranges and ranges[-1][0] == grain:
-            ranges[-1] = (grain, ranges[-1][1], period)
+            net[(grain, lo.isoformat()[: length[grain]])] += c
+    ranges: list[tuple[int, str, str, str]] = []
+    for (grain, period), c in sorted(net.items()):
+        if not c:
+            continue
+        if ranges and ranges[-1][:2] == (c, grain) and _next(grain, ranges[-1][3]) == period:
+            ranges[-1] = (c, grain, ranges[-1][2], period)
         else:
-            ranges.append((grain, period, period))
+            ranges.append((c, grain, period, period))
     return ranges
 
 
-def window_sql(first: str, last: str, alias: str = "r") -> tuple[str, list[str]]:
-    """A WHERE condition selecting the rollup rows that make up days ``first..last``."""
-    parts, params = [], []
-    for grain, lo, hi in periods(first, last):
+def window_sql(
+    first: str, last: str, alias: str = "r", today: date | None = None
+) -> list[tuple[int, str, list[str]]]:
+    """The rollup rows that make up days ``first..last``: (coefficient, WHERE condition,
+    its parameters), one per coefficient; a figure is the sum of coefficient × the sum
+    over the rows each condition selects."""
+    by_coefficient: dict[int, tuple[list[str], list[str]]] = {}
+    for c, grain, lo, hi in periods(first, last, today):
+        parts, params = by_coefficient.setdefault(c, ([], []))
         parts.append(f"({alias}.grain = ? AND {alias}.period BETWEEN ? AND ?)")
         params += [grain, lo, hi]
-    return "(" + " OR ".join(parts or ["1 = 0"]) + ")", params
+    return [(c, "(" + " OR ".join(parts) + ")", params)
+            for c, (parts, params) in sorted(by_coefficient.items(), reverse=True)]  # fmt: skip
+
+
+def window_sums(
+    db: Database,
+    sql: str,
+    first: str,
+    last: str,
+    keys: int,
+    before: Sequence[Any] = (),
+    after: Sequence[Any] = (),
+) -> dict[tuple[Any, ...], list[float]]:
+    """Run ``sql`` (its ``{window}`` the rollup rows ``r`` of days ``first..last``;
+    ``before`` and ``after`` its other parameters) once per coefficient of the window's
+    cover; returns its first ``keys`` columns -> the weighted sums of the others."""
+    found: dict[tuple[Any, ...], list[float]] = {}
+    for c, where, params in window_sql(first, last):
+        for row in db.query(sql.format(window=where), [*before, *params, *after]):
+            sums = found.setdefault(tuple(row[:keys]), [0.0] * (len(row) - keys))
+            for i, value in enumerate(row[keys:]):
+                sums[i] += c * float(value or 0)
+    return found
 
 
 def members_beyond(

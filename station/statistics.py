@@ -84,24 +84,24 @@ def compute(db: Database, county: str, period: Period, population: dict[str, int
         return rows.setdefault(name, TownshipRow(name))
 
     # From the rollups (station/rollups.py): a year costs what a month does.
-    periods, params = rollups.window_sql(period.first, period.last)
     beyond: dict[str, int] = {}
     for (c, township, _g2, _g3), n in rollups.members_beyond(
         db, "cert_t", period.first, period.last
     ).items():
         if c == county:
             beyond[township] = beyond.get(township, 0) + n
-    for township, count, kilos, producers in db.query(
+    for (township,), (count, kilos, producers) in rollups.window_sums(
+        db,
         "SELECT r.township, sum(r.issued), sum(r.kg), sum(r.producers) FROM rollup_certificates "
-        f"r WHERE r.county = ? AND {periods} AND r.township <> '*' AND r.product_code = '*' "
+        "r WHERE r.county = ? AND {window} AND r.township <> '*' AND r.product_code = '*' "
         "GROUP BY r.township",
-        [county, *params],
-    ):
-        if not int(count or 0):
+        period.first, period.last, 1, before=[county],
+    ).items():  # fmt: skip
+        if not round(count):
             continue
         r = row(township)
-        r.certificates, r.tonnes = int(count), round((kilos or 0) / 1000, 3)
-        r.producers = int(producers or 0) + beyond.get(township, 0)
+        r.certificates, r.tonnes = round(count), round(kilos / 1000, 3)
+        r.producers = round(producers) + beyond.get(township, 0)
     for township, count in db.query(
         "SELECT township, count(*) FROM ledger_producers WHERE county = ? AND merged_into IS NULL "
         "AND township <> '' GROUP BY township",
@@ -116,18 +116,19 @@ def compute(db: Database, county: str, period: Period, population: dict[str, int
         kind: rollups.members_beyond(db, kind, period.first, period.last)
         for kind in ("test_sd", "test_cd")
     }
-    for device, runs, samples, positives in db.query(
+    for (device,), (runs, tested, positives) in rollups.window_sums(
+        db,
         "SELECT r.device, sum(r.runs), sum(r.samples), sum(r.confirmed) FROM rollup_rapid_tests "
-        f"r WHERE r.county = ? AND {periods} AND r.method = '*' GROUP BY r.device",
-        [county, *params],
-    ):
-        if device not in places or not int(runs or 0):
+        "r WHERE r.county = ? AND {window} AND r.method = '*' GROUP BY r.device",
+        period.first, period.last, 1, before=[county],
+    ).items():  # fmt: skip
+        if device not in places or not round(runs):
             continue
         key = (county, device, "*", "*")
         r = row(places[device])
-        r.runs += int(runs)
-        r.samples += int(samples or 0) + extra["test_sd"].get(key, 0)
-        r.positives += int(positives or 0) + extra["test_cd"].get(key, 0)
+        r.runs += round(runs)
+        r.samples += round(tested) + extra["test_sd"].get(key, 0)
+        r.positives += round(positives) + extra["test_cd"].get(key, 0)
     for r in rows.values():
         if r.ledger_producers:
             r.coverage = round(100 * r.producers / r.ledger_producers, 1)

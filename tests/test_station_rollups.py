@@ -251,10 +251,10 @@ def assert_same_figures(db: Database, seed: int) -> None:
     assert checked > 1000  # the windows held certificates
     for label in ("2025-11", "2025-12", "2026-01", "2025", "2026"):
         period = statistics.Period.parse(label)
-        got = statistics.compute(db, COUNTIES[0], period, {})
+        stats = statistics.compute(db, COUNTIES[0], period, {})
         assert {
             r.township: (r.certificates, r.tonnes, r.producers, r.runs, r.samples, r.positives)
-            for r in got.townships
+            for r in stats.townships
             if r.certificates or r.runs
         } == raw_statistics(db, COUNTIES[0], period.first, period.last), label
 
@@ -303,16 +303,20 @@ def test_the_migration_backfills_a_store_filled_before_it(tmp_path: Path) -> Non
         assert_same_figures(db, seed=16)
 
 
-def test_periods_cover_each_day_once() -> None:
+def test_a_windows_cover_counts_each_day_once() -> None:
+    """Added and taken-away years, months and days sum to exactly the window's days."""
     rng = random.Random(3)
-    for _ in range(300):
+    length = {"D": 10, "M": 7, "Y": 4}
+    for _ in range(400):
         first = date(2024, 1, 1) + timedelta(days=rng.randrange(900))
         last = first + timedelta(days=rng.randrange(800))
-        days: list[str] = []
-        for grain, lo, hi in rollups.periods(first.isoformat(), last.isoformat()):
-            length = {"D": 10, "M": 7, "Y": 4}[grain]
-            days += [
-                d for d in Window(first.isoformat(), last.isoformat()).days()
-                if lo <= d[:length] <= hi
-            ]  # fmt: skip
-        assert days == Window(first.isoformat(), last.isoformat()).days()
+        today = first + timedelta(days=rng.randrange(-30, 900))
+        span = Window((first - timedelta(days=400)).isoformat(),
+                      (last + timedelta(days=400)).isoformat()).days()  # fmt: skip
+        weight = dict.fromkeys(span, 0)
+        for c, grain, lo, hi in rollups.periods(first.isoformat(), last.isoformat(), today):
+            for d in span:
+                if lo <= d[: length[grain]] <= hi:
+                    weight[d] += c
+        assert [d for d in span if weight[d]] == Window(first.isoformat(), last.isoformat()).days()
+        assert all(weight[d] in (0, 1) for d in span)
