@@ -8,12 +8,10 @@ reach them through ``request.app.state.web``. Database work runs on worker threa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +44,7 @@ from station.web.i18n import LANGUAGES, translator
 from station.web.ratelimit import WindowLimiter
 from station.web.store import Pool
 from station.web.trust import TrustCache, registry_trust_list
+from station.web.workers import Workers
 from wire.clock import china_time
 from wire.files import PRIVATE, atomic_write
 
@@ -74,26 +73,25 @@ class Web:
     login_limiter: MovingWindowRateLimiter
     login_limit: Any
     #: One thread per pooled connection: a thread never waits for a connection.
-    executor: ThreadPoolExecutor = field(init=False)
+    workers: Workers = field(init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ThreadPoolExecutor(self.pool.size, thread_name_prefix="db")
+        self.workers = Workers(self.pool.size)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args)`` on a worker thread with a pooled connection.
 
-        The loop's own executor, not anyio's ``to_thread``: the same hop costs about 40
-        instead of 70 us of CPU (bench figures in docs/station.md), and every scan page
-        makes one."""
+        Our own ``Workers``, not anyio's ``to_thread``: every scan page makes this hop,
+        and it costs a few microseconds instead of about 60 (station/web/workers.py)."""
 
         def call() -> T:
             with self.pool.connection() as db:
                 return fn(db, *args, **kwargs)
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        return await self.workers.run(call)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.workers.close()
         self.pool.close()
 
 
