@@ -28,6 +28,8 @@ from app.cli import EXIT_REFUSED
 from app.compose import open_kiosk, time_trust
 from kiosk.config import effective_config
 from kiosk.infra.timetrust import (
+    DB_FLOOR,
+    FILE_FLOOR_STEP_S,
     FLOOR_FILE,
     SimulatedTimeSource,
     TimeSettings,
@@ -178,6 +180,40 @@ def test_a_kiosk_booted_3_days_in_the_past_refuses_then_issues_once_corrected(
     assert second.issued_at >= first.issued_at
     assert not kiosk.alarms.is_open("clock")
     assert kiosk.audit.entries(kind="clock.trusted")
+
+
+def test_each_certificate_floors_the_clock_in_its_own_transaction_not_in_the_file(
+    make_kiosk,
+) -> None:
+    """The floor file (two fsyncs) is rewritten about once a minute of issuing; the
+    database floor, committed with each certificate, still catches a clock put back by
+    less than that after a power cut."""
+    clock = Clock(T0)
+    kiosk = make_kiosk(clock=clock)
+    controlled(kiosk, Boot())
+    judge = kiosk.issuance.time_trust
+    kiosk.issuance.issue(request())
+    first_file = judge.state()["floor"]
+    clock.now = T0 + timedelta(seconds=FILE_FLOOR_STEP_S)  # dates are to the minute
+    last = kiosk.issuance.issue(request()).certificate
+    assert last.issued_at > datetime.fromisoformat(first_file)
+    assert judge.state()["floor"] == first_file, "the file moved for a certificate"
+    assert kiosk.store.counter(DB_FLOOR) == round(last.issued_at.timestamp() * 1_000_000)
+    assert judge.floor() == last.issued_at
+    # The power is cut; the clock comes back 20 s before the last certificate, a time
+    # the file alone would accept.
+    clock.now = last.issued_at - timedelta(seconds=20)
+    assert datetime.fromisoformat(first_file) < clock.now
+    with pytest.raises(IssuanceRefused) as refused:
+        kiosk.issuance.issue(request())
+    assert refused.value.code == "clock"
+    (alarm,) = [a for a in kiosk.alarms.open() if a.code == "clock"]
+    assert alarm.detail["code"] == "below_floor"
+    assert alarm.detail["floor"][:19] == last.issued_at.isoformat()[:19]
+    # Issuing past the step moves the file too (it survives an older database put back).
+    clock.now = T0 + timedelta(seconds=3 * FILE_FLOOR_STEP_S)
+    later = kiosk.issuance.issue(request()).certificate
+    assert datetime.fromisoformat(judge.state()["floor"]) >= later.issued_at
 
 
 def test_unsynchronised_without_rtc_too_long_refuses_and_an_rtc_or_sync_restores(

@@ -5,11 +5,15 @@ the time saved at shutdown (or 1970), and every signed QR carries that date. Thr
 things are weighed, in this order (``TimeTrust.assess``):
 
 1. **The floor.** The clock may never be earlier than the newest certificate, audit
-   entry or county time beacon this kiosk has seen. The floor lives in
-   ``{data_dir}/time-floor.json`` (0600, written with fsync), raised inside a
-   certificate's transaction before it commits (like the counter floor), by every
-   accepted beacon, and to the newest audit entries at a trusted moment (entries a
-   wrong clock wrote never count); it never goes down.
+   entry or county time beacon this kiosk has seen. A certificate raises it inside its
+   own transaction, in the database (counter ``time_floor_us``): exact, and durable
+   with the certificate's own commit, at no cost of its own. The floor also lives in
+   ``{data_dir}/time-floor.json`` (0600, written with fsync), which survives an older
+   database put back: raised by every accepted beacon, and by certificates and the
+   newest audit entries at a trusted moment (entries a wrong clock wrote never count)
+   whenever they pass it by more than ``FILE_FLOOR_STEP_S``, so it is rewritten about
+   once a minute of issuing instead of at every certificate (two fsyncs each). The
+   floor is the later of the two; it never goes down.
 2. **The county's beacon** (wire/timebeacon.py), checked for signature and county by the
    agent. Its time plus the CLOCK_BOOTTIME elapsed since it arrived (same boot only) is
    the county's time now. A clock behind it beyond the tolerance is wrong; a clock ahead
@@ -41,6 +45,7 @@ from typing import Any, ClassVar, Protocol
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
 from kiosk.infra.store import Store
+from wire.clock import CST
 from wire.files import PRIVATE, atomic_write
 from wire.timebeacon import TimeBeacon
 
@@ -53,6 +58,13 @@ RTC_DIR = Path("/sys/class/rtc/rtc0")
 #: NTP may step a clock back by a little; a certificate a few seconds "before" the
 #: last one is not a wrong date.
 FLOOR_SLACK_S = 5
+#: The floor file is rewritten when a certificate or an audit entry passes it by more
+#: than this. The database floor is exact; only with an older database put back (a
+#: restore is alarmed as ``counter_restored``) can the floor trail the newest record,
+#: by at most this.
+FILE_FLOOR_STEP_S = 60
+#: The database's copy of the floor, in microseconds since the epoch (table counters).
+DB_FLOOR = "time_floor_us"
 #: The audit entries read for the floor (a refusal's own entry is among the newest).
 AUDIT_WINDOW = 50
 #: How long the OS's synchronisation answer is reused (a subprocess each time is ~10 ms).
@@ -254,8 +266,20 @@ class TimeTrust:
             os.close(lock)
 
     def floor(self) -> datetime | None:
-        """The newest trustworthy time this kiosk has seen (the floor file)."""
+        """The newest trustworthy time this kiosk has seen: the later of the database's
+        floor and the floor file's."""
+        return _later(self._file_floor(), self._db_floor())
+
+    def _file_floor(self) -> datetime | None:
         return _time(self.state().get("floor"))
+
+    def _db_floor(self) -> datetime | None:
+        if self.store is None:
+            return None
+        us = self.store.counter(DB_FLOOR)
+        if us <= 0:
+            return None
+        return datetime.fromtimestamp(us // 1_000_000, CST) + timedelta(microseconds=us % 1_000_000)
 
     def _absorb_audit(self, now: datetime) -> None:
         """At a trusted moment, raise the floor to the newest audit entries that are not
@@ -270,12 +294,32 @@ class TimeTrust:
         limit = now + timedelta(seconds=FLOOR_SLACK_S)
         times = [t for t in (_time(r[0]) for r in rows) if t is not None and t <= limit]
         newest = max(times) if times else None
-        current = self.floor()
+        current = self._file_floor()
         if newest is not None and (current is None or newest > current):
-            self.raise_floor(newest)
+            self._raise_file(newest, FILE_FLOOR_STEP_S)  # the entries stay in the database
 
     def raise_floor(self, at: datetime) -> None:
-        """Never lower: called in a certificate's transaction, before it commits."""
+        """Never lower; called in a certificate's transaction, before it commits.
+
+        In the store's open transaction the database floor rides that transaction's
+        commit, and the file is rewritten only when ``at`` passes it by more than
+        ``FILE_FLOOR_STEP_S``. Without one (no store, no transaction) the file is the
+        only floor and is rewritten whenever ``at`` is later."""
+        step = 0
+        if self.store is not None and self.store.conn.in_transaction:
+            us = round(at.timestamp() * 1_000_000)
+            self.store.conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                [DB_FLOOR, us],
+            )
+            step = FILE_FLOOR_STEP_S
+        self._raise_file(at, step)
+
+    def _raise_file(self, at: datetime, step_s: float) -> None:
+        current = self._file_floor()
+        if current is not None and at <= current + timedelta(seconds=step_s):
+            return
         with self._locked() as state:
             current = _time(state.get("floor"))
             if current is None or at > current:
@@ -317,8 +361,9 @@ class TimeTrust:
         state = self.state()
         floor = self.floor()
         if floor is not None and now < floor - timedelta(seconds=FLOOR_SLACK_S):
+            shown = floor.astimezone(now.tzinfo)
             return TimeVerdict(
-                False, "below_floor", "floor", {"now": now.isoformat(), "floor": floor.isoformat()}
+                False, "below_floor", "floor", {"now": now.isoformat(), "floor": shown.isoformat()}
             )
         boot_id, uptime = self.source.boot()
         tolerance = self.settings.beacon_tolerance_s
@@ -380,6 +425,12 @@ def report(verdict: TimeVerdict, store: Store, alarms: Alarms, audit: AuditLog) 
         if alarms.raise_("clock", "critical", verdict.why(), detail):
             audit.append("clock.untrusted", detail)
             log.error("clock not trusted, issuing stopped: %s", verdict.why("en"))
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
 
 
 def _time(value: Any) -> datetime | None:

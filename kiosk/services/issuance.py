@@ -383,7 +383,7 @@ class IssuanceService:
                 )  # again under the lock: two buyers' certificates cannot overrun a source
                 seq, number = self.numbers.next()
                 cert = self._certificate(request, template, seq, number)
-                if self.time_trust is not None:  # fsynced before the commit, as the counter
+                if self.time_trust is not None:  # in this transaction (kiosk/infra/timetrust.py)
                     self.time_trust.raise_floor(cert.issued_at)
                 self._insert(cert)
                 for position, source in enumerate(verified):
