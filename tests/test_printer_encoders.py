@@ -134,3 +134,47 @@ def test_tspl_repeat_copy_is_print_only(font):
 def test_label_wider_than_the_printer_is_refused(font):
     with pytest.raises(ValueError, match="384"):
         _encode("escpos-58-native", certificate_like_document(576), font)
+
+
+def _wrap_by_remeasuring(text: str, size: int, width: int) -> list[str]:
+    """The reference: measure the whole line again at every token."""
+    from drivers.printer.document import _tokens, text_width
+
+    lines: list[str] = []
+    line = ""
+    for token in _tokens(text):
+        if text_width(line + token, size) <= width:
+            line += token
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        line = "" if token.isspace() else token
+        while text_width(line, size) > width:
+            cut = len(line) - 1
+            while cut > 1 and text_width(line[:cut], size) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip():
+        lines.append(line.rstrip())
+    if len(lines) > 1 and len(lines[-1]) == 1 and not lines[-1].isascii() and len(lines[-2]) > 2:
+        lines[-2], lines[-1] = lines[-2][:-1], lines[-2][-1] + lines[-1]
+    return lines
+
+
+def test_wrap_text_breaks_where_remeasuring_every_line_would():
+    """wrap_text keeps a running line width; mixed CJK, Latin words, spaces, closing
+    punctuation and over-long words break exactly as measuring each line again does."""
+    from drivers.printer.document import text_width, wrap_text
+
+    samples = [
+        "浙江省杭州市示范镇示范村三组，Cabbage 大白菜 25.5 公斤。",
+        "Hangzhou Lvyuan Vegetable Cooperative (杭州绿源蔬菜专业合作社)",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-verylongtokenwithoutspaces 短",
+        "检测合格，委托检测：杭州市农产品质量检测中心；报告编号 RT-K001-000123。",
+    ]
+    for text in samples:
+        for width in (60, 96, 150, 240, 400):
+            lines = wrap_text(text, 24, width)
+            assert lines == _wrap_by_remeasuring(text, 24, width), (text, width)
+            assert all(text_width(line, 24) <= width for line in lines[:-1]), (text, width)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: Text heights in dots that label printers draw natively (TSPL TSS16/TSS24 and
 #: their doubles; ESC/POS 24-dot CJK and its double). Layouts use only these.
@@ -79,13 +80,19 @@ class LabelDocument:
         return [b for b in self.blocks if isinstance(b, QrBlock)]
 
 
+@lru_cache(maxsize=8192)
 def char_cells(char: str) -> int:
     """Half-cells a character occupies: 2 for wide (CJK, full-width), 1 otherwise."""
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
+def _cells(text: str) -> int:
+    # Layout measures every field many times per label (a third of an issue's CPU).
+    return len(text) if text.isascii() else sum(map(char_cells, text))
+
+
 def text_width(text: str, size: int) -> int:
-    return sum(char_cells(c) for c in text) * size // 2
+    return _cells(text) * size // 2
 
 
 #: Characters that may not start a line (Chinese line-breaking rules, 避头点).
@@ -109,9 +116,12 @@ def wrap_text(text: str, size: int, width: int) -> list[str]:
     """Break ``text`` into lines no wider than ``width`` under the cell model."""
     lines: list[str] = []
     line = ""
+    cells = 0  # _cells(line), kept as the line grows
     for token in _tokens(text):
-        if text_width(line + token, size) <= width:
+        token_cells = _cells(token)
+        if (cells + token_cells) * size // 2 <= width:
             line += token
+            cells += token_cells
             continue
         if line.strip():
             lines.append(line.rstrip())
@@ -122,6 +132,7 @@ def wrap_text(text: str, size: int, width: int) -> list[str]:
                 cut -= 1
             lines.append(line[:cut])
             line = line[cut:]
+        cells = _cells(line)
     if line.strip():
         lines.append(line.rstrip())
     # No orphan: a paragraph never ends on one CJK character alone (符合要 / 求).
