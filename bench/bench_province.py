@@ -18,14 +18,21 @@ back and pauses the kiosk as ``kiosk/infra/uplink.py`` does. Events are built wi
 ``wire/events.py`` builders (validated against the schemas): per certificate an
 ``issued`` and a ``printed``, a reprint for 10 % and a void for 5 % (2.15 events per
 certificate, docs/scale.md), certificates arriving as a Poisson process of 120 per kiosk
-per compressed day. The envelope ``time`` is the moment of the first publish, so the
-store's ``received_at`` minus it is the collector lag.
+per compressed day. The default day lasts 600 s (144x real time): 2,000 kiosks then
+send 860 events/s, ten times the whole province's morning peak in docs/scale.md, which
+a shared 2-core machine running the simulator, broker and collector together still
+sustains; ``--day-seconds 60`` finds where it stops. The envelope ``time`` is the
+moment of the first publish, so the store's ``received_at`` minus it is the collector
+lag; "steady" lag counts events first published from the start of the load until 3 s
+before the broker stops.
 
 Mid-run the broker is stopped (SIGTERM, persistence saved; ``--kill`` for SIGKILL) and
 started again on the same port; the kiosks reconnect with the uplink's jittered backoff.
 Reported: broker CPU seconds and peak RSS (/proc), collector lag p50/p99 (before the
-restart and overall), reconnection time per kiosk after the restart (p50/p99/all), and
-events lost: PUBACKed by the broker but not in the store. Lost > 0 fails the run.
+restart and overall), reconnection time per kiosk after the restart (p50/p99/all; the
+kiosks' backoff decides most of it, so the connect-to-CONNACK time of each kiosk's
+successful attempt is shown too), and events lost: PUBACKed by the broker but not in
+the store. Lost > 0 fails the run, as do refused or quarantined events.
 
 Baseline in the same run: ``mosquitto_pub -l`` from one connection publishes events at
 the same aggregate rate for the same time as the steady phase (capped at 45,000 events:
@@ -55,6 +62,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -97,6 +105,10 @@ NO_SUBSCRIBER_RETRY_S = 5.0
 #: The collector's per-device burst budget is 50,000 (station/collector.py).
 BASELINE_MAX_EVENTS = 45_000
 BASELINE_DEVICE = "K9999"
+#: Events first published this close to the broker's stop count as hit by the restart.
+STEADY_GUARD_S = 3.0
+#: Threads that make TCP connections (a kiosk's blocked SYN must not stall the others).
+CONNECT_THREADS = 64
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: mosquitto.conf of the deployment, minus listeners, logging and the files start_broker
 #: writes itself.
@@ -118,9 +130,10 @@ class BenchFailure(RuntimeError):
 # ---- measuring processes ---------------------------------------------------------------
 
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def proc_cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of ``pid`` (or of its thread ``tid``) so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -153,6 +166,23 @@ class BrokerMeter:
         if pid:
             self.sample_rss()
             self.cpu_done += proc_cpu_s(pid)
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat), all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because an accept queue was full."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -320,11 +350,14 @@ class Kiosk:
         self.inflight: dict[int, int] = {}  # mid -> seq
         self.acked: list[int] = []
         self.connected = False
+        self.connecting = False
         self.attempt = 0
         self.paused_until = 0.0
         self.refusal_attempt = 0
         self.resume_scheduled = False
         self.connected_at = 0.0  # monotonic time of the latest CONNACK
+        self.attempt_started = 0.0
+        self.handshake_s = 0.0  # from the TCP connect to the CONNACK, latest connection
         self.refused = 0
         self.undelivered = 0
 
@@ -336,10 +369,19 @@ class Kiosk:
     # -- network (the fleet's thread) --
 
     def connect(self) -> None:
+        """On a worker thread: a connect whose SYN the broker's full accept queue dropped
+        blocks for the kernel's SYN retry (1 s, 3 s), and must block only this kiosk."""
+        self.connecting = True
+        self.fleet.connector.submit(self._connect)
+
+    def _connect(self) -> None:
+        self.attempt_started = time.monotonic()
         try:
             self.client.reconnect()
         except OSError:
             self.retry_later()
+        finally:
+            self.connecting = False
 
     def retry_later(self) -> None:
         delay = jittered_backoff(self.attempt, self.fleet.reconnect_min_s, 120.0)
@@ -353,6 +395,7 @@ class Kiosk:
         self.attempt = 0
         self.connected = True
         self.connected_at = time.monotonic()
+        self.handshake_s = self.connected_at - self.attempt_started
         self.fleet.connected += 1
         c.publish(self.state_topic, self.state_payload("online"), qos=1, retain=True)
         self.feed()
@@ -456,6 +499,8 @@ class Fleet:
             Kiosk(self, i, passwords[f"{COUNTY}/{device_name(i)}"]) for i in range(kiosks)
         ]
         self.thread = threading.Thread(target=self.run, name="fleet", daemon=True)
+        self.native_id = 0
+        self.connector = ThreadPoolExecutor(CONNECT_THREADS, thread_name_prefix="connect")
 
     # paho's external-loop hooks
     def on_socket_open(self, _c: Client, kiosk: Kiosk, sock: Any) -> None:
@@ -504,6 +549,7 @@ class Fleet:
         return issue
 
     def run(self) -> None:
+        self.native_id = threading.get_native_id()
         next_misc = time.monotonic() + 1.0
         while not self.stopped.is_set():
             with self.lock:
@@ -525,7 +571,8 @@ class Fleet:
             if now >= next_misc:
                 next_misc = now + 1.0
                 for kiosk in self.kiosks:
-                    kiosk.client.loop_misc()  # keepalive PINGREQ
+                    if not kiosk.connecting:
+                        kiosk.client.loop_misc()  # keepalive PINGREQ
             turn = time.monotonic() - started
             if turn > self.longest_turn_s:
                 self.longest_turn_s, self.longest_turn_at = turn, started
@@ -559,6 +606,11 @@ class Fleet:
             time.sleep(0.3)
             self.stopped.set()
             self.thread.join(10)
+        self.connector.shutdown(wait=False, cancel_futures=True)
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the fleet's event-loop thread (not the connect workers)."""
+        return proc_cpu_s(os.getpid(), self.native_id) if self.native_id else 0.0
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -569,7 +621,7 @@ class Options:
     kiosks: int = 500
     collectors: int = 1
     postgres: bool = False
-    day_s: float = 240.0
+    day_s: float = 600.0
     duration_s: float = 60.0
     restart_at_s: float = 25.0
     down_s: float = 2.0
@@ -597,18 +649,26 @@ class Result:
     reconnect_p50_s: float = 0.0
     reconnect_p99_s: float = 0.0
     reconnect_all_s: float = 0.0
+    handshake_p50_ms: float = 0.0
+    handshake_p99_ms: float = 0.0
     lag_steady_p50_ms: float = 0.0
     lag_steady_p99_ms: float = 0.0
     lag_all_p50_ms: float = 0.0
     lag_all_p99_ms: float = 0.0
     lag_all_max_ms: float = 0.0
     steady_events: int = 0
+    events_before_stop: int = 0
     steady_rate: float = 0.0
     broker_cpu_s: float = 0.0
     broker_cpu_steady_s: float = 0.0
     broker_peak_rss_mb: float = 0.0
     collector_cpu_s: float = 0.0
     fleet_cpu_s: float = 0.0
+    collector_cpu_steady_s: float = 0.0
+    fleet_cpu_steady_s: float = 0.0
+    machine_busy_steady: float = 0.0
+    steady_s: float = 0.0
+    listen_overflows: int = 0
     longest_turn_ms: float = 0.0
     longest_turn_after_up_s: float = 0.0
     states_online: int = 0
@@ -627,7 +687,8 @@ def lag_ms(event_time: str, received: str) -> float:
 
 def run(opts: Options, work: Path) -> Result:
     result = Result(opts.kiosks, opts.kiosks * CERTIFICATES_PER_DAY * 2.15 / opts.day_s)
-    result.open_files = raise_open_files(opts.kiosks + 200)[0]
+    # Per kiosk: its socket and paho's wake-up socket pair.
+    result.open_files = raise_open_files(3 * opts.kiosks + 200)[0]
     passwords = write_accounts(work, opts.kiosks, opts.collectors)
     broker = start_broker(
         work / "broker", acl=work / "acl", passwords=work / "passwd",
@@ -653,22 +714,35 @@ def run(opts: Options, work: Path) -> Result:
         result.initial_connect_s = time.monotonic() - t0
         time.sleep(1.0)  # births settle
         cpu_load0 = meter.cpu()
+        collectors0 = sum(proc_cpu_s(p.pid) for p in collectors)
+        fleet0 = fleet.cpu_s()
+        busy0, total0 = machine_busy()
         wall_load0 = time.time()
         load_started = time.monotonic()
         fleet.call(fleet.start_load)
         time.sleep(opts.restart_at_s)
         meter.before_stop()
         result.broker_cpu_steady_s = meter.cpu_done - cpu_load0
+        result.collector_cpu_steady_s = sum(proc_cpu_s(p.pid) for p in collectors) - collectors0
+        result.fleet_cpu_steady_s = fleet.cpu_s() - fleet0
+        busy1, total1 = machine_busy()
+        result.machine_busy_steady = (busy1 - busy0) / max(total1 - total0, 1e-9)
+        result.steady_s = opts.restart_at_s
+        overflows0 = listen_overflows()
         wall_stop = time.time()
         broker.stop(kill=opts.kill)
         time.sleep(opts.down_s)
         broker.start()
         up = time.monotonic()
         wait_for(lambda: f.connected == opts.kiosks, 180, "every kiosk to reconnect")
+        result.listen_overflows = listen_overflows() - overflows0
         times = [k.connected_at - up for k in fleet.kiosks]
         result.reconnect_p50_s = percentile(times, 50)
         result.reconnect_p99_s = percentile(times, 99)
         result.reconnect_all_s = max(times)
+        handshakes = [k.handshake_s for k in fleet.kiosks]
+        result.handshake_p50_ms = percentile(handshakes, 50) * 1e3
+        result.handshake_p99_ms = percentile(handshakes, 99) * 1e3
         time.sleep(max(0.0, opts.duration_s - (time.monotonic() - load_started)))
         fleet.loading = False
         wait_for(lambda: f.backlog() == 0, opts.drain_timeout_s, "the kiosks' outboxes to drain")
@@ -739,9 +813,11 @@ def _account(result: Result, fleet: Fleet, store: Store, load0: float, stop: flo
         all_lags.append(lag)
         first = sent.get((device, seq), 0.0)
         if load0 <= first < stop:
+            result.events_before_stop += 1
+        if load0 <= first < stop - STEADY_GUARD_S:
             steady.append(lag)
     result.steady_events = len(steady)
-    result.steady_rate = len(steady) / max(stop - load0, 1e-9)
+    result.steady_rate = len(steady) / max(stop - STEADY_GUARD_S - load0, 1e-9)
     result.lag_steady_p50_ms = percentile(steady, 50)
     result.lag_steady_p99_ms = percentile(steady, 99)
     result.lag_all_p50_ms = percentile(all_lags, 50)
@@ -819,7 +895,7 @@ def check(result: Result) -> list[str]:
 def report(r: Result, opts: Options) -> None:
     store = "PostgreSQL" if opts.postgres else "SQLite"
     how = "SIGKILL" if opts.kill else "SIGTERM"
-    per_k = (r.broker_cpu_steady_s / max(r.steady_events, 1)) * 1e6
+    per_k = (r.broker_cpu_steady_s / max(r.events_before_stop, 1)) * 1e6
     base_per_k = (r.base_cpu_s / max(r.base_events, 1)) * 1e6
     print(f"kiosks                 {r.kiosks} (one process, one thread), {opts.collectors} "
           f"collector(s) on {store}; open files {r.open_files}")  # fmt: skip
@@ -831,9 +907,17 @@ def report(r: Result, opts: Options) -> None:
     print(f"broker restart         {how} at {opts.restart_at_s:.0f} s, down {opts.down_s:.0f} s; "
           f"reconnect p50 {r.reconnect_p50_s:.2f} s p99 {r.reconnect_p99_s:.2f} s "
           f"all {r.reconnect_all_s:.2f} s")  # fmt: skip
+    print(f"reconnect handshakes   connect to CONNACK p50 {r.handshake_p50_ms:.0f} ms p99 "
+          f"{r.handshake_p99_ms:.0f} ms; SYNs dropped at a full accept queue "
+          f"{r.listen_overflows}")  # fmt: skip
     print(f"events                 published {r.published_events}, PUBACKed {r.acked}, "
           f"stored {r.stored}, LOST {r.lost}, refused {r.refused}, "
           f"quarantined {r.quarantined}, 0x10 retried {r.undelivered_0x10}")  # fmt: skip
+    s = max(r.steady_s, 1e-9)
+    print(f"steady-phase CPU       broker {r.broker_cpu_steady_s / s:.0%}, collectors "
+          f"{r.collector_cpu_steady_s / s:.0%}, kiosk simulator {r.fleet_cpu_steady_s / s:.0%} "
+          f"of one core; whole machine {r.machine_busy_steady:.0%} busy "
+          f"({os.cpu_count()} cores, shared)")  # fmt: skip
     print(f"states online          {r.states_online}/{r.kiosks}; CONNACK refusals "
           f"{r.connect_refusals}")  # fmt: skip
     print(f"lag steady (ms)        p50 {r.lag_steady_p50_ms:.0f}  p99 {r.lag_steady_p99_ms:.0f}")
