@@ -60,6 +60,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -423,8 +424,10 @@ class Kiosk:
             )  # fmt: skip
             self.refusal_attempt += 1
             return
-        if code >= PUBACK_FAILURE_MIN:
+        if code >= PUBACK_FAILURE_MIN:  # the uplink parks it as refused; the run fails
             self.refused += 1
+            self.fleet.refusal_codes[code] = self.fleet.refusal_codes.get(code, 0) + 1
+            del self.payloads[seq]
             return
         self.refusal_attempt = 0
         self.acked.append(seq)
@@ -489,6 +492,7 @@ class Fleet:
         self.lock = threading.Lock()  # guards ``timers`` against at() from the main thread
         self.connected = 0
         self.connect_refusals = 0
+        self.refusal_codes: dict[int, int] = {}
         self.published = 0
         self.closing = False
         self.loading = False
@@ -500,6 +504,7 @@ class Fleet:
         ]
         self.thread = threading.Thread(target=self.run, name="fleet", daemon=True)
         self.native_id = 0
+        self.error = ""  # the event loop's traceback if it died
         self.connector = ThreadPoolExecutor(CONNECT_THREADS, thread_name_prefix="connect")
 
     # paho's external-loop hooks
@@ -550,6 +555,13 @@ class Fleet:
 
     def run(self) -> None:
         self.native_id = threading.get_native_id()
+        try:
+            self._run()
+        except BaseException:
+            self.error = traceback.format_exc()
+            raise
+
+    def _run(self) -> None:
         next_misc = time.monotonic() + 1.0
         while not self.stopped.is_set():
             with self.lock:
@@ -590,6 +602,25 @@ class Fleet:
         self.at(0.0, wrapped)
         if not done.wait(30):
             raise BenchFailure("the fleet thread did not answer")
+
+    def diagnose(self) -> str:
+        """Why outboxes do not drain: the state of the first kiosks that still hold events."""
+        now = time.monotonic()
+        stuck = [k for k in self.kiosks if k.payloads]
+        lines = [self.error] if self.error else []
+        lines += [f"{len(stuck)} kiosks hold {self.backlog()} events; PUBACK refusals "
+                 f"{self.refusal_codes}"]  # fmt: skip
+        for k in stuck[:8]:
+            c: Any = k.client
+            states = sorted({m.state for m in c._out_messages.values()})
+            lines.append(
+                f"  {k.device}: connected {k.connected} connecting {k.connecting} "
+                f"paho connected {c.is_connected()} pending {len(k.pending)} inflight "
+                f"{len(k.inflight)} paused {k.paused_until - now:+.1f} s resume "
+                f"{k.resume_scheduled} paho out {len(c._out_messages)} states {states} "
+                f"paho inflight {c._inflight_messages} out packets {len(c._out_packet)}"
+            )
+        return "\n".join(lines)
 
     def backlog(self) -> int:
         return sum(len(k.payloads) for k in self.kiosks)
@@ -745,7 +776,11 @@ def run(opts: Options, work: Path) -> Result:
         result.handshake_p99_ms = percentile(handshakes, 99) * 1e3
         time.sleep(max(0.0, opts.duration_s - (time.monotonic() - load_started)))
         fleet.loading = False
-        wait_for(lambda: f.backlog() == 0, opts.drain_timeout_s, "the kiosks' outboxes to drain")
+        try:
+            wait_for(lambda: f.backlog() == 0, opts.drain_timeout_s, "the outboxes to drain")
+        except BenchFailure:
+            print(fleet.diagnose(), file=sys.stderr)
+            raise
         result.acked = sum(len(k.acked) for k in fleet.kiosks)
         deadline = time.monotonic() + opts.drain_timeout_s
         while store.count() < result.acked and time.monotonic() < deadline:
