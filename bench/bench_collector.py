@@ -44,7 +44,9 @@ from support.mqtt_broker import start_broker  # noqa: E402
 from support.uplink import fixed_clock, sample  # noqa: E402
 
 from station.db import Database  # noqa: E402
-from wire.topics import PREFIX, event_topic  # noqa: E402
+from station.intake import parse_event  # noqa: E402
+from wire.events import schema_book  # noqa: E402
+from wire.topics import PREFIX, event_topic, parse_topic  # noqa: E402
 
 TOPIC = event_topic(PREFIX, "330100", "K001", "certificate")
 TIMEOUT_S = 300.0
@@ -143,6 +145,23 @@ def baseline(work: Path, payload: bytes) -> float:
         broker.close()
 
 
+def store_alone(work: Path, payload: bytes, store: str, batch: int = 500) -> float:
+    """Seconds ``Database.store`` takes for the parsed events in batches of ``batch``, in
+    this process, without MQTT: the store's own share of the collector's work."""
+    topic = parse_topic(TOPIC, PREFIX)
+    book = schema_book()
+    events = [parse_event(book, topic, line) for line in payload.splitlines()]
+    with postgres_database() if store == "postgresql" else _sqlite(work, 0) as url:
+        db = Database(url)
+        try:
+            t0 = time.perf_counter()
+            for start in range(0, len(events), batch):
+                db.store(events[start : start + batch])
+            return time.perf_counter() - t0
+        finally:
+            db.close()
+
+
 def _spawn(url: str, port: int, client_id: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "station.cli", "collect", "--db", url,
@@ -213,6 +232,7 @@ def main() -> int:
     try:
         payload = envelopes(args.events)
         base = baseline(work, payload)
+        stores = {store: store_alone(work, payload, store) for store in args.stores.split(",")}
         runs = [run(work, payload, args.events, store, n)
                 for store in args.stores.split(",")
                 for n in map(int, args.collectors.split(","))]  # fmt: skip
@@ -223,6 +243,10 @@ def main() -> int:
     print(f"events                 {args.events} certificate.issued (avg {size:.0f} bytes), QoS 1,"
           f" {os.cpu_count()} cores shared by broker, store, publisher and collectors")  # fmt: skip
     print(f"mosquitto_pub alone    {base:6.2f} s  {args.events / base:8.0f} events/s  (baseline)")
+    for store, seconds in stores.items():
+        label = f"{store}, store() alone"
+        print(f"{label:22s} {seconds:6.2f} s  {args.events / seconds:8.0f} events/s  "
+              "(Database.store in batches of 500, no MQTT)")  # fmt: skip
     one: dict[str, Run] = {}
     for r in runs:
         label = f"{r.store}, {'one collector' if r.collectors == 1 else 'two, shared group'}"
