@@ -344,7 +344,7 @@ class Collector:
         return async_client(
             self.settings.broker,
             manual_ack=True,
-            buffered_reads=True,
+            bulk_receive=True,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             on_message=self._on_message,

@@ -146,6 +146,7 @@ def make_client(
     max_inflight: int | None = None,
     buffered_reads: bool = False,
     bulk: bool = False,
+    bulk_receive: bool = False,
     on_connect: Callback | None = None,
     on_disconnect: Callback | None = None,
     **callbacks: Callback,
@@ -153,13 +154,18 @@ def make_client(
     """A configured client, not connected; ``callbacks`` are paho v2 ``on_*`` callbacks.
     ``buffered_reads`` for a client that receives floods (``BufferedClient``); ``bulk``
     for one that drains many QoS 1 messages and keeps its own window
-    (``wire.mqtt_bulk.BulkPublisher``, buffered as well)."""
+    (``wire.mqtt_bulk.BulkPublisher``, buffered as well); ``bulk_receive`` for one that
+    takes many QoS 1 messages with manual acks (``wire.mqtt_receive.BulkReceiver``)."""
     s = settings
     kind: type[Client] = BufferedClient if buffered_reads else Client
     if bulk:
         from wire.mqtt_bulk import BulkPublisher  # it builds on BufferedClient, defined here
 
         kind = BulkPublisher
+    if bulk_receive:
+        from wire.mqtt_receive import BulkReceiver  # it builds on BufferedClient as well
+
+        kind = BulkReceiver
     client = kind(
         CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=MQTTv5, manual_ack=manual_ack
     )

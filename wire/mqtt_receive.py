@@ -1,0 +1,83 @@
+"""A paho client for receiving many QoS 1 messages: plain PUBLISH packets in bulk.
+
+Why: stock paho spends, per received message, a packet decoder with a v5 Properties
+object, a debug log call, a topic decode and a filtered-callback match under a lock:
+a third of the county collector's CPU under a flood (py-spy, bench_collector). This
+subclass of ``wire.mqtt.BufferedClient`` (which reads the socket in large chunks)
+takes the QoS 1 PUBLISH packets without properties that sit complete in the read
+buffer, builds each ``MQTTMessage`` directly and calls ``on_message`` with them;
+every other packet (QoS 0 or 2, retained, with properties, cut by the buffer's end)
+goes through paho's parser as before. Acknowledging stays the caller's:
+``manual_ack=True`` and ``ack(mid, 1)``, exactly as for paho's own messages.
+
+It relies on paho 2.x internals (pinned ``<3`` in pyproject), as ``wire.mqtt_bulk``
+does; tests/test_mqtt_receive.py checks it against a real broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from paho.mqtt import client as paho
+
+from wire.mqtt import BufferedClient
+
+#: First byte of a QoS 1 PUBLISH without RETAIN, without and with DUP.
+_PUBLISH_QOS1, _PUBLISH_QOS1_DUP = 0x32, 0x3A
+
+
+class BulkReceiver(BufferedClient):
+    """``on_message`` gets plain QoS 1 messages straight from the read buffer."""
+
+    def _packet_read(self) -> paho.MQTTErrorCode:
+        # At a packet boundary, with bytes of this connection buffered (BufferedClient).
+        if (
+            self._in_packet["command"] == 0
+            and self._rpos < len(self._rbuf)
+            and self._rsock is self._sock
+            and self._manual_ack
+        ):
+            self._deliver_plain_publishes()
+        return super()._packet_read()
+
+    def _deliver_plain_publishes(self) -> None:
+        buf, pos, end = self._rbuf, self._rpos, len(self._rbuf)
+        messages: list[paho.MQTTMessage] = []
+        while pos < end and buf[pos] in (_PUBLISH_QOS1, _PUBLISH_QOS1_DUP):
+            length, shift, at = 0, 0, pos + 1
+            while at < end and at - pos <= 4:  # remaining length: at most 4 bytes
+                byte = buf[at]
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                at += 1
+                if not byte & 0x80:
+                    break
+            else:
+                break  # cut by the buffer's end (or malformed): paho's parser decides
+            stop = at + length
+            if stop > end or length < 5:
+                break
+            topic_end = at + 2 + ((buf[at] << 8) | buf[at + 1])
+            # mid (2 bytes), then a properties length of 0: anything else goes to paho
+            if topic_end + 3 > stop or buf[topic_end + 2] != 0:
+                break
+            message = paho.MQTTMessage((buf[topic_end] << 8) | buf[topic_end + 1],
+                                       buf[at + 2 : topic_end])  # fmt: skip
+            message.qos = 1
+            message.dup = buf[pos] == _PUBLISH_QOS1_DUP
+            message.payload = buf[topic_end + 3 : stop]
+            messages.append(message)
+            pos = stop
+        if not messages:
+            return
+        self._rpos = pos
+        now = paho.time_func()
+        with self._msgtime_mutex:
+            self._last_bytes_received = now
+        on_message = cast(Callable[..., Any] | None, self.on_message)
+        for message in messages:
+            message.timestamp = now
+            if on_message is not None:
+                with self._in_callback_mutex:
+                    on_message(self, self._userdata, message)
