@@ -81,6 +81,12 @@ def _parse_constant(text: str) -> float:
     raise Rejected(f"not a JSON number: {text}")
 
 
+#: One decoder for every message (``json.loads`` with hooks builds a decoder per call).
+_DECODER = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)
+
+
 def _check_strings(doc: Any) -> None:
     """Every string and key in the document is storable text (iterative: no recursion)."""
     stack = [doc]
@@ -97,9 +103,10 @@ def _check_strings(doc: Any) -> None:
             raise Rejected(f"forbidden character U+{ord(bad.group()):04X} in a string")
 
 
-def _decode(payload: bytes) -> Any:
-    """The parsed JSON document, or Rejected: size, depth, UTF-8, syntax, number range and
-    characters are checked here for every message, whatever its schema says."""
+def _decode(payload: bytes) -> tuple[Any, str]:
+    """The parsed JSON document and its text, or Rejected: size, depth, UTF-8, syntax,
+    number range and characters are checked here for every message, whatever its schema
+    says."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Rejected(f"oversized: {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     # Fast path: no deeper than its count of opening brackets (an envelope has 3 or 4),
@@ -107,12 +114,10 @@ def _decode(payload: bytes) -> Any:
     if payload.count(b"{") + payload.count(b"[") > MAX_DEPTH:
         _check_depth(payload)
     try:
-        doc = json.loads(
-            payload.decode("utf-8"),
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-        )
+        text = payload.decode("utf-8")
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        doc = _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise Rejected(f"malformed: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -123,12 +128,12 @@ def _decode(payload: bytes) -> Any:
     # (json.loads refuses raw controls in strings, the UTF-8 decoder raw surrogates).
     if b"\\u" in payload or b"\x7f" in payload:
         _check_strings(doc)
-    return doc
+    return doc, text
 
 
 def parse_event(schemas: SchemaBook, topic: Topic, payload: bytes) -> Event:
     """A validated event from an ``evt/<kind>`` message, or Rejected with the reason."""
-    doc = _decode(payload)
+    doc, text = _decode(payload)
     _first_error(schemas.envelope, doc, "envelope")
     key = (doc["schema"], doc["version"])
     schema = schemas.data.get(key)
@@ -155,7 +160,7 @@ def parse_event(schemas: SchemaBook, topic: Topic, payload: bytes) -> Event:
         version=doc["version"],
         time=doc["time"],
         data=doc["data"],
-        body=payload.decode("utf-8"),
+        body=text,
     )
 
 
@@ -184,7 +189,7 @@ def _check_owned(schema: str, data: dict, county: str, device: str) -> None:
 
 
 def parse_state(schemas: SchemaBook, topic: Topic, payload: bytes) -> DeviceState:
-    doc = _decode(payload)
+    doc, _text = _decode(payload)
     _first_error(schemas.state, doc, "state")
     return DeviceState(
         county=topic.county,
