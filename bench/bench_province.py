@@ -423,6 +423,7 @@ class Kiosk:
                                    8 * self.fleet.no_subscriber_retry_s),
             )  # fmt: skip
             self.refusal_attempt += 1
+            self.feed()  # schedules the resume: nothing else may call feed() again
             return
         if code >= PUBACK_FAILURE_MIN:  # the uplink parks it as refused; the run fails
             self.refused += 1
