@@ -72,10 +72,11 @@ def identity_plugin() -> Path:
     if built.exists():
         return built
     compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None or not Path("/usr/include/mosquitto_broker.h").exists():
+    headers = ("/usr/include/mosquitto_broker.h", "/usr/include/mosquitto.h")
+    if compiler is None or not all(Path(h).exists() for h in headers):
         raise BrokerUnavailable(
             "building the broker's client-id plugin needs a C compiler and the mosquitto "
-            "plugin headers: apt-get install gcc mosquitto-dev"
+            "plugin and client headers: apt-get install gcc mosquitto-dev libmosquitto-dev"
         )
     partial = built.with_suffix(f".{os.getpid()}.tmp")
     subprocess.run(
