@@ -30,7 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from wire.mqtt import BufferedClient
+from wire.mqtt import READ_CHUNK, BufferedClient
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +125,24 @@ class BulkPublisher(BufferedClient):
     # ---- reading --------------------------------------------------------------------
 
     def _packet_read(self) -> paho.MQTTErrorCode:
-        # At a packet boundary, with bytes of this connection buffered (BufferedClient).
-        if (
-            self._in_packet["command"] == 0
-            and self._rpos < len(self._rbuf)
-            and self._rsock is self._sock
-        ):
-            self._settle_plain_pubacks()
+        # At a packet boundary: fill the buffer (BufferedClient's) if it is empty, so the
+        # first PUBACK of each read takes the fast path too, then settle plain PUBACKs.
+        if self._in_packet["command"] == 0 and self._sock is not None:
+            if self._rsock is not self._sock or self._rpos >= len(self._rbuf):
+                self._fill()
+            if self._rsock is self._sock and self._rpos < len(self._rbuf):
+                self._settle_plain_pubacks()
         return super()._packet_read()
+
+    def _fill(self) -> None:
+        """What the socket has, into the buffer; errors and end of stream are left to
+        paho's own read, which meets them again."""
+        try:
+            data = paho.Client._sock_recv(self, READ_CHUNK)
+        except (BlockingIOError, OSError, ConnectionError):
+            return
+        if data:
+            self._rbuf, self._rpos, self._rsock = data, 0, self._sock
 
     def _settle_plain_pubacks(self) -> None:
         buf, pos, end = self._rbuf, self._rpos, len(self._rbuf) - 3
