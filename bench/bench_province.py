@@ -650,6 +650,8 @@ class Fleet:
 
 @dataclass
 class Options:
+    """One run, as the command line sets it (the smoke test shortens every phase)."""
+
     kiosks: int = 500
     collectors: int = 1
     postgres: bool = False
@@ -667,6 +669,8 @@ class Options:
 
 @dataclass
 class Result:
+    """What the report prints; ``check()`` decides whether the run passes."""
+
     kiosks: int
     target_rate: float
     published_events: int = 0
