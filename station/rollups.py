@@ -311,6 +311,13 @@ def _rows(
     select = ", ".join([*key, *columns])
     prefix_sql = " AND ".join(f"{c} = ?" for c in key[:-1])
     for prefix, values in by_prefix.items():
+        if _postgres(db):  # one array parameter: a short query, planned once
+            rows = db.execute(
+                f"SELECT {select} FROM {table} WHERE {prefix_sql} AND {key[-1]} = ANY(?)",
+                [*prefix, values],
+            ).fetchall()
+            found.update((tuple(r[: len(key)]), tuple(r[len(key) :])) for r in rows)
+            continue
         for start in range(0, len(values), _IN_CHUNK):
             chunk = values[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -322,6 +329,23 @@ def _rows(
             for r in rows:
                 found[tuple(r[: len(key)])] = tuple(r[len(key) :])
     return found
+
+
+def _postgres(db: Database) -> bool:
+    from station.db import POSTGRES
+
+    return db.dialect is POSTGRES
+
+
+def _stage(db: Database, name: str, like: str, rows: Iterable[Sequence[Any]]) -> str:
+    """PostgreSQL: ``rows`` COPYed into the temporary table ``name`` (shaped like table
+    ``like``, emptied at commit): a batch's rows in one round trip, not one each."""
+    db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (LIKE {like}) ON COMMIT DELETE ROWS")
+    db.execute(f"DELETE FROM {name}")
+    with db.conn.cursor().copy(f"COPY {name} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return name
 
 
 class _Deltas:
@@ -353,12 +377,18 @@ class _Deltas:
             marks = ", ".join("?" * (len(keys) + len(measures)))
             sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in measures)
             conflict = ", ".join(keys[1:] + keys[:1])
-            db._executemany(
-                f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
-                # In key order: concurrent writers then lock rows in the same order.
-                [(*k, *rows[k]) for k in sorted(rows)],
-            )
+            # In key order: concurrent writers then lock rows in the same order.
+            values = [(*k, *(v if m == "kg" else round(v) for m, v in zip(measures, rows[k],
+                                                                           strict=True)))
+                      for k in sorted(rows)]  # fmt: skip
+            upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+            if _postgres(db):
+                stage = _stage(db, f"stage_{table}_delta", table, values)
+                db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
+                           f"{upsert}")  # fmt: skip
+            else:
+                db._executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {upsert}",
+                                values)  # fmt: skip
 
 
 def _apply(db: Database, pending: _Pending) -> None:
@@ -408,6 +438,17 @@ def _neighbours(
     it and its first stored day on or after it, in one query per 400 points."""
     found: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
     same = " AND ".join(f"m.{c} = v.{c}" for c in ("county", "kind", "g1", "g2", "g3", "member"))
+    nearest = (
+        "SELECT v.county, v.kind, v.g1, v.g2, v.g3, v.member, v.day, "
+        f"(SELECT max(m.day) FROM rollup_members m WHERE {same} AND m.day < v.day), "
+        f"(SELECT min(m.day) FROM rollup_members m WHERE {same} AND m.day >= v.day) "
+    )
+    if _postgres(db):
+        stage = _stage(db, "stage_rollup_points", "rollup_members",
+                       [(*p, None) for p in points])  # fmt: skip
+        for r in db.execute(f"{nearest} FROM {stage} v").fetchall():
+            found[tuple(r[:7])] = (r[7], r[8])
+        return found
     for start in range(0, len(points), _POINTS_CHUNK):
         chunk = points[start : start + _POINTS_CHUNK]
         values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
@@ -457,11 +498,19 @@ def _add_members(
             if before is not None:
                 deltas.add(table, county, before, (g1, g2, g3), **{column: -1})
             deltas.add(table, county, days[-1], (g1, g2, g3), **{column: 1})
-    db._executemany(
-        "INSERT INTO rollup_members (county, kind, g1, g2, g3, member, day, next_day) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        inserts,
-    )
+    columns = "county, kind, g1, g2, g3, member, day, next_day"
+    if _postgres(db):
+        stage = _stage(db, "stage_rollup_members", "rollup_members", inserts)
+        db.execute(f"INSERT INTO rollup_members ({columns}) SELECT {columns} FROM {stage}")
+        # (key, day before, new next day) as rows shaped like rollup_members.
+        stage = _stage(db, "stage_rollup_next", "rollup_members",
+                       [(*u[1:7], u[7], u[0]) for u in updates])  # fmt: skip
+        same = " AND ".join(f"m.{c} = s.{c}" for c in (*columns.split(", ")[:7],))
+        db.execute(f"UPDATE rollup_members m SET next_day = s.next_day FROM {stage} s "
+                   f"WHERE {same}")  # fmt: skip
+        return
+    db._executemany(f"INSERT INTO rollup_members ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts)  # fmt: skip
     db._executemany(
         f"UPDATE rollup_members SET next_day = ? WHERE {_MEMBER_KEY} AND day = ?", updates
     )
