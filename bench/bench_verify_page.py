@@ -361,23 +361,29 @@ def build_store(path: Path, certificates: int, tests: int) -> None:
 
 
 def build_postgres(certificates: int, tests: int) -> tuple[str, Callable[[], None]]:
-    """A fresh schema on the local PostgreSQL (tests/support/postgres.py's server) filled
-    with COPY; returns its URL and what drops it."""
+    """A database of its own on the local PostgreSQL (tests/support/postgres.py's
+    server) filled with COPY; returns its URL and what drops it. Not a schema in the
+    shared test database: the backfill holds the store's migration lock (an advisory
+    lock, database-wide) for minutes, and every test opening a store there would wait."""
     import psycopg
 
-    base = "postgresql://postgres@127.0.0.1:5432/test"
-    schema = f"bench_dash_{os.getpid()}"
-    admin = psycopg.connect(base, autocommit=True)
-    admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    admin.execute(f"CREATE SCHEMA {schema}")
-    url = f"{base}?options=-csearch_path%3D{schema}"
+    server = "postgresql://postgres@127.0.0.1:5432"
+    name = f"bench_dash_{os.getpid()}"
+    admin = psycopg.connect(f"{server}/postgres", autocommit=True)
+    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute(f"CREATE DATABASE {name}")
+    url = f"{server}/{name}"
 
     def drop() -> None:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         admin.close()
 
     t = time.perf_counter()
-    backfill = fill_county(url, certificates, tests)
+    try:
+        backfill = fill_county(url, certificates, tests)
+    except BaseException:
+        drop()
+        raise
     print(f"\ndashboard on PostgreSQL: {certificates:,} certificates and {tests:,} rapid tests, "
           f"filled with COPY in {time.perf_counter() - t:.0f} s, of which the rollup backfill "
           f"{backfill:.0f} s")  # fmt: skip
