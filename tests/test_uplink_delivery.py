@@ -284,3 +284,26 @@ def test_collector_processes_on_postgresql_store_each_event_once_through_a_kill(
         projected = {s: db.query(f"SELECT count(*) FROM {t}")[0][0] for s, t in tables.items()}
     assert all(projected[s] == kinds[s] > 0 for s in projected), (projected, kinds)
     store.close()
+
+
+def test_a_window_answered_no_subscribers_holds_the_drain_once(tmp_path, broker_factory):  # noqa: F811
+    """After a broker restart Mosquitto has no shared subscription until the collectors
+    resubscribe: a whole window comes back PUBACK 0x10. That is one burst and one short
+    hold, not a backoff doubled per event (which held kiosks at the 8x cap, 40 s)."""
+    broker = broker_factory(extra_config=BROKER_CONFIG)
+    station_db = tmp_path / "station.db"
+    store, outbox = open_kiosk(tmp_path / "kiosk.db")
+    ids = enqueue_many(store, outbox, 300)
+    settings = uplink_settings(broker.port, no_subscriber_retry_s=1.0, inflight_window=100)
+    with Uplink(settings, tmp_path / "kiosk.db", "330100", "K001") as uplink:
+        wait_until(lambda: uplink.stats().undelivered >= 100, 10, "a window answered 0x10")
+        time.sleep(0.2)  # the rest of the window's answers
+        stats = uplink.stats()
+        assert stats.pauses == 1, stats
+        assert "acked" not in outbox_states(store)  # the county has none of them yet
+        with Collector(collector_settings(broker.port), station_db) as collector:
+            assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
+            wait_until(lambda: collector.stats().stored >= 300, DRAIN_TIMEOUT_S, "300 stored")
+        assert uplink.stats().pauses <= 4  # 1 s, then at most 2 s and 4 s while subscribing
+    store.close()
+    assert_exactly_once(station_db, ids)

@@ -149,6 +149,8 @@ class UplinkStats:
     acked: int = 0
     refused: int = 0
     undelivered: int = 0
+    #: Times the drain held off after 0x10s or refusals (one per burst of answers).
+    pauses: int = 0
     inflight: int = 0
     backlog: int = -1
 
@@ -585,25 +587,38 @@ class _Pump:
             if code == PUBACK_NO_SUBSCRIBERS:
                 with self.shared.cond:
                     self.shared.stats.undelivered += 1
-                low = self.settings.no_subscriber_retry_s
-                self._pause(jittered_backoff(self.refusal_attempt, low, 8 * low))
-                if self.refusal_attempt == 1:
+                began = self._pause(self._no_subscriber_delay)
+                if began and self.refusal_attempt == 1:
                     log.warning("no collector subscribed (PUBACK 0x10); holding events")
             else:
                 with self.shared.cond:
                     self.shared.stats.refused += 1
                 log.error("broker refused event seq %s: %s (0x%02x)", seq, rc, code)
                 self.outbox.mark_refused(seq, f"PUBACK 0x{code:02x} {rc}")
-                delay = jittered_backoff(
-                    self.refusal_attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S
+                self._pause(
+                    lambda attempt: jittered_backoff(
+                        attempt, REFUSAL_RETRY_MIN_S, REFUSAL_RETRY_MAX_S
+                    )
                 )
-                self._pause(delay)
 
-    def _pause(self, delay: float) -> None:
-        """Stop feeding for ``delay``; then resend from the lowest unacknowledged row."""
+    def _no_subscriber_delay(self, attempt: int) -> float:
+        low = self.settings.no_subscriber_retry_s
+        return jittered_backoff(attempt, low, 8 * low)
+
+    def _pause(self, delay_for: Callable[[int], float]) -> bool:
+        """Stop feeding for ``delay_for(attempt)``, then resend from the lowest
+        unacknowledged row. A window answered 0x10 (a broker restarted before the
+        collectors resubscribed) is one burst: only its first answer pauses, so the
+        backoff doubles per failed retry, not per event in flight."""
+        now = time.monotonic()
+        if now < self.refused_until:
+            return False
+        self.refused_until = now + delay_for(self.refusal_attempt)
         self.refusal_attempt += 1
-        self.refused_until = max(self.refused_until, time.monotonic() + delay)
         self.rewind = True
+        with self.shared.cond:
+            self.shared.stats.pauses += 1
+        return True
 
     def _feed(self) -> int:
         """Publish rows until the window is full; returns how many."""
