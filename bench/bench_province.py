@@ -416,13 +416,11 @@ class Kiosk:
         if code == PUBACK_NO_SUBSCRIBERS:  # the broker dropped it: keep it, pause, resend
             self.undelivered += 1
             heapq.heappush(self.pending, seq)
-            self.paused_until = max(
-                self.paused_until,
-                time.monotonic()
-                + jittered_backoff(self.refusal_attempt, self.fleet.no_subscriber_retry_s,
-                                   8 * self.fleet.no_subscriber_retry_s),
-            )  # fmt: skip
-            self.refusal_attempt += 1
+            now = time.monotonic()
+            if now >= self.paused_until:  # one hold per burst of 0x10, as the uplink
+                low = self.fleet.no_subscriber_retry_s
+                self.paused_until = now + jittered_backoff(self.refusal_attempt, low, 8 * low)
+                self.refusal_attempt += 1
             self.feed()  # schedules the resume: nothing else may call feed() again
             return
         if code >= PUBACK_FAILURE_MIN:  # the uplink parks it as refused; the run fails
