@@ -6,6 +6,7 @@ formula-safe."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import httpx
@@ -26,6 +27,7 @@ from support.web import (  # noqa: F401  (fixtures)
 from support.web import add_account as add
 
 from station.db import Database, DeviceState, IntakeAlarm
+from station.web import dashboard
 from station.web.auth import Role
 from station.web.i18n import EN
 from wire import events
@@ -202,3 +204,26 @@ def test_the_english_dashboard_has_no_untranslated_labels(populated, browser) ->
         assert EN[chinese] in nav
     screenshot(browser, "admin-overview-en", width=1400)
     browser.get(server.url + "/admin/?lang=zh-CN")
+
+
+def test_the_tests_table_shows_positives_first_and_the_rest_on_request(
+    populated, monkeypatch
+) -> None:
+    """Two years of a county are ~2,700 township x method x product rows: the page shows
+    the first rows, confirmed and first positives on top, and every row on 全部显示."""
+    _county, server, _clock = populated
+    monkeypatch.setattr(dashboard, "TESTS_SHOWN", 1)
+    with httpx.Client(base_url=server.url) as client:
+        login(client, "wang")
+        page = client.get("/admin/tests").text
+        everything = client.get("/admin/tests?all=1").text
+
+    def rows(html: str) -> list[list[str]]:
+        table = html.split('id="tests"', 1)[1].split("</table>", 1)[0]
+        return [re.findall(r"<td>(.*?)</td>", tr) for tr in table.split("<tr>")[2:]]
+
+    shown, every = rows(page), rows(everything)
+    assert len(shown) == 1 and len(every) > 1
+    positives = [int(r[4]) for r in every]
+    assert positives[0] == max(positives) and shown[0] == every[0]
+    assert "全部显示" in page and "全部显示" not in everything
