@@ -326,12 +326,16 @@ def _run(args: argparse.Namespace) -> int:
             return _verify(args, kiosk)
         if args.command == "run":
             attach_inputs(kiosk)
-            attach_reader(kiosk, required=False)
             from kiosk.infra.watchdog import Watchdog
             from ui.loop import run as run_touch_ui  # pygame only in the process that shows it
 
             seed_demo_accounts(kiosk)
-            return run_touch_ui(kiosk, hardware_desk(kiosk), Watchdog())
+            return run_touch_ui(
+                kiosk,
+                hardware_desk(kiosk),
+                Watchdog(),
+                open_reader=lambda services: attach_reader(services, required=False),
+            )
         if args.command == "reprint":
             data, text, code = _outcome(service.reprint(args.number, args.copies))
             _emit(args, {**data, "reprint": True}, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.compose import attach_inputs, attach_reader
+from app.compose import attach_inputs, attach_reader, hardware_desk
 from drivers.indicators import LightState
 from kiosk.services.kiosk import Kiosk
 
@@ -44,3 +44,49 @@ def test_an_unplugged_reader_does_not_stop_the_kiosk(make_kiosk: Callable[..., K
     from support.kiosk import request
 
     assert kiosk.issuance.issue(request()).printed
+
+
+def test_the_touch_ui_opens_the_reader_after_its_first_frame(
+    make_kiosk: Callable[..., Kiosk],
+) -> None:
+    """`kiosk run` opens the reader on its worker: a silent reader holds its opener up to
+    the link's 10 s open timeout, and the screen is drawn meanwhile; the simulated
+    reader (a real simulator process behind a pty) then reaches the UI's bundle and
+    every worker's."""
+    import threading
+
+    from ui.loop import App
+    from ui.testing import Driver
+
+    kiosk = make_kiosk(reader={"kind": "simulated"})
+    assert kiosk.reader is None
+    app = App(kiosk, hardware_desk(kiosk), size=(800, 480), audio=False)
+    ui = Driver(app)
+    answer = threading.Event()
+
+    def silent_then_real(services: Kiosk):  # type: ignore[no-untyped-def]
+        answer.wait(10)  # a reader that has not answered its handshake yet
+        return attach_reader(services, required=False)
+
+    try:
+        app.open_reader_later(silent_then_real)
+        app.step(0.05)
+        assert app.frames >= 1 and app.device_busy("reader")
+        assert kiosk.reader is None  # the screen did not wait for it
+        answer.set()
+        ui.until(lambda: kiosk.reader is not None, timeout=20)
+        assert kiosk.rapid_tests.reader is kiosk.reader
+        assert kiosk.reader.info().serial_number  # type: ignore[union-attr]
+        seen: list[object] = []
+        app.run_job(
+            None, "reader", lambda services, _c: services.reader, label="next", expected_s=5,
+            on_finish=lambda _kind, data: seen.append(data.get("result")),
+        )  # fmt: skip
+        ui.until(lambda: bool(seen))
+        assert seen == [kiosk.reader]  # a later job on the worker's own bundle has it
+    finally:
+        app.close()
+    alarms = kiosk.store.conn.execute(
+        "SELECT count(*) FROM outbox WHERE schema = 'alarm.raised' AND body LIKE '%reader_fault%'"
+    ).fetchone()[0]
+    assert alarms == 0

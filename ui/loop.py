@@ -169,6 +169,8 @@ class App:
         self.jobs: list[Job] = []
         self._recogniser: Recogniser | None = None
         self._recogniser_tried = False
+        #: The reader ``open_reader_later`` opened (closed here if never taken).
+        self._opened_reader: Any = None
         if kiosk.scanner is not None:
             kiosk.scanner.start(self._scanned)
         if kiosk.indicators is not None:
@@ -688,9 +690,39 @@ class App:
             watchdog.stopping()
         return 0
 
+    def open_reader_later(self, opener: Callable[[Kiosk], Any]) -> Job:
+        """Open the rapid-test reader on its worker while the first frame is drawn.
+
+        Starting the simulator or a real reader's handshake takes 0.4 s here, and a
+        reader that is plugged in but silent holds its opener up to the link's open
+        timeout (10 s): the screen must not wait for either. ``opener(services)``
+        attaches the reader to the worker's bundle (raising or clearing the alarm on
+        the worker's own connection) and returns it; the UI's bundle takes it here, and
+        every later job gets it through ``_sync_devices``.
+        """
+
+        def work(services: Kiosk, control: JobControl) -> Any:
+            self._opened_reader = opener(services)
+            return self._opened_reader
+
+        def done(kind: str, data: dict[str, Any]) -> None:
+            reader = data.get("result") if kind == "job_done" else None
+            if reader is not None:
+                self.kiosk.reader = self.kiosk.rapid_tests.reader = reader
+                self._dirty = True
+            elif kind == "job_failed":
+                log.error("rapid-test reader not opened: %s", data.get("error"))
+
+        return self.run_job(
+            None, "reader", work, label="reader_open", expected_s=15.0, on_finish=done
+        )
+
     def close(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+        opened = self._opened_reader
+        if opened is not None and self.kiosk.reader is not opened:
+            opened.close()  # opened after the loop had stopped taking its answer
         self.audio.close()
         if self._recogniser is not None:
             self._recogniser.close()
@@ -698,9 +730,17 @@ class App:
         pygame.display.quit()
 
 
-def run(kiosk: Kiosk, hardware: HardwareDesk, watchdog: Watchdog | None) -> int:
-    """Open the window over ``kiosk`` and serve until stopped (``kiosk run``)."""
+def run(
+    kiosk: Kiosk,
+    hardware: HardwareDesk,
+    watchdog: Watchdog | None,
+    open_reader: Callable[[Kiosk], Any] | None = None,
+) -> int:
+    """Open the window over ``kiosk`` and serve until stopped (``kiosk run``);
+    ``open_reader`` runs on the reader's worker once the loop is up."""
     app = App(kiosk, hardware, fullscreen=kiosk.config.ui.fullscreen)
+    if open_reader is not None:
+        app.open_reader_later(open_reader)
     previous = signal.signal(signal.SIGTERM, lambda *_: app.stop())
     try:
         return app.serve(watchdog)
