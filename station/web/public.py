@@ -31,6 +31,7 @@ from station.web.app import (
     web,
 )
 from station.web.auth import CHECKIN_ROLES, Account
+from station.web.ratelimit import address_key
 from station.web.scan import ScanResult, mask_phone, scan
 from station.web.store import transaction
 from wire.qr import PayloadError
@@ -126,7 +127,7 @@ def as_json(result: ScanResult) -> dict[str, Any]:
 
 
 def _limited(request: Request) -> bool:
-    return not web(request).public_limiter.hit(client_address(request))
+    return not web(request).public_limiter.hit(address_key(client_address(request)))
 
 
 async def scan_page(request: Request) -> Response:
