@@ -29,17 +29,12 @@ from drivers.reader import open_test_reader
 from drivers.reader.base import TestReader
 from drivers.scale import Scale
 from drivers.scanner import BarcodeScanner
-from kiosk.config import COUNTER_FLOOR_FILE, SIGNING_KEY_FILE, KioskConfig, check_startable
+from kiosk.config import SIGNING_KEY_FILE, KioskConfig, check_startable
 from kiosk.domain.catalogue import Catalogue, load_templates
 from kiosk.domain.rapidtest_methods import MethodBook
 from kiosk.infra.alarms import Alarms
 from kiosk.infra.audit import AuditLog
-from kiosk.infra.numbering import (
-    EVENT_COUNTER,
-    EVENT_FLOOR_FILE,
-    CertificateNumbers,
-    read_floor_file,
-)
+from kiosk.infra.numbering import EVENT_COUNTER, CertificateNumbers, floors_beside
 from kiosk.infra.outbox import Outbox
 from kiosk.infra.store import Store, StoreError
 from kiosk.infra.timetrust import TimeSettings, TimeTrust, open_time_trust
@@ -278,16 +273,18 @@ def open_kiosk(
         if not worker:
             check_integrity_once_per_boot(store, data / INTEGRITY_MARKER_FILE)
         device = config.device
-        outbox = Outbox(store, device.county, device.device_id, clock)
+        floors = floors_beside(store)
+        if floors.legacy_present():  # an upgraded kiosk: fold its two former floor files in
+            with store.transaction():  # under the write lock: no floor write interleaves
+                floors.migrate()
+        outbox = Outbox(store, device.county, device.device_id, clock, floors)
         alarms = Alarms(store, outbox, clock)
         audit = AuditLog(store, clock)
         holds = HoldRegistry(store, outbox, audit, clock)
         catalogue = Catalogue.load(extra=config.catalogue.model_dump())
         templates = load_templates()
         signer = SigningKey.load_or_create(config.paths.keys_dir / SIGNING_KEY_FILE)
-        numbers = CertificateNumbers(
-            store, data / COUNTER_FLOOR_FILE, device.county, device.device_id
-        )
+        numbers = CertificateNumbers(store, floors, device.county, device.device_id)
         printer = printer or open_printer(config, deferred=defer_printer)
     except BaseException:
         store.close()
@@ -463,7 +460,7 @@ def _report_restore(kiosk: Kiosk) -> None:
     # restore (a false critical alarm, and a number skipped).
     with kiosk.store.transaction():
         gap = numbers.restored_gap()
-        event_floor = read_floor_file(kiosk.store.path.with_name(EVENT_FLOOR_FILE), "event")
+        event_floor = numbers.floors.read().event
         event_gap = event_floor - kiosk.store.counter(EVENT_COUNTER)
         if gap > 0 or event_gap > 0:
             log.error("counters behind their floors (certificates %d, events %d): an older "

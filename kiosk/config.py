@@ -30,7 +30,6 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 DEFAULT_CONFIG = Path(__file__).with_name("data") / "simulation.toml"
 #: Files below ``paths.keys_dir`` and ``paths.data_dir``.
 SIGNING_KEY_FILE = "certificate-signing.pem"
-COUNTER_FLOOR_FILE = "certificate-counter.floor"
 
 
 class ConfigError(ValueError):

@@ -64,7 +64,7 @@ def test_restore_keeps_floor_from_current_database_when_floor_file_is_lost(tmp_p
         issue(kiosk, 1)
         older = backup.create_backup(data, backups)
         issue(kiosk, 3)
-    (data / backup.FLOOR_FILE).unlink()  # a technician "cleaned up"
+    (data / backup.FLOORS_FILE).unlink()  # a technician "cleaned up"
     result = backup.restore_backup(older, data)
     assert result.floor == 4
     with open_counting_kiosk(data) as kiosk:

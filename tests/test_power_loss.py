@@ -112,7 +112,7 @@ def test_restoring_an_older_backup_does_not_reuse_numbers(tmp_path: Path) -> Non
             "SELECT count(*) FROM outbox WHERE schema = 'alarm.raised'"
         ).fetchone()[0]
         assert alarms == 1
-    assert os.path.exists(data / "certificate-counter.floor")
+    assert os.path.exists(data / "counter-floors.bin")
 
 
 SECOND = textwrap.dedent(

@@ -51,6 +51,8 @@ from typing import Any
 
 from kiosk.config import SIGNING_KEY_FILE, KioskConfig
 from kiosk.infra.audit import ensure_triggers, verify_chain
+from kiosk.infra.floors import FLOOR_FILE as FLOORS_FILE
+from kiosk.infra.floors import FloorFile
 from kiosk.infra.numbering import COUNTER
 from kiosk.infra.store import migrations
 from wire.files import PRIVATE, atomic_write, commit_file, fsync_dir
@@ -60,6 +62,8 @@ from wire.signing import KeyFileError, SigningKey, key_id, verify_signature
 log = logging.getLogger(__name__)
 
 DATABASE_FILE = "kiosk.db"
+#: The certificate floor inside a backup archive (one number in ASCII, as since format 1;
+#: the kiosk itself keeps its floors in ``FLOORS_FILE``, kiosk/infra/floors.py).
 FLOOR_FILE = "certificate-counter.floor"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
@@ -211,7 +215,8 @@ def create_backup(
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".backup-") as tmp:
         work = Path(tmp)
         snapshot_database(database, work / DATABASE_FILE)
-        floor = _read_floor(data_dir / FLOOR_FILE)  # after the snapshot: never below it
+        # After the snapshot: never below it.
+        floor = FloorFile(data_dir / FLOORS_FILE).read().certificate
         counter = _db_counter(work / DATABASE_FILE)
         (work / FLOOR_FILE).write_text(f"{max(floor, counter)}\n", "ascii")
         members = [DATABASE_FILE, FLOOR_FILE]
@@ -572,7 +577,7 @@ def restore_backup(
     """
     clock = clock or (lambda: datetime.now(UTC))
     database = data_dir / DATABASE_FILE
-    floor_path = data_dir / FLOOR_FILE
+    floors = FloorFile(data_dir / FLOORS_FILE)
     _refuse_if_in_use(database)
     data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as tmp:
@@ -603,7 +608,7 @@ def restore_backup(
                 f"software ({known}); update the kiosk software before restoring it"
             )
         floor = max(
-            _read_floor(floor_path),
+            floors.read().certificate,
             _db_counter(database),
             _read_floor(work / FLOOR_FILE),
             int(manifest["counter"]),
@@ -630,7 +635,7 @@ def restore_backup(
                     os.replace(part, aside / part.name)
         # The floor goes down first: were we to stop between the two renames, the
         # next start would still number above it.
-        atomic_write(floor_path, f"{floor}\n".encode("ascii"), mode=PRIVATE)
+        floors.raise_to(certificate=floor)  # the event floor stays as it is
         os.replace(work / DATABASE_FILE, database)
         atomic_write(
             data_dir / REPORT_FILE, json.dumps(report, ensure_ascii=False).encode(), mode=PRIVATE

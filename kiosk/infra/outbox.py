@@ -14,12 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kiosk.infra.numbering import (
-    EVENT_COUNTER,
-    EVENT_FLOOR_FILE,
-    read_floor_file,
-    write_floor_file,
-)
+from kiosk.infra.floors import FloorFile
+from kiosk.infra.numbering import EVENT_COUNTER, floors_before_commit, floors_beside
 from kiosk.infra.store import Store, StoreError
 from wire.events import Event, envelope
 from wire.topics import EVENT_TOPICS
@@ -53,15 +49,19 @@ class Outbox:
     """Writes events; the uplink (kiosk/infra/uplink.py) reads and acknowledges them."""
 
     def __init__(
-        self, store: Store, county: str, device_id: str, clock: Callable[[], datetime]
+        self,
+        store: Store,
+        county: str,
+        device_id: str,
+        clock: Callable[[], datetime],
+        floors: FloorFile | None = None,
     ) -> None:
         self.store = store
         self.county = county
         self.device_id = device_id
         self.clock = clock
-        #: The event-id floor beside the database (kiosk/infra/numbering.py).
-        self.floor_path = store.path.with_name(EVENT_FLOOR_FILE)
-        self._floor_due = 0
+        #: The floors file beside the database (kiosk/infra/numbering.py).
+        self.floors = floors or floors_beside(store)
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
 
@@ -87,12 +87,9 @@ class Outbox:
         if not self.store.conn.in_transaction:
             raise StoreError("events are enqueued inside the transaction of their record")
         # Above every id handed out before, also when the database is an older copy.
-        seq = self.store.advance_counter(
-            EVENT_COUNTER, at_least=read_floor_file(self.floor_path, "event")
-        )
-        self._floor_due = max(self._floor_due, seq)
-        if not self.store.before_commit(("event-floor", id(self)), self._write_floor):
-            self._write_floor()
+        seq = self.store.advance_counter(EVENT_COUNTER, at_least=self.floors.read().event)
+        # One write of both floors before the commit (shared with the certificate's).
+        floors_before_commit(self.store, self.floors)
         now = self.clock()
         doc = envelope(event, county=self.county, device=self.device_id, seq=seq, time=now)
         self.store.conn.execute(
@@ -109,12 +106,6 @@ class Outbox:
             except Exception:  # a broken listener must not fail a certificate
                 log.exception("outbox listener failed")
         return doc["id"]
-
-    def _write_floor(self) -> None:
-        """Once per transaction, before its commit: the floor is never behind the ids."""
-        due, self._floor_due = self._floor_due, 0
-        if due > read_floor_file(self.floor_path, "event"):
-            write_floor_file(self.floor_path, due)
 
     def backlog(self) -> int:
         """Events the county has not acknowledged yet (pending or sent)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from support.kiosk import configured, request
 
 from app.compose import open_kiosk
+from kiosk.infra.floors import FLOOR_FILE, FloorFile
 from station.db import Database, Event
 
 
@@ -82,6 +83,6 @@ def test_the_event_floor_is_written_before_the_commit(tmp_path: Path) -> None:
     with open_kiosk(configured(data)) as kiosk:
         kiosk.issuance.issue(request())
         last = kiosk.store.counter("event_seq")
-    floor = int((data / "event-seq.floor").read_text())
+    floor = FloorFile(data / FLOOR_FILE).read().event
     assert floor >= last > 0
-    assert (data / "event-seq.floor").stat().st_mode & 0o777 == 0o600
+    assert (data / FLOOR_FILE).stat().st_mode & 0o777 == 0o600
