@@ -9,10 +9,10 @@ things are weighed, in this order (``TimeTrust.assess``):
    own transaction, in the database (counter ``time_floor_us``): exact, and durable
    with the certificate's own commit, at no cost of its own. The floor also lives in
    ``{data_dir}/time-floor.json`` (0600, written with fsync), which survives an older
-   database put back: raised by every accepted beacon, and by certificates and the
-   newest audit entries at a trusted moment (entries a wrong clock wrote never count)
-   whenever they pass it by more than ``FILE_FLOOR_STEP_S``, so it is rewritten about
-   once a minute of issuing instead of at every certificate (two fsyncs each). The
+   database put back: raised by every accepted beacon, by certificates whenever they
+   pass it (dated to the minute: one rewrite per minute of issuing, not two fsyncs per
+   certificate), and by the newest audit entries at a trusted moment (entries a wrong
+   clock wrote never count) when they pass it by more than ``FILE_FLOOR_STEP_S``. The
    floor is the later of the two; it never goes down.
 2. **The county's beacon** (wire/timebeacon.py), checked for signature and county by the
    agent. Its time plus the CLOCK_BOOTTIME elapsed since it arrived (same boot only) is
@@ -58,10 +58,9 @@ RTC_DIR = Path("/sys/class/rtc/rtc0")
 #: NTP may step a clock back by a little; a certificate a few seconds "before" the
 #: last one is not a wrong date.
 FLOOR_SLACK_S = 5
-#: The floor file is rewritten when a certificate or an audit entry passes it by more
-#: than this. The database floor is exact; only with an older database put back (a
-#: restore is alarmed as ``counter_restored``) can the floor trail the newest record,
-#: by at most this.
+#: The floor file is rewritten when an audit entry passes it by more than this (a
+#: certificate's own audit entries are seconds newer than its minute: an exact floor
+#: would rewrite the file at every certificate). Certificates move it exactly.
 FILE_FLOOR_STEP_S = 60
 #: The database's copy of the floor, in microseconds since the epoch (table counters).
 DB_FLOOR = "time_floor_us"
@@ -302,10 +301,11 @@ class TimeTrust:
         """Never lower; called in a certificate's transaction, before it commits.
 
         In the store's open transaction the database floor rides that transaction's
-        commit, and the file is rewritten only when ``at`` passes it by more than
-        ``FILE_FLOOR_STEP_S``. Without one (no store, no transaction) the file is the
-        only floor and is rewritten whenever ``at`` is later."""
-        step = 0
+        commit. The file is rewritten whenever ``at`` is later, exactly, not by a step:
+        it is the floor that survives an older database put back, and with a step the
+        restored kiosk could date a certificate a minute before one it had already
+        issued (tests/test_time_floor_attacks.py). Certificates are dated to the
+        minute, so this is one rewrite per minute of issuing, not one per certificate."""
         if self.store is not None and self.store.conn.in_transaction:
             us = round(at.timestamp() * 1_000_000)
             self.store.conn.execute(
@@ -313,8 +313,7 @@ class TimeTrust:
                 "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
                 [DB_FLOOR, us],
             )
-            step = FILE_FLOOR_STEP_S
-        self._raise_file(at, step)
+        self._raise_file(at, 0)
 
     def _raise_file(self, at: datetime, step_s: float) -> None:
         current = self._file_floor()
