@@ -195,3 +195,26 @@ def test_the_secret_key_file_is_private(accounts) -> None:
     _county, server = accounts
     mode = server.config.security.secret_key_file.stat().st_mode & 0o777
     assert mode == 0o600
+
+
+def test_login_guessing_from_rotating_ipv6_addresses_is_one_address(tmp_path) -> None:
+    """Behind the reverse proxy an attacker holding an IPv6 /64 sends each guess from
+    another address and another username: the /64 is one address to the limiter."""
+    url = str(tmp_path / "county.db")
+    county = County(url)
+    config = web_config(tmp_path, url, server={"trusted_proxies": ["127.0.0.1"]})
+    server = WebServer(config, Clock()).start()
+    limit = config.security.login_failures_per_15min
+    try:
+        codes = []
+        with httpx.Client(base_url=server.url) as client:
+            for n in range(limit + 2):
+                client.headers["x-forwarded-for"] = f"2001:db8:7:9::{n + 1:x}"
+                codes.append(login(client, f"guess{n}", "wrong-password").status_code)
+            client.headers["x-forwarded-for"] = "2001:db8:7:a::1"  # another household
+            other = login(client, "guess-other", "wrong-password").status_code
+        assert codes[:limit] == [401] * limit and codes[limit:] == [429, 429]
+        assert other == 401
+    finally:
+        server.stop()
+        county.close()

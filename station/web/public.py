@@ -226,7 +226,7 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))[:256]
     target = _safe_next(str(form.get("next", "")))
     address = client_address(request)
-    keys = (("login-user", username), ("login-ip", address))
+    keys = (("login-user", username), ("login-ip", address_key(address)))  # a /64 is one
     if not all(w.login_limiter.test(w.login_limit, *k) for k in keys):
         await w.db(auth.audit, username or "-", "login_refused", address, reason="rate limit")
         return render(request, "login.html", {"next": target, "error": "尝试次数过多，请稍后再试"},

@@ -83,8 +83,10 @@ class WebServer:
 
     def start(self) -> WebServer:
         app = create_app(self.config, clock=self.clock)
+        proxies = self.config.server.trusted_proxies  # as `station serve` passes them
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")  # fmt: skip
+                                access_log=False, lifespan="on", proxy_headers=bool(proxies),
+                                forwarded_allow_ips=proxies or None)  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
         self.thread.start()
