@@ -294,16 +294,19 @@ def test_a_window_answered_no_subscribers_holds_the_drain_once(tmp_path, broker_
     station_db = tmp_path / "station.db"
     store, outbox = open_kiosk(tmp_path / "kiosk.db")
     ids = enqueue_many(store, outbox, 300)
-    settings = uplink_settings(broker.port, no_subscriber_retry_s=1.0, inflight_window=100)
+    settings = uplink_settings(broker.port, no_subscriber_retry_s=2.0, inflight_window=100)
     with Uplink(settings, tmp_path / "kiosk.db", "330100", "K001") as uplink:
         wait_until(lambda: uplink.stats().undelivered >= 100, 10, "a window answered 0x10")
         time.sleep(0.2)  # the rest of the window's answers
         stats = uplink.stats()
-        assert stats.pauses == 1, stats
+        # One hold per window of 100 answers (a slow machine may be on its second by
+        # now); held per event, it was one per 0x10.
+        assert 1 <= stats.pauses <= stats.undelivered // 100 + 1, stats
         assert "acked" not in outbox_states(store)  # the county has none of them yet
         with Collector(collector_settings(broker.port), station_db) as collector:
             assert uplink.wait_drained(DRAIN_TIMEOUT_S), uplink.stats()
             wait_until(lambda: collector.stats().stored >= 300, DRAIN_TIMEOUT_S, "300 stored")
-        assert uplink.stats().pauses <= 4  # 1 s, then at most 2 s and 4 s while subscribing
+        stats = uplink.stats()
+        assert stats.pauses <= stats.undelivered // 100 + 1, stats
     store.close()
     assert_exactly_once(station_db, ids)
