@@ -18,7 +18,9 @@ distorts less), and the ratio of requests/s to the baseline from the same run.
 Goal (issue 15): p95 <= 20 ms and >= 1,000 verifications/s on one core (first scans).
 
 Part 2, dashboard: a store holding two years of a 50-kiosk county (3 million
-certificates, 500,000 rapid tests by default; ``--certificates`` to scale), each
+certificates, 500,000 rapid tests by default; ``--certificates`` to scale; about 15 %
+of the certificates checked at one of 30 markets, and ~1 report without a certificate per
+market per day), each
 dashboard page requested ``--page-runs`` times by a logged-in officer: p50/p95 per
 page. Goal: every page <= 300 ms p95.
 
@@ -295,6 +297,119 @@ def county_rows(certificates: int, tests: int, kiosks: int = 50) -> dict[str, tu
     }  # fmt: skip
 
 
+#: Two markets in each of the 15 townships; 1-3 inspectors each.
+MARKETS_PER_TOWNSHIP = 2
+
+
+def _connect(url: str) -> tuple[object, str]:
+    """A raw connection for bulk writes (sqlite3 or psycopg) and its placeholder."""
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        return psycopg.connect(url), "%s"
+    conn = sqlite3.connect(url)
+    conn.execute("PRAGMA synchronous=OFF")
+    return conn, "?"
+
+
+def market_rows(
+    certificates: int, markets: list[tuple[int, str]], inspectors: dict[int, list[int]],
+    kiosks: int = 50,
+) -> tuple[list[tuple], list[tuple]]:  # fmt: skip
+    """Check-ins and 无证反馈 of two years, shaped like the rows station/web/public.py
+    record_checkin and station/web/market.py write: about 15 % of certificates checked at
+    a market of their township on the day they were issued (~2 % of those again at a
+    second market, the produce split), a few percent refused; about one report without
+    a certificate per market per day. ``markets`` is (id, township) in township order."""
+    rng = random.Random(16)
+    by_township: dict[str, list[int]] = {}
+    for mid, township in markets:
+        by_township.setdefault(township, []).append(mid)
+    all_markets = [mid for mid, _ in markets]
+    townships = [f"第{n}镇" for n in range(1, 16)]
+    start = date.today() - timedelta(days=729)
+    refused = ["expired"] * 5 + ["suspended"] * 2 + ["bad_signature"]
+    checkins: list[tuple] = []
+    for n in range(certificates):
+        if rng.random() >= 0.15:
+            continue
+        day = (start + timedelta(days=n * 730 // certificates)).isoformat()
+        d = f"K{n % kiosks + 1:03d}"
+        number = f"{COUNTY}-{d}-{n:08d}"
+        if n % 200 == 0:
+            status = "voided"
+        elif rng.random() < 0.03:
+            status = rng.choice(refused)
+        else:
+            status = "not_uploaded" if rng.random() < 0.01 else "valid"
+        valid = int(status in ("valid", "not_uploaded"))
+        mid = rng.choice(by_township[townships[(n % kiosks) % 15]])
+        seconds = rng.randrange(5 * 3600, 12 * 3600)
+        at = f"{day}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}+08:00"
+        mode = "desk" if rng.random() < 0.8 else "phone"
+        checkins.append((COUNTY, number, mid, rng.choice(inspectors[mid]), status, valid, mode,
+                         at, day))  # fmt: skip
+        if rng.random() < 0.02:  # part of the lot sold on at another market
+            other = rng.choice([m for m in all_markets if m != mid])
+            later = f"{day}T{min(seconds // 3600 + 3, 23):02d}:{seconds // 60 % 60:02d}:00+08:00"
+            checkins.append((COUNTY, number, other, rng.choice(inspectors[other]), status,
+                             valid, "phone", later, day))  # fmt: skip
+    reports: list[tuple] = []
+    for offset in range(730):
+        day = (start + timedelta(days=offset)).isoformat()
+        for mid in all_markets:
+            for k in range(rng.choice((0, 1, 1, 2))):
+                reports.append((mid, rng.choice(inspectors[mid]), f"蔬菜{rng.randrange(1, 61)}",
+                                f"{rng.randrange(5, 200)}公斤", f"个体户{rng.randrange(300)}",
+                                f"{day}T{7 + k:02d}:30:00+08:00", day))  # fmt: skip
+    return checkins, reports
+
+
+def fill_markets(url: str, certificates: int) -> int:
+    """Markets, their inspectors, check-ins and 无证反馈 written in bulk into a county
+    store that has none (a cached store of an earlier bench gains them here);
+    returns the number of check-ins."""
+    conn, mark = _connect(url)
+    cur = conn.cursor()  # type: ignore[attr-defined]
+    townships = [f"第{n}镇" for n in range(1, 16)]
+    for township in townships:
+        for k in range(1, MARKETS_PER_TOWNSHIP + 1):
+            cur.execute(f"INSERT INTO markets (county, name, township, created_at) VALUES "
+                        f"({mark}, {mark}, {mark}, {mark})",
+                        (COUNTY, f"{township}农贸市场{k}", township, "2024-01-01"))  # fmt: skip
+    cur.execute("SELECT id, township FROM markets ORDER BY id")
+    markets = [(int(r[0]), r[1]) for r in cur.fetchall()]
+    rng = random.Random(17)
+    for mid, _ in markets:
+        for j in range(rng.randint(1, 3)):
+            cur.execute(f"INSERT INTO accounts (username, display_name, role, market_id, "
+                        f"password_hash, created_at) VALUES ({mark}, {mark}, 'inspector', "
+                        f"{mark}, 'unusable', '2024-01-01')",
+                        (f"m{mid}-{j}", f"查验员{mid}-{j}", mid))  # fmt: skip
+    cur.execute("SELECT id, market_id FROM accounts WHERE market_id IS NOT NULL")
+    inspectors: dict[int, list[int]] = {}
+    for aid, mid in cur.fetchall():
+        inspectors.setdefault(int(mid), []).append(int(aid))
+    checkins, reports = market_rows(certificates, markets, inspectors)
+    tables = {
+        "checkins": ("county, number, market_id, account_id, status, valid, mode, checked_at, "
+                     "day", checkins),
+        "uncertified_reports": ("market_id, account_id, product, quantity, supplier, "
+                                "reported_at, day", reports),
+    }  # fmt: skip
+    for table, (columns, rows) in tables.items():
+        if mark == "%s":
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns.split(",")))
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    conn.commit()  # type: ignore[attr-defined]
+    conn.close()  # type: ignore[attr-defined]
+    return len(checkins)
+
+
 def fill_county(url: str, certificates: int, tests: int) -> float:
     """The county written straight into the projections (SQLite: executemany; PostgreSQL:
     COPY), then the rollups built by migration 0010's backfill; returns its seconds."""
@@ -316,6 +431,7 @@ def fill_county(url: str, certificates: int, tests: int) -> float:
             conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
         conn.commit()
         conn.close()
+    fill_markets(url, certificates)
     t = time.perf_counter()
     with Database(url) as db:
         rollups.rebuild(db)
@@ -345,7 +461,16 @@ def build_store(path: Path, certificates: int, tests: int) -> None:
     """The SQLite county store at ``path``, built once and kept (it takes minutes): a
     file beside it names the sizes it was built for."""
     sizes = path.with_suffix(".sizes")
-    wanted = f"{certificates} {tests} {date.today().isoformat()} rollups-1"
+    before = f"{certificates} {tests} {date.today().isoformat()} rollups-1"
+    wanted = before + " markets-1"
+    if path.exists() and sizes.exists() and sizes.read_text() == before:
+        t = time.perf_counter()  # a store of an earlier bench, without market check-ins
+        with Database(str(path)):  # the schema's newer migrations
+            pass
+        count = fill_markets(str(path), certificates)
+        sizes.write_text(wanted)
+        print(f"\ndashboard: {path} gained {count:,} market check-ins in "
+              f"{time.perf_counter() - t:.0f} s")  # fmt: skip
     if path.exists() and sizes.exists() and sizes.read_text() == wanted:
         print(f"\ndashboard: reusing {path} ({path.stat().st_size / 1e9:.2f} GB SQLite)")
         return
@@ -390,7 +515,9 @@ def build_postgres(certificates: int, tests: int) -> tuple[str, Callable[[], Non
     return url, drop
 
 
-def bench_dashboard(db_url: Path | str, folder: Path, runs: int) -> None:
+def bench_dashboard(
+    db_url: Path | str, folder: Path, runs: int, only: list[str] | None = None
+) -> None:
     port = free_port()
     server = start_server(write_config(folder, db_url, port), port)
     try:
@@ -416,7 +543,7 @@ def bench_dashboard(db_url: Path | str, folder: Path, runs: int) -> None:
                 sep = "&" if "?" in page else "?"
                 paths.append(f"{page}{sep}from={first}&to={today.isoformat()}")
         paths += [f"/admin/statistics?period={today:%Y-%m}", f"/admin/statistics?period={today:%Y}"]
-        for path in paths:
+        for path in [p for p in paths if not only or any(o in p for o in only)]:
             load(port, [path], 1, cookie)  # first request (alarm book, caches) not counted
             r = load(port, [path] * runs, 1, cookie)
             worst = max(worst, (r["p95"], path))
@@ -450,6 +577,10 @@ def main() -> None:
         "--store", type=Path, help="keep the dashboard's county store here and reuse it "
         "while its sizes match (building 3 million certificates takes minutes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--only", action="append", metavar="TEXT",
+        help="measure only the dashboard pages whose path holds TEXT (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.scan_certificates //= 5
@@ -461,11 +592,11 @@ def main() -> None:
         if not args.skip_dashboard:
             store = args.store or Path(tmp) / "county.db"
             build_store(store, args.certificates, args.tests)
-            bench_dashboard(store, Path(tmp), args.page_runs)
+            bench_dashboard(store, Path(tmp), args.page_runs, args.only)
         if args.postgres:
             url, drop = build_postgres(args.postgres, args.postgres // 6)
             try:
-                bench_dashboard(url, Path(tmp), args.page_runs)
+                bench_dashboard(url, Path(tmp), args.page_runs, args.only)
             finally:
                 drop()
 
