@@ -326,24 +326,33 @@ async def hold_lift(request: Request) -> Response:
     return RedirectResponse("/admin/holds", status_code=303)
 
 
+#: Days of market x day rows in the markets table before "全部显示": two years of 30
+#: markets are ~22,000 rows, and reading and rendering them all was most of the page.
+MARKET_DAYS_SHOWN = 10
+
+
 async def markets(request: Request) -> Response:
     window = _window(request, 7)
+    several = window.tail(queries.SEVERAL_MARKETS_DAYS)
+    show_all = request.query_params.get("all") == "1"
+    table = window if show_all else window.tail(MARKET_DAYS_SHOWN)
 
     def load(db: Database) -> dict:
         return {
-            "stats": queries.market_stats(db, window),
-            "several": queries.certificates_at_several_markets(db, window),
+            "stats": queries.market_stats(db, table),
+            "per_day": queries.checkins_per_day(db, window),
+            "several": queries.certificates_at_several_markets(db, several),
             "checkins": queries.recent_checkins(db, None, 50),
             "uncertified": queries.recent_uncertified(db, None, 50),
         }
 
     data = await web(request).db(load)
-    per_day: dict[str, int] = {}
-    for s in data["stats"]:
-        per_day[s["day"]] = per_day.get(s["day"], 0) + s["checked"]
     days = window.days()
+    per_day = data["per_day"]
     charts = [_bar("chart-checkins", "查验数", days, [per_day.get(d, 0) for d in days])]
-    return _page(request, "admin_markets.html", {**data, "window": window, "charts": charts})
+    context = {**data, "window": window, "charts": charts, "several_window": several,
+               "several_days": queries.SEVERAL_MARKETS_DAYS, "table_window": table}  # fmt: skip
+    return _page(request, "admin_markets.html", context)
 
 
 # ---- alarms ------------------------------------------------------------------------
