@@ -26,7 +26,7 @@ from app.compose import open_kiosk
 from kiosk.config import SIGNING_KEY_FILE
 from kiosk.domain.model import Issuer
 from kiosk.domain.validation import InputError, parse_quantity, spreadsheet_cell
-from kiosk.infra import backup
+from kiosk.infra import backup, floors
 from wire import files
 from wire.signing import SigningKey
 
@@ -133,7 +133,7 @@ def test_files_with_personal_data_or_secrets_are_private_whatever_the_umask(tmp_
         os.umask(old)
     assert modes["kiosk.db"] == 0o600 and modes["kiosk.db-wal"] == 0o600, modes
     assert modes["kiosk.db-shm"] == 0o600 and modes[SIGNING_KEY_FILE] == 0o600, modes
-    assert modes["agent.log"] == 0o640 and modes[backup.FLOOR_FILE] == 0o600, modes
+    assert modes["agent.log"] == 0o640 and modes[floors.FLOOR_FILE] == 0o600, modes
     readable = {n: m for n, m in modes.items() if m & 0o004}
     assert readable == {}, readable
     assert exported.returncode == 0 and shown.returncode == 0, exported.stderr + shown.stderr
