@@ -255,6 +255,10 @@ def test_idle_warning_is_shown_and_spoken_before_the_session_clears(kiosk, farme
     try:
         ui.scan(farmer.card_code)
         ui.tap("new")
+        # The printer check "new" starts answers on its worker; its answer restarts the
+        # idle count (the farmer was waiting), so let it come before going idle.
+        ui.await_printer_check()
+        ui.settle()
         limit = kiosk.config.ui.idle_timeout_s
         ui.app._last_input = time.monotonic() - (limit - IDLE_WARNING_S + 1)
         ui.settle()

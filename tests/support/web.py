@@ -304,14 +304,23 @@ def screenshot(driver: Any, name: str, *, width: int = 1280, full: bool = True) 
 def submit(driver: Any, action: Callable[[], None], timeout: float = 15.0) -> None:
     """Submit a form (``action`` clicks or types Enter) and wait for the next page to
     have replaced this one: a click returns before the browser has navigated."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     action()
+    stale = expected_conditions.staleness_of(old)
+
+    def replaced(d: Any) -> bool:
+        try:
+            return bool(stale(d))
+        except WebDriverException as error:  # asked mid-swap: "does not belong to the document"
+            return "does not belong to the document" in str(error)
+
     wait = WebDriverWait(driver, timeout)
-    wait.until(expected_conditions.staleness_of(old))
+    wait.until(replaced)
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
