@@ -173,53 +173,42 @@ class CommandClient:
         timeout: float = 120.0,
     ) -> Outcome:
         """Chunks until the kiosk reports the image complete (and flashed)."""
-        sha = hashlib.sha256(image).hexdigest()
-        offset = 0
-        while True:
-            chunk = image[offset : offset + FIRMWARE_CHUNK]
-            args = {
-                "sha256": sha,
-                "size": len(image),
-                "offset": offset,
-                "version": version,
-                "signature": signature_hex,
-                "chunk_b64": base64.b64encode(chunk).decode(),
-            }
-            last = offset + len(chunk) >= len(image)
-            outcome = self.send(
-                county,
-                device,
-                "firmware_update",
-                args,
-                timeout=timeout if last else DEFAULT_TIMEOUT_S,
-            )
-            if outcome.reply is None or outcome.status != "ok":
-                return outcome
-            result = outcome.reply["result"]
-            if result.get("complete"):
-                return outcome
-            offset = int(result["next_offset"])
+        extra = {"version": version, "signature": signature_hex}
+        return self._send_chunks(county, device, "firmware_update", image, extra, timeout)
 
     def send_software(
         self, county: str, device: str, bundle: bytes, *, timeout: float = 120.0
     ) -> Outcome:
         """A software bundle in chunks, resuming from the offset the kiosk reports, until
         the kiosk says it is whole, checked and staged for its updater."""
-        sha = hashlib.sha256(bundle).hexdigest()
+        return self._send_chunks(county, device, "software_update", bundle, {}, timeout)
+
+    def _send_chunks(
+        self,
+        county: str,
+        device: str,
+        command: str,
+        data: bytes,
+        extra: dict[str, str],
+        timeout: float,
+    ) -> Outcome:
+        """``data`` in chunks from the offset the kiosk asks for next, until it reports
+        the whole checked; the last chunk gets ``timeout`` (the kiosk flashes or stages)."""
+        sha = hashlib.sha256(data).hexdigest()
         offset = 0
         while True:
-            chunk = bundle[offset : offset + FIRMWARE_CHUNK]
+            chunk = data[offset : offset + FIRMWARE_CHUNK]
             args = {
                 "sha256": sha,
-                "size": len(bundle),
+                "size": len(data),
                 "offset": offset,
+                **extra,
                 "chunk_b64": base64.b64encode(chunk).decode(),
             }
-            last = offset + len(chunk) >= len(bundle)
+            last = offset + len(chunk) >= len(data)
             outcome = self.send(
-                county, device, "software_update", args,
-                timeout=timeout if last else DEFAULT_TIMEOUT_S,
-            )  # fmt: skip
+                county, device, command, args, timeout=timeout if last else DEFAULT_TIMEOUT_S
+            )
             if outcome.reply is None or outcome.status != "ok":
                 return outcome
             result = outcome.reply["result"]
