@@ -60,6 +60,7 @@ _KEYS = {
     "rollup_rapid_tests": ("county", "grain", "period", "device", "method", "product_code"),
 }  # fmt: skip
 _MEASURES = {"rollup_certificates": _CERT_MEASURES, "rollup_rapid_tests": _TEST_MEASURES}
+_MEASURE_INDEX = {table: {m: i for i, m in enumerate(ms)} for table, ms in _MEASURES.items()}
 _IN_CHUNK = 500
 _ROLLED_UP = ("certificate.issued", "certificate.voided", "rapidtest.result")
 #: The PostgreSQL advisory lock that serialises the upkeep of concurrent collectors.
@@ -352,24 +353,43 @@ def _stage(db: Database, name: str, like: str, rows: Iterable[Sequence[Any]]) ->
 
 
 class _Deltas:
-    """Additive changes per rollup row, written with one upsert per table."""
+    """Additive changes per rollup row, written with one upsert per table. Kept per day
+    and rolled up to months and years once, at ``write``: a batch adds to a few hundred
+    days' rows many thousand times."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[tuple[str, ...], list[float]]] = {t: {} for t in _MEASURES}
+        self.days: dict[str, dict[tuple[str, ...], list[float]]] = {t: {} for t in _MEASURES}
 
     def add(
         self, table: str, county: str, day: str, group: Sequence[str], **amounts: float
     ) -> None:
-        measures = _MEASURES[table]
-        changes = [(measures.index(name), amount) for name, amount in amounts.items() if amount]
-        rows = self.rows[table]
-        for key in ((county, "D", day, *group), (county, "M", day[:7], *group),
-                    (county, "Y", day[:4], *group)):  # fmt: skip
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = [0.0] * len(measures)
-            for index, amount in changes:
-                row[index] += amount
+        rows = self.days[table]
+        key = (county, day, *group)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = [0.0] * len(_MEASURES[table])
+        index = _MEASURE_INDEX[table]
+        for name, amount in amounts.items():
+            row[index[name]] += amount
+
+    @property
+    def rows(self) -> dict[str, dict[tuple[str, ...], list[float]]]:
+        """table -> (county, grain, period, *group) -> measures: each day's change, and
+        its month's and year's."""
+        out: dict[str, dict[tuple[str, ...], list[float]]] = {}
+        for table, days in self.days.items():
+            rows: dict[tuple[str, ...], list[float]] = {}
+            for (county, day, *group), amounts in days.items():
+                for key in ((county, "D", day, *group), (county, "M", day[:7], *group),
+                            (county, "Y", day[:4], *group)):  # fmt: skip
+                    row = rows.get(key)
+                    if row is None:
+                        rows[key] = list(amounts)
+                    else:
+                        for i, amount in enumerate(amounts):
+                            row[i] += amount
+            out[table] = rows
+        return out
 
     def write(self, db: Database) -> None:
         for table, rows in self.rows.items():
@@ -400,12 +420,25 @@ def _apply(db: Database, pending: _Pending) -> None:
     cert_columns = ("c.day", "c.township", "c.product_code", "c.product_name", kg_expr(db),
                     "c.producer_key")  # fmt: skip
     stored = _rows(db, "certificates c", ("c.county", "c.number"), pending.certs, cert_columns)
+    # Summed per day and product first: a batch holds a few products on a few days.
+    issued: dict[tuple[str, str, str, str, str], list[float]] = {}
+    producers: set[tuple[str, str, str, str, str, str]] = set()
     for (county, number), (day, township, code, name, kg, producer) in stored.items():
-        voided = 1 if (county, number) in pending.voided_before else 0
+        sums = issued.get(key := (county, day, township, code, name))
+        if sums is None:
+            sums = issued[key] = [0, 0.0, 0]
+        sums[0] += 1
+        sums[1] += float(kg or 0)
+        sums[2] += (county, number) in pending.voided_before
+        producers.add((*key, producer))
+    for (county, day, township, code, name), (count, kg, voided) in issued.items():
         for kind in CERT_KINDS:
             group = cert_group(kind, township, code, name)
-            deltas.add("rollup_certificates", county, day, group, issued=1, kg=float(kg or 0),
+            deltas.add("rollup_certificates", county, day, group, issued=count, kg=kg,
                        voided=voided)  # fmt: skip
+    for county, day, township, code, name, producer in producers:
+        for kind in CERT_KINDS:
+            group = cert_group(kind, township, code, name)
             points.append((county if kind == "cert_t" else "*", kind, group, producer, day))
     voided_now = _rows(db, "certificates c", ("c.county", "c.number"), pending.voids,
                        cert_columns[:4])  # fmt: skip
