@@ -32,7 +32,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from station.db import (
     Database,
@@ -46,6 +46,7 @@ from station.db import (
 from station.intake import Rejected, parse_event, parse_state
 from wire.events import schema_book
 from wire.mqtt import BrokerSettings, Client, Message, ReasonCode, TlsSettings, async_client
+from wire.mqtt_receive import BulkReceiver
 from wire.topics import (
     PREFIX,
     TopicError,
@@ -260,7 +261,7 @@ class Collector:
         self._unstorable = 0
         self._stats = CollectorStats()
         self._stats_lock = threading.Lock()
-        self._client: Client | None = None
+        self._client: BulkReceiver | None = None
         # Depth 1: one batch parsed ahead of the one being stored, no more (the
         # messages of both are unacknowledged, so Receive Maximum bounds them anyway).
         self._prepared: queue.Queue[_Prepared | object] = queue.Queue(maxsize=1)
@@ -371,14 +372,17 @@ class Collector:
 
     # ---- MQTT (network thread) ---------------------------------------------------------
 
-    def _make_client(self) -> Client:
-        return async_client(
-            self.settings.broker,
-            manual_ack=True,
-            bulk_receive=True,
-            on_connect=self._on_connect,
-            on_disconnect=self._on_disconnect,
-            on_message=self._on_message,
+    def _make_client(self) -> BulkReceiver:
+        return cast(
+            BulkReceiver,
+            async_client(
+                self.settings.broker,
+                manual_ack=True,
+                bulk_receive=True,
+                on_connect=self._on_connect,
+                on_disconnect=self._on_disconnect,
+                on_message=self._on_message,
+            ),
         )
 
     def _on_connect(self, client: Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
@@ -585,9 +589,12 @@ class Collector:
         client = self._client
         if client is not None:
             with self._ack_lock:
-                for _topic, _payload, mid, qos, generation in batch:
-                    if qos > 0 and generation == self._generation:
-                        client.ack(mid, qos)
+                # Subscribed at QoS 1: the broker sends nothing above it.
+                client.ack_many(
+                    mid
+                    for _topic, _payload, mid, qos, generation in batch
+                    if qos == 1 and generation == self._generation
+                )
         bad = [p.bad.reason for p in items if p.bad is not None]
         with self._stats_lock:
             st = self._stats

@@ -33,9 +33,11 @@ class Inbox:
             return len(self.messages)
 
 
-def _receiver(port: int, inbox: Inbox, client_id: str = "receiver") -> mqtt.Client:
+def _receiver(
+    port: int, inbox: Inbox, client_id: str = "receiver", receive_maximum: int = 5000
+) -> BulkReceiver:
     s = mqtt.BrokerSettings(port=port, client_id=client_id, session_expiry_s=600,
-                            receive_maximum=5000)  # fmt: skip
+                            receive_maximum=receive_maximum)  # fmt: skip
     client = mqtt.connect(s, manual_ack=True, bulk_receive=True, on_message=inbox.on_message)
     assert isinstance(client, BulkReceiver)
     client.subscribe("t/#", qos=1)
@@ -109,8 +111,7 @@ def test_an_unacknowledged_message_comes_back_with_dup(broker_factory):  # noqa:
     try:
         pub.publish_many([(f"t/{n}", f"m{n}".encode()) for n in range(50)])
         wait_until(lambda: first.count() >= 50, 10, "the first delivery")
-        for m in first.messages[:30]:
-            receiver.ack(m[2], 1)
+        receiver.ack_many(m[2] for m in first.messages[:30])
         time.sleep(0.3)  # the PUBACKs reach the broker
         mqtt.close(receiver)  # 20 received, never acknowledged
         receiver = _receiver(broker.port, second)
@@ -118,6 +119,38 @@ def test_an_unacknowledged_message_comes_back_with_dup(broker_factory):  # noqa:
         time.sleep(0.3)
         assert [m[1] for m in second.messages] == [f"m{n}".encode() for n in range(30, 50)]
         assert all(m[4] for m in second.messages), "redelivered with DUP"
+    finally:
+        mqtt.close(pub)
+        mqtt.close(receiver)
+
+
+def test_ack_many_releases_the_receive_maximum_and_settles_every_message(broker_factory):  # noqa: F811
+    """With Receive Maximum 100 the broker holds the rest until PUBACKs come: 1,000
+    messages arrive only if the one-write acknowledgements reach it, and none comes
+    back after a reconnect."""
+    broker = broker_factory()
+    inbox, after = Inbox(), Inbox()
+    receiver = _receiver(broker.port, inbox, receive_maximum=100)
+    pub = mqtt.connect(mqtt.BrokerSettings(port=broker.port, client_id="pub"), bulk=True)
+    try:
+        for start in range(0, 1000, 100):
+            pub.publish_many([(f"t/{n}", f"m{n}".encode()) for n in range(start, start + 100)])
+        wait_until(lambda: inbox.count() >= 100, 10, "the first 100")
+        time.sleep(0.3)
+        assert inbox.count() == 100, "the broker holds the rest until PUBACKs come"
+        acked, deadline = 0, time.monotonic() + 20
+        while acked < 1000 and time.monotonic() < deadline:
+            arrived = inbox.count()
+            receiver.ack_many(m[2] for m in inbox.messages[acked:arrived])
+            acked = arrived
+            time.sleep(0.05)
+        assert acked == 1000
+        time.sleep(0.3)  # the last PUBACKs reach the broker
+        mqtt.close(receiver)
+        receiver = _receiver(broker.port, after, receive_maximum=100)
+        time.sleep(0.5)
+        assert after.count() == 0, "an acknowledged message came back"
+        assert [m[1] for m in inbox.messages] == [f"m{n}".encode() for n in range(1000)]
     finally:
         mqtt.close(pub)
         mqtt.close(receiver)

@@ -7,8 +7,10 @@ subclass of ``wire.mqtt.BufferedClient`` (which reads the socket in large chunks
 takes the QoS 1 PUBLISH packets without properties that sit complete in the read
 buffer, builds each ``MQTTMessage`` directly and calls ``on_message`` with them;
 every other packet (QoS 0 or 2, retained, with properties, cut by the buffer's end)
-goes through paho's parser as before. Acknowledging stays the caller's:
-``manual_ack=True`` and ``ack(mid, 1)``, exactly as for paho's own messages.
+goes through paho's parser as before. Acknowledging stays the caller's
+(``manual_ack=True``): ``ack(mid, 1)`` as for paho's own messages, or ``ack_many``
+for a committed batch, whose PUBACKs go out as one write (paho's ``ack`` wakes the
+network thread through its socket pair once per message).
 
 It relies on paho 2.x internals (pinned ``<3`` in pyproject), as ``wire.mqtt_bulk``
 does; tests/test_mqtt_receive.py checks it against a real broker.
@@ -16,7 +18,8 @@ does; tests/test_mqtt_receive.py checks it against a real broker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from paho.mqtt import client as paho
@@ -25,6 +28,9 @@ from wire.mqtt import BufferedClient
 
 #: First byte of a QoS 1 PUBLISH without RETAIN, without and with DUP.
 _PUBLISH_QOS1, _PUBLISH_QOS1_DUP = 0x32, 0x3A
+#: A PUBACK of success without properties: type 4, remaining length 2, the packet id
+#: (MQTT 5.0 section 3.4.2.1 allows leaving out reason code 0 and the properties).
+_PUBACK = struct.Struct("!BBH")
 
 
 def _received(mid: int, topic: bytes, payload: bytes, dup: bool) -> paho.MQTTMessage:
@@ -41,6 +47,12 @@ def _received(mid: int, topic: bytes, payload: bytes, dup: bool) -> paho.MQTTMes
 
 class BulkReceiver(BufferedClient):
     """``on_message`` gets plain QoS 1 messages straight from the read buffer."""
+
+    def ack_many(self, mids: Iterable[int]) -> None:
+        """Acknowledge these QoS 1 messages, as ``ack(mid, 1)`` for each, in one write."""
+        packet = b"".join(_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids)
+        if packet:
+            self._packet_queue(paho.PUBACK, packet, 0, 1)
 
     def _packet_read(self) -> paho.MQTTErrorCode:
         # At a packet boundary, with bytes of this connection buffered (BufferedClient).
