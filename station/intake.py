@@ -85,6 +85,14 @@ def _parse_constant(text: str) -> float:
 _DECODER = json.JSONDecoder(
     parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
 )
+#: The same without the integer hook (a Python call per integer, ~5 % of a message's
+#: checks): for payloads with no run of 16 digits, whose integers all lie far inside
+#: MAX_INT (at most 15 digits, below 10**15).
+_DECODER_SHORT_INTS = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+#: Digits to "0", every other byte to " ": a run of 16 digits is then a plain substring
+#: search (a regex for it costs ~9 µs a message, this ~1 µs).
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_DIGITS = b"0" * 16
 
 
 def _check_strings(doc: Any) -> None:
@@ -117,7 +125,9 @@ def _decode(payload: bytes) -> tuple[Any, str]:
         text = payload.decode("utf-8")
         if text.startswith("\ufeff"):  # as json.loads refuses it
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        doc = _DECODER.decode(text)
+        long_digits = _LONG_DIGITS in payload.translate(_DIGITS_AS_ZERO)
+        decoder = _DECODER if long_digits else _DECODER_SHORT_INTS
+        doc = decoder.decode(text)
     except UnicodeDecodeError as exc:
         raise Rejected(f"malformed: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:

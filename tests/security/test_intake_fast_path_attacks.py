@@ -61,3 +61,21 @@ def test_one_level_past_max_depth_is_refused_before_parsing() -> None:
     payload = b'{"id":"K001:9","data":' + inner.encode() + b"}"
     with pytest.raises(Rejected, match="nested deeper"):
         parse_event(schema_book(), TOPIC, payload)
+
+
+def test_an_integer_just_past_max_int_takes_the_exact_path_and_is_refused() -> None:
+    # 2**53 has 16 digits: the fast decoder (no integer hook) never sees it.
+    payload = json.dumps(envelope("certificate.voided", 2**53)).encode()
+    with pytest.raises(Rejected, match="integer out of range"):
+        parse_event(schema_book(), TOPIC, payload)
+
+
+def test_fifteen_digit_integers_and_long_digit_strings_read_the_same_on_both_paths() -> None:
+    biggest_fast = 10**15 - 1  # 15 digits: the fast decoder's largest
+    payload = json.dumps(envelope("certificate.voided", biggest_fast)).encode()
+    event = parse_event(schema_book(), TOPIC, payload)
+    assert event.seq == biggest_fast and event.event_id == f"K001:{biggest_fast}"
+    # A run of 16 digits inside a string sends the message down the exact path, which
+    # reads it as the fast path would have.
+    event = parse_event(schema_book(), TOPIC, _raw(reason="电话 1234567890123456"))
+    assert event.data["reason"] == "电话 1234567890123456" and event.seq == 9
