@@ -507,9 +507,17 @@ class Database:
             return set()
         return {tuple(r) for r in self.execute(f"{sql} RETURNING {returning}").fetchall()}
 
-    def _stage(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-        """``stage_<table>``, a temporary table of this connection, holding just ``rows``."""
-        stage = f"stage_{table}"
+    def _stage(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        name: str | None = None,
+    ) -> str:
+        """``name`` (default ``stage_<table>``), a temporary table of this connection
+        shaped like ``columns`` of ``table``, holding just ``rows``: created once per
+        connection, emptied by every commit on PostgreSQL (no DELETE round trip)."""
+        stage = name or f"stage_{table}"
         names = ", ".join(columns)
         if stage not in self._stages:
             if self.dialect is POSTGRES:  # emptied by every commit: it never bloats

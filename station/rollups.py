@@ -341,17 +341,6 @@ def _postgres(db: Database) -> bool:
     return db.dialect is POSTGRES
 
 
-def _stage(db: Database, name: str, like: str, rows: Iterable[Sequence[Any]]) -> str:
-    """PostgreSQL: ``rows`` COPYed into the temporary table ``name`` (shaped like table
-    ``like``, emptied at commit): a batch's rows in one round trip, not one each."""
-    db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} (LIKE {like}) ON COMMIT DELETE ROWS")
-    db.execute(f"DELETE FROM {name}")
-    with db.conn.cursor().copy(f"COPY {name} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    return name
-
-
 class _Deltas:
     """Additive changes per rollup row, written with one upsert per table. Kept per day
     and rolled up to months and years once, at ``write``: a batch adds to a few hundred
@@ -406,7 +395,7 @@ class _Deltas:
                       for k in sorted(rows)]  # fmt: skip
             upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
             if _postgres(db):
-                stage = _stage(db, f"stage_{table}_delta", table, values)
+                stage = db._stage(table, [*keys, *measures], values, f"stage_{table}_delta")
                 db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
                            f"{upsert}")  # fmt: skip
             else:
@@ -464,6 +453,7 @@ def _apply(db: Database, pending: _Pending) -> None:
 
 
 _MEMBER_KEY = "county = ? AND kind = ? AND g1 = ? AND g2 = ? AND g3 = ? AND member = ?"
+_MEMBER_COLUMNS = ("county", "kind", "g1", "g2", "g3", "member", "day", "next_day")
 _POINTS_CHUNK = 400
 
 
@@ -480,8 +470,7 @@ def _neighbours(
         f"(SELECT min(m.day) FROM rollup_members m WHERE {same} AND m.day >= v.day) "
     )
     if _postgres(db):
-        stage = _stage(db, "stage_rollup_points", "rollup_members",
-                       [(*p, None) for p in points])  # fmt: skip
+        stage = db._stage("rollup_members", _MEMBER_COLUMNS[:7], points, "stage_rollup_points")
         for r in db.execute(f"{nearest} FROM {stage} v").fetchall():
             found[tuple(r[:7])] = (r[7], r[8])
         return found
@@ -534,16 +523,17 @@ def _add_members(
             if before is not None:
                 deltas.add(table, county, before, (g1, g2, g3), **{column: -1})
             deltas.add(table, county, days[-1], (g1, g2, g3), **{column: 1})
-    columns = "county, kind, g1, g2, g3, member, day, next_day"
-    if _postgres(db):
-        stage = _stage(db, "stage_rollup_members", "rollup_members", inserts)
-        db.execute(f"INSERT INTO rollup_members ({columns}) SELECT {columns} FROM {stage}")
-        # (key, day before, new next day) as rows shaped like rollup_members.
-        stage = _stage(db, "stage_rollup_next", "rollup_members",
-                       [(*u[1:7], u[7], u[0]) for u in updates])  # fmt: skip
-        same = " AND ".join(f"m.{c} = s.{c}" for c in (*columns.split(", ")[:7],))
-        db.execute(f"UPDATE rollup_members m SET next_day = s.next_day FROM {stage} s "
-                   f"WHERE {same}")  # fmt: skip
+    columns = ", ".join(_MEMBER_COLUMNS)
+    if _postgres(db):  # staged, and only when there is something to write
+        if inserts:
+            stage = db._stage("rollup_members", _MEMBER_COLUMNS, inserts, "stage_rollup_members")
+            db.execute(f"INSERT INTO rollup_members ({columns}) SELECT {columns} FROM {stage}")
+        if updates:  # (key, day before, new next day) as rows shaped like rollup_members
+            moves = [(*u[1:7], u[7], u[0]) for u in updates]
+            stage = db._stage("rollup_members", _MEMBER_COLUMNS, moves, "stage_rollup_next")
+            same = " AND ".join(f"m.{c} = s.{c}" for c in _MEMBER_COLUMNS[:7])
+            db.execute(f"UPDATE rollup_members m SET next_day = s.next_day FROM {stage} s "
+                       f"WHERE {same}")  # fmt: skip
         return
     db._executemany(f"INSERT INTO rollup_members ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     inserts)  # fmt: skip
