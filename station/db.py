@@ -131,8 +131,9 @@ def safe_text(text: str, limit: int = 500) -> str:
 
 
 def is_connection_fault(error: BaseException) -> bool:
-    """A fault of the store itself (connection lost, server restarting, database locked)
-    rather than of the data: the batch is retried on a new connection, never split."""
+    """A fault of the store itself (connection lost, server restarting, database locked,
+    a deadlock or serialization failure: psycopg's OperationalError) rather than of the
+    data: the batch is retried on a new connection, never split."""
     if isinstance(error, sqlite3.OperationalError):
         return True
     try:
@@ -371,6 +372,13 @@ class Database:
         kiosk database restore, say, the second body is a certificate the county must see).
         Each table gets one set-based statement per batch (``_insert_many``), not one per
         row: a PostgreSQL round trip per row capped the collector.
+
+        Collectors sharing a PostgreSQL store lock rows in one order, so they wait for each
+        other but do not deadlock: events (by id); device states and alarms (by key); the
+        upkeep's advisory keys (sorted, ``rollups.lock_keys``), under which the projection
+        and the rollup member rows are written; the rollup counters (sorted), last before
+        the commit. A deadlock the server still detects (the same hold id from two
+        conflicting events, say) is a fault: the collector retries the whole batch.
         """
         received = _now()
         result = StoreResult()
@@ -385,8 +393,6 @@ class Database:
                                                e.body.encode("utf-8")))  # fmt: skip
                 alarms.append(IntakeAlarm(e.county, e.device, "event_conflict",
                                           f"{reason} (latest)"))  # fmt: skip
-            with rollups.maintained(self, new):
-                self._project(new)
             self._executemany(
                 "INSERT INTO quarantine (received_at, topic, reason, size, payload) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -407,10 +413,14 @@ class Database:
                 [
                     (s.county, s.device, s.status, s.software_version, s.config_version,
                      s.backlog, s.time)
-                    for s in states
+                    for s in sorted(states, key=lambda s: (s.county, s.device))
                 ],
             )  # fmt: skip
             self._record_alarms(alarms, received)
+            # Last: the rollup counters every batch of a county adds to (its day, month
+            # and year rows) stay locked to commit, and two collectors take turns there.
+            with rollups.maintained(self, new):
+                self._project(new)
         except BaseException:
             self._rollback()
             raise
@@ -434,7 +444,9 @@ class Database:
             [
                 (e.county, e.device, e.seq, e.event_id, e.kind, e.schema, e.version, e.time,
                  received, e.body)
-                for e in first.values()
+                # In key order: two collectors given the same events (redeliveries) wait
+                # at the first they share instead of each holding one the other needs.
+                for _key, e in sorted(first.items())
             ],
             returning="county, event_id",
         )  # fmt: skip
@@ -549,7 +561,10 @@ class Database:
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (county, device, code) DO UPDATE SET "
             "message = excluded.message, last_at = excluded.last_at, "
             "count = intake_alarms.count + excluded.count",
-            [(a.county, a.device, a.code, a.message, now, now, a.count) for a in merged.values()],
+            [
+                (a.county, a.device, a.code, a.message, now, now, a.count)
+                for _key, a in sorted(merged.items())
+            ],
         )
 
     def intake_alarms(self) -> list[tuple[str, str, str, str, str, str, int]]:

@@ -11,6 +11,16 @@ raw rows: what was stored is looked up before and read back after the projection
 makes the deltas exact whatever the projection's insert strategy, for redeliveries,
 out-of-order days, and a void stored before or after its certificate.
 
+Collectors sharing a PostgreSQL store: those look-ups cannot see another transaction's
+uncommitted rows (a certificate and its void stored at once would each miss the other;
+two days of one producer stored at once would both count as its latest). So the upkeep
+first takes a transaction-level advisory lock per key its batch touches (``lock_keys``:
+certificate number, rapid test, producer, sample), sorted, in one statement: a second
+collector waits only for a batch that shares a key, and then reads its committed rows.
+The counter rows of a county's days are shared by every batch: they are written last,
+in key order, so collectors take turns only from there to commit. SQLite has one writer
+at a time: no locks.
+
 Distinct counts (producers, samples) do not add up across days: each member's active
 days are kept in ``rollup_members`` with the next day it was active again, and the
 counters hold how many members had their latest day in a period. The members active in
@@ -25,6 +35,7 @@ a sample belongs to one county and kiosk.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,8 +74,9 @@ _MEASURES = {"rollup_certificates": _CERT_MEASURES, "rollup_rapid_tests": _TEST_
 _MEASURE_INDEX = {table: {m: i for i, m in enumerate(ms)} for table, ms in _MEASURES.items()}
 _IN_CHUNK = 500
 _ROLLED_UP = ("certificate.issued", "certificate.voided", "rapidtest.result")
-#: The PostgreSQL advisory lock that serialises the upkeep of concurrent collectors.
-ROLLUP_LOCK_KEY = 0x726F6C6C
+#: The class (first int) of the PostgreSQL advisory locks of the upkeep's keys: the
+#: two-int key space is apart from the one-bigint keys (``SCHEMA_LOCK_KEY``).
+KEY_LOCK_CLASS = 0x726F6C6B
 
 
 def kg_expr(db: Database) -> str:
@@ -258,16 +270,47 @@ def maintained(db: Database, events: Sequence[Event]) -> Iterator[None]:
     if not any(e.schema in _ROLLED_UP for e in events):
         yield
         return
-    from station.db import POSTGRES
-
-    if db.dialect is POSTGRES:
-        # Collectors sharing a PostgreSQL store would each read a member's neighbours
-        # without seeing the other's uncommitted days: one upkeep at a time, to commit.
-        db.execute("SELECT pg_advisory_xact_lock(?)", [ROLLUP_LOCK_KEY])
+    if _postgres(db):
+        _lock_keys(db, events)
     pending = _look_before(db, events)
     yield
     if pending.certs or pending.voids or pending.tests:
         _apply(db, pending)
+
+
+def lock_keys(events: Sequence[Event]) -> list[int]:
+    """The advisory lock keys of ``events``' rollup upkeep, sorted: one per certificate
+    number (its issue and its void share it), rapid test, producer and sample.
+
+    Why: the upkeep reads what is stored (is this certificate new, is it voided, which
+    are a member's neighbouring days) and a concurrent collector's uncommitted rows are
+    invisible. Two transactions touching one of these keys take turns, to commit, so the
+    second reads the first's rows; transactions on other keys do not wait. A member lock
+    is per producer (or sample), coarser than its rows (kind × group × member): a
+    producer's rows of one batch then cost one lock. Keys are CRC-32s (stable across
+    processes, unlike ``hash``): a collision only makes two batches wait."""
+    keys: set[str] = set()
+    for e in events:
+        d = e.data
+        if e.schema in ("certificate.issued", "certificate.voided"):
+            keys.add(f"c\x1f{e.county}\x1f{d['number']}")
+            if e.schema == "certificate.issued":  # counted across counties ('*')
+                keys.add(f"p\x1f{d['producer_key']}")
+        elif e.schema == "rapidtest.result":
+            keys.add(f"t\x1f{e.county}\x1f{e.device}\x1f{d['test_id']}")
+            sample = d["test_id"] if d.get("sample_id") is None else d["sample_id"]
+            keys.add(f"s\x1f{e.county}\x1f{e.device}\x1f{sample}")
+    hashed = {zlib.crc32(k.encode("utf-8", "surrogatepass")) for k in keys}
+    return sorted(h - 2**32 if h >= 2**31 else h for h in hashed)  # PostgreSQL int4
+
+
+def _lock_keys(db: Database, events: Sequence[Event]) -> None:
+    """Take ``lock_keys(events)`` until commit, in one statement: the function scan
+    follows the sorted array, so two collectors never hold each other's next key."""
+    db.execute(
+        "SELECT count(pg_advisory_xact_lock(?, k)) FROM unnest(?::int[]) AS k",
+        [KEY_LOCK_CLASS, lock_keys(events)],
+    )
 
 
 def _look_before(db: Database, events: Sequence[Event]) -> _Pending:

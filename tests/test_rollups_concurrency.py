@@ -11,9 +11,13 @@ below loses a void, double-counts a producer or a sample, or mislinks a member's
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -228,6 +232,38 @@ def test_two_connections_racing_keep_the_rollups_exact(
         assert outcomes == ["waited"] * 12, outcomes
 
 
+def test_two_connections_storing_freely_neither_deadlock_nor_drift(pg_url: str) -> None:
+    """The same kind of overlapping rounds without a forced order: both stores start at
+    a barrier and run as the server schedules them. A deadlock would raise here (the
+    lock order of ``Database.store`` rules it out), and the figures stay exact."""
+    rounds = list(_rounds(seed=777, count=16))
+    barrier = threading.Barrier(2, timeout=SETTLE_S)
+    errors: list[BaseException] = []
+
+    def run(db: Database, side: int) -> None:
+        try:
+            for batches in rounds:
+                barrier.wait()
+                db.store_batch(batches[side])
+        except BaseException as error:
+            errors.append(error)
+            barrier.abort()
+
+    with Database(pg_url) as one, Database(pg_url) as two:
+        threads = [threading.Thread(target=run, args=(db, side))
+                   for side, db in enumerate((one, two))]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(SETTLE_S * 4)
+        assert not errors, errors
+        stored = one.query("SELECT count(*) FROM certificates")[0][0]
+        assert stored > 16 * 60
+        kept = snapshot(one)
+        rollups.rebuild(one)
+        assert snapshot(one) == kept
+
+
 @pytest.mark.parametrize("void_first", [False, True])
 def test_a_certificate_and_its_void_stored_at_once_count_the_void(
     pg_url: str, admin: psycopg.Connection[Any], void_first: bool
@@ -279,6 +315,36 @@ def test_days_of_one_member_stored_at_once_link_in_order(
         assert outcome == "waited"
 
 
+def _disjoint_batch(seed: int, tag: str, county: str = COUNTIES[0]) -> list[Event]:
+    """Certificates and tests whose numbers, producers and samples no one else uses."""
+    stream = Stream(seed)
+    events = []
+    for i in range(20):
+        c = stream.certificate()
+        data = {**c.data, "number": f"{tag}-{i}", "producer_key": f"tel:{tag}-{i % 5}"}
+        events.append(stream._event(county, c.device, c.schema, data))
+        t = stream.rapid_test()
+        data = {**t.data, "test_id": f"{tag}-T{i}", "sample_id": f"{tag}-S{i % 7}"}
+        events.append(stream._event(county, t.device, t.schema, data))
+    return events
+
+
+def test_disjoint_producers_do_not_wait_for_each_other(
+    pg_url: str, admin: psycopg.Connection[Any]
+) -> None:
+    """One connection holds its transaction open with its projection, member days and
+    locks done; another connection stores other producers' certificates and other
+    samples of the same county and days, and commits meanwhile."""
+    tag = uuid.uuid4().hex[:10]
+    with Database(pg_url) as one, Database(pg_url) as two:
+        first, second = _disjoint_batch(1, f"a{tag}"), _disjoint_batch(2, f"b{tag}")
+        assert race(admin, one, first, two, second, hook="counters") == "finished"
+        assert one.count_events() == 80
+        kept = snapshot(one)
+        rollups.rebuild(one)
+        assert snapshot(one) == kept
+
+
 def test_a_deadlock_is_a_fault_to_retry_not_a_data_refusal(pg_url: str) -> None:
     """The server's deadlock detector (40P01) makes the collector retry the whole batch
     on a new connection (``is_connection_fault``), never split and quarantine it."""
@@ -306,3 +372,28 @@ def test_a_deadlock_is_a_fault_to_retry_not_a_data_refusal(pg_url: str) -> None:
     assert is_connection_fault(failures[0])
     serialization = psycopg.errors.SerializationFailure("could not serialize")
     assert is_connection_fault(serialization)
+
+
+def test_lock_keys_join_a_certificate_and_its_void_and_fit_postgresql_int4() -> None:
+    stream = Stream(51)
+    cert = stream.certificate()
+    void = _void(stream, cert.county, cert.data["number"])
+    other = _void(stream, cert.county, cert.data["number"] + "x")
+    assert set(rollups.lock_keys([void])) < set(rollups.lock_keys([cert]))  # + its producer
+    assert not set(rollups.lock_keys([other])) & set(rollups.lock_keys([cert]))
+    tests = [stream.rapid_test() for _ in range(200)]
+    keys = rollups.lock_keys([cert, *tests])
+    assert keys == sorted(set(keys))
+    assert all(-(2**31) <= k < 2**31 for k in keys)
+    # The same keys in another process (another string hash seed): collectors agree.
+    code = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+        "from station import rollups; "
+        "from test_rollups_concurrency import Stream; s = Stream(51); "
+        "print(rollups.lock_keys([s.certificate()]))"
+    )
+    other_process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )  # fmt: skip
+    assert other_process.stdout.strip() == str(rollups.lock_keys([cert]))
