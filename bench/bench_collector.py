@@ -6,6 +6,11 @@ Each collector is its own ``station collect`` process, as deployed. The same-run
 baseline is ``mosquitto_pub``'s own rate into a broker with no subscriber: what this
 machine can publish at all while nothing consumes.
 
+Two ways to load them, each reported: a *live* flood (the collectors consume while
+``mosquitto_pub`` publishes, so all share the cores) and a *backlog* drain (the
+collectors are stopped with SIGSTOP while the N events are published, as after a
+county outage, then resumed: the clock runs from the resume, with the publisher done).
+
 Read the ratios with the machine in mind: on the 2-core development VM the broker,
 PostgreSQL, ``mosquitto_pub`` and one or two collectors share two cores, so a second
 collector mostly takes CPU from the others. CPU seconds per 1,000 events (all
@@ -119,6 +124,8 @@ class Run:
     #: CPU seconds of the collector processes together, and of their PG backends.
     collector_cpu: float
     backend_cpu: float
+    #: Drained from a backlog published beforehand (else consumed while published).
+    backlog: bool = False
 
     @property
     def rate(self) -> float:
@@ -171,18 +178,25 @@ def _spawn(url: str, port: int, client_id: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def run(work: Path, payload: bytes, count: int, store: str, collectors: int) -> Run:
+def run(work: Path, payload: bytes, count: int, store: str, collectors: int, backlog: bool) -> Run:
     with postgres_database() if store == "postgresql" else _sqlite(work, collectors) as url:
         Database(url).close()  # the schema exists before the collectors race to create it
-        return _measure(work, url, payload, count, store, collectors)
+        return _measure(work, url, payload, count, store, collectors, backlog)
 
 
 @contextmanager
 def _sqlite(work: Path, collectors: int) -> Iterator[str]:
-    yield str(work / f"station{collectors}.db")
+    path = work / f"station{collectors}.db"
+    try:
+        yield str(path)
+    finally:
+        for leftover in work.glob(f"{path.name}*"):
+            leftover.unlink()
 
 
-def _measure(work: Path, url: str, payload: bytes, count: int, store: str, n: int) -> Run:
+def _measure(
+    work: Path, url: str, payload: bytes, count: int, store: str, n: int, backlog: bool
+) -> Run:
     broker = start_broker(work / f"broker-{store}-{n}", persistence=False,
                           extra_config="max_queued_messages 0")  # fmt: skip
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -198,10 +212,18 @@ def _measure(work: Path, url: str, payload: bytes, count: int, store: str, n: in
             time.sleep(0.05)
         time.sleep(0.5)  # subscribe round trip
         backends = counter.backends(tag) if store == "postgresql" else []
+        if backlog:  # published while the collectors are stopped; the broker queues it
+            for proc in procs:
+                proc.send_signal(signal.SIGSTOP)
+            publish(broker.port, payload)
         cpu0 = [cpu_seconds(p.pid) for p in procs]
         db0 = [cpu_seconds(pid) for pid in backends]
         t0 = time.perf_counter()
-        publish(broker.port, payload)
+        if backlog:
+            for proc in procs:
+                proc.send_signal(signal.SIGCONT)
+        else:
+            publish(broker.port, payload)
         while (stored := counter.count()) < count:
             if time.perf_counter() - t0 > TIMEOUT_S:
                 raise RuntimeError(f"ingest timed out at {stored}")
@@ -213,13 +235,14 @@ def _measure(work: Path, url: str, payload: bytes, count: int, store: str, n: in
         final = counter.count()
     finally:
         for proc in procs:
+            proc.send_signal(signal.SIGCONT)
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
         counter.close()
         broker.close()
     if final != count:
         raise RuntimeError(f"stored {final}, expected {count}")
-    return Run(store, n, elapsed, count, cpu, db_cpu)
+    return Run(store, n, elapsed, count, cpu, db_cpu, backlog)
 
 
 def main() -> int:
@@ -227,39 +250,44 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--collectors", default="1,2", help="1, 2 or 1,2")
+    parser.add_argument("--loads", default="live,backlog", help="live, backlog or both")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     try:
         payload = envelopes(args.events)
         base = baseline(work, payload)
         stores = {store: store_alone(work, payload, store) for store in args.stores.split(",")}
-        runs = [run(work, payload, args.events, store, n)
+        runs = [run(work, payload, args.events, store, n, load == "backlog")
+                for load in args.loads.split(",")
                 for store in args.stores.split(",")
                 for n in map(int, args.collectors.split(","))]  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     size = len(payload) / args.events
     k = args.events / 1000
-    print(f"events                 {args.events} certificate.issued (avg {size:.0f} bytes), QoS 1,"
+    print(f"{'events':28s} {args.events} certificate.issued (avg {size:.0f} bytes), QoS 1,"
           f" {os.cpu_count()} cores shared by broker, store, publisher and collectors")  # fmt: skip
-    print(f"mosquitto_pub alone    {base:6.2f} s  {args.events / base:8.0f} events/s  (baseline)")
+    print(
+        f"{'mosquitto_pub alone':28s} {base:6.2f} s  {args.events / base:8.0f} events/s  (baseline)"
+    )
     for store, seconds in stores.items():
         label = f"{store}, store() alone"
-        print(f"{label:22s} {seconds:6.2f} s  {args.events / seconds:8.0f} events/s  "
+        print(f"{label:28s} {seconds:6.2f} s  {args.events / seconds:8.0f} events/s  "
               "(Database.store in batches of 500, no MQTT)")  # fmt: skip
-    one: dict[str, Run] = {}
+    one: dict[tuple[str, bool], Run] = {}
     for r in runs:
-        label = f"{r.store}, {'one collector' if r.collectors == 1 else 'two, shared group'}"
+        load = "backlog" if r.backlog else "live"
+        label = f"{r.store}, {'one' if r.collectors == 1 else 'two'}, {load}"
         db = f", PG backends {r.backend_cpu / k:.3f}" if r.store == "postgresql" else ""
-        print(f"{label:22s} {r.elapsed:6.2f} s  {r.rate:8.0f} events/s  "
+        print(f"{label:28s} {r.elapsed:6.2f} s  {r.rate:8.0f} events/s  "
               f"{r.rate * base / args.events:4.2f}x baseline  "
               f"CPU s/1,000 events: collectors {r.collector_cpu / k:.3f}{db}")  # fmt: skip
         if r.collectors == 1:
-            one[r.store] = r
-        elif r.store in one:
-            first = one[r.store]
+            one[(r.store, r.backlog)] = r
+        elif (r.store, r.backlog) in one:
+            first = one[(r.store, r.backlog)]
             print(
-                f"{r.store + ', ratio two/one':22s} {r.rate / first.rate:.2f}  "
+                f"{r.store + ', ratio two/one':28s} {r.rate / first.rate:.2f}  "
                 f"(CPU per event two/one {r.collector_cpu / first.collector_cpu:.2f})"
             )
     return 0
