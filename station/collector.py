@@ -1,10 +1,7 @@
 """The county collector: shared-subscription consumer that stores each event exactly once.
 
 paho runs with ``manual_ack=True``: the network thread only queues messages; a
-parser thread fills a batch and validates it, and a writer thread commits it and only
-then sends the PUBACKs. The two overlap (the next batch is parsed while the store
-commits this one): on PostgreSQL the writer mostly waits on the server, and checking
-a message costs about as much as storing it.
+writer thread validates a batch, commits it, and only then sends the PUBACKs.
 A collector killed before its commit never acknowledged those messages, so the
 broker redelivers them (to this client id when it returns with its persistent
 session, or to another member of the group). Redeliveries are absorbed by the
@@ -88,9 +85,8 @@ class CollectorSettings:
     #: How long the writer waits to fill a batch; bounds the ingest latency.
     batch_wait_s: float = 0.02
     #: Unacknowledged messages the broker may have outstanding to us (MQTT v5
-    #: Receive Maximum): three batches, one being stored, one parsed and waiting for
-    #: the writer, and one filling; with fewer the parser idles while the store commits.
-    receive_maximum: int = 1500
+    #: Receive Maximum); must cover a batch or batches never fill.
+    receive_maximum: int = 1000
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     #: Per device, every message spends a token; the bucket holds ``rate_burst`` and
@@ -168,13 +164,11 @@ class CollectorStats:
 
 
 _STOP = object()
-#: How often an idle writer wakes to see whether a gap report is due.
-_WRITER_IDLE_S = 1.0
 _Msg = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, connection generation
 
 
 class _Budgets:
-    """Per-device token buckets and quarantine caps, bounded in memory (parser thread only)."""
+    """Per-device token buckets and quarantine caps, bounded in memory (writer thread only)."""
 
     def __init__(self, s: CollectorSettings) -> None:
         self.s = s
@@ -223,17 +217,6 @@ class _Parsed:
     bad: Quarantined | None = None
 
 
-@dataclass
-class _Prepared:
-    """A batch the parser checked, handed to the writer to commit and acknowledge."""
-
-    batch: list[_Msg]
-    items: list[_Parsed]
-    alarms: list[IntakeAlarm]
-    #: Counted, not stored (over a device's rate or quarantine cap).
-    dropped: int
-
-
 class Collector:
     """``start()`` / ``stop()`` / ``close()`` (idempotent); ``stats()`` is thread-safe."""
 
@@ -262,10 +245,6 @@ class Collector:
         self._stats = CollectorStats()
         self._stats_lock = threading.Lock()
         self._client: BulkReceiver | None = None
-        # Depth 1: one batch parsed ahead of the one being stored, no more (the
-        # messages of both are unacknowledged, so Receive Maximum bounds them anyway).
-        self._prepared: queue.Queue[_Prepared | object] = queue.Queue(maxsize=1)
-        self._parser: threading.Thread | None = None
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
         self._db_ready = threading.Event()
@@ -308,10 +287,6 @@ class Collector:
                 if not self._writer.is_alive():
                     self._writer = None
                     raise RuntimeError(f"cannot open database: {self._writer_error}")
-            self._parser = threading.Thread(
-                target=self._run_parser, name="collector-parser", daemon=True
-            )
-            self._parser.start()
             self._client = self._make_client()
             self._client.loop_start()
 
@@ -321,7 +296,7 @@ class Collector:
         with self._lock:
             if self._writer is None:
                 return
-            client, writer, parser = self._client, self._writer, self._parser
+            client, writer = self._client, self._writer
             self._stopping.set()
             if client is not None:
                 with contextlib.suppress(Exception):  # a clean stop withdraws the claim
@@ -330,19 +305,14 @@ class Collector:
                 client.disconnect()
                 client.loop_stop()
             self._queue.put(_STOP)
-            deadline = time.monotonic() + self.settings.stop_timeout_s
             writer.join(self.settings.stop_timeout_s)
-            if parser is not None:  # it leaves at once once stopping is set
-                parser.join(max(0.1, deadline - time.monotonic()))
             if writer.is_alive():
                 log.error("collector writer did not stop within %.0f s (stuck in the store); "
                           "leaving it: nothing it holds was acknowledged",
                           self.settings.stop_timeout_s)  # fmt: skip
             self._queue = queue.SimpleQueue()
-            self._prepared = queue.Queue(maxsize=1)
             self._qos0_queued = 0
             self._client = None
-            self._parser = None
             self._writer = None
             self._db_ready.clear()
             with self._stats_lock:
@@ -360,8 +330,8 @@ class Collector:
 
     @property
     def healthy(self) -> bool:
-        threads = (self._writer, self._parser)
-        return all(t is not None and t.is_alive() for t in threads)
+        writer = self._writer
+        return writer is not None and writer.is_alive()
 
     def __enter__(self) -> Collector:
         self.start()
@@ -448,29 +418,6 @@ class Collector:
 
     # ---- writer thread -------------------------------------------------------------------
 
-    def _run_parser(self) -> None:
-        """Fill and check batches, and hand them to the writer one ahead."""
-        # This run's queues, whatever stop() later puts in their place.
-        inbox, prepared = self._queue, self._prepared
-        while True:
-            batch, stop = self._next_batch(inbox)
-            if batch and not self._hand_over(prepared, self._prepare(batch)):
-                return
-            if stop or self._stopping.is_set():
-                self._hand_over(prepared, _STOP)
-                return
-
-    def _hand_over(self, prepared: queue.Queue[_Prepared | object], item: object) -> bool:
-        """Put ``item`` for the writer; False when stopping first (a writer stuck in the
-        store never takes it: nothing it holds was acknowledged, so nothing is lost)."""
-        while True:
-            try:
-                prepared.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                if self._stopping.is_set():
-                    return False
-
     def _run_writer(self) -> None:
         try:
             db = Database(self.database_url)
@@ -478,52 +425,42 @@ class Collector:
             self._writer_error = exc
             log.exception("cannot open the county database")
             return
-        prepared = self._prepared
         self._db_ready.set()
         next_gap_report = time.monotonic() + GAP_REPORT_S
         try:
             while True:
-                try:
-                    item = prepared.get(timeout=_WRITER_IDLE_S)
-                except queue.Empty:
-                    item = None
-                if item is _STOP:
-                    return
-                if isinstance(item, _Prepared):
-                    self._store(db, item)
-                if self._stopping.is_set():
+                batch, stop = self._next_batch()
+                if batch:
+                    self._store(db, batch)
+                if stop or self._stopping.is_set():
                     return
                 if time.monotonic() >= next_gap_report:
                     next_gap_report = time.monotonic() + GAP_REPORT_S
-                    self._report_gaps(db)
+                    try:
+                        gaps = db.gaps()
+                    except Exception as error:  # a report, never fatal
+                        log.warning("gap report failed: %s", error)
+                        gaps = []
+                    for gap in gaps:
+                        log.warning("sequence gap %s/%s seq %d..%d", gap.county, gap.device,
+                                    gap.first, gap.last)  # fmt: skip
         finally:
             with contextlib.suppress(Exception):  # closing a broken connection
                 db.close()
 
-    @staticmethod
-    def _report_gaps(db: Database) -> None:
-        try:
-            gaps = db.gaps()
-        except Exception as error:  # a report, never fatal
-            log.warning("gap report failed: %s", error)
-            return
-        for gap in gaps:
-            log.warning("sequence gap %s/%s seq %d..%d", gap.county, gap.device, gap.first,
-                        gap.last)  # fmt: skip
-
-    def _next_batch(self, inbox: queue.SimpleQueue[Any]) -> tuple[list[_Msg], bool]:
-        first = inbox.get()
+    def _next_batch(self) -> tuple[list[_Msg], bool]:
+        first = self._queue.get()
         if first is _STOP:
             return [], True
         batch = [first]
         deadline = time.monotonic() + self.settings.batch_wait_s
         while len(batch) < self.settings.batch_max:
             try:
-                item = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if item is _STOP:
-                inbox.put(_STOP)
+                self._queue.put(_STOP)
                 break
             batch.append(item)
         qos0 = sum(1 for m in batch if m[3] == 0)
@@ -548,8 +485,7 @@ class Collector:
             reason = f"unreadable: {type(exc).__name__}"
         return _Parsed(msg, key, bad=Quarantined(topic_name, reason, payload))
 
-    def _prepare(self, batch: list[_Msg]) -> _Prepared:
-        """Spend the senders' budgets and check every message (parser thread)."""
+    def _store(self, db: Database, batch: list[_Msg]) -> None:
         now = time.monotonic()
         items: list[_Parsed] = []
         dropped: dict[tuple[str, str, str], int] = {}
@@ -578,11 +514,6 @@ class Collector:
                 while len(self._alarm_logged) > self.settings.budget_devices:
                     self._alarm_logged.popitem(last=False)
                 log.warning("%s/%s: %s (counted in intake_alarms)", a.county, a.device, a.message)
-        return _Prepared(batch, items, alarms, sum(dropped.values()))
-
-    def _store(self, db: Database, prepared: _Prepared) -> None:
-        """Commit a checked batch, then acknowledge it (writer thread)."""
-        batch, items, alarms = prepared.batch, prepared.items, prepared.alarms
         result = self._commit_with_retry(db, items, alarms)
         if result is None:
             return  # stopping with the store down: nothing acknowledged, all redelivered
@@ -603,7 +534,7 @@ class Collector:
             st.duplicates += result.duplicates
             st.conflicts += len(result.conflicts)
             st.quarantined += len(bad) + len(result.conflicts) + len(self._refused)
-            st.dropped += prepared.dropped + self._unstorable
+            st.dropped += sum(dropped.values()) + self._unstorable
             st.states += sum(1 for p in items if p.state is not None)
             st.batches += 1
             self._reasons.extend(bad + self._refused)
