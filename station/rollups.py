@@ -600,9 +600,16 @@ def backfill_statements(db: Database) -> list[str]:
 
 def rebuild(db: Database) -> None:
     """Recompute every rollup from the raw rows, in one transaction (after a bulk load
-    that bypassed the collector, or to check the upkeep)."""
+    that bypassed the collector, or to check the upkeep); collectors storing meanwhile
+    wait for it on PostgreSQL (SQLite has one writer anyway)."""
     db.lock_schema()
     try:
+        if _postgres(db):
+            # A collector's batch open meanwhile would add its upkeep to (or race with)
+            # the rows deleted here: wait for it to commit, and keep the next one out
+            # (even its reads of the member rows) until the rebuild commits; it then
+            # adds its own counts to the rebuilt rows (tests/test_rollups_concurrency.py).
+            db.execute(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE")
         for table in TABLES:
             db.execute(f"DELETE FROM {table}")
         for statement in backfill_statements(db):

@@ -397,3 +397,50 @@ def test_lock_keys_join_a_certificate_and_its_void_and_fit_postgresql_int4() -> 
         env={**os.environ, "PYTHONHASHSEED": "12345"},
     )  # fmt: skip
     assert other_process.stdout.strip() == str(rollups.lock_keys([cert]))
+
+
+@pytest.mark.parametrize("hook", ["commit", "counters"])
+def test_a_rebuild_while_a_collector_stores_keeps_the_rollups_exact(
+    pg_url: str, admin: psycopg.Connection[Any], hook: str
+) -> None:
+    """``rollups.rebuild`` (an operator's, after a bulk load) while a collector's batch
+    is open at ``hook``: the rebuild reads the raw rows without the open batch, and
+    the batch adds its own counts after it; neither may fail or count twice."""
+    a = Stream(61)
+    before = [a.certificate() for _ in range(40)] + [a.rapid_test() for _ in range(10)]
+    batch = [a.certificate() for _ in range(40)] + [a.rapid_test() for _ in range(10)]
+    numbers = {(e.county, e.data["number"]) for e in before + batch if "number" in e.data}
+    with Database(pg_url) as one, Database(pg_url) as two:
+        one.store_batch(before)
+        reached, release = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def run(action: Callable[[], object]) -> threading.Thread:
+            def target() -> None:
+                try:
+                    action()
+                except BaseException as error:
+                    errors.append(error)
+                    reached.set()
+
+            thread = threading.Thread(target=target)
+            thread.start()
+            return thread
+
+        with _held_at(one, hook, reached, release):
+            storing = run(lambda: one.store_batch(batch))
+            assert reached.wait(SETTLE_S), "the store never reached its hook"
+            rebuilding = run(lambda: rollups.rebuild(two))
+            pid, deadline = two.conn.info.backend_pid, time.monotonic() + SETTLE_S
+            while rebuilding.is_alive() and not _waiting_on_lock(admin, pid):
+                assert time.monotonic() < deadline, "the rebuild neither finished nor waited"
+                rebuilding.join(0.005)
+            release.set()
+            storing.join(SETTLE_S)
+            rebuilding.join(SETTLE_S)
+        assert not errors, errors
+        assert one.query("SELECT count(*) FROM certificates")[0][0] == len(numbers)
+        assert_same_figures(one, seed=61)
+        kept = snapshot(one)
+        rollups.rebuild(one)
+        assert snapshot(one) == kept
