@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
         "--recovery-key", type=Path,
         help="the county's private recovery key: puts back the PIN hashes of a USB copy",
     )  # fmt: skip
+    restore.add_argument(
+        "--county-floors", type=_county_floors, metavar="CERTIFICATE:EVENT",
+        help="this kiosk's highest certificate and event numbers at the county (station "
+        "devices show); required on a new card, which has no counter floors",
+    )  # fmt: skip
     backup_sub.add_parser(
         "recovery-key", help="make the county's recovery key pair: private key to FILE"
     ).add_argument("private_file", type=Path)
@@ -458,7 +463,7 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
             return EXIT_OK
         result = backup.restore_backup(
             args.file, config.paths.data_dir, allow_foreign=args.from_other_device,
-            recovery_key=args.recovery_key,
+            recovery_key=args.recovery_key, county_floors=args.county_floors,
         )  # fmt: skip
         print(
             f"restored from {result.restored_from}; previous database kept in "
@@ -468,6 +473,17 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
     except backup.BackupError as error:
         print(f"backup: {error}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def _county_floors(text: str) -> tuple[int, int]:
+    """``CERTIFICATE:EVENT``, two non-negative integers."""
+    try:
+        certificate, event = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected CERTIFICATE:EVENT") from None
+    if certificate < 0 or event < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: numbers are not negative")
+    return certificate, event
 
 
 def cli_user() -> str:

@@ -204,6 +204,12 @@ def show(db: Database, county: str, device: str) -> dict[str, Any] | None:
             [county, device],
         )
     ]
+    certificate, event = highest_used(db, county, device)
+    info["restore_floors"] = {
+        "certificate": certificate,
+        "event": event,
+        "kiosk_backup_restore": f"--county-floors {certificate}:{event}",
+    }
     info["recent_commands"] = [
         {"id": r[0], "name": r[1], "sent_at": r[2], "status": r[3]}
         for r in db.query(
@@ -213,6 +219,20 @@ def show(db: Database, county: str, device: str) -> dict[str, Any] | None:
         )
     ]
     return info
+
+
+def highest_used(db: Database, county: str, device: str) -> tuple[int, int]:
+    """The highest certificate sequence and event seq the county holds from a kiosk:
+    what a database restored onto a new card must continue above (its floors file,
+    which knew, died with the old card)."""
+    rows = db.query(
+        "SELECT number FROM certificates WHERE county = ? AND device = ? "
+        "ORDER BY length(number) DESC, number DESC LIMIT 1",
+        [county, device],
+    )
+    certificate = int(str(rows[0][0]).rsplit("-", 1)[1]) if rows else 0
+    seq = db.query("SELECT max(seq) FROM events WHERE county = ? AND device = ?", [county, device])
+    return certificate, int(seq[0][0] or 0)
 
 
 def pending_requests(db: Database) -> list[dict[str, Any]]:

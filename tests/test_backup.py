@@ -71,6 +71,57 @@ def test_restore_keeps_floor_from_current_database_when_floor_file_is_lost(tmp_p
         assert seq(issue(kiosk, 1)[0]) == 5
 
 
+def _event_ids(kiosk: Kiosk) -> set[str]:
+    return {r[0] for r in kiosk.store.conn.execute("SELECT event_id FROM outbox")}
+
+
+def test_a_new_card_needs_the_countys_floors_and_then_never_reuses_a_number(tmp_path: Path):
+    """The card died with its floors file; the backup predates the last certificates,
+    which the county holds. Restoring onto a new card without the county's figures would
+    hand out those numbers and event ids again (two certificates, one number): refused
+    in plain words, nothing installed. With them, numbering continues above."""
+    old, new_card, backups = tmp_path / "old", tmp_path / "new", tmp_path / "backups"
+    with open_counting_kiosk(old) as kiosk:
+        issue(kiosk, 3)
+        older = backup.create_backup(old, backups, device="K001")
+        later = issue(kiosk, 2)  # at the county, not in the backup
+        sent = _event_ids(kiosk)
+        county_event = max(int(e.rsplit(":", 1)[1]) for e in sent)
+    SigningKey.generate().save(new_card / "keys" / SIGNING_KEY_FILE)  # the new kiosk's key
+    with pytest.raises(backup.BackupError, match="--county-floors"):
+        backup.restore_backup(older, new_card, allow_foreign=True)
+    assert not (new_card / backup.DATABASE_FILE).exists(), "nothing installed"
+    # What `station devices show` reports for K001 (tests/test_station_devices.py).
+    result = backup.restore_backup(
+        older, new_card, allow_foreign=True, county_floors=(seq(later[-1]), county_event)
+    )
+    assert result.floor == 5
+    with open_counting_kiosk(new_card) as kiosk:
+        fresh = issue(kiosk, 2)
+        new_events = _event_ids(kiosk) - sent
+    assert [seq(n) for n in fresh] == [6, 7]
+    assert new_events and not new_events & sent
+    assert min(int(e.rsplit(":", 1)[1]) for e in new_events) > county_event
+
+
+def test_lost_floors_beside_the_current_database_take_its_event_counter(tmp_path: Path):
+    """Floors file deleted, the database still there: its counters stand in for it,
+    event ids included (before, only the certificate counter did)."""
+    data, backups = tmp_path / "data", tmp_path / "backups"
+    with open_counting_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+        older = backup.create_backup(data, backups)
+        issue(kiosk, 3)
+        sent = _event_ids(kiosk)
+    (data / backup.FLOORS_FILE).unlink()
+    backup.restore_backup(older, data)
+    with open_counting_kiosk(data) as kiosk:
+        issue(kiosk, 1)
+        assert not (_event_ids(kiosk) - sent) & sent
+        newest = max(int(e.rsplit(":", 1)[1]) for e in _event_ids(kiosk))
+    assert newest > max(int(e.rsplit(":", 1)[1]) for e in sent)
+
+
 def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
     data = tmp_path / "data"
     with Store(data / backup.DATABASE_FILE) as store:
@@ -101,7 +152,8 @@ def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):
         info = backup.inspect_backup(path)  # checksums and PRAGMA integrity_check
         assert info.schema_version >= 1
         restore_dir = tmp_path / f"r-{path.name}"
-        backup.restore_backup(path, restore_dir, allow_foreign=True)  # another data dir
+        # Another data dir, a new card: the county says nothing was issued after it.
+        backup.restore_backup(path, restore_dir, allow_foreign=True, county_floors=(0, 0))
         conn = sqlite3.connect(restore_dir / backup.DATABASE_FILE)
         rows = conn.execute("SELECT count(*), max(id) FROM burst").fetchone()
         conn.close()

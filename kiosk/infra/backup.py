@@ -53,7 +53,7 @@ from kiosk.config import SIGNING_KEY_FILE, KioskConfig
 from kiosk.infra.audit import ensure_triggers, verify_chain
 from kiosk.infra.floors import FLOOR_FILE as FLOORS_FILE
 from kiosk.infra.floors import FloorFile
-from kiosk.infra.numbering import COUNTER
+from kiosk.infra.numbering import COUNTER, EVENT_COUNTER
 from kiosk.infra.store import migrations
 from wire.files import PRIVATE, atomic_write, commit_file, fsync_dir
 from wire.sealed import SealError, decode_recovery_key, load_recovery_key, seal, unseal
@@ -136,14 +136,15 @@ def _read_floor(path: Path) -> int:
         return 0
 
 
-def _db_counter(path: Path) -> int:
-    """The certificate counter stored in a database file; 0 when absent or unreadable."""
+def _db_counter(path: Path, name: str = COUNTER) -> int:
+    """A counter stored in a database file (the certificate counter unless ``name``
+    says another); 0 when absent or unreadable."""
     if not path.exists():
         return 0
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
-            row = conn.execute("SELECT value FROM counters WHERE name = ?", [COUNTER]).fetchone()
+            row = conn.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
         finally:
             conn.close()
     except sqlite3.Error as error:
@@ -566,6 +567,7 @@ def restore_backup(
     clock: Callable[[], datetime] | None = None,
     allow_foreign: bool = False,
     recovery_key: Path | None = None,
+    county_floors: tuple[int, int] | None = None,
 ) -> RestoreResult:
     """Replace the database with a backup's. Stop the kiosk services first.
 
@@ -574,6 +576,11 @@ def restore_backup(
     ``pre-restore-<time>/``; the floor becomes the maximum of everything known, never
     lower than before. ``recovery_key`` (the county's private key file) puts back the
     PIN hashes sealed in a USB copy.
+
+    ``county_floors`` (certificate seq, event seq): the highest the county holds from
+    this kiosk (``station devices show``). Required when this data directory has no
+    floors file (a new card): the backup alone knows nothing issued after it, and the
+    kiosk would hand out those numbers and event ids a second time.
     """
     clock = clock or (lambda: datetime.now(UTC))
     database = data_dir / DATABASE_FILE
@@ -607,11 +614,22 @@ def restore_backup(
                 f"{backup} has schema version {manifest['schema_version']}, newer than this "
                 f"software ({known}); update the kiosk software before restoring it"
             )
+        if county_floors is None and not floors.path.exists() and not database.exists():
+            raise BackupError(
+                f"{data_dir} holds neither a database nor its counter floors (a new card): "
+                "the backup does not know the certificates and events issued after it "
+                "was made. Ask the county for this kiosk's highest numbers (station "
+                "devices show COUNTY/DEVICE) and pass them: --county-floors "
+                "CERTIFICATE:EVENT"
+            )
+        county_certificate, county_event = county_floors or (0, 0)
+        event_floor = max(county_event, _db_counter(database, EVENT_COUNTER))
         floor = max(
             floors.read().certificate,
             _db_counter(database),
             _read_floor(work / FLOOR_FILE),
             int(manifest["counter"]),
+            county_certificate,
         )
         report = {
             "backup": backup.name,
@@ -635,7 +653,7 @@ def restore_backup(
                     os.replace(part, aside / part.name)
         # The floor goes down first: were we to stop between the two renames, the
         # next start would still number above it.
-        floors.raise_to(certificate=floor)  # the event floor stays as it is
+        floors.raise_to(certificate=floor, event=event_floor)  # never lowers either
         os.replace(work / DATABASE_FILE, database)
         atomic_write(
             data_dir / REPORT_FILE, json.dumps(report, ensure_ascii=False).encode(), mode=PRIVATE
