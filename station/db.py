@@ -130,17 +130,41 @@ def safe_text(text: str, limit: int = 500) -> str:
     return _UNSAFE_TEXT.sub(lambda m: ascii(m.group())[1:-1], text[:limit])
 
 
+#: SQLSTATE classes of a store that refuses every write, whatever the data: connection
+#: (08), transaction state (25: read-only on a standby or under
+#: ``default_transaction_read_only``, a failed transaction), authorization (28),
+#: rollback (40: deadlock, serialization), resources (53: disk full, out of shared
+#: memory), prerequisite state (55: lock not available), operator intervention (57),
+#: system (58), snapshot too old (72), configuration (F0), internal (XX: corruption).
+_STORE_FAULT_CLASSES = frozenset({"08", "25", "28", "40", "53", "55", "57", "58", "72", "F0", "XX"})
+#: ... and single codes of other classes: a revoked privilege (42501), a table gone
+#: (42P01, our staging tables too: the retry reconnects and creates them again).
+_STORE_FAULT_CODES = frozenset({"42501", "42P01"})
+
+
 def is_connection_fault(error: BaseException) -> bool:
-    """A fault of the store itself (connection lost, server restarting, database locked,
-    a deadlock or serialization failure: psycopg's OperationalError) rather than of the
-    data: the batch is retried on a new connection, never split."""
+    """A fault of the store itself rather than of the data: the batch is retried on a
+    new connection, never split (splitting would quarantine, and then acknowledge and
+    count, every good event while the store refuses all writes).
+
+    PostgreSQL: by SQLSTATE, not by psycopg's class, which gets both sides wrong: a
+    read-only store (25006) is an ``InternalError``, while an index row too big for
+    btree (54000, program limit: one kiosk's long four-byte text) is an
+    ``OperationalError``, and retrying that message forever wedged the intake. Client
+    errors without a SQLSTATE (connection lost, closed) are faults. SQLite: its
+    OperationalError (locked, busy, I/O, read-only)."""
     if isinstance(error, sqlite3.OperationalError):
         return True
     try:
         import psycopg
     except ImportError:  # pragma: no cover - the postgres extra is installed in deployment
         return False
-    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+    if not isinstance(error, psycopg.Error):
+        return False
+    sqlstate = error.sqlstate
+    if not sqlstate:
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+    return sqlstate[:2] in _STORE_FAULT_CLASSES or sqlstate in _STORE_FAULT_CODES
 
 
 def _now() -> str:
