@@ -235,6 +235,8 @@ class Collector:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._qos0_queued = 0
         self._lock = threading.RLock()
+        # Set by stop(); each start() makes a new one and hands it to its writer with its
+        # queue, so a writer stop() left stuck in the store leaves when it comes back.
         self._stopping = threading.Event()
         self._budgets = _Budgets(settings)
         self._reasons: deque[str] = deque(maxlen=REASONS_KEPT)
@@ -276,10 +278,13 @@ class Collector:
                 raise RuntimeError("collector is closed")
             if self._writer is not None:
                 return
-            self._stopping.clear()
+            self._stopping = stopping = threading.Event()
             # Daemon: a process exit mid-batch loses nothing (no PUBACK went out for it).
             self._writer = threading.Thread(
-                target=self._run_writer, name="collector-writer", daemon=True
+                target=self._run_writer,
+                args=(self._queue, stopping),
+                name="collector-writer",
+                daemon=True,
             )
             self._writer.start()
             # Open the database before taking messages, so a bad URL fails here.
@@ -418,7 +423,9 @@ class Collector:
 
     # ---- writer thread -------------------------------------------------------------------
 
-    def _run_writer(self) -> None:
+    def _run_writer(self, inbox: queue.SimpleQueue[Any], stopping: threading.Event) -> None:
+        """Check, commit and acknowledge batches from ``inbox`` until ``stopping``: this
+        run's, whatever a later start() makes (a writer left in the store then leaves)."""
         try:
             db = Database(self.database_url)
         except BaseException as exc:
@@ -429,10 +436,10 @@ class Collector:
         next_gap_report = time.monotonic() + GAP_REPORT_S
         try:
             while True:
-                batch, stop = self._next_batch()
+                batch, stop = self._next_batch(inbox)
                 if batch:
-                    self._store(db, batch)
-                if stop or self._stopping.is_set():
+                    self._store(db, batch, stopping)
+                if stop or stopping.is_set():
                     return
                 if time.monotonic() >= next_gap_report:
                     next_gap_report = time.monotonic() + GAP_REPORT_S
@@ -448,19 +455,19 @@ class Collector:
             with contextlib.suppress(Exception):  # closing a broken connection
                 db.close()
 
-    def _next_batch(self) -> tuple[list[_Msg], bool]:
-        first = self._queue.get()
+    def _next_batch(self, inbox: queue.SimpleQueue[Any]) -> tuple[list[_Msg], bool]:
+        first = inbox.get()
         if first is _STOP:
             return [], True
         batch = [first]
         deadline = time.monotonic() + self.settings.batch_wait_s
         while len(batch) < self.settings.batch_max:
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if item is _STOP:
-                self._queue.put(_STOP)
+                inbox.put(_STOP)
                 break
             batch.append(item)
         qos0 = sum(1 for m in batch if m[3] == 0)
@@ -485,7 +492,7 @@ class Collector:
             reason = f"unreadable: {type(exc).__name__}"
         return _Parsed(msg, key, bad=Quarantined(topic_name, reason, payload))
 
-    def _store(self, db: Database, batch: list[_Msg]) -> None:
+    def _store(self, db: Database, batch: list[_Msg], stopping: threading.Event) -> None:
         now = time.monotonic()
         items: list[_Parsed] = []
         dropped: dict[tuple[str, str, str], int] = {}
@@ -514,10 +521,11 @@ class Collector:
                 while len(self._alarm_logged) > self.settings.budget_devices:
                     self._alarm_logged.popitem(last=False)
                 log.warning("%s/%s: %s (counted in intake_alarms)", a.county, a.device, a.message)
-        result = self._commit_with_retry(db, items, alarms)
+        result = self._commit_with_retry(db, items, alarms, stopping)
         if result is None:
             return  # stopping with the store down: nothing acknowledged, all redelivered
-        client = self._client
+        # Only on this run's connection: a writer stop() left behind acks nothing on the next.
+        client = self._client if self._stopping is stopping else None
         if client is not None:
             with self._ack_lock:
                 # Subscribed at QoS 1: the broker sends nothing above it.
@@ -543,7 +551,11 @@ class Collector:
             self.on_batch(snapshot)
 
     def _commit_with_retry(
-        self, db: Database, items: list[_Parsed], alarms: list[IntakeAlarm]
+        self,
+        db: Database,
+        items: list[_Parsed],
+        alarms: list[IntakeAlarm],
+        stopping: threading.Event,
     ) -> StoreResult | None:
         """Commit, reconnecting while the store is unreachable; None if asked to stop first."""
         delay = self.settings.store_retry_min_s
@@ -561,7 +573,7 @@ class Collector:
                                 type(error).__name__, str(error).strip()[:200], delay)  # fmt: skip
                 else:
                     log.exception("storing a batch of %d failed; retrying", len(items))
-            if self._stopping.wait(delay):
+            if stopping.wait(delay):
                 return None
             delay = min(delay * 2, self.settings.store_retry_max_s)
             try:

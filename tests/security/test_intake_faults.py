@@ -248,3 +248,54 @@ def test_sigterm_is_honoured_while_the_store_connection_is_being_cut(
         stop.set()
         if proc.poll() is None:
             proc.kill()
+
+
+def _threads(name: str) -> int:
+    return sum(1 for t in threading.enumerate() if t.name == name and t.is_alive())
+
+
+def _count_events(url: str) -> int:
+    with Database(url) as db:
+        return db.count_events()
+
+
+def test_a_writer_left_in_the_store_by_stop_leaves_once_freed_after_a_restart(
+    pg_url, broker_factory, publisher
+):
+    """stop() leaves a writer stuck in the store; start() runs a new one. Once the store
+    lets go, the old writer commits what it held and leaves (before: start() had cleared
+    the one shared stop flag, so the old writer went on taking batches from the new
+    run's queue beside the new writer, with its own store connection, sharing the
+    budgets and split bookkeeping meant for one thread; one more per restart)."""
+    app = f"collector-{os.getpid()}-{time.monotonic_ns()}"
+    url = f"{pg_url}&application_name={app}"
+    Database(pg_url).close()  # tables exist before the lock below
+    broker = broker_factory()
+    settings = collector_settings(broker.port, stop_timeout_s=1.0, batch_wait_s=0.01)
+    collector = Collector(settings, url)
+    locker = psycopg.connect(pg_url)
+    before = _threads("collector-writer")
+    try:
+        collector.start()
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        pub = publisher(broker.port)
+        locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # held: the writer hangs
+        pub.send(T + "alarm", good(1))
+        time.sleep(0.5)  # the writer holds batch 1, stuck
+        pub.send(T + "alarm", good(2))
+        collector.stop()  # leaves the stuck writer
+        collector.start()
+        wait_until(lambda: collector.stats().connected, 10, "collector connected again")
+        assert _threads("collector-writer") == before + 2  # the old one is still stuck
+        locker.rollback()  # the store lets go
+        wait_until(lambda: _count_events(pg_url) == 2, 15, "both events stored")
+        pub.send(T + "alarm", good(3))
+        wait_until(lambda: _count_events(pg_url) == 3, 15, "a later event stored")
+        wait_until(lambda: _threads("collector-writer") == before + 1, 5, "one writer left")
+        assert collector.healthy
+        assert len(_backends(app)) == 1, "the old writer's store connection is closed"
+    finally:
+        locker.close()
+        collector.close()
+    with Database(pg_url) as db:
+        assert db.query("SELECT count(*), min(seq), max(seq) FROM events") == [(3, 1, 3)]
