@@ -142,6 +142,12 @@ _STORE_FAULT_CLASSES = frozenset({"08", "25", "28", "40", "53", "55", "57", "58"
 _STORE_FAULT_CODES = frozenset({"42501", "42P01"})
 
 
+#: SQLite primary result codes of the store itself (busy, locked, out of memory,
+#: read-only, interrupted, I/O, corrupt, full, cannot open, locking protocol, not a
+#: database); the rest (constraint, too big, mismatch, range) are the data's.
+_SQLITE_FAULT_CODES = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26})
+
+
 def is_connection_fault(error: BaseException) -> bool:
     """A fault of the store itself rather than of the data: the batch is retried on a
     new connection, never split (splitting would quarantine, and then acknowledge and
@@ -152,9 +158,14 @@ def is_connection_fault(error: BaseException) -> bool:
     btree (54000, program limit: one kiosk's long four-byte text) is an
     ``OperationalError``, and retrying that message forever wedged the intake. Client
     errors without a SQLSTATE (connection lost, closed) are faults. SQLite: its
-    OperationalError (locked, busy, I/O, read-only)."""
+    OperationalError (locked, busy, I/O, read-only), and a corrupt file (a plain
+    ``DatabaseError``, SQLITE_CORRUPT or SQLITE_NOTADB: every event would have been
+    quarantined and acknowledged); a constraint or a value too big is the message's."""
     if isinstance(error, sqlite3.OperationalError):
         return True
+    if isinstance(error, sqlite3.DatabaseError):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_FAULT_CODES
     try:
         import psycopg
     except ImportError:  # pragma: no cover - the postgres extra is installed in deployment

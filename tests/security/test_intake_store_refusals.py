@@ -161,3 +161,47 @@ def test_the_store_state_errors_are_faults_and_the_data_errors_are_not(pg_url) -
     assert is_connection_fault(caught["read_only"]) and is_connection_fault(caught["privilege"])
     assert not is_connection_fault(caught["duplicate"])
     assert not is_connection_fault(caught["index_row"])
+
+
+def _corrupt_table(path: str, table: str) -> None:
+    """Overwrite the root page of ``table`` in a closed SQLite file with junk: what a
+    failing disk or a torn copy leaves (``database disk image is malformed``)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [table])
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(random.Random(5).randbytes(page_size))
+
+
+def test_a_corrupt_sqlite_store_is_a_fault_and_loses_nothing(tmp_path, broker_factory, publisher):
+    """Before: SQLITE_CORRUPT is a plain ``sqlite3.DatabaseError``, taken for bad data:
+    every event refused, its quarantine row too, then acknowledged and lost."""
+    path = str(tmp_path / "county.db")
+    Database(path).close()
+    _corrupt_table(path, "events")
+    broker = broker_factory()
+    settings = collector_settings(broker.port, store_retry_min_s=0.1, store_retry_max_s=0.3)
+    with Collector(settings, path) as collector:
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        pub = publisher(broker.port)
+        for seq in range(1, 6):
+            pub.send(T + "alarm", good(seq))
+        wait_until(
+            lambda: collector.stats().store_faults >= 3 or collector.stats().received >= 5,
+            15,
+            "the corrupt store refusing the batch",
+        )
+        stats = collector.stats()
+        assert (stats.received, stats.dropped, stats.quarantined) == (0, 0, 0), stats
+    # The DBA restores the store: the five events, never acknowledged, come back.
+    os.replace(path, f"{path}.corrupt")
+    Database(path).close()
+    with Collector(settings, path) as collector:
+        wait_until(lambda: collector.stats().stored >= 5, 20, "every event redelivered")
+    with Database(path) as db:
+        assert db.query("SELECT count(*), min(seq), max(seq) FROM events") == [(5, 1, 5)]
