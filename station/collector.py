@@ -139,6 +139,9 @@ def store_identity(database_url: str | Path) -> str:
     return f"sqlite://{socket.gethostname()}{Path(text).resolve()}"
 
 
+#: Largest claim read; anything raised on paho's network thread would stop the intake.
+CLAIM_MAX_BYTES = 4096
+
 #: Quarantine reasons kept in ``CollectorStats.reasons`` (the latest; the table has all).
 REASONS_KEPT = 50
 
@@ -335,8 +338,12 @@ class Collector:
 
     @property
     def healthy(self) -> bool:
-        writer = self._writer
-        return writer is not None and writer.is_alive()
+        """The writer and paho's network thread both alive (``station collect`` exits
+        when not, and systemd starts it again)."""
+        writer, client = self._writer, self._client
+        # paho's loop_start() thread; paho sets it to None when the thread ends.
+        network_alive = client is None or getattr(client, "_thread", None) is not None
+        return writer is not None and writer.is_alive() and network_alive
 
     def __enter__(self) -> Collector:
         self.start()
@@ -390,9 +397,11 @@ class Collector:
         """Another collector's claim: which store it writes to (acknowledged at once)."""
         if msg.qos:
             client.ack(msg.mid, msg.qos)
+        if len(msg.payload) > CLAIM_MAX_BYTES:  # a claim is ~150 bytes
+            return
         try:
             claim = json.loads(msg.payload) if msg.payload else None
-        except ValueError:
+        except (ValueError, RecursionError):  # this runs on paho's network thread
             return
         if not isinstance(claim, dict) or claim.get("client_id") == self.settings.client_id:
             return

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 from support.postgres import PG_URL
 from support.uplink import collector_settings, wait_until
 
@@ -299,3 +300,38 @@ def test_a_writer_left_in_the_store_by_stop_leaves_once_freed_after_a_restart(
         collector.close()
     with Database(pg_url) as db:
         assert db.query("SELECT count(*), min(seq), max(seq) FROM events") == [(3, 1, 3)]
+
+
+def test_a_nested_claim_does_not_stop_the_network_thread(tmp_path, broker_factory, publisher):
+    """Claims are read on paho's network thread: a RecursionError there (a claim nested
+    100,000 deep, sent by any account allowed on the claims topic) ended the thread, and
+    the collector looked healthy while it received nothing more."""
+    broker = broker_factory()
+    path = str(tmp_path / "county.db")
+    with Collector(collector_settings(broker.port), path) as collector:
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        pub = publisher(broker.port)
+        pub.send("agriqs/v1/_collectors/collectors/mallory", b"[" * 100_000 + b"]" * 100_000)
+        pub.send("agriqs/v1/_collectors/collectors/mallory", b"{" * 3000)
+        pub.send(T + "alarm", good(1))
+        wait_until(lambda: collector.stats().stored >= 1, 10, "the event after the claims")
+        assert collector.conflict is None
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_network_thread_makes_the_collector_unhealthy(
+    tmp_path, broker_factory, publisher, monkeypatch
+):
+    """Whatever stops paho's network thread (here a bug in the claim handler), the
+    collector says so: ``station collect`` then exits and systemd starts it again."""
+    broker = broker_factory()
+    with Collector(collector_settings(broker.port), str(tmp_path / "county.db")) as collector:
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        assert collector.healthy
+
+        def broken(*_a: object) -> None:
+            raise RuntimeError("a bug on the network thread")
+
+        monkeypatch.setattr(collector, "_on_claim", broken)
+        publisher(broker.port).send("agriqs/v1/_collectors/collectors/other", b"{}")
+        wait_until(lambda: not collector.healthy, 10, "the collector to say it is unhealthy")
