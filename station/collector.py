@@ -550,7 +550,9 @@ class Collector:
             st.stored += result.new
             st.duplicates += result.duplicates
             st.conflicts += len(result.conflicts)
-            st.quarantined += len(bad) + len(result.conflicts) + len(self._refused)
+            # A message whose quarantine row was refused too is counted dropped, not here.
+            quarantined = len(bad) + len(result.conflicts) + len(self._refused)
+            st.quarantined += quarantined - self._unstorable
             st.dropped += sum(dropped.values()) + self._unstorable
             st.states += sum(1 for p in items if p.state is not None)
             st.batches += 1

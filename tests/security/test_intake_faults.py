@@ -335,3 +335,24 @@ def test_a_dead_network_thread_makes_the_collector_unhealthy(
         monkeypatch.setattr(collector, "_on_claim", broken)
         publisher(broker.port).send("agriqs/v1/_collectors/collectors/other", b"{}")
         wait_until(lambda: not collector.healthy, 10, "the collector to say it is unhealthy")
+
+
+def test_a_message_whose_quarantine_row_is_refused_too_is_counted_once(
+    tmp_path, broker_factory, publisher
+):
+    """The store refuses seq 7 and every quarantine row: seq 7 is acknowledged and
+    counted as dropped (alarm-worthy), not also as quarantined (it was counted twice)."""
+    path = str(tmp_path / "county.db")
+    _refuse_seq_seven(path)
+    with Database(path) as db:
+        db.execute("CREATE TRIGGER refuse_quarantine BEFORE INSERT ON quarantine "
+                   "BEGIN SELECT RAISE(ABORT, 'quarantine refused by the test'); END")  # fmt: skip
+    broker = broker_factory()
+    with Collector(collector_settings(broker.port, batch_wait_s=1.0), path) as collector:
+        wait_until(lambda: collector.stats().connected, 10, "collector connected")
+        pub = publisher(broker.port)
+        for seq in range(1, 11):
+            pub.send(T + "alarm", good(seq))
+        wait_until(lambda: collector.stats().received >= 10, 15, "all messages")
+        stats = collector.stats()
+        assert (stats.stored, stats.quarantined, stats.dropped) == (9, 0, 1), stats
