@@ -71,3 +71,31 @@ def test_layout_geometry(
         for r in zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
     ]
     assert decoded == [cert.qr_text]
+
+
+def test_the_preview_draws_its_qr_once_and_it_still_scans(
+    make_kiosk: Callable[..., Kiosk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The confirm screen renders the preview on the UI thread each time it opens; the
+    QR's mask search (~40 ms here, more on a Pi) runs for the first only."""
+    import segno
+
+    from drivers.printer import render
+
+    kiosk = make_kiosk()
+    made: list[str] = []
+    make_qr = segno.make_qr
+
+    def counted(data: str, **kwargs: object) -> object:
+        made.append(data)
+        return make_qr(data, **kwargs)
+
+    monkeypatch.setattr(segno, "make_qr", counted)
+    render.qr_matrix.cache_clear()
+    images = [render_label(kiosk.issuance.preview(request())[1], find_cjk_font())
+              for _ in range(3)]  # fmt: skip
+    assert len(made) == 1
+    assert images[0].tobytes() == images[2].tobytes()
+    found = zxingcpp.read_barcodes(images[2].convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    decoded = [r.text for r in found]
+    assert decoded == made

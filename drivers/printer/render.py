@@ -15,14 +15,21 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def qr_matrix(data: str, error_level: str = "M", version: int | None = None) -> list[list[bool]]:
-    """Modules of the QR for ``data``, dark = True, without the quiet zone."""
+@lru_cache(maxsize=32)
+def qr_matrix(
+    data: str, error_level: str = "M", version: int | None = None
+) -> tuple[tuple[bool, ...], ...]:
+    """Modules of the QR for ``data``, dark = True, without the quiet zone.
+
+    Cached: choosing the mask is ~40 ms here (several times that on a Pi), and the same
+    QR is asked for again and again: the confirm screen's preview (on the UI thread) of
+    the same draft, and a label's height before its raster."""
     import segno  # here: not needed before the first label (~0.05 s of the cold start)
 
     code = segno.make_qr(
         data, error=error_level.lower(), version=version or None, boost_error=False
     )
-    return [[bool(v) for v in row] for row in code.matrix]
+    return tuple(tuple(bool(v) for v in row) for row in code.matrix)
 
 
 def draw_qr(image: Image.Image, block: QrBlock) -> None:
