@@ -149,9 +149,10 @@ def _parser() -> argparse.ArgumentParser:
         help="the county's private recovery key: puts back the PIN hashes of a USB copy",
     )  # fmt: skip
     restore.add_argument(
-        "--county-floors", type=_county_floors, metavar="CERTIFICATE:EVENT",
+        "--county-floors", type=_county_floors, metavar="COUNTY/DEVICE:CERTIFICATE:EVENT",
         help="this kiosk's highest certificate and event numbers at the county (station "
-        "devices show); required on a new card, which has no counter floors",
+        "devices show); required for another key's backup (a new card) or a card whose "
+        "counters are lost",
     )  # fmt: skip
     backup_sub.add_parser(
         "recovery-key", help="make the county's recovery key pair: private key to FILE"
@@ -461,9 +462,20 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
             print(f"private key written to {args.private_file}: keep it at the county, "
                   "put the line above in [backup] recovery_key", file=sys.stderr)  # fmt: skip
             return EXIT_OK
+        county_floors: tuple[int, int] | None = None
+        if args.county_floors is not None:
+            kiosk, certificate, event = args.county_floors
+            county_floors = (certificate, event)
+            own = f"{config.device.county}/{config.device.device_id}"
+            if kiosk != own:
+                raise backup.BackupError(
+                    f"--county-floors are {kiosk}'s figures, and this kiosk is {own}: "
+                    f"run station devices show {own} at the county"
+                )
         result = backup.restore_backup(
             args.file, config.paths.data_dir, allow_foreign=args.from_other_device,
-            recovery_key=args.recovery_key, county_floors=args.county_floors,
+            recovery_key=args.recovery_key,
+            county_floors=county_floors,
         )  # fmt: skip
         print(
             f"restored from {result.restored_from}; previous database kept in "
@@ -475,15 +487,22 @@ def _backup(args: argparse.Namespace, config: Any) -> int:
         return EXIT_REFUSED
 
 
-def _county_floors(text: str) -> tuple[int, int]:
-    """``CERTIFICATE:EVENT``, two non-negative integers."""
+def _county_floors(text: str) -> tuple[str, int, int]:
+    """``COUNTY/DEVICE:CERTIFICATE:EVENT`` as ``station devices show`` prints it: the
+    kiosk they belong to (checked against this one's configuration, since another
+    kiosk's lower figures would silently reuse numbers), then two non-negative integers."""
     try:
-        certificate, event = (int(part) for part in text.split(":"))
+        kiosk, certificate, event = text.split(":")
+        figures = int(certificate), int(event)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected CERTIFICATE:EVENT") from None
-    if certificate < 0 or event < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected COUNTY/DEVICE:CERTIFICATE:EVENT (station devices show)"
+        ) from None
+    if "/" not in kiosk:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected COUNTY/DEVICE first")
+    if min(figures) < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: numbers are not negative")
-    return certificate, event
+    return kiosk, *figures
 
 
 def cli_user() -> str:

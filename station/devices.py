@@ -208,7 +208,7 @@ def show(db: Database, county: str, device: str) -> dict[str, Any] | None:
     info["restore_floors"] = {
         "certificate": certificate,
         "event": event,
-        "kiosk_backup_restore": f"--county-floors {certificate}:{event}",
+        "kiosk_backup_restore": f"--county-floors {county}/{device}:{certificate}:{event}",
     }
     info["recent_commands"] = [
         {"id": r[0], "name": r[1], "sent_at": r[2], "status": r[3]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import sqlite3
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 from support.kiosk import request
 from support.printers import CountingPrinter
 
+from app import cli
 from app.compose import open_kiosk
 from kiosk.config import SIGNING_KEY_FILE, load_config
 from kiosk.infra import backup
@@ -120,6 +122,117 @@ def test_lost_floors_beside_the_current_database_take_its_event_counter(tmp_path
         assert not (_event_ids(kiosk) - sent) & sent
         newest = max(int(e.rsplit(":", 1)[1]) for e in _event_ids(kiosk))
     assert newest > max(int(e.rsplit(":", 1)[1]) for e in sent)
+
+
+def test_a_new_card_started_once_still_needs_the_countys_floors(tmp_path: Path):
+    """The installer starts the new card's kiosk once (its key, an empty database, a
+    floors file at zero): those files know nothing of the old card's numbers, so their
+    presence must not stand in for the county's figures (it did: the restore went
+    through and numbering continued at the backup's counter, reusing 4 and 5)."""
+    old, new_card, backups = tmp_path / "old", tmp_path / "new", tmp_path / "backups"
+    with open_counting_kiosk(old) as kiosk:
+        issue(kiosk, 3)
+        older = backup.create_backup(old, backups, device="K001")
+        issue(kiosk, 2)  # 4 and 5: at the county, not in the backup
+    open_counting_kiosk(new_card).close()
+    assert (new_card / backup.DATABASE_FILE).exists()
+    with pytest.raises(backup.BackupError, match="--county-floors"):
+        backup.restore_backup(older, new_card, allow_foreign=True)
+    assert not list(new_card.glob("pre-restore-*")), "nothing installed"
+    backup.restore_backup(older, new_card, allow_foreign=True, county_floors=(5, 40))
+    with open_counting_kiosk(new_card) as kiosk:
+        assert [seq(n) for n in issue(kiosk, 1)] == [6]
+
+
+def test_torn_floors_beside_an_emptied_database_need_the_countys_floors(tmp_path: Path):
+    """The card's own key survived, but its floors file has no valid slot and its
+    database is an empty file: neither knows a number, yet both exist (the restore went
+    through and reused 4 and 5)."""
+    data, backups = tmp_path / "data", tmp_path / "backups"
+    with open_counting_kiosk(data) as kiosk:
+        issue(kiosk, 3)
+        older = backup.create_backup(data, backups, device="K001")
+        issue(kiosk, 2)
+    floors = data / backup.FLOORS_FILE
+    floors.write_bytes(bytes(floors.stat().st_size))
+    for suffix in ("-wal", "-shm"):
+        (data / (backup.DATABASE_FILE + suffix)).unlink(missing_ok=True)
+    (data / backup.DATABASE_FILE).write_bytes(b"")
+    with pytest.raises(backup.BackupError, match="--county-floors"):
+        backup.restore_backup(older, data)
+    assert (data / backup.DATABASE_FILE).read_bytes() == b"", "nothing installed"
+    backup.restore_backup(older, data, county_floors=(5, 40))
+    with open_counting_kiosk(data) as kiosk:
+        assert [seq(n) for n in issue(kiosk, 1)] == [6]
+
+
+def test_a_card_image_older_than_the_backup_needs_the_countys_floors(tmp_path: Path):
+    """Last month's card image put back, then last night's backup restored over it: the
+    same key, valid floors, a readable database, all behind the backup (3 < 5). Taken
+    as this card's counters, the numbers issued after the backup (6, 7) came again."""
+    data, image, backups = tmp_path / "data", tmp_path / "image", tmp_path / "backups"
+    with open_counting_kiosk(data) as kiosk:
+        issue(kiosk, 3)
+    shutil.copytree(data, image)
+    with open_counting_kiosk(data) as kiosk:
+        issue(kiosk, 2)
+        newer = backup.create_backup(data, backups, device="K001")
+        assert [seq(n) for n in issue(kiosk, 2)] == [6, 7]
+    shutil.rmtree(data)
+    shutil.copytree(image, data)
+    with pytest.raises(backup.BackupError, match="--county-floors"):
+        backup.restore_backup(newer, data)
+    backup.restore_backup(newer, data, county_floors=(7, 60))
+    with open_counting_kiosk(data) as kiosk:
+        assert [seq(n) for n in issue(kiosk, 1)] == [8]
+
+
+@pytest.mark.parametrize(
+    ("figures", "message"),
+    [
+        ((40, 5), "swapped"),  # CERTIFICATE:EVENT typed the wrong way round
+        ((5, 10**13), "too large"),  # a floor never comes down: numbering would be spent
+        ((2**64, 2**64), "too large"),
+    ],
+)
+def test_implausible_county_floors_are_refused_before_anything_moves(
+    tmp_path: Path, figures: tuple[int, int], message: str
+):
+    """Swapped figures keep the event floor below ids the county holds (reused ids, the
+    county quarantining them); a huge one is never undone (events above 2**53 - 1 fail
+    the county's schema, counters above 2**63 - 1 fail SQLite) and opens a gap no
+    event will ever fill. Refused, and nothing written."""
+    old, new_card, backups = tmp_path / "old", tmp_path / "new", tmp_path / "backups"
+    with open_counting_kiosk(old) as kiosk:
+        issue(kiosk, 3)
+        older = backup.create_backup(old, backups, device="K001")
+    with pytest.raises(backup.BackupError, match=message):
+        backup.restore_backup(older, new_card, allow_foreign=True, county_floors=figures)
+    assert not (new_card / backup.DATABASE_FILE).exists()
+    assert not (new_card / backup.FLOORS_FILE).exists()
+
+
+def test_the_county_figures_name_the_kiosk_they_belong_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Another kiosk's figures, looked up by mistake, are lower for a busier kiosk and
+    reused its numbers without a word (``--county-floors 1:9`` was all the CLI saw). The
+    line station devices show prints names the kiosk; the CLI refuses another's, and a
+    bare CERTIFICATE:EVENT."""
+    old, new_card, backups = tmp_path / "old", tmp_path / "new", tmp_path / "backups"
+    with open_counting_kiosk(old) as kiosk:
+        issue(kiosk, 3)
+        older = backup.create_backup(old, backups, device="K001")
+        issue(kiosk, 2)
+    argv = ["--data-dir", str(new_card), "backup", "restore", "--from-other-device"]
+    assert cli.main([*argv, "--county-floors", "330100/K002:1:9", str(older)]) == cli.EXIT_REFUSED
+    assert "K002's figures" in capsys.readouterr().err
+    assert not (new_card / backup.DATABASE_FILE).exists()
+    with pytest.raises(SystemExit):  # a usage error
+        cli.main([*argv, "--county-floors", "1:9", str(older)])
+    assert cli.main([*argv, "--county-floors", "330100/K001:5:40", str(older)]) == cli.EXIT_OK
+    with open_counting_kiosk(new_card) as kiosk:
+        assert [seq(n) for n in issue(kiosk, 1)] == [6]
 
 
 def test_backup_is_consistent_while_the_kiosk_writes(tmp_path: Path):

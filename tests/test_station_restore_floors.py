@@ -56,5 +56,5 @@ def test_the_county_reports_a_kiosks_highest_numbers(
     assert shown["restore_floors"] == {
         "certificate": 10_000_000,
         "event": 7,
-        "kiosk_backup_restore": "--county-floors 10000000:7",
+        "kiosk_backup_restore": "--county-floors 330100/K001:10000000:7",
     }

@@ -90,6 +90,13 @@ BUSY_TIMEOUT_S = 30.0
 SIZE_SAFETY_FACTOR = 2
 
 
+#: The largest county figure a restore takes (a thousand events a second for thirty years
+#: is about 10**12): a floor never comes down, so a mistyped larger one would spend the
+#: numbering for good (event seqs above 2**53 - 1 fail the county's schema, SQLite
+#: counters end at 2**63 - 1) and leave a gap in the county's reports no event fills.
+MAX_COUNTY_FLOOR = 10**12
+
+
 class BackupError(RuntimeError):
     """A backup cannot be made, read or restored; the message says why."""
 
@@ -151,6 +158,46 @@ def _db_counter(path: Path, name: str = COUNTER) -> int:
         log.error("cannot read the counter from %s: %s", path, error)
         return 0
     return int(row[0]) if row else 0
+
+
+def _has_counters(path: Path) -> bool:
+    """Whether ``path`` is a database with a readable counters table (an empty or
+    damaged file, or one without the table, knows no number)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("SELECT count(*) FROM counters").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _check_county_floors(figures: tuple[int, int], backup_db: Path) -> tuple[int, int]:
+    """The county's (certificate, event) figures, refused when they cannot be right:
+    negative, past ``MAX_COUNTY_FLOOR``, or swapped. Every certificate is also an event,
+    so a kiosk's event counter gains at least as much as its certificate counter: once
+    the backup's event counter is at or above its certificate counter, the county's
+    figures are too. (A kiosk restored before event ids had a floor can be below; its
+    backup then is as well, and its figures are taken.)"""
+    certificate, event = (int(figure) for figure in figures)
+    if min(certificate, event) < 0:
+        raise BackupError(f"--county-floors {certificate}:{event}: numbers are not negative")
+    if max(certificate, event) > MAX_COUNTY_FLOOR:
+        raise BackupError(
+            f"--county-floors {certificate}:{event}: too large (at most {MAX_COUNTY_FLOOR}); "
+            "a floor is never lowered again, so copy the figures station devices show prints"
+        )
+    if event < certificate and _db_counter(backup_db, EVENT_COUNTER) >= _db_counter(backup_db):
+        raise BackupError(
+            f"--county-floors {certificate}:{event}: the event seq is below the certificate "
+            "seq, which this kiosk's never is: swapped? The order is CERTIFICATE:EVENT, as "
+            "station devices show prints it"
+        )
+    return certificate, event
 
 
 def snapshot_database(source: Path, target: Path) -> None:
@@ -578,9 +625,10 @@ def restore_backup(
     PIN hashes sealed in a USB copy.
 
     ``county_floors`` (certificate seq, event seq): the highest the county holds from
-    this kiosk (``station devices show``). Required when this data directory has no
-    floors file (a new card): the backup alone knows nothing issued after it, and the
-    kiosk would hand out those numbers and event ids a second time.
+    this kiosk (``station devices show``). Required unless the backup is signed by this
+    kiosk's key and this data directory still holds counters (valid floors or a
+    readable database): otherwise the backup alone knows nothing issued after it, and
+    the kiosk would hand out those numbers and event ids a second time.
     """
     clock = clock or (lambda: datetime.now(UTC))
     database = data_dir / DATABASE_FILE
@@ -614,13 +662,24 @@ def restore_backup(
                 f"{backup} has schema version {manifest['schema_version']}, newer than this "
                 f"software ({known}); update the kiosk software before restoring it"
             )
-        if county_floors is None and not floors.path.exists() and not database.exists():
+        if county_floors is not None:
+            county_floors = _check_county_floors(county_floors, work / DATABASE_FILE)
+        elif not own_backup or not _knows_its_numbers(floors, database, int(manifest["counter"])):
+            # Files that merely exist prove nothing: a new card started once has an
+            # empty database and floors at zero; a damaged one, files that read as 0.
+            why = (
+                f"{data_dir} holds no readable counters, or counters behind the backup's "
+                "(a new, damaged or re-imaged card)"
+                if own_backup
+                else f"{backup} is not signed by this kiosk's key (a new card, or another "
+                "kiosk's backup), so this card's counters never saw the numbers issued "
+                "after it"
+            )
             raise BackupError(
-                f"{data_dir} holds neither a database nor its counter floors (a new card): "
-                "the backup does not know the certificates and events issued after it "
-                "was made. Ask the county for this kiosk's highest numbers (station "
-                "devices show COUNTY/DEVICE) and pass them: --county-floors "
-                "CERTIFICATE:EVENT"
+                f"{why}: the backup does not know the certificates and events issued after "
+                "it was made. Ask the county for this kiosk's highest numbers (station "
+                "devices show COUNTY/DEVICE) and pass the line it prints: --county-floors "
+                "COUNTY/DEVICE:CERTIFICATE:EVENT"
             )
         county_certificate, county_event = county_floors or (0, 0)
         event_floor = max(county_event, _db_counter(database, EVENT_COUNTER))
@@ -643,6 +702,9 @@ def restore_backup(
             "audit_rows": chain.rows,
             **_changes(_snapshot_facts(database), _snapshot_facts(work / DATABASE_FILE)),
         }
+        if county_floors is not None:  # the county sees which figures were used
+            report["county_certificate_floor"] = county_certificate
+            report["county_event_floor"] = county_event
         aside = None
         if database.exists():
             aside = data_dir / f"pre-restore-{clock().astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
@@ -667,6 +729,17 @@ def restore_backup(
         aside,
     )
     return RestoreResult(backup, aside, floor, int(manifest["counter"]))
+
+
+def _knows_its_numbers(floors: FloorFile, database: Path, backup_counter: int) -> bool:
+    """Whether this data directory holds counters of its own (a floors file with a
+    valid slot, the former floor files, or a database with a counters table) that are
+    not behind the backup's: the card that made a backup has never numbered below it
+    since, so counters below it are an older card image put back."""
+    floor = floors.read()
+    if not (floor.generation or floors.legacy_present() or _has_counters(database)):
+        return False
+    return max(floor.certificate, _db_counter(database)) >= backup_counter
 
 
 def _open_secrets(backup: Path, work: Path, manifest: dict, recovery_key: Path | None) -> int:

@@ -105,7 +105,10 @@ def test_another_devices_backup_needs_the_flag_and_the_county_is_told(made, tmp_
     open_at(mine, "K002").close()
     with pytest.raises(backup.BackupError, match="--from-other-device"):
         backup.restore_backup(theirs, mine)
-    backup.restore_backup(theirs, mine, allow_foreign=True)
+    # Signed by another key: this card's counters are not the ones that issued after it.
+    with pytest.raises(backup.BackupError, match="--county-floors"):
+        backup.restore_backup(theirs, mine, allow_foreign=True)
+    backup.restore_backup(theirs, mine, allow_foreign=True, county_floors=(0, 0))
     with open_at(mine, "K002") as kiosk:
         (alarm,) = [a for a in kiosk.alarms.open() if a.code == "backup_restored"]
         assert alarm.detail["foreign"] is True and alarm.severity == "critical"
