@@ -9,6 +9,7 @@ backlog; open alarms come from the stored ``alarm.*`` events.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,14 +226,56 @@ def highest_used(db: Database, county: str, device: str) -> tuple[int, int]:
     """The highest certificate sequence and event seq the county holds from a kiosk:
     what a database restored onto a new card must continue above (its floors file,
     which knew, died with the old card)."""
-    rows = db.query(
-        "SELECT number FROM certificates WHERE county = ? AND device = ? "
-        "ORDER BY length(number) DESC, number DESC LIMIT 1",
-        [county, device],
-    )
-    certificate = int(str(rows[0][0]).rsplit("-", 1)[1]) if rows else 0
     seq = db.query("SELECT max(seq) FROM events WHERE county = ? AND device = ?", [county, device])
+    certificate = max(
+        _highest_certificate(db, county, device), _highest_in_conflicts(db, county, device)
+    )
     return certificate, int(seq[0][0] or 0)
+
+
+def _highest_in_conflicts(db: Database, county: str, device: str) -> int:
+    """The largest certificate number in this kiosk's quarantined conflicts: a second
+    body under a known event id (a restore that reused ids) is a certificate printed
+    and handed out, in no table but the quarantine. Searched as text, since a kept
+    payload may be cut short (``QUARANTINE_KEEP_BYTES``)."""
+    pattern = re.compile(r'"number"\s*:\s*"' + re.escape(f"{county}-{device}-") + r'([0-9]+)"')
+    rows = db.query(
+        "SELECT payload FROM quarantine WHERE topic = ? AND reason LIKE ?",
+        [f"{county}/{device}", "conflict:%"],
+    )
+    found = [
+        int(match)
+        for (payload,) in rows
+        for match in pattern.findall(bytes(payload).decode("utf-8", "replace"))
+    ]
+    return max(found, default=0)
+
+
+#: Rows read per page while skipping numbers whose suffix is not a number.
+_PAGE = 100
+
+
+def _highest_certificate(db: Database, county: str, device: str) -> int:
+    """The largest numeric suffix of a kiosk's certificate numbers. The county checks
+    only their ``county-device-`` prefix, so a suffix may be anything: it is compared
+    without leading zeros (shorter first, then as text, equal on both stores for
+    digits) and a non-numeric one is skipped, not fatal to ``station devices show``."""
+    start = len(f"{county}-{device}-") + 1  # our own integer, not input: inlined
+    key = f"ltrim(substr(number, {start}), '0')"
+    offset = 0
+    while True:
+        rows = db.query(
+            f"SELECT {key} FROM certificates WHERE county = ? AND device = ? "
+            f"ORDER BY length({key}) DESC, {key} DESC LIMIT {_PAGE} OFFSET {offset}",
+            [county, device],
+        )
+        for (suffix,) in rows:
+            text = str(suffix or "0")
+            if text.isascii() and text.isdigit():
+                return int(text)
+        if len(rows) < _PAGE:
+            return 0
+        offset += _PAGE
 
 
 def pending_requests(db: Database) -> list[dict[str, Any]]:

@@ -21,8 +21,9 @@ from wire.signing import SigningKey
 from wire.topics import PREFIX, event_topic, parse_topic
 
 
-def _event(device: str, seq: int, number_seq: int) -> object:
+def _event(device: str, seq: int, number_seq: int, number: str | None = None) -> object:
     _, data = sample("certificate.issued", number_seq, device)
+    data["number"] = number or data["number"]
     doc = {"id": f"{device}:{seq}", "schema": "certificate.issued", "version": 1,
            "envelope": 1, "county": "330100", "device": device, "seq": seq,
            "time": fixed_clock().isoformat(), "data": data}  # fmt: skip
@@ -58,3 +59,30 @@ def test_the_county_reports_a_kiosks_highest_numbers(
         "event": 7,
         "kiosk_backup_restore": "--county-floors 330100/K001:10000000:7",
     }
+
+
+def test_a_number_without_a_numeric_suffix_is_skipped_not_fatal(store_url: str) -> None:
+    """The county checks only a number's ``county-device-`` prefix: a kiosk that sent
+    ``330100-K001-TEST-0001`` (longest, so sorted first) made ``highest_used``, and with
+    it ``station devices show``, raise ValueError; the figure is the highest numeric one."""
+    with Database(store_url) as db:
+        db.store_batch([
+            _event("K001", 1, 99),
+            _event("K001", 2, 100, number="330100-K001-TEST-0001x"),
+            _event("K001", 3, 101, number="330100-K001-0000042"),
+        ])  # fmt: skip
+        assert devices.highest_used(db, "330100", "K001") == (99, 3)
+
+
+def test_a_number_only_in_a_quarantined_conflict_counts(store_url: str) -> None:
+    """A kiosk restored without its floors reused event id K001:5 for certificate 12:
+    the county quarantined that body (``event_conflict``), yet the certificate was
+    printed and handed out. Its number must raise the figure (it said 10)."""
+    with Database(store_url) as db:
+        db.store_batch([_event("K001", 5, 10)])
+        db.store_batch([_event("K001", 5, 12)])  # same id, another body
+        (reason,) = db.query("SELECT reason FROM quarantine")[0]
+        assert str(reason).startswith("conflict:")
+        db.store_batch([_event("K002", 9, 50)])
+        db.store_batch([_event("K002", 9, 60)])  # another kiosk's conflict: not ours
+        assert devices.highest_used(db, "330100", "K001") == (12, 5)
