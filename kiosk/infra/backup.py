@@ -52,7 +52,7 @@ from typing import Any
 from kiosk.config import SIGNING_KEY_FILE, KioskConfig
 from kiosk.infra.audit import ensure_triggers, verify_chain
 from kiosk.infra.floors import FLOOR_FILE as FLOORS_FILE
-from kiosk.infra.floors import FloorFile
+from kiosk.infra.floors import FloorFile, read_legacy_file
 from kiosk.infra.numbering import COUNTER, EVENT_COUNTER
 from kiosk.infra.store import migrations
 from wire.files import PRIVATE, atomic_write, commit_file, fsync_dir
@@ -131,49 +131,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_floor(path: Path) -> int:
-    try:
-        text = path.read_text("ascii").strip()
-    except FileNotFoundError:
-        return 0
-    try:
-        return int(text)
-    except ValueError:
-        log.error("floor file %s is unreadable (%r); counting it as 0", path, text)
-        return 0
-
-
-def _db_counter(path: Path, name: str = COUNTER) -> int:
-    """A counter stored in a database file (the certificate counter unless ``name``
-    says another); 0 when absent or unreadable."""
-    if not path.exists():
-        return 0
+def _db_counters(path: Path) -> dict[str, int] | None:
+    """The counters stored in a database file; None when it has no readable counters
+    table (missing, empty or damaged: it knows no number)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
-            row = conn.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
+            rows = conn.execute("SELECT name, value FROM counters").fetchall()
         finally:
             conn.close()
     except sqlite3.Error as error:
-        log.error("cannot read the counter from %s: %s", path, error)
-        return 0
-    return int(row[0]) if row else 0
+        log.error("cannot read the counters from %s: %s", path, error)
+        return None
+    return {str(name): int(value) for name, value in rows}
 
 
-def _has_counters(path: Path) -> bool:
-    """Whether ``path`` is a database with a readable counters table (an empty or
-    damaged file, or one without the table, knows no number)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-        try:
-            conn.execute("SELECT count(*) FROM counters").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return True
+def _db_counter(path: Path, name: str = COUNTER) -> int:
+    """One counter of a database file (the certificate counter unless ``name`` says
+    another); 0 when absent or unreadable."""
+    return (_db_counters(path) or {}).get(name, 0)
 
 
 def _check_county_floors(figures: tuple[int, int], backup_db: Path) -> tuple[int, int]:
@@ -191,7 +169,8 @@ def _check_county_floors(figures: tuple[int, int], backup_db: Path) -> tuple[int
             f"--county-floors {certificate}:{event}: too large (at most {MAX_COUNTY_FLOOR}); "
             "a floor is never lowered again, so copy the figures station devices show prints"
         )
-    if event < certificate and _db_counter(backup_db, EVENT_COUNTER) >= _db_counter(backup_db):
+    kept = _db_counters(backup_db) or {}
+    if event < certificate and kept.get(EVENT_COUNTER, 0) >= kept.get(COUNTER, 0):
         raise BackupError(
             f"--county-floors {certificate}:{event}: the event seq is below the certificate "
             "seq, which this kiosk's never is: swapped? The order is CERTIFICATE:EVENT, as "
@@ -686,7 +665,7 @@ def restore_backup(
         floor = max(
             floors.read().certificate,
             _db_counter(database),
-            _read_floor(work / FLOOR_FILE),
+            read_legacy_file(work / FLOOR_FILE),
             int(manifest["counter"]),
             county_certificate,
         )
@@ -737,7 +716,7 @@ def _knows_its_numbers(floors: FloorFile, database: Path, backup_counter: int) -
     not behind the backup's: the card that made a backup has never numbered below it
     since, so counters below it are an older card image put back."""
     floor = floors.read()
-    if not (floor.generation or floors.legacy_present() or _has_counters(database)):
+    if not (floor.generation or floors.legacy_present() or _db_counters(database) is not None):
         return False
     return max(floor.certificate, _db_counter(database)) >= backup_counter
 
