@@ -504,7 +504,8 @@ def _neighbours(
     db: Database, points: Sequence[tuple[str, ...]]
 ) -> dict[tuple[str, ...], tuple[str | None, str | None]]:
     """For each (county, kind, g1, g2, g3, member, day): the member's stored day before
-    it and its first stored day on or after it, in one query per 400 points."""
+    it and its first stored day on or after it: one query per 400 points on SQLite, one
+    on a staged table on PostgreSQL."""
     found: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
     same = " AND ".join(f"m.{c} = v.{c}" for c in ("county", "kind", "g1", "g2", "g3", "member"))
     nearest = (
@@ -521,11 +522,7 @@ def _neighbours(
         chunk = points[start : start + _POINTS_CHUNK]
         values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
         rows = db.execute(
-            f"WITH v (county, kind, g1, g2, g3, member, day) AS (VALUES {values}) "
-            "SELECT v.county, v.kind, v.g1, v.g2, v.g3, v.member, v.day, "
-            f"(SELECT max(m.day) FROM rollup_members m WHERE {same} AND m.day < v.day), "
-            f"(SELECT min(m.day) FROM rollup_members m WHERE {same} AND m.day >= v.day) "
-            "FROM v",
+            f"WITH v (county, kind, g1, g2, g3, member, day) AS (VALUES {values}) {nearest} FROM v",
             [value for point in chunk for value in point],
         ).fetchall()
         for r in rows:
